@@ -1,0 +1,45 @@
+# Targets for a fresh machine: `make run` and `make test` install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= configs/scenarios/smoke.yaml
+PYTEST_ARGS ?=
+
+.PHONY: help install run test unit integration release lint bench clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the harness with its dev tools
+
+run: $(STAMP) ## run the default smoke scenario on a local cluster (SCENARIO=... to change)
+	$(BIN)/harness run $(SCENARIO)
+
+lint: $(STAMP) ## ruff over the tree
+	$(BIN)/ruff check harness chaos locustfiles tests bench
+
+unit: $(STAMP) ## unit tests only (no cluster)
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: $(STAMP) ## integration tests on real local clusters
+	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+test: lint ## the project's own tests: lint, unit, integration
+	$(BIN)/pytest tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
+
+release: $(STAMP) ## the release suites as pytest tests (what nightly CI runs)
+	$(BIN)/pytest tests/release -q --junitxml=results/release-junit.xml $(PYTEST_ARGS)
+
+bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
+	$(BIN)/python -m bench.cold_start
+
+clean: ## remove results and caches (keeps .venv)
+	rm -rf results .pytest_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""The built-in Serve app under test, with knobs for what a release test varies.
+
+Knobs (see harness.config.BuiltinAppSpec): service latency (fixed or drawn from a
+distribution), CPU work per request, error rate, payload size and replica
+start-up delay. Each replica draws from its own generator, seeded from the run's
+seed and the replica's id, so a run is replayable replica by replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from typing import Any
+
+from ray import serve
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+def _replica_seed(run_seed: int) -> int:
+    try:
+        replica_id = serve.get_replica_context().replica_id.unique_id
+    except Exception:  # outside Serve (unit tests)
+        replica_id = "local"
+    digest = hashlib.sha256(f"{run_seed}:{replica_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def sample_latency_ms(rng: random.Random, latency: dict[str, Any]) -> float:
+    kind = latency.get("distribution", "fixed")
+    ms = float(latency.get("ms", 0))
+    if kind == "fixed":
+        return ms
+    if kind == "uniform":
+        return rng.uniform(ms, float(latency.get("max_ms", ms)))
+    if kind == "exponential":
+        return rng.expovariate(1.0 / ms) if ms > 0 else 0.0
+    if kind == "lognormal":
+        import math
+
+        return ms * math.exp(rng.gauss(0.0, float(latency.get("sigma", 0.5))))
+    raise ValueError(f"unknown latency distribution {kind!r}")
+
+
+def burn_cpu(ms: float) -> None:
+    """Spin on the CPU for `ms` milliseconds of wall time."""
+    end = time.perf_counter() + ms / 1000.0
+    x = 0
+    while time.perf_counter() < end:
+        x += 1
+
+
+@serve.deployment(name="Echo")
+class Echo:
+    def __init__(self, knobs: dict[str, Any]):
+        self.knobs = knobs
+        delay = float(knobs.get("startup_delay_s", 0))
+        if delay:
+            time.sleep(delay)
+        self.rng = random.Random(_replica_seed(int(knobs.get("seed", 0))))
+        self.payload = b"x" * int(knobs.get("payload_bytes", 64))
+        self.latency = knobs.get("latency", {})
+        self.cpu_work_ms = float(knobs.get("cpu_work_ms", 0))
+        self.error_rate = float(knobs.get("error_rate", 0))
+
+    async def __call__(self, request: Request) -> Response:
+        if self.cpu_work_ms:
+            burn_cpu(self.cpu_work_ms)
+        delay_ms = sample_latency_ms(self.rng, self.latency)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000.0)
+        if self.error_rate and self.rng.random() < self.error_rate:
+            return Response(b"injected error", status_code=500)
+        return Response(self.payload, media_type="application/octet-stream")
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """Application builder, as `serve run` and Serve config files call it."""
+    return Echo.bind(dict(args))

@@ -1,0 +1,87 @@
+"""`harness` command line.
+
+Exit codes: 0 every SLO passed; 1 an SLO failed (block the release); 2 invalid
+config or usage; 3 the harness or the infrastructure failed (no verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.loader import ConfigError, load_scenario
+from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
+
+DEFAULT_RESULTS = Path("results")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep it one line
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description="Chaos and load-testing harness for release gating.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run one scenario and write its verdict")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                     help="override a field of the scenario (repeatable)")
+    run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+
+    validate = sub.add_parser("validate", help="check scenario files without running anything")
+    validate.add_argument("files", nargs="+")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    failed = False
+    for name in args.files:
+        try:
+            scenario = load_scenario(name, args.overrides)
+        except ConfigError as exc:
+            failed = True
+            for line in exc.lines:
+                print(line, file=sys.stderr)
+            continue
+        console.print(f"{name}: ok ({scenario.name}, {len(scenario.slos)} SLOs)")
+    return EXIT_USAGE if failed else EXIT_PASSED
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    try:
+        scenario = load_scenario(args.scenario, args.overrides, args.seed)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    from harness.runner import Runner  # imports Ray: only once the config is valid
+
+    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    try:
+        runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console)
+    except OSError as exc:
+        print(f"{args.results}: expected a writable results directory ({exc})", file=sys.stderr)
+        return EXIT_INFRA
+    return runner.run().exit_code
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    return COMMANDS[args.command](args, console)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

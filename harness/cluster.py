@@ -1,0 +1,223 @@
+"""Cluster lifecycle: a local multi-node Ray cluster on loopback, or an existing one.
+
+A local cluster is started with ray.cluster_utils.Cluster, every node on
+127.0.0.1, with a per-run temp dir (short: Ray puts Unix sockets in it) whose
+logs are copied into the run's results at teardown. An existing cluster
+(`cluster.address`) is only connected to: nothing is started there and nothing
+of it is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import ClusterSpec, NodeSpec
+from harness.procs import ProcessLedger
+
+LOOPBACK = "127.0.0.1"
+MB = 1024 * 1024
+
+
+class ClusterStartError(Exception):
+    """The cluster did not come up: an infrastructure error, not a verdict."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
+    """Environment every Ray process of the run inherits from the harness."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    # Ray writes ray_current_cluster under $RAY_TMPDIR/ray: keep it per run.
+    os.environ["RAY_TMPDIR"] = str(temp_root)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Workers must import the harness (the built-in app) and the user's app.
+    project_root = str(Path(__file__).resolve().parent.parent)
+    paths = [project_root, os.getcwd(), *extra_python_path]
+    existing = os.environ.get("PYTHONPATH", "")
+    merged = [p for p in paths if p] + ([existing] if existing else [])
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(merged))
+
+
+@dataclass
+class NodeHandle:
+    name: str
+    spec: NodeSpec | None
+    node_id: str
+    is_head: bool
+    ray_node: Any = None  # ray._private.node.Node for local clusters
+    alive: bool = True
+
+    def process_pids(self) -> dict[str, list[int]]:
+        """The node's own processes by type (raylet, gcs_server, ...)."""
+        if self.ray_node is None:
+            return {}
+        out: dict[str, list[int]] = {}
+        for kind, infos in self.ray_node.all_processes.items():
+            out[kind] = [info.process.pid for info in infos if info.process is not None]
+        return out
+
+
+@dataclass
+class ClusterHandle:
+    """What the rest of the run needs to know about the cluster."""
+
+    address: str
+    owned: bool  # True when this run started it (and must stop it)
+    nodes: dict[str, NodeHandle] = field(default_factory=dict)
+    temp_dir: Path | None = None
+    _cluster: Any = None  # ray.cluster_utils.Cluster
+
+    @property
+    def head(self) -> NodeHandle | None:
+        return next((n for n in self.nodes.values() if n.is_head), None)
+
+    def workers(self) -> list[NodeHandle]:
+        return [n for n in self.nodes.values() if not n.is_head]
+
+    def remove_node(self, name: str, graceful: bool = False) -> None:
+        """Kill every process of a worker node of a local cluster."""
+        node = self.nodes[name]
+        if not self.owned or node.is_head or node.ray_node is None:
+            raise ValueError(f"node {name!r} is not a worker node this run started")
+        self._cluster.remove_node(node.ray_node, allow_graceful=graceful)
+        node.alive = False
+
+    def add_node(self, spec: NodeSpec) -> NodeHandle:
+        """Start one more worker node (e.g. a replacement after a fault)."""
+        if not self.owned:
+            raise ValueError("cannot add nodes to a cluster this run did not start")
+        ray_node = self._cluster.add_node(**_node_args(spec, self.temp_dir))
+        handle = NodeHandle(spec.name, spec, ray_node.unique_id, False, ray_node)
+        self.nodes[spec.name] = handle
+        return handle
+
+
+def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "num_cpus": spec.num_cpus,
+        "num_gpus": spec.num_gpus,
+        "object_store_memory": spec.object_store_mb * MB,
+        "node_ip_address": LOOPBACK,
+        "node_name": spec.name,
+    }
+    if spec.resources:
+        args["resources"] = dict(spec.resources)
+    if temp_dir is not None:
+        args["temp_dir"] = str(temp_dir)
+    return args
+
+
+def start_local_cluster(
+    spec: ClusterSpec,
+    ledger: ProcessLedger,
+    temp_root: Path,
+) -> ClusterHandle:
+    """Start head and workers; on failure stop whatever started and raise ClusterStartError."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray_temp = temp_root / "ray"
+    ray_temp.mkdir(parents=True, exist_ok=True)
+    head_spec, *worker_specs = spec.nodes
+    head_args = _node_args(head_spec, ray_temp)
+    head_args.update(
+        include_dashboard=spec.dashboard,
+        dashboard_host=LOOPBACK,
+        # Default ports would collide with a second run (or cluster) on this machine.
+        dashboard_agent_listen_port=free_port(),
+        _system_config=dict(spec.system_config) or None,
+    )
+    if spec.dashboard:
+        head_args["dashboard_port"] = free_port()
+    handle = ClusterHandle(address="", owned=True, temp_dir=ray_temp)
+    deadline = time.monotonic() + spec.start_timeout_s
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args=head_args)
+        handle._cluster = cluster
+        handle.address = cluster.address
+        head = cluster.head_node
+        handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.unique_id, True, head)
+        ledger.snapshot_descendants()
+        for worker in worker_specs:
+            if time.monotonic() > deadline:
+                raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
+            ray_node = cluster.add_node(**_node_args(worker, ray_temp))
+            handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.unique_id, False, ray_node)
+            ledger.snapshot_descendants()
+        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+        cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
+        ledger.snapshot_descendants()
+    except ClusterStartError:
+        stop_cluster(handle, ledger)
+        raise
+    except Exception as exc:  # Ray raises many types here; all mean "no cluster"
+        stop_cluster(handle, ledger)
+        raise ClusterStartError(f"cluster did not start: {type(exc).__name__}: {exc}") from exc
+    return handle
+
+
+def connect_existing(spec: ClusterSpec) -> ClusterHandle:
+    import ray
+
+    try:
+        ray.init(address=spec.address, logging_level="WARNING", log_to_driver=False)
+    except Exception as exc:
+        raise ClusterStartError(f"could not connect to cluster at {spec.address}: {exc}") from exc
+    handle = ClusterHandle(address=spec.address, owned=False)
+    for info in ray.nodes():
+        if not info.get("Alive"):
+            continue
+        name = info.get("NodeName") or info["NodeID"][:8]
+        is_head = "node:__internal_head__" in info.get("Resources", {})
+        handle.nodes.setdefault(name, NodeHandle(name, None, info["NodeID"], is_head))
+    return handle
+
+
+def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0) -> list[str]:
+    """Disconnect, stop an owned cluster, then kill any recorded process still alive.
+
+    Returns the names of processes that had to be killed after Ray's own shutdown.
+    """
+    import ray
+
+    if handle.owned:
+        ledger.snapshot_descendants()
+    try:
+        ray.shutdown()
+    except Exception:  # best effort: teardown must go on
+        pass
+    if not handle.owned or handle._cluster is None:
+        return []
+    try:
+        handle._cluster.shutdown()
+    except Exception:
+        pass
+    survivors = ledger.kill_survivors(grace_s=min(2.0, timeout_s))
+    return [f"{p.name}({p.pid})" for p in survivors]
+
+
+def copy_ray_logs(handle: ClusterHandle, dest: Path) -> None:
+    """Copy the session logs of a local cluster into the run's results."""
+    if handle.temp_dir is None:
+        return
+    for session in handle.temp_dir.glob("session_2*"):
+        logs = session / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, dest / session.name, dirs_exist_ok=True, ignore_dangling_symlinks=True)
+
+
+def make_temp_root(run_id: str) -> Path:
+    # Unix socket paths are limited to ~107 bytes: keep the root short.
+    return Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))

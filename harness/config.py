@@ -1,0 +1,242 @@
+"""The scenario schema: typed, validated whole before anything starts.
+
+Every model forbids unknown keys, so a typo is an error, not a silent default.
+Cross-field rules (replica bounds, resources no node has) live in validators here
+so that `harness validate` and `harness run` reject the same files.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NonNegFloat = Annotated[float, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+# Ray resource quantities are floats; a bounded size stops a hostile file from
+# asking for absurd values that Ray would only reject much later.
+ResourceAmount = Annotated[float, Field(ge=0, le=1e6)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class NodeSpec(Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    num_cpus: Annotated[int, Field(ge=0, le=256)]
+    num_gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    resources: dict[str, ResourceAmount] = Field(default_factory=dict)
+    object_store_mb: Annotated[int, Field(ge=75, le=65536)] = 100
+
+
+class ClusterSpec(Strict):
+    # Connect to an existing cluster instead of starting one.
+    address: str | None = None
+    nodes: list[NodeSpec] = Field(default_factory=list, max_length=16)
+    # Passed to the head node as Ray's _system_config (e.g. faster health checks).
+    system_config: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    dashboard: bool = False
+    start_timeout_s: PosFloat = 120
+
+    @model_validator(mode="after")
+    def _nodes_or_address(self) -> ClusterSpec:
+        if self.address is None and not self.nodes:
+            raise ValueError("expected either cluster.address or at least one entry in cluster.nodes")
+        if self.address is not None and self.nodes:
+            raise ValueError("expected cluster.address or cluster.nodes, not both")
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected unique node names, got {names}")
+        return self
+
+    def all_resources(self) -> dict[str, float]:
+        """The largest amount of each resource any single node offers."""
+        best: dict[str, float] = {}
+        for node in self.nodes:
+            offered = dict(node.resources, CPU=node.num_cpus, GPU=node.num_gpus)
+            for key, amount in offered.items():
+                best[key] = max(best.get(key, 0), amount)
+        return best
+
+
+class LatencySpec(Strict):
+    """Service time of the built-in app, in milliseconds."""
+
+    distribution: Literal["fixed", "uniform", "exponential", "lognormal"] = "fixed"
+    ms: NonNegFloat = 0  # fixed value, or the mean / median
+    max_ms: NonNegFloat = 0  # upper end for uniform
+    sigma: NonNegFloat = 0.5  # lognormal shape
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LatencySpec:
+        if self.distribution == "uniform" and self.max_ms < self.ms:
+            raise ValueError("expected max_ms >= ms for a uniform latency")
+        return self
+
+
+class BuiltinAppSpec(Strict):
+    latency: LatencySpec = Field(default_factory=LatencySpec)
+    cpu_work_ms: Annotated[float, Field(ge=0, le=10_000)] = 0
+    error_rate: Annotated[float, Field(ge=0, le=1)] = 0
+    payload_bytes: Annotated[int, Field(ge=0, le=10_000_000)] = 64
+    startup_delay_s: Annotated[float, Field(ge=0, le=600)] = 0
+
+
+class AutoscalingSpec(Strict):
+    min_replicas: NonNegInt = 1
+    max_replicas: PosInt = 1
+    initial_replicas: NonNegInt | None = None
+    target_ongoing_requests: PosFloat = 2
+    metrics_interval_s: PosFloat | None = None
+    look_back_period_s: PosFloat | None = None
+    upscale_delay_s: NonNegFloat | None = None
+    downscale_delay_s: NonNegFloat | None = None
+    upscaling_factor: PosFloat | None = None
+    downscaling_factor: PosFloat | None = None
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"expected min_replicas <= max_replicas, got {self.min_replicas} > {self.max_replicas}"
+            )
+        return self
+
+
+class ActorOptions(Strict):
+    num_cpus: Annotated[float, Field(ge=0, le=256)] | None = None
+    num_gpus: Annotated[float, Field(ge=0, le=64)] | None = None
+    resources: dict[str, ResourceAmount] = Field(default_factory=dict)
+
+
+class DeploymentSpec(Strict):
+    """Options passed through to one Serve deployment, by name."""
+
+    name: str = Field(min_length=1)
+    num_replicas: Annotated[int, Field(ge=1, le=1000)] | None = None
+    autoscaling_config: AutoscalingSpec | None = None
+    max_ongoing_requests: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    max_queued_requests: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
+    ray_actor_options: ActorOptions | None = None
+
+    @model_validator(mode="after")
+    def _one_scaling_mode(self) -> DeploymentSpec:
+        if self.num_replicas is not None and self.autoscaling_config is not None:
+            raise ValueError("expected num_replicas or autoscaling_config, not both")
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """The deployment's overrides as Serve's config schema spells them."""
+        out = self.model_dump(exclude_none=True)
+        if self.ray_actor_options is not None:
+            actor = self.ray_actor_options.model_dump(exclude_none=True)
+            if not actor.get("resources"):
+                actor.pop("resources", None)
+            out["ray_actor_options"] = actor
+        return out
+
+
+BUILTIN_IMPORT_PATH = "harness.app.builtin:build_app"
+BUILTIN_DEPLOYMENT = "Echo"
+
+
+class AppSpec(Strict):
+    name: str = Field(default="app", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    route_prefix: str = Field(default="/", pattern=r"^/")
+    # "pkg.module:app" as `serve run` takes it; unset means the built-in app.
+    import_path: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    args: dict[str, Any] = Field(default_factory=dict)
+    builtin: BuiltinAppSpec = Field(default_factory=BuiltinAppSpec)
+    deployments: list[DeploymentSpec] = Field(default_factory=list)
+    ready_timeout_s: PosFloat = 90
+    # Extra directories put on the Python path of the cluster's workers, so the
+    # controller can import the user's app.
+    python_path: list[str] = Field(default_factory=list)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.import_path is None
+
+    def resolved_import_path(self) -> str:
+        return self.import_path or BUILTIN_IMPORT_PATH
+
+
+class LoadSpec(Strict):
+    """Load for the locust process. Issue #3 widens this with shapes and models."""
+
+    users: Annotated[int, Field(ge=1, le=10_000)] = 2
+    spawn_rate: PosFloat = 10
+    wait_ms: NonNegFloat = 0
+    path: str = Field(default="/", pattern=r"^/")
+    method: Literal["GET", "POST"] = "GET"
+    request_timeout_s: PosFloat = 10
+    start_timeout_s: PosFloat = 30
+
+
+class SLOSpec(Strict):
+    """One pass/fail rule: `check` reads like the sentence a person would say."""
+
+    check: str = Field(min_length=3)
+    name: str | None = None
+    window: str = "load"  # a named window of the timeline
+
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        return self.check if self.window == "load" else f"{self.check} [{self.window}]"
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    duration_s: PosFloat = Field(le=7 * 24 * 3600)
+    # The whole run, start to teardown, must end within this.
+    timeout_s: PosFloat = Field(default=600, le=7 * 24 * 3600)
+    # Keep recording for this long after the load stops (scale-down, recovery).
+    cooldown_s: NonNegFloat = 0
+    cluster: ClusterSpec
+    app: AppSpec = Field(default_factory=AppSpec)
+    load: LoadSpec = Field(default_factory=LoadSpec)
+    slos: list[SLOSpec] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _timeout_covers_run(self) -> Scenario:
+        if self.timeout_s <= self.duration_s + self.cooldown_s:
+            raise ValueError(
+                f"expected timeout_s > duration_s + cooldown_s, got {self.timeout_s:g} <= "
+                f"{self.duration_s + self.cooldown_s:g}"
+            )
+        return self
+
+    def deployment(self, name: str) -> DeploymentSpec | None:
+        return next((d for d in self.app.deployments if d.name == name), None)
+
+
+def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
+    """Rules that span sections, as (key path, what was expected) pairs."""
+    errors: list[tuple[str, str]] = []
+    if scenario.cluster.address is not None:
+        return errors  # an existing cluster's resources are only known at run time
+    offered = scenario.cluster.all_resources()
+    for index, dep in enumerate(scenario.app.deployments):
+        opts = dep.ray_actor_options
+        if opts is None:
+            continue
+        base = f"app.deployments.{index}.ray_actor_options"
+        wanted = {f"resources.{k}": (k, v) for k, v in opts.resources.items()}
+        if opts.num_cpus:
+            wanted["num_cpus"] = ("CPU", opts.num_cpus)
+        if opts.num_gpus:
+            wanted["num_gpus"] = ("GPU", opts.num_gpus)
+        for key, (resource, amount) in wanted.items():
+            if offered.get(resource, 0) < amount:
+                errors.append((
+                    f"{base}.{key}",
+                    f"a resource some node offers: deployment {dep.name!r} needs "
+                    f"{resource}={amount:g}, the largest node has {offered.get(resource, 0):g}",
+                ))
+    return errors

@@ -1,0 +1,141 @@
+"""Scenario files to typed Scenario objects, with one-line errors.
+
+YAML is only ever loaded with the safe loader: a tag that would construct an
+object is an error, not code that runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.config import Scenario, semantic_errors
+from harness.slo import validate_checks
+
+
+class ConfigError(Exception):
+    """Invalid scenario or usage. Each line names the file, the key and what was expected."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def format_validation_error(source: str, error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        loc = tuple(p for p in item["loc"] if not str(p).startswith("function-after"))
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "expected no such key (unknown key)"
+        elif item["type"] == "missing":
+            msg = "expected a value (required key is missing)"
+        elif item["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        else:
+            msg = f"expected {msg[0].lower()}{msg[1:]}"
+        got = "" if item["type"] in ("missing", "value_error") else f" (got {_describe(item['input'])})"
+        lines.append(f"{source}: {_key_path(loc)}: {msg}{got}")
+    return lines
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.0.c=value` to (path, value); the value is read as YAML (numbers, bools, lists)."""
+    if "=" not in text:
+        raise ConfigError([f"--set {text}: expected key.path=value"])
+    key, raw = text.split("=", 1)
+    path = [part for part in key.strip().split(".") if part]
+    if not path:
+        raise ConfigError([f"--set {text}: expected a key path before '='"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"--set {text}: expected a YAML value ({exc.problem})"]) from None
+    return path, value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
+    node: Any = data
+    for depth, part in enumerate(path[:-1]):
+        here = ".".join(path[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError([f"{source}: {here}: expected a list index below {len(node)}"])
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError([f"{source}: {here}: expected a mapping to set a key in"])
+    last = path[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError([f"{source}: {'.'.join(path)}: expected a list index below {len(node)}"])
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError([f"{source}: {'.'.join(path)}: expected a mapping to set a key in"])
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: expected an existing scenario file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{source}: expected a readable UTF-8 file ({exc})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{source}: {where}: expected valid YAML ({problem})"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: (file): expected YAML nested less deeply"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: (top level): expected a mapping (got {type(data).__name__})"])
+    return data
+
+
+def load_scenario(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """Read, override and validate one scenario file; raise ConfigError on any problem."""
+    path = Path(path)
+    data = read_yaml(path)
+    for text in overrides or []:
+        key_path, value = parse_override(text)
+        apply_override(data, key_path, value, f"{path} (--set {text})")
+    if seed is not None:
+        data["seed"] = seed
+    return scenario_from_dict(data, str(path))
+
+
+def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
+    problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
+    problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
+    if problems:
+        raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
+    return scenario

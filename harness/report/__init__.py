@@ -1,0 +1,1 @@
+"""Reporters: read a run's verdicts and timeline, never re-measure."""

@@ -1,0 +1,329 @@
+"""One scenario run, start to teardown: the spine every other part plugs into.
+
+    cluster -> app ready -> components start -> load (+ ticks) -> cooldown
+      -> teardown (always) -> SLOs on the timeline -> junit.xml, summary.json, table
+
+Whatever happens (an SLO fails, an exception, SIGINT/SIGTERM, the scenario's hard
+timeout) teardown runs and the results measured so far are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from harness import cluster as cluster_mod
+from harness.app import deploy as app_deploy
+from harness.config import Scenario
+from harness.context import InfraError, RunComponent, RunContext
+from harness.files import point_symlink
+from harness.load import LoadError, LoadProcess
+from harness.outcome import RunOutcome
+from harness.procs import OWNED_FILE, ProcessLedger
+from harness.recorder import Recorder
+from harness.report.junit import build_suite, write_junit
+from harness.report.summary import build_summary, write_summary
+from harness.report.terminal import print_verdicts
+from harness.slo import evaluate
+from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+
+TICK_S = 0.2
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: stop, tear down, write what was measured."""
+
+
+class HardTimeout(BaseException):
+    """The scenario's timeout_s elapsed."""
+
+
+def new_run_id(scenario: Scenario) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def _signals_raise(timeout_s: float) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM and the hard timeout into exceptions, in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise HardTimeout(f"scenario timeout of {timeout_s:g}s elapsed")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_deferred(ctx: RunContext) -> Iterator[None]:
+    """During teardown a second Ctrl-C must not leave processes behind: note it, go on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, _frame: Any) -> None:
+        ctx.console.print(f"[yellow]{signal.Signals(signum).name}: teardown in progress, please wait[/]")
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Runner:
+    """Runs one scenario. Build it, call run(), read the RunOutcome."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        scenario_file: str,
+        results_root: Path,
+        overrides: list[str] | None = None,
+        console: Console | None = None,
+        components: list[RunComponent] | None = None,
+        run_id: str | None = None,
+    ):
+        self.scenario = scenario
+        self.run_id = run_id or new_run_id(scenario)
+        run_dir = (results_root / self.run_id).resolve()
+        run_dir.mkdir(parents=True, exist_ok=False)
+        ledger = ProcessLedger(self.run_id, run_dir / OWNED_FILE)
+        self.ctx = RunContext(
+            scenario=scenario,
+            scenario_file=scenario_file,
+            run_id=self.run_id,
+            run_dir=run_dir,
+            timeline=TimelineWriter(run_dir / TIMELINE_DIR / EVENTS_FILE),
+            ledger=ledger,
+            console=console or Console(),
+            overrides=list(overrides or []),
+        )
+        self.components: list[RunComponent] = components if components is not None else [Recorder()]
+        self.results_root = results_root
+        self.outcome = RunOutcome(
+            run_id=self.run_id,
+            scenario_name=scenario.name,
+            scenario_file=scenario_file,
+            seed=scenario.seed,
+            run_dir=str(run_dir),
+            started_at=time.time(),
+        )
+        self._load: LoadProcess | None = None
+        self._started: list[RunComponent] = []
+        self._temp_root: Path | None = None
+
+    # -- phases ------------------------------------------------------------
+
+    def _start_cluster(self) -> None:
+        ctx, spec = self.ctx, self.scenario.cluster
+        t0 = time.monotonic()
+        ctx.timeline.phase("cluster_start", "start")
+        try:
+            if spec.address is None:
+                self._temp_root = cluster_mod.make_temp_root(self.run_id)
+                cluster_mod.prepare_process_env(self._temp_root, self.scenario.app.python_path)
+                ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
+            else:
+                os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+                ctx.cluster = cluster_mod.connect_existing(spec)
+        except cluster_mod.ClusterStartError as exc:
+            raise InfraError("cluster", str(exc)) from exc
+        ctx.timeline.phase("cluster_start", "end", nodes=sorted(ctx.cluster.nodes))
+        self.outcome.timings["cluster_start_s"] = round(time.monotonic() - t0, 3)
+
+    def _deploy_app(self) -> None:
+        ctx, app = self.ctx, self.scenario.app
+        t0 = time.monotonic()
+        ctx.timeline.phase("app_deploy", "start")
+        try:
+            wanted_port = cluster_mod.free_port()
+            client = app_deploy.start_serve(wanted_port, owned_cluster=ctx.cluster.owned)
+            ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
+            config = app_deploy.deploy(client, app, self.scenario.seed)
+            ctx.artifacts["serve_application"] = config
+            route = app.route_prefix.rstrip("/")
+            ctx.app_url = f"http://127.0.0.1:{ctx.http_port}{route}"
+            probe_url = ctx.app_url + (self.scenario.load.path if route else self.scenario.load.path)
+            waited = app_deploy.wait_ready(app, probe_url, app.ready_timeout_s)
+        except app_deploy.AppNotReady as exc:
+            raise InfraError("app_not_ready", str(exc)) from exc
+        except InfraError:
+            raise
+        except Exception as exc:
+            raise InfraError("app_deploy", f"{type(exc).__name__}: {exc}") from exc
+        if ctx.cluster.owned:
+            ctx.ledger.snapshot_descendants()
+        ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
+        self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
+
+    def _run_load(self) -> None:
+        ctx, scenario = self.ctx, self.scenario
+        for component in self.components:
+            component.start(ctx)
+            self._started.append(component)
+        base = f"http://127.0.0.1:{ctx.http_port}"
+        target = base + scenario.app.route_prefix.rstrip("/")
+        self._load = LoadProcess(ctx.run_dir, scenario.load, target, scenario.duration_s, scenario.seed, ctx.ledger)
+        try:
+            self._load.start()
+            self._load.wait_started(scenario.load.start_timeout_s)
+        except LoadError as exc:
+            raise InfraError("load", str(exc)) from exc
+        ctx.load_started_at = time.time()
+        # Locust ends itself after duration_s; allow it time to stop its users.
+        deadline = time.monotonic() + scenario.duration_s + scenario.load.request_timeout_s + 15
+        while True:
+            code = self._load.poll()
+            if code is not None:
+                break
+            if time.monotonic() > deadline:
+                raise InfraError("load", "locust did not stop after the scenario's duration")
+            self._tick()
+            time.sleep(TICK_S)
+        ctx.load_ended_at = time.time()
+        if code != 0:
+            raise InfraError("load", f"locust exited with code {code}; see {self._load.log_tail()}")
+        cooldown_end = time.monotonic() + scenario.cooldown_s
+        if scenario.cooldown_s:
+            ctx.timeline.phase("cooldown", "start")
+            while time.monotonic() < cooldown_end:
+                self._tick()
+                time.sleep(TICK_S)
+            ctx.timeline.phase("cooldown", "end")
+
+    def _tick(self) -> None:
+        for component in self._started:
+            component.tick(self.ctx)
+
+    # -- teardown and verdict ----------------------------------------------
+
+    def _teardown(self) -> None:
+        ctx = self.ctx
+        t0 = time.monotonic()
+        if self._load is not None:
+            self._load.stop()
+        for component in reversed(self._started):
+            try:
+                component.stop(ctx)
+            except Exception as exc:  # one broken component must not stop teardown
+                self.outcome.notes.append(f"{component.name} stop failed: {exc}")
+            self.outcome.metrics.update(_safe_metrics(component))
+        if ctx.cluster is not None:
+            if not ctx.cluster.owned:
+                _delete_app(self.scenario.app.name)
+            killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
+            if killed:
+                ctx.timeline.emit("teardown", killed_after_shutdown=killed)
+            try:
+                cluster_mod.copy_ray_logs(ctx.cluster, ctx.run_dir / "ray_logs")
+            except OSError as exc:
+                self.outcome.notes.append(f"could not copy Ray logs: {exc}")
+        else:
+            ctx.ledger.kill_survivors()
+        if self._temp_root is not None:
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+        self.outcome.timings["teardown_s"] = round(time.monotonic() - t0, 3)
+
+    def _judge(self) -> None:
+        timeline = Timeline.load(self.ctx.run_dir)
+        self.outcome.verdicts = [evaluate(spec, timeline) for spec in self.scenario.slos]
+        load = timeline.window("load")
+        if load is not None:
+            final = timeline.requests_in(load)
+            self.outcome.metrics.update(
+                requests=len(final),
+                load_seconds=round(load.duration, 3),
+                ok=sum(1 for r in final if r.get("outcome") == "ok"),
+            )
+
+    def _write_results(self) -> None:
+        ctx = self.ctx
+        self.outcome.ended_at = time.time()
+        summary = build_summary(
+            self.outcome,
+            self.scenario.model_dump(mode="json"),
+            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts},
+        )
+        write_summary(ctx.run_dir / "summary.json", summary)
+        write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])
+        try:
+            point_symlink(self.results_root / "latest", ctx.run_dir.name)
+        except OSError as exc:
+            self.outcome.notes.append(f"could not update results/latest: {exc}")
+
+    def run(self) -> RunOutcome:
+        ctx = self.ctx
+        (ctx.run_dir / "scenario.yaml").write_text(
+            yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
+        )
+        ctx.timeline.phase("run", "start", run_id=self.run_id, seed=self.scenario.seed)
+        try:
+            with _signals_raise(self.scenario.timeout_s):
+                self._start_cluster()
+                self._deploy_app()
+                self._run_load()
+        except Interrupted as exc:
+            self.outcome.fail("interrupted", f"run interrupted by {exc}")
+        except HardTimeout as exc:
+            self.outcome.fail("timeout", str(exc))
+        except InfraError as exc:
+            self.outcome.fail(exc.kind, exc.message)
+        except Exception as exc:
+            self.outcome.fail("harness", f"{type(exc).__name__}: {exc}")
+        finally:
+            with _signals_deferred(ctx):
+                if self.outcome.error is not None:
+                    ctx.timeline.emit("error", error_kind=self.outcome.error_kind, message=self.outcome.error)
+                try:
+                    self._teardown()
+                finally:
+                    ctx.timeline.phase("run", "end")
+                    ctx.timeline.close()
+                    try:
+                        self._judge()
+                    except Exception as exc:
+                        self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
+                    self._write_results()
+        print_verdicts(ctx.console, self.outcome)
+        return self.outcome
+
+
+def _safe_metrics(component: RunComponent) -> dict[str, Any]:
+    try:
+        return dict(component.metrics())
+    except Exception:
+        return {}
+
+
+def _delete_app(app_name: str) -> None:
+    try:
+        from ray import serve
+
+        serve.delete(app_name)
+    except Exception:
+        pass

@@ -1,0 +1,262 @@
+"""SLOs: rules that read like a sentence, judged as pure functions of timeline windows.
+
+A check is `<metric> <op> <bound>`, as k6 thresholds are written:
+
+    success_ratio >= 99%        p(99) < 500ms        error_ratio <= 0.5%
+    requests >= 100             avg_latency < 50ms   shed_ratio == 0
+
+Metrics are registered by name in METRICS; each takes the timeline, a window and
+the metric's arguments and returns a Measurement that carries the inputs it used,
+so every verdict can be checked by hand from summary.json.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.config import SLOSpec
+from harness.timeline import Timeline, Window
+
+
+class SLOSyntaxError(ValueError):
+    pass
+
+
+@dataclass
+class Measurement:
+    value: float | None  # None: nothing to measure in the window
+    unit: str = ""  # "ms", "ratio", "count", "rps", "s"
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+MetricFn = Callable[[Timeline, Window, list[str]], Measurement]
+METRICS: dict[str, MetricFn] = {}
+
+
+def metric(name: str, *aliases: str) -> Callable[[MetricFn], MetricFn]:
+    """Register a metric function under a name (and aliases)."""
+
+    def register(fn: MetricFn) -> MetricFn:
+        for key in (name, *aliases):
+            METRICS[key] = fn
+        return fn
+
+    return register
+
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+OP_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "equal to", "!=": "not"}
+_CHECK = re.compile(
+    r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?:\((?P<args>[^)]*)\))?\s*"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    args: tuple[str, ...]
+    op: str
+    bound: float  # in the metric's own unit: ms for latencies, a fraction for ratios
+    text: str
+
+
+def parse_check(text: str) -> Check:
+    match = _CHECK.match(text)
+    if not match:
+        raise SLOSyntaxError(f"expected '<metric> <op> <number>[ms|s|%]' such as 'p(99) < 500ms', got {text!r}")
+    name = match["metric"]
+    if name not in METRICS:
+        known = ", ".join(sorted(METRICS))
+        raise SLOSyntaxError(f"expected a known metric ({known}), got {name!r}")
+    args = tuple(a.strip() for a in (match["args"] or "").split(",") if a.strip())
+    number = float(match["number"])
+    unit = match["unit"]
+    if unit == "s":
+        number *= 1000.0 if _is_latency(name) else 1.0
+    elif unit == "%":
+        number /= 100.0
+    return Check(name, args, match["op"], number, text.strip())
+
+
+def _is_latency(name: str) -> bool:
+    return name in ("p", "avg_latency", "max_latency", "min_latency", "median_latency")
+
+
+@dataclass
+class Verdict:
+    name: str
+    check: str
+    window: str
+    passed: bool
+    measured: float | None
+    bound: float
+    op: str
+    unit: str
+    message: str
+    window_start: float | None = None
+    window_end: float | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "no data"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    if unit == "ms":
+        return f"{value:.1f}ms"
+    if unit == "s":
+        return f"{value:.2f}s"
+    if unit == "rps":
+        return f"{value:.1f} req/s"
+    return f"{value:g}"
+
+
+def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
+    check = parse_check(spec.check)
+    window = timeline.window(spec.window)
+    name = spec.display_name()
+    if window is None:
+        return Verdict(
+            name, check.text, spec.window, False, None, check.bound, check.op, "",
+            f"window {spec.window!r} never happened in this run (known: "
+            f"{', '.join(sorted(timeline.windows))})",
+        )
+    measurement = METRICS[check.metric](timeline, window, list(check.args))
+    if measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value)):
+        passed = False
+        message = f"{check.text}: no data in window {window.name!r} ({window.duration:.1f}s)"
+    else:
+        passed = OPS[check.op](measurement.value, check.bound)
+        measured = format_value(measurement.value, measurement.unit)
+        bound = format_value(check.bound, measurement.unit)
+        verb = "met" if passed else "violated"
+        message = (
+            f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} "
+            f"in window {window.name!r} ({window.duration:.1f}s)"
+        )
+    return Verdict(
+        name, check.text, window.name, passed, measurement.value, check.bound, check.op,
+        measurement.unit, message, window.start, window.end, measurement.inputs,
+    )
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted values (exact, no interpolation)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(pct / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _outcomes(timeline: Timeline, window: Window) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in timeline.requests_in(window):
+        counts[record.get("outcome", "error")] = counts.get(record.get("outcome", "error"), 0) + 1
+    return counts
+
+
+def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -> Measurement:
+    counts = _outcomes(timeline, window)
+    total = sum(counts.values())
+    hits = sum(counts.get(o, 0) for o in outcome_names)
+    value = hits / total if total else None
+    return Measurement(value, "ratio", {"requests": total, "matching": hits, "by_outcome": counts})
+
+
+@metric("success_ratio")
+def success_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    return _ratio(timeline, window, ("ok",))
+
+
+@metric("error_ratio")
+def error_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    return _ratio(timeline, window, ("error", "timeout", "conn_error"))
+
+
+@metric("shed_ratio")
+def shed_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    return _ratio(timeline, window, ("shed",))
+
+
+@metric("requests")
+def request_count(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    return Measurement(float(len(timeline.requests_in(window))), "count", {})
+
+
+@metric("rps")
+def achieved_rps(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    done = [r for r in timeline.requests_in(window) if r.get("outcome") == "ok"]
+    if window.duration <= 0:
+        return Measurement(None, "rps")
+    return Measurement(len(done) / window.duration, "rps", {"ok_requests": len(done), "seconds": window.duration})
+
+
+def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[float]:
+    """Latencies of final attempts; `ok` as an argument keeps only successful ones."""
+    wanted = set(a for a in args if not _is_number(a))
+    values = [
+        float(r["latency_ms"])
+        for r in timeline.requests_in(window)
+        if "latency_ms" in r and (not wanted or r.get("outcome") in wanted)
+    ]
+    values.sort()
+    return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@metric("p")
+def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    numbers = [float(a) for a in args if _is_number(a)]
+    if len(numbers) != 1 or not 0 < numbers[0] <= 100:
+        raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got p({', '.join(args)})")
+    values = _latencies(timeline, window, args)
+    value = percentile(values, numbers[0]) if values else None
+    return Measurement(value, "ms", {"samples": len(values), "percentile": numbers[0]})
+
+
+@metric("avg_latency")
+def avg_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    values = _latencies(timeline, window, args)
+    value = sum(values) / len(values) if values else None
+    return Measurement(value, "ms", {"samples": len(values)})
+
+
+@metric("max_latency")
+def max_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    values = _latencies(timeline, window, args)
+    return Measurement(values[-1] if values else None, "ms", {"samples": len(values)})
+
+
+def validate_checks(specs: list[SLOSpec]) -> list[tuple[int, str]]:
+    """Syntax errors of a scenario's SLOs as (index, message), found before anything starts."""
+    problems = []
+    for index, spec in enumerate(specs):
+        try:
+            check = parse_check(spec.check)
+            if check.metric == "p":
+                numbers = [a for a in check.args if _is_number(a)]
+                if len(numbers) != 1 or not 0 < float(numbers[0]) <= 100:
+                    raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got {spec.check!r}")
+        except SLOSyntaxError as exc:
+            problems.append((index, str(exc)))
+    return problems

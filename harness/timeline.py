@@ -1,0 +1,146 @@
+"""The run's timeline: append-only JSON-lines streams on one clock.
+
+Every process of a run writes its own stream in the run's `timeline/` folder
+(the harness writes `events.jsonl`, the load process `requests.jsonl`), and every
+record carries `t`, seconds since the epoch from `time.time()`, the one clock all
+processes on this machine share. Each record is one line written whole and
+flushed, so a crash leaves every complete line readable; a torn last line is
+skipped by the reader.
+
+Record kinds:
+  request  one attempt of one request (written by the load process)
+  phase    a named window's edge: {"name": ..., "edge": "start" | "end"}
+  sample   recorder samples of cluster and Serve state
+  chaos    a fault: planned, injected, noticed, cleaned
+  error    an infrastructure problem seen during the run
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TIMELINE_DIR = "timeline"
+EVENTS_FILE = "events.jsonl"
+REQUESTS_FILE = "requests.jsonl"
+
+
+class TimelineWriter:
+    """Appends records to one stream; safe to share between threads."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def emit(self, kind: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
+        record = {"t": time.time() if t is None else t, "kind": kind, **fields}
+        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line)
+                self._file.flush()
+        return record
+
+    def phase(self, name: str, edge: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
+        return self.emit("phase", t=t, name=name, edge=edge, **fields)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def read_stream(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield every complete record of a stream; a torn or garbled line is skipped."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break  # torn last line from a crash mid-write
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("t"), (int, float)):
+                yield record
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def contains(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "start": self.start, "end": self.end}
+
+
+class Timeline:
+    """A whole run's timeline, read back for SLOs and reporters (read-only)."""
+
+    def __init__(self, records: list[dict[str, Any]]):
+        records.sort(key=lambda r: r["t"])
+        self.requests = [r for r in records if r["kind"] == "request"]
+        self.events = [r for r in records if r["kind"] != "request"]
+        self.windows = self._collect_windows()
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Timeline:
+        folder = run_dir / TIMELINE_DIR
+        records: list[dict[str, Any]] = []
+        if folder.is_dir():
+            for stream in sorted(folder.glob("*.jsonl")):
+                records.extend(read_stream(stream))
+        return cls(records)
+
+    def _collect_windows(self) -> dict[str, Window]:
+        starts: dict[str, float] = {}
+        windows: dict[str, Window] = {}
+        last_t = max((r["t"] for r in self.events + self.requests[-1:]), default=0.0)
+        first_t = min((r["t"] for r in self.events + self.requests[:1]), default=0.0)
+        for event in self.events:
+            if event["kind"] != "phase":
+                continue
+            name = event.get("name")
+            if event.get("edge") == "start":
+                starts[name] = event["t"]
+            elif event.get("edge") == "end" and name in starts:
+                windows[name] = Window(name, starts.pop(name), event["t"])
+        # A window still open when the run stopped ends at the last record.
+        for name, start in starts.items():
+            windows[name] = Window(name, start, max(last_t, start))
+        windows.setdefault("run", Window("run", first_t, last_t))
+        load = windows.get("load")
+        if load is not None and "after_load" not in windows:
+            windows["after_load"] = Window("after_load", load.end, max(last_t, load.end))
+        return windows
+
+    def window(self, name: str) -> Window | None:
+        return self.windows.get(name)
+
+    def requests_in(self, window: Window, final_only: bool = True) -> list[dict[str, Any]]:
+        """Requests whose intended send time lies in the window."""
+        return [
+            r
+            for r in self.requests
+            if window.contains(r["t"]) and (r.get("final", True) or not final_only)
+        ]
+
+    def events_of(self, kind: str, window: Window | None = None) -> list[dict[str, Any]]:
+        return [
+            e for e in self.events if e["kind"] == kind and (window is None or window.contains(e["t"]))
+        ]

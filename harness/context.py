@@ -41,7 +41,8 @@ class RunContext:
     console: Console
     overrides: list[str] = field(default_factory=list)
     cluster: ClusterHandle | None = None
-    app_url: str = ""
+    app_url: str = ""  # http://127.0.0.1:<port><route prefix>
+    load_url: str = ""  # where load goes; equals app_url unless a component reroutes it
     http_port: int = 0
     load_started_at: float | None = None
     load_ended_at: float | None = None

@@ -25,13 +25,13 @@ from rich.console import Console
 
 from harness import cluster as cluster_mod
 from harness.app import deploy as app_deploy
+from harness.components import build_components
 from harness.config import Scenario
 from harness.context import InfraError, RunComponent, RunContext
 from harness.files import point_symlink
 from harness.load import LoadError, LoadProcess
 from harness.outcome import RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
-from harness.recorder import Recorder
 from harness.report.junit import build_suite, write_junit
 from harness.report.summary import build_summary, write_summary
 from harness.report.terminal import print_verdicts
@@ -123,7 +123,9 @@ class Runner:
             console=console or Console(),
             overrides=list(overrides or []),
         )
-        self.components: list[RunComponent] = components if components is not None else [Recorder()]
+        self.components: list[RunComponent] = (
+            components if components is not None else build_components(scenario)
+        )
         self.results_root = results_root
         self.outcome = RunOutcome(
             run_id=self.run_id,
@@ -168,7 +170,7 @@ class Runner:
             ctx.artifacts["serve_application"] = config
             route = app.route_prefix.rstrip("/")
             ctx.app_url = f"http://127.0.0.1:{ctx.http_port}{route}"
-            probe_url = ctx.app_url + (self.scenario.load.path if route else self.scenario.load.path)
+            probe_url = ctx.app_url + self.scenario.load.path
             waited = app_deploy.wait_ready(app, probe_url, app.ready_timeout_s)
         except app_deploy.AppNotReady as exc:
             raise InfraError("app_not_ready", str(exc)) from exc
@@ -183,12 +185,13 @@ class Runner:
 
     def _run_load(self) -> None:
         ctx, scenario = self.ctx, self.scenario
+        ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
         for component in self.components:
             component.start(ctx)
             self._started.append(component)
-        base = f"http://127.0.0.1:{ctx.http_port}"
-        target = base + scenario.app.route_prefix.rstrip("/")
-        self._load = LoadProcess(ctx.run_dir, scenario.load, target, scenario.duration_s, scenario.seed, ctx.ledger)
+        self._load = LoadProcess(
+            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger
+        )
         try:
             self._load.start()
             self._load.wait_started(scenario.load.start_timeout_s)

@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
 
+    reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
+    reproduce.add_argument("run_dir", type=Path, help="results/<run-id> of the run to replay")
+    reproduce.add_argument("--results", type=Path, default=None,
+                           help="results root for the new run (default: the old run's parent)")
+
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
@@ -74,7 +79,28 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return runner.run().exit_code
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
+    """Rerun results/<run>/scenario.yaml: the resolved scenario, seed included."""
+    recorded = args.run_dir / "scenario.yaml"
+    if not recorded.is_file():
+        print(f"{recorded}: expected the resolved scenario of a recorded run", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        scenario = load_scenario(recorded)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    from harness.runner import Runner
+
+    console.print(f"reproducing {args.run_dir.name}: scenario {scenario.name}, seed {scenario.seed}")
+    results = args.results or args.run_dir.resolve().parent
+    runner = Runner(scenario, str(recorded), results, console=console)
+    runner.ctx.artifacts["reproduces"] = args.run_dir.name
+    return runner.run().exit_code
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "reproduce": cmd_reproduce}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,8 @@ def format_validation_error(source: str, error: ValidationError) -> list[str]:
             msg = "expected a value (required key is missing)"
         elif item["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif msg.startswith(("Input should be ", "Value should be ")):
+            msg = "expected " + msg.split(" should be ", 1)[1]
         else:
             msg = f"expected {msg[0].lower()}{msg[1:]}"
         got = "" if item["type"] in ("missing", "value_error") else f" (got {_describe(item['input'])})"
@@ -80,9 +82,13 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any, source: st
             raise ConfigError([f"{source}: {here}: expected a mapping to set a key in"])
     last = path[-1]
     if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ConfigError([f"{source}: {'.'.join(path)}: expected a list index below {len(node)}"])
-        node[int(last)] = value
+        # An index one past the end appends, so `--set slos.3=...` can add an SLO.
+        if not last.isdigit() or int(last) > len(node):
+            raise ConfigError([f"{source}: {'.'.join(path)}: expected a list index up to {len(node)}"])
+        if int(last) == len(node):
+            node.append(value)
+        else:
+            node[int(last)] = value
     elif isinstance(node, dict):
         node[last] = value
     else:

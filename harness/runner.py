@@ -163,6 +163,8 @@ class Runner:
         t0 = time.monotonic()
         ctx.timeline.phase("app_deploy", "start")
         try:
+            if not ctx.cluster.owned:
+                ctx.artifacts["serve_was_running"] = app_deploy.serve_is_running()
             wanted_port = cluster_mod.free_port()
             client = app_deploy.start_serve(wanted_port, owned_cluster=ctx.cluster.owned)
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
@@ -238,7 +240,7 @@ class Runner:
             self.outcome.metrics.update(_safe_metrics(component))
         if ctx.cluster is not None:
             if not ctx.cluster.owned:
-                _delete_app(self.scenario.app.name)
+                _leave_existing_cluster(self.scenario.app.name, ctx.artifacts.get("serve_was_running", True))
             killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
             if killed:
                 ctx.timeline.emit("teardown", killed_after_shutdown=killed)
@@ -323,10 +325,14 @@ def _safe_metrics(component: RunComponent) -> dict[str, Any]:
         return {}
 
 
-def _delete_app(app_name: str) -> None:
+def _leave_existing_cluster(app_name: str, serve_was_running: bool) -> None:
+    """Remove what this run added to a cluster it did not start, and nothing else."""
     try:
         from ray import serve
 
-        serve.delete(app_name)
+        if serve_was_running:
+            serve.delete(app_name)
+        else:
+            serve.shutdown()  # this run started Serve there: stop it again
     except Exception:
         pass

@@ -49,6 +49,18 @@ def start_serve(http_port: int, owned_cluster: bool) -> Any:
     return serve_api.serve_start(http_options=http_options, proxy_location=location)
 
 
+def serve_is_running() -> bool:
+    """Whether the connected cluster already runs a Serve controller."""
+    import ray
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:
+        return False
+    return True
+
+
 def serve_http_port(client: Any, default: int) -> int:
     try:
         return int(client.get_serve_details()["http_options"]["port"])

@@ -1,0 +1,114 @@
+"""`harness run` end to end on real local clusters: verdicts, artifacts, teardown, isolation."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml
+
+from harness.cli import main
+from tests.integration.conftest import (
+    ROOT,
+    SMOKE,
+    ray_env,
+    scenario_file,
+    surviving_run_processes,
+    wait_for,
+)
+
+
+def read_junit(run_dir: Path):
+    return next(iter(JUnitXml.fromfile(str(run_dir / "junit.xml"))))
+
+
+def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path):
+    results = tmp_path / "results"
+    code = main([
+        "run", str(SMOKE), "--results", str(results), "--seed", "7",
+        "--set", "duration_s=8",
+        "--set", "slos.3={name: impossible latency, check: 'p(50) < 0.001ms'}",
+    ])
+    assert code == 1  # one SLO is impossible: the release is blocked
+    run_dir = (results / "latest").resolve()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["seed"] == 7
+    assert set(summary["versions"]) >= {"ray", "locust", "python", "harness"}
+    assert summary["config"]["load"]["users"] == 4
+    passed = {v["name"]: v["passed"] for v in summary["verdicts"]}
+    assert passed == {"requests succeed": True, "p99 latency": True, "enough traffic": True,
+                      "impossible latency": False}
+    # Every request reached the timeline and the SLO inputs match it.
+    lines = (run_dir / "timeline" / "requests.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines if '"request"' in line]
+    assert summary["metrics"]["requests"] == len(records) > 50
+    assert {"t", "latency_ms", "status", "bytes", "outcome"} <= set(records[0])
+    assert all(r["bytes"] == 256 for r in records if r["outcome"] == "ok")
+    suite = read_junit(run_dir)
+    assert (suite.tests, suite.failures, suite.errors) == (4, 1, 0)
+    failed = next(c for c in suite if c.result)
+    assert isinstance(failed.result[0], Failure)
+    assert f"harness reproduce {run_dir}" in failed.result[0].message
+    # Cluster and load processes are all gone, Ray logs and Locust output are kept.
+    assert surviving_run_processes(run_dir) == []
+    assert any((run_dir / "ray_logs").glob("session_*/raylet*.out"))
+    assert (run_dir / "locust" / "locust_stats.csv").exists()
+    assert summary["timings"]["cluster_start_s"] > 0 and summary["timings"]["teardown_s"] > 0
+
+
+def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluster):
+    """A user's app by import path, on a cluster the run did not start."""
+    path = scenario_file(tmp_path, {
+        "name": "user-app",
+        "duration_s": 5,
+        "cluster": {"address": unrelated_cluster.address},
+        "app": {
+            "name": "userapp",
+            "import_path": "tests.fixtures.user_app:app",
+            "deployments": [{"name": "Hello", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.1}}],
+        },
+        "slos": [{"check": "success_ratio >= 99%"}, {"check": "requests >= 20"}],
+    })
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results", str(results)]) == 0
+    run_dir = (results / "latest").resolve()
+    events = [json.loads(line) for line in (run_dir / "timeline" / "events.jsonl").read_text().splitlines()]
+    replicas = [e["deployments"]["Hello"]["running"] for e in events if e["kind"] == "sample" and e["deployments"]]
+    assert max(replicas) == 2  # the override reached the user's deployment
+    assert len(unrelated_cluster.alive_members()) == len(unrelated_cluster.members)
+    assert unrelated_cluster.process.poll() is None
+
+
+def test_sigint_mid_load_writes_results_and_leaves_nothing(tmp_path, unrelated_cluster):
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "harness", "run", str(SMOKE), "--results", str(results),
+           "--set", "duration_s=120"]
+    env = ray_env(tmp_path)
+    env.pop("RAY_TMPDIR")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def requests_flowing():
+            files = list(results.glob("*/timeline/requests.jsonl"))
+            return files and files[0].stat().st_size > 2000 and files[0]
+
+        requests_file = wait_for(requests_flowing, 120, "load to start")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out.decode()[-2000:]
+    run_dir = requests_file.parent.parent
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "error"
+    assert summary["error"] == {"kind": "interrupted", "message": "run interrupted by SIGINT"}
+    assert summary["metrics"]["requests"] > 0  # what was measured so far is kept
+    suite = read_junit(run_dir)
+    assert suite.errors == 1 and suite.failures == 0
+    assert any(isinstance(c.result[0], Error) for c in suite if c.result)
+    assert surviving_run_processes(run_dir) == []
+    # A Ray cluster that is not the run's own is untouched.
+    assert len(unrelated_cluster.alive_members()) == len(unrelated_cluster.members)

@@ -165,6 +165,9 @@ def start_local_cluster(
     except Exception as exc:  # Ray raises many types here; all mean "no cluster"
         stop_cluster(handle, ledger)
         raise ClusterStartError(f"cluster did not start: {type(exc).__name__}: {exc}") from exc
+    except BaseException:  # interrupted or timed out half-way: stop what did start
+        stop_cluster(handle, ledger)
+        raise
     return handle
 
 
@@ -193,17 +196,19 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
     import ray
 
     if handle.owned:
+        # Record descendants while they are still ours: agents outlive their raylet.
         ledger.snapshot_descendants()
     try:
         ray.shutdown()
     except Exception:  # best effort: teardown must go on
         pass
-    if not handle.owned or handle._cluster is None:
+    if not handle.owned:
         return []
-    try:
-        handle._cluster.shutdown()
-    except Exception:
-        pass
+    if handle._cluster is not None:
+        try:
+            handle._cluster.shutdown()
+        except Exception:
+            pass
     survivors = ledger.kill_survivors(grace_s=min(2.0, timeout_s))
     return [f"{p.name}({p.pid})" for p in survivors]
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from rich.console import Console
 
@@ -200,6 +201,7 @@ class Runner:
         except LoadError as exc:
             raise InfraError("load", str(exc)) from exc
         ctx.load_started_at = time.time()
+        cpu_meter = CpuMeter()
         # Locust ends itself after duration_s; allow it time to stop its users.
         deadline = time.monotonic() + scenario.duration_s + scenario.load.request_timeout_s + 15
         while True:
@@ -211,6 +213,7 @@ class Runner:
             self._tick()
             time.sleep(TICK_S)
         ctx.load_ended_at = time.time()
+        self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
         if code != 0:
             raise InfraError("load", f"locust exited with code {code}; see {self._load.log_tail()}")
         cooldown_end = time.monotonic() + scenario.cooldown_s
@@ -249,6 +252,8 @@ class Runner:
             except OSError as exc:
                 self.outcome.notes.append(f"could not copy Ray logs: {exc}")
         else:
+            # Interrupted before the cluster handle existed: sweep what was started anyway.
+            ctx.ledger.snapshot_descendants()
             ctx.ledger.kill_survivors()
         if self._temp_root is not None:
             shutil.rmtree(self._temp_root, ignore_errors=True)
@@ -316,6 +321,23 @@ class Runner:
                     self._write_results()
         print_verdicts(ctx.console, self.outcome)
         return self.outcome
+
+
+class CpuMeter:
+    """CPU used by the harness process itself (all threads), as % of one core."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process()
+        self._cpu0 = self._cpu()
+        self._wall0 = time.monotonic()
+
+    def _cpu(self) -> float:
+        times = self._proc.cpu_times()
+        return times.user + times.system
+
+    def percent(self) -> float:
+        wall = time.monotonic() - self._wall0
+        return 100.0 * (self._cpu() - self._cpu0) / wall if wall > 0 else 0.0
 
 
 def _safe_metrics(component: RunComponent) -> dict[str, Any]:

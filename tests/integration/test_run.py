@@ -112,3 +112,15 @@ def test_sigint_mid_load_writes_results_and_leaves_nothing(tmp_path, unrelated_c
     assert surviving_run_processes(run_dir) == []
     # A Ray cluster that is not the run's own is untouched.
     assert len(unrelated_cluster.alive_members()) == len(unrelated_cluster.members)
+
+
+def test_hard_timeout_during_cluster_start_leaves_nothing(tmp_path):
+    """The scenario's timeout fires while the cluster is still starting."""
+    path = scenario_file(tmp_path, {"name": "too-slow", "duration_s": 1, "timeout_s": 2})
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results", str(results)]) == 3
+    run_dir = (results / "latest").resolve()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["error"]["kind"] == "timeout"
+    assert read_junit(run_dir).errors == 1
+    assert surviving_run_processes(run_dir) == []

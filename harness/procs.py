@@ -39,6 +39,13 @@ class OwnedProcess:
             return None
 
 
+def _identity(proc: psutil.Process) -> tuple[int, float]:
+    try:
+        return proc.pid, proc.create_time()
+    except psutil.NoSuchProcess:
+        return proc.pid, 0.0
+
+
 class ProcessLedger:
     """The set of processes a run started, persisted so a reaper can find them."""
 
@@ -48,6 +55,9 @@ class ProcessLedger:
         self.record_path = record_path
         self._owned: dict[tuple[int, float], OwnedProcess] = {}
         self._lock = threading.Lock()
+        # Children the host process had before the run (e.g. a test's own cluster when
+        # the harness runs inside pytest) are not the run's, nor is anything below them.
+        self._foreign = {_identity(c) for c in self._children()}
 
     def add(self, proc: psutil.Process) -> None:
         try:
@@ -57,14 +67,24 @@ class ProcessLedger:
         with self._lock:
             self._owned[(entry.pid, entry.create_time)] = entry
 
-    def snapshot_descendants(self) -> int:
-        """Record every current descendant of the harness; returns how many are known."""
+    def _children(self) -> list[psutil.Process]:
         try:
-            children = psutil.Process(self.root_pid).children(recursive=True)
+            return psutil.Process(self.root_pid).children()
         except psutil.NoSuchProcess:
-            children = []
-        for child in children:
+            return []
+
+    def snapshot_descendants(self) -> int:
+        """Record every process the run started below the harness; returns how many are known."""
+        for child in self._children():
+            if _identity(child) in self._foreign:
+                continue
             self.add(child)
+            try:
+                grandchildren = child.children(recursive=True)
+            except psutil.NoSuchProcess:
+                continue
+            for proc in grandchildren:
+                self.add(proc)
         self._persist()
         return len(self._owned)
 

@@ -102,7 +102,11 @@ def unrelated_cluster() -> Iterator[UnrelatedCluster]:
     try:
         yield UnrelatedCluster(f"127.0.0.1:{port}", process, members)
     finally:
-        members = {p.pid: p for p in members + parent.children(recursive=True)}
+        try:
+            members += parent.children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+        members = {p.pid: p for p in members}
         process.terminate()
         try:
             process.wait(timeout=15)

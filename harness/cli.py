@@ -7,6 +7,7 @@ config or usage; 3 the harness or the infrastructure failed (no verdict).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -104,6 +105,8 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "reproduce": cmd_reproduce
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ray reads this once, when first imported: set it before anything imports ray.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     args = build_parser().parse_args(argv)
     console = Console()
     return COMMANDS[args.command](args, console)

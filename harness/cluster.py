@@ -42,6 +42,9 @@ def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     # Ray writes ray_current_cluster under $RAY_TMPDIR/ray: keep it per run.
     os.environ["RAY_TMPDIR"] = str(temp_root)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Pin the auth mode of the run's own loopback cluster: left unset, Ray decides from
+    # ~/.ray/auth_token, a file any other Ray on the machine may create or replace.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Workers must import the harness (the built-in app) and the user's app.
     project_root = str(Path(__file__).resolve().parent.parent)
     paths = [project_root, os.getcwd(), *extra_python_path]
@@ -156,7 +159,7 @@ def start_local_cluster(
             ray_node = cluster.add_node(**_node_args(worker, ray_temp))
             handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.unique_id, False, ray_node)
             ledger.snapshot_descendants()
-        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+        ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
         ledger.snapshot_descendants()
     except ClusterStartError:
@@ -173,11 +176,24 @@ def start_local_cluster(
 
 def connect_existing(spec: ClusterSpec) -> ClusterHandle:
     import ray
+    from tenacity import Retrying, stop_after_delay, wait_exponential
 
+    def connect() -> None:
+        try:
+            ray.init(address=spec.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
+        except Exception:
+            ray.shutdown()  # leave no half-made connection before the next try
+            raise
+
+    # A cluster that is still coming up refuses the first tries: retry with backoff.
+    retrying = Retrying(stop=stop_after_delay(spec.start_timeout_s),
+                        wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
     try:
-        ray.init(address=spec.address, logging_level="WARNING", log_to_driver=False)
+        retrying(connect)
     except Exception as exc:
-        raise ClusterStartError(f"could not connect to cluster at {spec.address}: {exc}") from exc
+        raise ClusterStartError(
+            f"could not connect to cluster at {spec.address} within {spec.start_timeout_s:g}s: {exc}"
+        ) from exc
     handle = ClusterHandle(address=spec.address, owned=False)
     for info in ray.nodes():
         if not info.get("Alive"):

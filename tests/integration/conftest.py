@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ class UnrelatedCluster:
     address: str
     process: subprocess.Popen
     members: list[psutil.Process]
+    auth_env: dict[str, str]  # what a client needs in its environment to connect
 
     def alive_members(self) -> list[psutil.Process]:
         return [p for p in self.members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
@@ -82,13 +84,15 @@ class UnrelatedCluster:
 def unrelated_cluster() -> Iterator[UnrelatedCluster]:
     tmp_root = Path(tempfile.mkdtemp(prefix="rh-other-", dir="/tmp"))
     port = free_port()
+    # Its own token: never depend on (or touch) the machine-wide ~/.ray/auth_token.
+    auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     cmd = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
         f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
         "--include-dashboard=false", f"--temp-dir={tmp_root / 'ray'}",
         "--object-store-memory=100000000", f"--dashboard-agent-listen-port={free_port()}",
     ]
-    process = subprocess.Popen(cmd, env=ray_env(tmp_root), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(cmd, env={**ray_env(tmp_root), **auth_env}, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     parent = psutil.Process(process.pid)
 
@@ -100,7 +104,7 @@ def unrelated_cluster() -> Iterator[UnrelatedCluster]:
     time.sleep(1)  # let the node's agents start so they are recorded as members too
     members = parent.children(recursive=True)
     try:
-        yield UnrelatedCluster(f"127.0.0.1:{port}", process, members)
+        yield UnrelatedCluster(f"127.0.0.1:{port}", process, members, auth_env)
     finally:
         try:
             members += parent.children(recursive=True)

@@ -73,7 +73,12 @@ def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluste
         "slos": [{"check": "success_ratio >= 99%"}, {"check": "requests >= 20"}],
     })
     results = tmp_path / "results"
-    assert main(["run", str(path), "--results", str(results)]) == 0
+    # Its own process, as a user runs it: Ray fixes a process's auth mode at first use.
+    env = {**ray_env(tmp_path), **unrelated_cluster.auth_env}
+    env.pop("RAY_TMPDIR")
+    done = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--results", str(results)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run_dir = (results / "latest").resolve()
     events = [json.loads(line) for line in (run_dir / "timeline" / "events.jsonl").read_text().splitlines()]
     replicas = [e["deployments"]["Hello"]["running"] for e in events if e["kind"] == "sample" and e["deployments"]]

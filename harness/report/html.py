@@ -1,0 +1,259 @@
+"""results/<run-id>/report.html: one self-contained page per run, and one per suite.
+
+Built only from stored results (summary.json and the timeline), so
+`harness report RUN` rebuilds exactly what the runner wrote. The page has no
+JavaScript and no external resources: CSS is inline and charts are inline SVG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import yaml
+
+from harness import __version__
+from harness.files import write_atomic
+from harness.report.series import Marker, RunSeries, build_series, fixed_targets
+from harness.report.svg import legend, render_chart
+from harness.slo import format_value
+from harness.timeline import Timeline
+
+REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
+
+
+class ReportError(Exception):
+    """Stored results cannot be read: one line naming the file and what was expected."""
+
+
+def _template() -> Template:
+    text = resources.files("harness.report").joinpath("templates/report.html").read_text("utf-8")
+    return Template(text)
+
+
+def _page(title: str, body: str) -> str:
+    return _template().substitute(title=escape(title), body=body)
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReportError(f"{path}: expected the run's summary.json (is {run_dir} a run directory?)") from exc
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: expected a readable JSON summary ({exc})") from exc
+    if not isinstance(summary, dict):
+        raise ReportError(f"{path}: expected a JSON object at the top level")
+    return summary
+
+
+def _when(epoch: Any) -> str:
+    if not isinstance(epoch, (int, float)) or epoch <= 0:
+        return "unknown"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def _verdict_rows(verdicts: list[dict[str, Any]]) -> str:
+    if not verdicts:
+        return '<tr><td colspan="6" class="msg">no SLOs in this scenario</td></tr>'
+    rows = []
+    for v in verdicts:
+        unit = v.get("unit", "")
+        passed = bool(v.get("passed"))
+        rows.append(
+            "<tr>"
+            f"<td>{escape(str(v.get('name', '')))}</td>"
+            f"<td>{escape(str(v.get('window', '')))}</td>"
+            f'<td class="num">{escape(format_value(v.get("measured"), unit))}</td>'
+            f'<td class="num">{escape(str(v.get("op", "")))} {escape(format_value(v.get("bound"), unit))}</td>'
+            f'<td class="{"pass" if passed else "fail"}">{"PASS" if passed else "FAIL"}</td>'
+            f'<td class="msg">{escape(str(v.get("message", "")))}</td>'
+            "</tr>"
+        )
+    return "".join(rows)
+
+
+def _verdicts_section(summary: dict[str, Any]) -> str:
+    out = [
+        "<h2>Verdicts</h2><table><thead><tr><th>SLO</th><th>window</th><th>measured</th>"
+        f"<th>bound</th><th>result</th><th>why</th></tr></thead><tbody>{_verdict_rows(summary.get('verdicts') or [])}"
+        "</tbody></table>"
+    ]
+    error = summary.get("error")
+    if isinstance(error, dict):
+        out.append(
+            f'<div class="errorbox"><b>Infrastructure error ({escape(str(error.get("kind")))})</b>: '
+            f"{escape(str(error.get('message')))}<br>This run is no verdict on the release.</div>"
+        )
+    for note in summary.get("notes") or []:
+        out.append(f'<div class="sub">note: {escape(str(note))}</div>')
+    return "".join(out)
+
+
+def _facts_section(summary: dict[str, Any], series: RunSeries) -> str:
+    versions = summary.get("versions") or {}
+    facts = [
+        ("scenario", escape(str(summary.get("scenario", "")))),
+        ("scenario file", f"<code>{escape(str(summary.get('scenario_file', '')))}</code>"),
+        ("seed", f"<code>{escape(str(summary.get('seed', '')))}</code>"),
+        ("reproduce", f'<code class="cmd">{escape(str(summary.get("reproduce", "")))}</code>'),
+        ("overrides", escape(" ".join(summary.get("overrides") or []) or "none")),
+        ("started", _when(summary.get("started_at"))),
+        ("run length", f"{series.duration:.1f}s (charts: {series.bucket_s:g}s buckets)"),
+        ("versions", escape(", ".join(f"{k} {v}" for k, v in versions.items()))),
+    ]
+    items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    config = summary.get("config")
+    scenario_yaml = ""
+    if isinstance(config, dict):
+        text = yaml.safe_dump(config, sort_keys=False)
+        scenario_yaml = f"<details><summary>resolved scenario</summary><pre>{escape(text)}</pre></details>"
+    return f'<h2>Run</h2><dl class="facts">{items}</dl>{scenario_yaml}'
+
+
+def _charts_section(series: RunSeries) -> str:
+    out = ["<h2>Over the run</h2>"]
+    if series.markers:
+        out.append('<div class="sub">Numbered red lines: chaos events and errors (listed below). '
+                   "Shaded bands: phases of the run.</div>")
+    else:
+        out.append('<div class="sub">Shaded bands: phases of the run. No chaos events in this run.</div>')
+    for chart in series.charts:
+        out.append(
+            f'<div class="chartbox" id="chart-{escape(chart.key)}"><h3>{escape(chart.title)}</h3>'
+            f"{legend(chart)}{render_chart(chart, series.duration, series.bands, series.markers)}</div>"
+        )
+    return "".join(out)
+
+
+def _events_section(markers: list[Marker]) -> str:
+    if not markers:
+        return ""
+    rows = "".join(
+        f'<tr><td class="num">{m.number}</td><td class="num">{m.t:.2f}s</td><td>{escape(m.label)}</td>'
+        f'<td class="msg">{escape(m.detail)}</td></tr>'
+        for m in markers
+    )
+    return (
+        "<h2>Chaos events and errors</h2><table><thead><tr><th>#</th><th>at</th><th>event</th>"
+        f"<th>details</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _phases_section(series: RunSeries) -> str:
+    rows = "".join(
+        f'<tr><td>{escape(b.name)}</td><td class="num">{b.start:.2f}s</td><td class="num">{b.end:.2f}s</td>'
+        f'<td class="num">{b.end - b.start:.2f}s</td></tr>'
+        for b in series.bands
+    )
+    return (
+        "<h2>Phases</h2><table><thead><tr><th>window</th><th>start</th><th>end</th><th>length</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _metrics_section(summary: dict[str, Any]) -> str:
+    numbers = {**(summary.get("metrics") or {}), **(summary.get("timings") or {})}
+    if not numbers:
+        return ""
+    rows = "".join(
+        f'<tr><td>{escape(str(k))}</td><td class="num">{escape(str(v))}</td></tr>'
+        for k, v in sorted(numbers.items())
+        if isinstance(v, (int, float, str))
+    )
+    return f"<h2>Metrics</h2><table><tbody>{rows}</tbody></table>"
+
+
+def build_report(run_dir: Path) -> str:
+    """The HTML page for one run, from its summary.json and timeline."""
+    summary = load_summary(run_dir)
+    config = summary.get("config") if isinstance(summary.get("config"), dict) else {}
+    series = build_series(Timeline.load(run_dir), fixed_targets(config))
+    status = str(summary.get("status", "unknown"))
+    title = f"{summary.get('scenario', run_dir.name)}: {status}"
+    body = (
+        f'<h1>{escape(str(summary.get("scenario", run_dir.name)))}'
+        f'<span class="badge {escape(status)}">{escape(status.upper())}</span></h1>'
+        f'<div class="sub">run {escape(str(summary.get("run_id", run_dir.name)))} &middot; '
+        f"exit code {escape(str(summary.get('exit_code', '?')))} &middot; "
+        f"{escape(str(config.get('description', '')))}</div>"
+        + _verdicts_section(summary)
+        + _facts_section(summary, series)
+        + _charts_section(series)
+        + _events_section(series.markers)
+        + _phases_section(series)
+        + _metrics_section(summary)
+        + f"<footer>Written by harness {escape(__version__)} from {escape(SUMMARY_FILE)} and the "
+        "timeline; rebuild with <code>harness report RUN</code>.</footer>"
+    )
+    return _page(title, body)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write run_dir/report.html atomically and return its path."""
+    path = run_dir / REPORT_FILE
+    write_atomic(path, build_report(run_dir))
+    return path
+
+
+def write_suite_report(suite_dir: Path, run_dirs: list[Path], title: str | None = None) -> Path:
+    """suite_dir/report.html: one row per scenario run, linking to each run's own report.
+
+    A run whose report.html is missing gets one built first; a run whose results cannot
+    be read still gets a row saying so, so the suite page always lists every run.
+    """
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    rows, counts = [], {"passed": 0, "failed": 0, "error": 0, "unknown": 0}
+    for run_dir in run_dirs:
+        rows.append(_suite_row(suite_dir, Path(run_dir), counts))
+    heading = title or f"suite {suite_dir.name}"
+    overall = "error" if counts["error"] or counts["unknown"] else ("failed" if counts["failed"] else "passed")
+    tally = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    body = (
+        f'<h1>{escape(heading)}<span class="badge {overall}">{overall.upper()}</span></h1>'
+        f'<div class="sub">{len(run_dirs)} scenario runs: {escape(tally or "none")}</div>'
+        "<h2>Scenarios</h2><table><thead><tr><th>scenario</th><th>status</th><th>SLOs passed</th>"
+        "<th>failed SLOs</th><th>seed</th><th>report</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        + f"<footer>Written by harness {escape(__version__)}.</footer>"
+    )
+    path = suite_dir / REPORT_FILE
+    write_atomic(path, _page(heading, body))
+    return path
+
+
+def _suite_row(suite_dir: Path, run_dir: Path, counts: dict[str, int]) -> str:
+    try:
+        summary = load_summary(run_dir)
+        report = run_dir / REPORT_FILE
+        if not report.exists():
+            write_report(run_dir)
+    except (ReportError, OSError) as exc:
+        counts["unknown"] += 1
+        return (
+            f"<tr><td>{escape(run_dir.name)}</td><td class=\"fail\">unreadable</td>"
+            f'<td colspan="4" class="msg">{escape(str(exc))}</td></tr>'
+        )
+    status = str(summary.get("status", "unknown"))
+    counts[status if status in counts else "unknown"] += 1
+    verdicts = summary.get("verdicts") or []
+    passed = sum(1 for v in verdicts if v.get("passed"))
+    failed = ", ".join(str(v.get("name")) for v in verdicts if not v.get("passed"))
+    link = os.path.relpath(run_dir / REPORT_FILE, suite_dir)
+    css = {"passed": "pass", "failed": "fail", "error": "fail"}.get(status, "")
+    return (
+        f"<tr><td>{escape(str(summary.get('scenario', run_dir.name)))}</td>"
+        f'<td class="{css}">{escape(status.upper())}</td>'
+        f'<td class="num">{passed}/{len(verdicts)}</td><td class="msg">{escape(failed)}</td>'
+        f"<td>{escape(str(summary.get('seed', '')))}</td>"
+        f'<td><a href="{escape(link)}">{escape(str(summary.get("run_id", run_dir.name)))}</a></td></tr>'
+    )

@@ -1,0 +1,254 @@
+"""Time series of one run, read from its timeline, for the HTML report's charts.
+
+Times are seconds since the start of the run window. Requests are bucketed by
+their intended send time; samples (recorder) and markers (phases, chaos) keep
+their own times. Nothing here measures anything new: it only regroups records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.slo import percentile
+from harness.timeline import Timeline
+
+SHED = "shed"
+OK = "ok"
+MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
+PERCENTILES = (50.0, 90.0, 99.0)
+# Windows that say where the run was, not what the load did: shown in the phase table only.
+SETUP_WINDOWS = ("run",)
+
+
+@dataclass
+class Series:
+    label: str
+    points: list[tuple[float, float]]
+    color: str
+    dashed: bool = False
+    step: bool = False  # a state that holds until the next sample (replicas, nodes)
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    unit: str
+    series: list[Series] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        return any(s.points for s in self.series)
+
+
+@dataclass
+class Band:
+    """A named window of the timeline, drawn as a shaded band."""
+
+    name: str
+    start: float
+    end: float
+
+
+@dataclass
+class Marker:
+    """A point event (chaos, infrastructure error), drawn as a vertical line."""
+
+    number: int
+    t: float
+    kind: str
+    label: str
+    detail: str
+
+
+@dataclass
+class RunSeries:
+    t0: float
+    duration: float
+    bucket_s: float
+    charts: list[Chart]
+    bands: list[Band]
+    markers: list[Marker]
+
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+
+def bucket_size(duration_s: float) -> float:
+    """One-second buckets, wider for long runs so a chart keeps at most MAX_BUCKETS points."""
+    return float(max(1, math.ceil(duration_s / MAX_BUCKETS)))
+
+
+def fixed_targets(config: dict[str, Any] | None) -> dict[str, float]:
+    """num_replicas of each fixed-size deployment in a resolved scenario (summary.json's config)."""
+    app = (config or {}).get("app") or {}
+    return {
+        str(d["name"]): float(d["num_replicas"])
+        for d in app.get("deployments") or []
+        if isinstance(d, dict) and isinstance(d.get("num_replicas"), int) and d.get("name")
+    }
+
+
+def build_series(timeline: Timeline, config_targets: dict[str, float] | None = None) -> RunSeries:
+    """The charts of a run; config_targets stand in for deployments whose samples carry no target."""
+    run = timeline.window("run")
+    t0 = run.start if run is not None else 0.0
+    duration = run.duration if run is not None else 0.0
+    bucket_s = bucket_size(duration)
+    charts = [
+        *_request_charts(timeline, t0, duration, bucket_s),
+        _replica_chart(timeline, t0, config_targets or {}),
+        _nodes_chart(timeline, t0),
+    ]
+    bands = [
+        Band(w.name, w.start - t0, w.end - t0)
+        for w in sorted(timeline.windows.values(), key=lambda w: (w.start, w.name))
+        if w.name not in SETUP_WINDOWS
+    ]
+    return RunSeries(t0, duration, bucket_s, charts, bands, markers(timeline, t0))
+
+
+def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
+    n = max(1, math.ceil(duration / bucket_s))
+    offered = [0] * n
+    achieved = [0] * n
+    errors = [0] * n
+    shed = [0] * n
+    latencies: dict[int, list[float]] = defaultdict(list)
+    for record in timeline.requests:
+        index = int((record["t"] - t0) // bucket_s)
+        if not 0 <= index < n:
+            continue
+        offered[index] += 1  # every attempt the generator sent or meant to send
+        if not record.get("final", True):
+            continue
+        outcome = record.get("outcome", "error")
+        if outcome == OK:
+            achieved[index] += 1
+        elif outcome == SHED:
+            shed[index] += 1
+        else:
+            errors[index] += 1
+        if "latency_ms" in record:
+            latencies[index].append(float(record["latency_ms"]))
+
+    def per_second(counts: list[int]) -> list[tuple[float, float]]:
+        return [((i + 0.5) * bucket_s, c / bucket_s) for i, c in enumerate(counts)]
+
+    pct_series = []
+    for pct, color in zip(PERCENTILES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True):
+        points = []
+        for index in sorted(latencies):
+            values = sorted(latencies[index])
+            points.append(((index + 0.5) * bucket_s, percentile(values, pct)))
+        pct_series.append(Series(f"p{pct:g}", points, color))
+    has_requests = bool(timeline.requests)
+    return [
+        Chart("rps", "Offered and achieved rate", "req/s", [
+            Series("offered", per_second(offered) if has_requests else [], "#7f7f7f", dashed=True),
+            Series("achieved (ok)", per_second(achieved) if has_requests else [], "#1f77b4"),
+        ]),
+        Chart("latency", "Latency percentiles", "ms", pct_series),
+        Chart("errors", "Errors and shed", "req/s", [
+            Series("errors", per_second(errors) if has_requests else [], "#d62728"),
+            Series("shed (503)", per_second(shed) if has_requests else [], "#ff7f0e"),
+        ]),
+    ]
+
+
+def _samples(timeline: Timeline) -> list[dict[str, Any]]:
+    return timeline.events_of("sample")
+
+
+def _target(deployment: dict[str, Any]) -> float | None:
+    """The target replica count, if the recorder knows it (key names vary by Serve version)."""
+    for key in ("target", "target_replicas", "target_num_replicas"):
+        value = deployment.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def _replica_chart(timeline: Timeline, t0: float, config_targets: dict[str, float]) -> Chart:
+    running: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    target: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for sample in _samples(timeline):
+        deployments = sample.get("deployments")
+        if not isinstance(deployments, dict):
+            continue
+        for name, dep in deployments.items():
+            if not isinstance(dep, dict):
+                continue
+            running[name].append((sample["t"] - t0, float(dep.get("running", 0))))
+            wanted = _target(dep)
+            if wanted is not None:
+                target[name].append((sample["t"] - t0, wanted))
+    chart = Chart("replicas", "Replicas per deployment (running, target dashed)", "replicas")
+    for index, name in enumerate(sorted(running)):
+        color = PALETTE[index % len(PALETTE)]
+        chart.series.append(Series(f"{name} running", running[name], color, step=True))
+        if target.get(name):
+            chart.series.append(Series(f"{name} target", target[name], color, dashed=True, step=True))
+        elif name in config_targets:  # fixed num_replicas: the target is the config's
+            ends = [(running[name][0][0], config_targets[name]), (running[name][-1][0], config_targets[name])]
+            chart.series.append(Series(f"{name} target (num_replicas)", ends, color, dashed=True))
+    return chart
+
+
+def _nodes_chart(timeline: Timeline, t0: float) -> Chart:
+    alive, dead = [], []
+    for sample in _samples(timeline):
+        if isinstance(sample.get("nodes_alive"), (int, float)):
+            alive.append((sample["t"] - t0, float(sample["nodes_alive"])))
+            dead.append((sample["t"] - t0, float(sample.get("nodes_dead", 0) or 0)))
+    return Chart("nodes", "Nodes alive", "nodes", [
+        Series("alive", alive, "#2ca02c", step=True),
+        Series("dead", dead if any(v for _, v in dead) else [], "#d62728", step=True),
+    ])
+
+
+# Chaos records come from the chaos component; their field names are read loosely so
+# a new fault's extra fields never break the report.
+_NAME_KEYS = ("fault", "plugin", "name", "type")
+_STAGE_KEYS = ("stage", "event", "status", "action", "outcome")
+_TARGET_KEYS = ("target", "node_name", "node", "node_id", "replica", "replica_id", "pid")
+
+
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = record.get(key)
+        if value not in (None, "", {}, []):
+            if isinstance(value, dict):
+                inner = next((value[k] for k in _TARGET_KEYS if value.get(k) not in (None, "")), None)
+                return str(inner if inner is not None else value)
+            return str(value)
+    return ""
+
+
+def describe_chaos(record: dict[str, Any]) -> str:
+    """One short phrase for a chaos record: `kill_raylet injected a40-node`."""
+    words = [_first(record, _NAME_KEYS) or "fault", _first(record, _STAGE_KEYS), _first(record, _TARGET_KEYS)]
+    return " ".join(w for w in words if w)
+
+
+def _detail(record: dict[str, Any]) -> str:
+    skip = {"t", "kind"}
+    return ", ".join(f"{k}={v}" for k, v in record.items() if k not in skip)[:400]
+
+
+def markers(timeline: Timeline, t0: float) -> list[Marker]:
+    out = []
+    for record in timeline.events:
+        if record["kind"] == "chaos":
+            if _first(record, _STAGE_KEYS) == "planned":
+                continue  # a plan is not an event; its injection is (and carries the planned time)
+            label = describe_chaos(record)
+        elif record["kind"] == "error":
+            label = f"error: {record.get('error_kind', '')}".strip()
+        else:
+            continue
+        out.append(Marker(len(out) + 1, record["t"] - t0, record["kind"], label, _detail(record)))
+    return out

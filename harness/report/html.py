@@ -107,7 +107,7 @@ def _facts_section(summary: dict[str, Any], series: RunSeries) -> str:
         ("reproduce", f'<code class="cmd">{escape(str(summary.get("reproduce", "")))}</code>'),
         ("overrides", escape(" ".join(summary.get("overrides") or []) or "none")),
         ("started", _when(summary.get("started_at"))),
-        ("run length", f"{series.duration:.1f}s (charts: {series.bucket_s:g}s buckets)"),
+        ("run length", f"{series.duration:.1f}s; charts from {series.x_start:.0f}s, {series.bucket_s:g}s buckets"),
         ("versions", escape(", ".join(f"{k} {v}" for k, v in versions.items()))),
     ]
     items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
@@ -129,7 +129,7 @@ def _charts_section(series: RunSeries) -> str:
     for chart in series.charts:
         out.append(
             f'<div class="chartbox" id="chart-{escape(chart.key)}"><h3>{escape(chart.title)}</h3>'
-            f"{legend(chart)}{render_chart(chart, series.duration, series.bands, series.markers)}</div>"
+            f"{legend(chart)}{render_chart(chart, series.x_start, series.duration, series.bands, series.markers)}</div>"
         )
     return "".join(out)
 

@@ -30,6 +30,7 @@ class Series:
     color: str
     dashed: bool = False
     step: bool = False  # a state that holds until the next sample (replicas, nodes)
+    halo: bool = False  # a wide faint line under the others (targets), visible where they meet
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Marker:
 @dataclass
 class RunSeries:
     t0: float
+    x_start: float  # charts begin shortly before the first measurement (setup is in the phase table)
     duration: float
     bucket_s: float
     charts: list[Chart]
@@ -108,11 +110,23 @@ def build_series(timeline: Timeline, config_targets: dict[str, float] | None = N
         for w in sorted(timeline.windows.values(), key=lambda w: (w.start, w.name))
         if w.name not in SETUP_WINDOWS
     ]
-    return RunSeries(t0, duration, bucket_s, charts, bands, markers(timeline, t0))
+    marks = markers(timeline, t0)
+    return RunSeries(t0, _x_start(timeline, t0, marks), duration, bucket_s, charts, bands, marks)
+
+
+def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
+    """Where charts begin: a little before load, the first sample, request or marker."""
+    firsts = [m.t for m in marks[:1]]
+    load = timeline.window("load")
+    if load is not None:
+        firsts.append(load.start - t0)
+    for records in (timeline.requests[:1], timeline.events_of("sample")[:1]):
+        firsts.extend(r["t"] - t0 for r in records)
+    return max(0.0, min(firsts, default=0.0) - 2.0)
 
 
 def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
-    n = max(1, math.ceil(duration / bucket_s))
+    n = max(1, math.ceil(duration / bucket_s))  # buckets from the run's start, so all charts align
     offered = [0] * n
     achieved = [0] * n
     errors = [0] * n
@@ -148,8 +162,8 @@ def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: fl
     has_requests = bool(timeline.requests)
     return [
         Chart("rps", "Offered and achieved rate", "req/s", [
-            Series("offered", per_second(offered) if has_requests else [], "#7f7f7f", dashed=True),
             Series("achieved (ok)", per_second(achieved) if has_requests else [], "#1f77b4"),
+            Series("offered", per_second(offered) if has_requests else [], "#444444", dashed=True),
         ]),
         Chart("latency", "Latency percentiles", "ms", pct_series),
         Chart("errors", "Errors and shed", "req/s", [
@@ -186,15 +200,15 @@ def _replica_chart(timeline: Timeline, t0: float, config_targets: dict[str, floa
             wanted = _target(dep)
             if wanted is not None:
                 target[name].append((sample["t"] - t0, wanted))
-    chart = Chart("replicas", "Replicas per deployment (running, target dashed)", "replicas")
+    chart = Chart("replicas", "Replicas per deployment (running; target as a wide faint line)", "replicas")
     for index, name in enumerate(sorted(running)):
         color = PALETTE[index % len(PALETTE)]
-        chart.series.append(Series(f"{name} running", running[name], color, step=True))
         if target.get(name):
-            chart.series.append(Series(f"{name} target", target[name], color, dashed=True, step=True))
+            chart.series.append(Series(f"{name} target", target[name], color, step=True, halo=True))
         elif name in config_targets:  # fixed num_replicas: the target is the config's
             ends = [(running[name][0][0], config_targets[name]), (running[name][-1][0], config_targets[name])]
-            chart.series.append(Series(f"{name} target (num_replicas)", ends, color, dashed=True))
+            chart.series.append(Series(f"{name} target (num_replicas)", ends, color, halo=True))
+        chart.series.append(Series(f"{name} running", running[name], color, step=True))
     return chart
 
 

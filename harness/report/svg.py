@@ -16,6 +16,8 @@ PLOT_HEIGHT = 170
 LEFT, RIGHT, BOTTOM = 58, 16, 34
 BAND_ROW = 13  # height of one row of phase labels above the plot
 MARKER_COLOR = "#d62728"
+LABEL_CHAR_PX = 6.2  # width of one character of a phase label, roughly
+MIN_BAND_PX = 3.0  # narrower phases are left to the phase table
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -45,52 +47,69 @@ def _fmt(value: float) -> str:
 class _Frame:
     """Maps data coordinates to pixels for one chart."""
 
-    def __init__(self, duration: float, y_max: float, top: float):
-        self.x_max = max(duration, 1e-9)
+    def __init__(self, x_min: float, x_max: float, y_max: float, top: float):
+        self.x_min = x_min
+        self.x_max = max(x_max, x_min + 1e-9)
         self.y_max = max(y_max, 1e-9)
         self.top = top
         self.plot_w = WIDTH - LEFT - RIGHT
 
     def x(self, t: float) -> float:
-        return LEFT + max(0.0, min(t, self.x_max)) / self.x_max * self.plot_w
+        clamped = max(self.x_min, min(t, self.x_max))
+        return LEFT + (clamped - self.x_min) / (self.x_max - self.x_min) * self.plot_w
+
+    def visible(self, points: list[tuple[float, float]], hold: bool) -> list[tuple[float, float]]:
+        """Points inside the x range; a held state (step) enters from the left edge."""
+        inside = [(t, v) for t, v in points if self.x_min <= t <= self.x_max]
+        before = [(t, v) for t, v in points if t < self.x_min]
+        if hold and before:
+            inside.insert(0, (self.x_min, before[-1][1]))
+        return inside
 
     def y(self, value: float) -> float:
         return self.top + PLOT_HEIGHT - max(0.0, min(value, self.y_max)) / self.y_max * PLOT_HEIGHT
 
 
-def _points(series: Series) -> list[tuple[float, float]]:
+def _points(frame: _Frame, series: Series) -> list[tuple[float, float]]:
+    points = frame.visible(series.points, hold=series.step)
     if not series.step:
-        return series.points
+        return points
     out: list[tuple[float, float]] = []
-    for t, value in series.points:
+    for t, value in points:
         if out:
             out.append((t, out[-1][1]))  # hold the previous state until this sample
         out.append((t, value))
     return out
 
 
-def _band_rows(bands: list[Band]) -> dict[str, int]:
-    """Stack overlapping phase labels on separate rows."""
+def _band_rows(frame: _Frame, bands: list[Band]) -> dict[str, int]:
+    """Stack phase labels on rows so that neither bands nor their labels overlap."""
     rows: dict[str, int] = {}
-    row_ends: list[float] = []
+    row_ends: list[float] = []  # pixel where each row is free again
     for band in bands:
+        x0, x1 = frame.x(band.start), frame.x(band.end)
+        taken_until = max(x1, x0 + LABEL_CHAR_PX * len(band.name) + 8)
         for row, end in enumerate(row_ends):
-            if band.start >= end:
-                row_ends[row] = band.end
+            if x0 >= end:
+                row_ends[row] = taken_until
                 rows[band.name] = row
                 break
         else:
             rows[band.name] = len(row_ends)
-            row_ends.append(band.end)
+            row_ends.append(taken_until)
     return rows
 
 
-def render_chart(chart: Chart, duration: float, bands: list[Band], markers: list[Marker]) -> str:
-    rows = _band_rows(bands)
+def render_chart(chart: Chart, x_start: float, x_end: float, bands: list[Band], markers: list[Marker]) -> str:
+    """One chart over [x_start, x_end] seconds since the run started."""
+    probe = _Frame(x_start, x_end, 1.0, 0.0)
+    bands = [b for b in bands if b.end > x_start and probe.x(b.end) - probe.x(b.start) >= MIN_BAND_PX]
+    markers = [m for m in markers if x_start <= m.t <= x_end]
+    rows = _band_rows(probe, bands)
     top = 6 + BAND_ROW * (max(rows.values(), default=-1) + 1) + (12 if markers else 0)
-    y_values = [v for s in chart.series for _, v in s.points]
+    y_values = [v for s in chart.series for t, v in s.points if x_start <= t <= x_end]
     y_ticks = nice_ticks(0.0, max(y_values, default=1.0) or 1.0, 4)
-    frame = _Frame(duration, y_ticks[-1], top)
+    frame = _Frame(x_start, x_end, y_ticks[-1], top)
     height = top + PLOT_HEIGHT + BOTTOM
     parts = [
         f'<svg class="chart" data-chart="{escape(chart.key)}" xmlns="http://www.w3.org/2000/svg" '
@@ -98,7 +117,7 @@ def render_chart(chart: Chart, duration: float, bands: list[Band], markers: list
         f'aria-label="{escape(chart.title)}">'
     ]
     parts += _draw_bands(frame, bands, rows)
-    parts += _draw_axes(frame, y_ticks, duration, chart.unit)
+    parts += _draw_axes(frame, y_ticks, chart.unit)
     if not chart.has_data:
         parts.append(
             f'<text class="nodata" x="{LEFT + frame.plot_w / 2:.1f}" y="{top + PLOT_HEIGHT / 2:.1f}" '
@@ -129,16 +148,16 @@ def _draw_bands(frame: _Frame, bands: list[Band], rows: dict[str, int]) -> list[
     return out
 
 
-def _draw_axes(frame: _Frame, y_ticks: list[float], duration: float, unit: str) -> list[str]:
+def _draw_axes(frame: _Frame, y_ticks: list[float], unit: str) -> list[str]:
     out = []
     bottom = frame.top + PLOT_HEIGHT
     for value in y_ticks:
         y = frame.y(value)
         out.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
         out.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(value)}</text>')
-    for t in nice_ticks(0.0, max(duration, 1.0), 10):
-        if t > duration + 1e-9:
-            break
+    for t in nice_ticks(frame.x_min, frame.x_max, 10):
+        if not frame.x_min - 1e-9 <= t <= frame.x_max + 1e-9:
+            continue
         x = frame.x(t)
         out.append(f'<line class="axis" x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}"/>')
         out.append(f'<text class="tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{_fmt(t)}s</text>')
@@ -155,10 +174,13 @@ def _draw_axes(frame: _Frame, y_ticks: list[float], duration: float, unit: str) 
 
 
 def _draw_series(frame: _Frame, series: Series) -> list[str]:
-    points = _points(series)
+    points = _points(frame, series)
     if not points:
         return []
-    dash = ' stroke-dasharray="6 4"' if series.dashed else ""
+    extra = ' stroke-dasharray="6 4"' if series.dashed else ""
+    width = "1.8"
+    if series.halo:
+        width, extra = "7", ' stroke-opacity="0.28" stroke-linecap="round"'
     title = f"<title>{escape(series.label)}</title>"
     if len(points) == 1:
         t, value = points[0]
@@ -169,7 +191,7 @@ def _draw_series(frame: _Frame, series: Series) -> list[str]:
     coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in points)
     return [
         f'<polyline class="series" data-series="{escape(series.label)}" points="{coords}" fill="none" '
-        f'stroke="{series.color}" stroke-width="1.8" stroke-linejoin="round"{dash}>{title}</polyline>'
+        f'stroke="{series.color}" stroke-width="{width}" stroke-linejoin="round"{extra}>{title}</polyline>'
     ]
 
 
@@ -195,7 +217,7 @@ def legend(chart: Chart) -> str:
     for series in chart.series:
         if not series.points:
             continue
-        style = "dashed" if series.dashed else "solid"
+        style = "halo" if series.halo else ("dashed" if series.dashed else "solid")
         items.append(
             f'<span class="key"><span class="swatch {style}" style="border-color:{series.color}"></span>'
             f"{escape(series.label)}</span>"

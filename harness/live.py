@@ -228,7 +228,7 @@ def _num(value: float | None, fmt: str, unit: str = "") -> str:
 def _replicas(snap: LiveSnapshot) -> str:
     parts = [f"{name} {running}/{target}" if target is not None else f"{name} {running}"
              for name, (running, target) in snap.deployments.items()]
-    return " ".join(parts) or "-"
+    return ", ".join(parts) or "-"
 
 
 def render_line(snap: LiveSnapshot) -> str:
@@ -254,7 +254,7 @@ def render_panel(snap: LiveSnapshot, title: str) -> Panel:
     progress = Table.grid(padding=(0, 1))
     progress.add_row(
         ProgressBar(total=1.0, completed=snap.progress or 0.0, width=36),
-        "" if snap.elapsed_s is None else f"{snap.elapsed_s:5.1f}s / {snap.planned_s:.0f}s",
+        "" if snap.progress is None else f"{snap.progress * 100:3.0f}%  {snap.elapsed_s:5.1f}s / {snap.planned_s:.0f}s",
     )
     grid.add_row("phase", Text(snap.phase, style="bold"))
     grid.add_row("progress", progress)

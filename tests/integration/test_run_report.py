@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.report.html import REPORT_FILE
+from tests.integration.conftest import surviving_run_processes
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +60,5 @@ def test_a_run_prints_live_lines_and_writes_its_report(tmp_path: Path) -> None:
     summary = json.loads((report.parent / "summary.json").read_text())
     assert summary["metrics"]["live_view_updates"] > 0
     assert summary["metrics"]["live_view_cpu_pct"] < 5  # the view's own thread, while load runs
+    assert summary["metrics"]["harness_cpu_percent_during_load"] < 10  # the whole harness process
+    assert surviving_run_processes(report.parent) == []

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.context import RunContext
-from harness.report.series import describe_chaos
+from harness.report.series import describe_chaos, is_chaos_event
 from harness.slo import percentile
 from harness.timeline import TIMELINE_DIR
 
@@ -92,12 +92,14 @@ class LiveSnapshot:
     elapsed_s: float | None  # since load started
     planned_s: float
     offered_rps: float | None
-    achieved_rps: float | None
+    achieved_rps: float | None  # requests completed, whatever the outcome
+    ok_rps: float | None
     p50_ms: float | None
     p99_ms: float | None
     requests: int
     errors: int
     shed: int
+    dropped: int
     deployments: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     nodes_alive: int | None = None
     nodes_dead: int = 0
@@ -122,37 +124,39 @@ class LiveState:
         self._open: dict[str, float] = {}
         self._closed: set[str] = set()
         self.load_started: float | None = None
-        self.requests = self.errors = self.shed = 0
+        self.requests = self.errors = self.shed = self.dropped = 0
         self._sample: dict[str, Any] | None = None
-        self._chaos: dict[str, Any] | None = None
+        self._chaos: str | None = None
+        self._chaos_t = 0.0
+        self._chaos_targets: dict[str, str] = {}
 
     def ingest(self, records: list[dict[str, Any]]) -> None:
         for record in records:
             kind = record.get("kind")
             if kind == "request":
                 self._ingest_request(record)
+            elif kind == "dropped":  # a send the open-model generator missed: offered, never achieved
+                self.dropped += 1
+                self._recent.append((record["t"], None, "dropped"))
             elif kind == "phase":
                 self._ingest_phase(record)
             elif kind == "sample":
                 if self._sample is None or record["t"] >= self._sample["t"]:
                     self._sample = record
-            elif kind == "chaos" and record.get("stage") != "planned":
-                if self._chaos is None or record["t"] >= self._chaos["t"]:
-                    self._chaos = record
+            elif kind == "chaos" and is_chaos_event(record):
+                text = describe_chaos(record, self._chaos_targets)
+                if self._chaos is None or record["t"] >= self._chaos_t:
+                    self._chaos, self._chaos_t = text, record["t"]
 
     def _ingest_request(self, record: dict[str, Any]) -> None:
+        if not record.get("final", True):
+            return  # a retried attempt is not a request of its own
         outcome = str(record.get("outcome", "error"))
         latency = record.get("latency_ms")
-        final = record.get("final", True)
-        if final:
-            self.requests += 1
-            self.errors += outcome in ERROR_OUTCOMES
-            self.shed += outcome == "shed"
-        self._recent.append((
-            record["t"],
-            float(latency) if isinstance(latency, (int, float)) and final else None,
-            outcome if final else "",
-        ))
+        self.requests += 1
+        self.errors += outcome in ERROR_OUTCOMES
+        self.shed += outcome == "shed"
+        self._recent.append((record["t"], float(latency) if isinstance(latency, (int, float)) else None, outcome))
 
     def _ingest_phase(self, record: dict[str, Any]) -> None:
         name = str(record.get("name"))
@@ -179,12 +183,13 @@ class LiveState:
             window_start = max(window_start, self.load_started)
         while self._recent and self._recent[0][0] < window_end - RATE_WINDOW_S - 5.0:
             self._recent.popleft()  # bounded: only the last ~11 s are kept
-        offered = achieved = 0
+        offered = achieved = ok = 0
         latencies: list[float] = []
         for t, latency, outcome in self._recent:
             if window_start <= t < window_end:
                 offered += 1
-                achieved += outcome == "ok"
+                achieved += outcome != "dropped"
+                ok += outcome == "ok"
                 if latency is not None:
                     latencies.append(latency)
         span = window_end - window_start
@@ -197,16 +202,18 @@ class LiveState:
             planned_s=self.planned_s,
             offered_rps=offered / span if rates_known else None,
             achieved_rps=achieved / span if rates_known else None,
+            ok_rps=ok / span if rates_known else None,
             p50_ms=percentile(latencies, 50) if latencies else None,
             p99_ms=percentile(latencies, 99) if latencies else None,
             requests=self.requests,
             errors=self.errors,
             shed=self.shed,
+            dropped=self.dropped,
             deployments=self._deployments(),
             nodes_alive=self._sample.get("nodes_alive") if self._sample else None,
             nodes_dead=int((self._sample or {}).get("nodes_dead") or 0),
-            last_chaos=describe_chaos(self._chaos) if self._chaos else None,
-            last_chaos_age_s=now - self._chaos["t"] if self._chaos else None,
+            last_chaos=self._chaos,
+            last_chaos_age_s=now - self._chaos_t if self._chaos else None,
         )
 
     def _deployments(self) -> dict[str, tuple[int, int | None]]:
@@ -238,11 +245,13 @@ def render_line(snap: LiveSnapshot) -> str:
     chaos = snap.last_chaos or "none"
     if snap.last_chaos_age_s is not None:
         chaos += f" ({snap.last_chaos_age_s:.0f}s ago)"
+    dropped = f" dropped {snap.dropped}" if snap.dropped else ""
     return (
         f"[live] {snap.phase}{progress}{elapsed} | offered {_num(snap.offered_rps, '.1f', '/s')} "
-        f"achieved {_num(snap.achieved_rps, '.1f', '/s')} | p50 {_num(snap.p50_ms, '.1f', 'ms')} "
-        f"p99 {_num(snap.p99_ms, '.1f', 'ms')} | requests {snap.requests} errors {snap.errors} "
-        f"shed {snap.shed} | replicas {_replicas(snap)} | nodes {_num(snap.nodes_alive, 'd')} | chaos {chaos}"
+        f"achieved {_num(snap.achieved_rps, '.1f', '/s')} ok {_num(snap.ok_rps, '.1f', '/s')} | "
+        f"p50 {_num(snap.p50_ms, '.1f', 'ms')} p99 {_num(snap.p99_ms, '.1f', 'ms')} | "
+        f"requests {snap.requests} errors {snap.errors} shed {snap.shed}{dropped} | "
+        f"replicas {_replicas(snap)} | nodes {_num(snap.nodes_alive, 'd')} | chaos {chaos}"
     )
 
 
@@ -259,13 +268,15 @@ def render_panel(snap: LiveSnapshot, title: str) -> Panel:
     grid.add_row("phase", Text(snap.phase, style="bold"))
     grid.add_row("progress", progress)
     grid.add_row("rate", f"offered {_num(snap.offered_rps, '.1f', ' req/s')}   "
-                         f"achieved {_num(snap.achieved_rps, '.1f', ' req/s')}")
+                         f"achieved {_num(snap.achieved_rps, '.1f', ' req/s')}   "
+                         f"ok {_num(snap.ok_rps, '.1f', ' req/s')}")
     grid.add_row("latency", f"p50 {_num(snap.p50_ms, '.1f', ' ms')}   p99 {_num(snap.p99_ms, '.1f', ' ms')}"
                             f"   [dim](last {RATE_WINDOW_S:g}s)[/]")
     err_style = "red" if snap.errors else "green"
     shed_style = "yellow" if snap.shed else "green"
+    dropped = f"   dropped [red]{snap.dropped}[/]" if snap.dropped else ""
     grid.add_row("requests", f"{snap.requests}   errors [{err_style}]{snap.errors}[/]   "
-                             f"shed [{shed_style}]{snap.shed}[/]")
+                             f"shed [{shed_style}]{snap.shed}[/]{dropped}")
     grid.add_row("replicas", _replicas(snap) + "   [dim](running/target)[/]")
     nodes = _num(snap.nodes_alive, "d") + (f" alive, [red]{snap.nodes_dead} dead[/]" if snap.nodes_dead else " alive")
     grid.add_row("nodes", nodes)

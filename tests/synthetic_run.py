@@ -58,6 +58,10 @@ def write_requests(path: Path, rng: random.Random) -> int:
             burst_open = False
         outcome, status, latency = _outcome(rng, offset)
         count += 1
+        if BURST[0] <= offset < BURST[1] and count % 20 == 0:  # the open-model generator fell behind
+            writer.emit("dropped", t=T0 + offset, id=count, reason="late")
+            offset += rng.expovariate(_rate(offset))
+            continue
         writer.emit("request", t=T0 + offset, id=count, latency_ms=round(latency, 3), status=status,
                     outcome=outcome, bytes=256, attempt=1, final=True)
         offset += rng.expovariate(_rate(offset))
@@ -87,10 +91,17 @@ def write_events(path: Path) -> None:
             },
         )
         offset += 0.5
-    writer.emit("chaos", t=T0 + CHAOS_AT - 0.02, fault="kill_raylet", stage="planned", target="a40-node")
-    writer.emit("chaos", t=T0 + CHAOS_AT, fault="kill_raylet", stage="injected", target="a40-node", pid=4242)
-    writer.emit("chaos", t=T0 + NODE_DEAD_AT, fault="kill_raylet", stage="noticed", target="a40-node",
-                node_id="abc123")
+    # Records as the chaos component writes them (chaos/component.py).
+    target = [{"node": "a40-node", "node_id": "abc123", "pid": 4242}]
+    writer.emit("chaos", t=T0 + 7.8, event="proxy", proxy="http://127.0.0.1:1234", upstream_port=8000)
+    writer.emit("chaos", t=T0 + CHAOS_AT, id="fault-1", fault="kill_raylet", planned_t=T0 + CHAOS_AT - 0.01,
+                actual_t=T0 + CHAOS_AT, event="injected", outcome="injected", targets=target, kills_node=True)
+    writer.phase("fault-1", "start", t=T0 + CHAOS_AT, fault="kill_raylet")
+    writer.emit("chaos", t=T0 + NODE_DEAD_AT, id="fault-1", fault="kill_raylet", event="noticed",
+                noticed_t=T0 + NODE_DEAD_AT, noticed="node marked dead")
+    writer.phase("fault-1", "end", t=T0 + NODE_DEAD_AT + 3, fault="kill_raylet")
+    writer.emit("chaos", t=T0 + NODE_DEAD_AT + 3, event="result", id="fault-1", fault="kill_raylet",
+                outcome="injected", targets=target)
     writer.phase("cooldown", "start", t=T0 + LOAD[1] + 0.2)
     writer.phase("cooldown", "end", t=T0 + RUN_END - 0.6)
     writer.phase("run", "end", t=T0 + RUN_END)

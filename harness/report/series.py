@@ -17,6 +17,7 @@ from harness.timeline import Timeline
 
 SHED = "shed"
 OK = "ok"
+DROPPED = "dropped"  # a send the open-model generator scheduled but missed
 MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
 PERCENTILES = (50.0, 90.0, 99.0)
 # Windows that say where the run was, not what the load did: shown in the phase table only.
@@ -126,50 +127,58 @@ def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
 
 
 def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
+    """Rates as the load report defines them: offered = final requests + dropped sends,
+    achieved = final requests (any outcome), ok = final requests that succeeded."""
     n = max(1, math.ceil(duration / bucket_s))  # buckets from the run's start, so all charts align
-    offered = [0] * n
-    achieved = [0] * n
-    errors = [0] * n
-    shed = [0] * n
+    counts = {key: [0] * n for key in ("offered", "achieved", "ok", "errors", "shed", "dropped")}
     latencies: dict[int, list[float]] = defaultdict(list)
-    for record in timeline.requests:
+
+    def bucket(record: dict[str, Any]) -> int | None:
         index = int((record["t"] - t0) // bucket_s)
-        if not 0 <= index < n:
-            continue
-        offered[index] += 1  # every attempt the generator sent or meant to send
-        if not record.get("final", True):
-            continue
+        return index if 0 <= index < n else None
+
+    for record in timeline.requests:
+        index = bucket(record)
+        if index is None or not record.get("final", True):
+            continue  # a retried attempt is not a request of its own
         outcome = record.get("outcome", "error")
-        if outcome == OK:
-            achieved[index] += 1
-        elif outcome == SHED:
-            shed[index] += 1
-        else:
-            errors[index] += 1
+        counts["offered"][index] += 1
+        counts["achieved"][index] += 1
+        key = "ok" if outcome == OK else "shed" if outcome == SHED else "errors"
+        counts[key][index] += 1
         if "latency_ms" in record:
             latencies[index].append(float(record["latency_ms"]))
+    for record in timeline.events_of(DROPPED):  # open model: sends the generator missed
+        index = bucket(record)
+        if index is not None:
+            counts["offered"][index] += 1
+            counts["dropped"][index] += 1
 
-    def per_second(counts: list[int]) -> list[tuple[float, float]]:
-        return [((i + 0.5) * bucket_s, c / bucket_s) for i, c in enumerate(counts)]
+    has_requests = bool(timeline.requests)
+
+    def per_second(key: str) -> list[tuple[float, float]]:
+        if not has_requests:
+            return []
+        return [((i + 0.5) * bucket_s, c / bucket_s) for i, c in enumerate(counts[key])]
 
     pct_series = []
     for pct, color in zip(PERCENTILES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True):
-        points = []
-        for index in sorted(latencies):
-            values = sorted(latencies[index])
-            points.append(((index + 0.5) * bucket_s, percentile(values, pct)))
+        points = [((i + 0.5) * bucket_s, percentile(sorted(latencies[i]), pct)) for i in sorted(latencies)]
         pct_series.append(Series(f"p{pct:g}", points, color))
-    has_requests = bool(timeline.requests)
+    errors = [
+        Series("errors", per_second("errors"), "#d62728"),
+        Series("shed (503)", per_second("shed"), "#ff7f0e"),
+    ]
+    if any(counts["dropped"]):
+        errors.append(Series("dropped by the generator", per_second("dropped"), "#7f7f7f", dashed=True))
     return [
         Chart("rps", "Offered and achieved rate", "req/s", [
-            Series("achieved (ok)", per_second(achieved) if has_requests else [], "#1f77b4"),
-            Series("offered", per_second(offered) if has_requests else [], "#444444", dashed=True),
+            Series("ok", per_second("ok"), "#2ca02c"),
+            Series("achieved", per_second("achieved"), "#1f77b4"),
+            Series("offered", per_second("offered"), "#444444", dashed=True),
         ]),
         Chart("latency", "Latency percentiles", "ms", pct_series),
-        Chart("errors", "Errors and shed", "req/s", [
-            Series("errors", per_second(errors) if has_requests else [], "#d62728"),
-            Series("shed (503)", per_second(shed) if has_requests else [], "#ff7f0e"),
-        ]),
+        Chart("errors", "Errors, shed and dropped sends", "req/s", errors),
     ]
 
 
@@ -224,27 +233,55 @@ def _nodes_chart(timeline: Timeline, t0: float) -> Chart:
     ])
 
 
-# Chaos records come from the chaos component; their field names are read loosely so
-# a new fault's extra fields never break the report.
+# Chaos records come from the chaos component ({"kind": "chaos", "id": "fault-1",
+# "fault": "kill_raylet", "event": "injected", "targets": [{"node": ..., "pid": ...}], ...});
+# fields are read loosely so that a new fault's extra fields never break a view.
 _NAME_KEYS = ("fault", "plugin", "name", "type")
-_STAGE_KEYS = ("stage", "event", "status", "action", "outcome")
-_TARGET_KEYS = ("target", "node_name", "node", "node_id", "replica", "replica_id", "pid")
+_STAGE_KEYS = ("event", "stage", "status", "action", "outcome")
+_TARGET_KEYS = ("targets", "target", "node_name", "node", "node_id", "replica", "replica_id", "actor_id", "pid")
+# Bookkeeping, not something that happened to the cluster: a plan, the proxy's address,
+# the summary record repeating a shot's outcome.
+_NOT_EVENTS = ("planned", "proxy", "result")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        if not value:
+            return ""
+        more = f" +{len(value) - 1}" if len(value) > 1 else ""
+        return _text(value[0]) + more
+    if isinstance(value, dict):
+        inner = next((value[k] for k in _TARGET_KEYS if value.get(k) not in (None, "", [], {})), None)
+        return _text(inner) if inner is not None else ""
+    return "" if value is None else str(value)
 
 
 def _first(record: dict[str, Any], keys: tuple[str, ...]) -> str:
     for key in keys:
-        value = record.get(key)
-        if value not in (None, "", {}, []):
-            if isinstance(value, dict):
-                inner = next((value[k] for k in _TARGET_KEYS if value.get(k) not in (None, "")), None)
-                return str(inner if inner is not None else value)
-            return str(value)
+        text = _text(record.get(key))
+        if text:
+            return text
     return ""
 
 
-def describe_chaos(record: dict[str, Any]) -> str:
-    """One short phrase for a chaos record: `kill_raylet injected a40-node`."""
-    words = [_first(record, _NAME_KEYS) or "fault", _first(record, _STAGE_KEYS), _first(record, _TARGET_KEYS)]
+def is_chaos_event(record: dict[str, Any]) -> bool:
+    """A chaos record that marks something happening (injected, noticed, cleaned, failed...)."""
+    return record.get("kind") == "chaos" and _first(record, _STAGE_KEYS) not in _NOT_EVENTS
+
+
+def describe_chaos(record: dict[str, Any], targets_by_id: dict[str, str] | None = None) -> str:
+    """One short phrase for a chaos record: `kill_raylet injected a40-node`.
+
+    Later records of a shot (noticed, cleaned) often omit the target; pass the same
+    targets_by_id to every call so they name the target their shot's injection named.
+    """
+    target = _first(record, _TARGET_KEYS)
+    if targets_by_id is not None and record.get("id") is not None:
+        shot = str(record["id"])
+        target = target or targets_by_id.get(shot, "")
+        if target:
+            targets_by_id[shot] = target
+    words = [_first(record, _NAME_KEYS) or "fault", _first(record, _STAGE_KEYS), target]
     return " ".join(w for w in words if w)
 
 
@@ -254,12 +291,13 @@ def _detail(record: dict[str, Any]) -> str:
 
 
 def markers(timeline: Timeline, t0: float) -> list[Marker]:
-    out = []
+    out: list[Marker] = []
+    targets: dict[str, str] = {}
     for record in timeline.events:
         if record["kind"] == "chaos":
-            if _first(record, _STAGE_KEYS) == "planned":
-                continue  # a plan is not an event; its injection is (and carries the planned time)
-            label = describe_chaos(record)
+            if not is_chaos_event(record):
+                continue
+            label = describe_chaos(record, targets)
         elif record["kind"] == "error":
             label = f"error: {record.get('error_kind', '')}".strip()
         else:

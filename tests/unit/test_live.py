@@ -64,10 +64,10 @@ def test_rates_follow_the_load(records: list[dict]) -> None:
     base = _state_at(records, 16.0).snapshot(T0 + 16.0)
     burst = _state_at(records, BURST[1] - 0.5).snapshot(T0 + BURST[1] - 0.5)
     # The synthetic load sends ~20 req/s, ~40 req/s during the burst (5% of it shed).
-    assert 12 < base.offered_rps < 28 and base.achieved_rps == pytest.approx(base.offered_rps)
+    assert 12 < base.offered_rps < 28 and base.ok_rps == pytest.approx(base.offered_rps)
     assert 30 < burst.offered_rps < 52
-    assert burst.achieved_rps < burst.offered_rps
-    assert burst.shed > 0 and base.errors == 0
+    assert burst.ok_rps < burst.achieved_rps < burst.offered_rps  # shed, and dropped sends
+    assert burst.shed > 0 and base.errors == 0 and burst.dropped > 0 and base.dropped == 0
     assert base.p50_ms is not None and base.p50_ms < base.p99_ms < 40
     assert base.phase == "load"
     assert burst.phase == "load > burst-1"
@@ -94,6 +94,7 @@ def test_phase_before_and_after_load_and_bounded_memory(records: list[dict]) -> 
     snap = done.snapshot(T0 + 43.0)
     assert snap.phase == "finishing"
     assert snap.requests == sum(1 for r in records if r["kind"] == "request")
+    assert snap.dropped == sum(1 for r in records if r["kind"] == "dropped")
     assert len(done._recent) < 400  # only the last seconds of requests are kept
 
 

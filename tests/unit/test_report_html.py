@@ -81,6 +81,7 @@ def test_report_content_in_order(run_dir: Path) -> None:
     assert page.count('<g class="marker" data-kind="chaos">') == 2 * len(charts)
     assert page.count('<g class="band" data-name="burst-1">') == len(charts)
     assert page.count('<g class="band" data-name="load">') == len(charts)
+    assert page.count('<g class="band" data-name="fault-1">') == len(charts)  # the fault's window
     assert "kill_raylet injected a40-node" in page
 
 
@@ -94,13 +95,18 @@ def test_report_of_an_infrastructure_error_says_so(tmp_path: Path) -> None:
 def test_series_bucket_requests_by_send_time(run_dir: Path) -> None:
     series = build_series(Timeline.load(run_dir))
     rps = next(c for c in series.charts if c.key == "rps")
-    achieved = dict(next(s for s in rps.series if s.label.startswith("achieved")).points)
+    achieved = dict(next(s for s in rps.series if s.label == "ok").points)
     offered = dict(next(s for s in rps.series if s.label == "offered").points)
     assert series.bucket_s == 1.0
     baseline = [achieved[t + 0.5] for t in range(10, 17)]
     burst = [offered[t + 0.5] for t in range(int(BURST[0]), int(BURST[1]))]
     assert 12 < sum(baseline) / len(baseline) < 28
     assert 30 < sum(burst) / len(burst) < 52
+    completed = dict(next(s for s in rps.series if s.label == "achieved").points)
+    assert sum(completed[t + 0.5] for t in range(18, 24)) < sum(burst)  # dropped sends were offered
+    errors = next(c for c in series.charts if c.key == "errors")
+    dropped = dict(next(s for s in errors.series if s.label == "dropped by the generator").points)
+    assert dropped[20.5] > 0 and dropped[12.5] == 0
     latency = next(c for c in series.charts if c.key == "latency")
     p99 = dict(next(s for s in latency.series if s.label == "p99").points)
     assert p99[CHAOS_AT + 0.5] > 3 * p99[12.5]  # the slowdown after the kill
@@ -120,6 +126,13 @@ def test_describe_chaos_reads_fields_loosely() -> None:
         "kill_replica injected r1"
     )
     assert describe_chaos({"t": T0}) == "fault"
+    targets: dict[str, str] = {}
+    injected = {"id": "fault-2", "fault": "terminate_node", "event": "injected",
+                "targets": [{"node": "a40-node", "pid": 1}, {"node": "a100-node", "pid": 2}]}
+    assert describe_chaos(injected, targets) == "terminate_node injected a40-node +1"
+    cleaned = {"id": "fault-2", "fault": "terminate_node", "event": "cleaned"}
+    assert describe_chaos(cleaned, targets) == "terminate_node cleaned a40-node +1"
+    assert describe_chaos(cleaned) == "terminate_node cleaned"
 
 
 @pytest.mark.parametrize(("low", "high"), [(0, 1), (0, 7), (0, 44), (3.2, 47.9), (0, 1234), (0, 0.03)])

@@ -1,4 +1,4 @@
-"""results/<run-id>/report.html: one self-contained page per run, and one per suite.
+"""results/<run-id>/report.html: one self-contained page per run.
 
 Built only from stored results (summary.json and the timeline), so
 `harness report RUN` rebuilds exactly what the runner wrote. The page has no
@@ -8,7 +8,6 @@ JavaScript and no external resources: CSS is inline and charts are inline SVG.
 from __future__ import annotations
 
 import json
-import os
 import time
 from html import escape
 from importlib import resources
@@ -38,7 +37,8 @@ def _template() -> Template:
     return Template(text)
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
+    """A whole HTML page around `body`, with the report's inline stylesheet."""
     return _template().substitute(title=escape(title), body=body)
 
 
@@ -194,7 +194,7 @@ def build_report(run_dir: Path) -> str:
         + f"<footer>Written by harness {escape(__version__)} from {escape(SUMMARY_FILE)} and the "
         "timeline; rebuild with <code>harness report RUN</code>.</footer>"
     )
-    return _page(title, body)
+    return page(title, body)
 
 
 def write_report(run_dir: Path) -> Path:
@@ -202,58 +202,3 @@ def write_report(run_dir: Path) -> Path:
     path = run_dir / REPORT_FILE
     write_atomic(path, build_report(run_dir))
     return path
-
-
-def write_suite_report(suite_dir: Path, run_dirs: list[Path], title: str | None = None) -> Path:
-    """suite_dir/report.html: one row per scenario run, linking to each run's own report.
-
-    A run whose report.html is missing gets one built first; a run whose results cannot
-    be read still gets a row saying so, so the suite page always lists every run.
-    """
-    suite_dir.mkdir(parents=True, exist_ok=True)
-    rows, counts = [], {"passed": 0, "failed": 0, "error": 0, "unknown": 0}
-    for run_dir in run_dirs:
-        rows.append(_suite_row(suite_dir, Path(run_dir), counts))
-    heading = title or f"suite {suite_dir.name}"
-    overall = "error" if counts["error"] or counts["unknown"] else ("failed" if counts["failed"] else "passed")
-    tally = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
-    body = (
-        f'<h1>{escape(heading)}<span class="badge {overall}">{overall.upper()}</span></h1>'
-        f'<div class="sub">{len(run_dirs)} scenario runs: {escape(tally or "none")}</div>'
-        "<h2>Scenarios</h2><table><thead><tr><th>scenario</th><th>status</th><th>SLOs passed</th>"
-        "<th>failed SLOs</th><th>seed</th><th>report</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-        + f"<footer>Written by harness {escape(__version__)}.</footer>"
-    )
-    path = suite_dir / REPORT_FILE
-    write_atomic(path, _page(heading, body))
-    return path
-
-
-def _suite_row(suite_dir: Path, run_dir: Path, counts: dict[str, int]) -> str:
-    try:
-        summary = load_summary(run_dir)
-        report = run_dir / REPORT_FILE
-        if not report.exists():
-            write_report(run_dir)
-    except (ReportError, OSError) as exc:
-        counts["unknown"] += 1
-        return (
-            f"<tr><td>{escape(run_dir.name)}</td><td class=\"fail\">unreadable</td>"
-            f'<td colspan="4" class="msg">{escape(str(exc))}</td></tr>'
-        )
-    status = str(summary.get("status", "unknown"))
-    counts[status if status in counts else "unknown"] += 1
-    verdicts = summary.get("verdicts") or []
-    passed = sum(1 for v in verdicts if v.get("passed"))
-    failed = ", ".join(str(v.get("name")) for v in verdicts if not v.get("passed"))
-    link = os.path.relpath(run_dir / REPORT_FILE, suite_dir)
-    css = {"passed": "pass", "failed": "fail", "error": "fail"}.get(status, "")
-    return (
-        f"<tr><td>{escape(str(summary.get('scenario', run_dir.name)))}</td>"
-        f'<td class="{css}">{escape(status.upper())}</td>'
-        f'<td class="num">{passed}/{len(verdicts)}</td><td class="msg">{escape(failed)}</td>'
-        f"<td>{escape(str(summary.get('seed', '')))}</td>"
-        f'<td><a href="{escape(link)}">{escape(str(summary.get("run_id", run_dir.name)))}</a></td></tr>'
-    )

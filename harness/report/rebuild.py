@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
-from harness.report.html import SUMMARY_FILE, ReportError, write_report, write_suite_report
+from harness.report.html import SUMMARY_FILE, ReportError, write_report
+from harness.report.suite_html import write_suite_report
 
 
 def add_report_parser(sub: argparse._SubParsersAction, default_results: Path) -> None:
@@ -36,11 +37,11 @@ def suite_runs(folder: Path) -> list[Path]:
 
 def rebuild(run: str, results_root: Path) -> Path:
     folder = resolve_run(run, results_root)
-    if (folder / SUMMARY_FILE).is_file():
-        return write_report(folder)
-    runs = suite_runs(folder)
+    runs = suite_runs(folder)  # a suite folder holds runs (and maybe its own summary.json)
     if runs:
         return write_suite_report(folder, runs)
+    if (folder / SUMMARY_FILE).is_file():
+        return write_report(folder)
     raise ReportError(f"{folder}: expected {SUMMARY_FILE} (a run) or run directories inside it (a suite)")
 
 

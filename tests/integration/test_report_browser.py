@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.html import write_report, write_suite_report
+from harness.report.html import write_report
+from harness.report.suite_html import write_suite_report
 from tests.browser import ChromiumUnavailable, ensure_chromium, render
 from tests.synthetic_run import make_run
 

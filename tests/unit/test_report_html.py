@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.report.html import REPORT_FILE, build_report, write_report, write_suite_report
+from harness.report.html import REPORT_FILE, build_report, write_report
 from harness.report.series import build_series, describe_chaos
+from harness.report.suite_html import write_suite_report
 from harness.report.svg import nice_ticks
 from harness.timeline import Timeline
 from tests.synthetic_run import BURST, CHAOS_AT, T0, make_run
@@ -158,6 +159,25 @@ def test_suite_report_links_each_run(tmp_path: Path) -> None:
     assert "gamma-crashed" in page and "expected the run&#x27;s summary.json" in page
     assert '<span class="badge error">ERROR</span>' in page
     assert _parse(page).open == []
+
+
+def test_suite_report_reads_the_suite_runners_summary(tmp_path: Path) -> None:
+    """A flaky scenario (failed, then passed on retry) reads as the suite decided, not as failed."""
+    suite = tmp_path / "nightly-1"
+    first = make_run(suite, name="alpha", seed=1)
+    second = make_run(suite, name="alpha", seed=2)
+    attempts = [{"number": n, "run_id": run.name} for n, run in enumerate((first, second), 1)]
+    (suite / "summary.json").write_text(json.dumps({
+        "suite": "nightly", "exit_code": 0, "verdict": "the release may ship", "blocking": [],
+        "flaky": ["alpha"], "scenarios": [{"name": "alpha", "status": "flaky", "blocking": False,
+                                           "attempts": attempts}],
+    }))
+    assert main(["report", str(suite)]) == 0  # a folder of runs with its own summary: a suite
+    page = (suite / REPORT_FILE).read_text()
+    assert page.count("<a href=") == 2 and "<h1>suite nightly" in page
+    assert '<span class="badge passed">PASSED</span>' in page
+    assert "attempt 1 of 2, flaky" in page and "attempt 2 of 2, flaky" in page
+    assert "the release may ship" in page and "flaky: alpha" in page
 
 
 def test_harness_report_command(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

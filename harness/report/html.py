@@ -160,6 +160,48 @@ def _phases_section(series: RunSeries) -> str:
     )
 
 
+LOAD_COLUMNS = (
+    ("window", "window", ""), ("seconds", "s", ".0f"), ("requests", "requests", "d"),
+    ("offered_rps", "offered/s", ".1f"), ("achieved_rps", "achieved/s", ".1f"), ("p50_ms", "p50 ms", ".1f"),
+    ("p90_ms", "p90 ms", ".1f"), ("p99_ms", "p99 ms", ".1f"), ("ok", "ok", "d"), ("shed", "shed", "d"),
+    ("errors", "errors", "d"), ("dropped", "dropped", "d"), ("retries", "retries", "d"),
+)
+
+
+NUM = ' class="num"'
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if fmt and isinstance(value, (int, float)):
+        return format(value, fmt) if fmt != "d" else str(int(value))
+    return str(value)
+
+
+def _load_windows_section(summary: dict[str, Any]) -> str:
+    """The load report's per-window table (summary.json artifacts.load_windows), when the run has one."""
+    rows = (summary.get("artifacts") or {}).get("load_windows")
+    if not isinstance(rows, list) or not rows:
+        return ""
+    head = "".join(f"<th>{escape(title)}</th>" for _, title, _ in LOAD_COLUMNS)
+    body = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        cells = "".join(
+            f"<td{'' if key == 'window' else NUM}>{escape(_cell(row.get(key), fmt))}</td>"
+            for key, _, fmt in LOAD_COLUMNS
+        )
+        body.append(f"<tr>{cells}</tr>")
+        for warning in row.get("warnings") or []:
+            body.append(f'<tr><td></td><td colspan="{len(LOAD_COLUMNS) - 1}" class="msg">{escape(str(warning))}</td></tr>')
+    return (
+        "<h2>Load by window</h2><table><thead><tr>" + head + "</tr></thead><tbody>"
+        + "".join(body) + "</tbody></table>"
+    )
+
+
 def _metrics_section(summary: dict[str, Any]) -> str:
     numbers = {**(summary.get("metrics") or {}), **(summary.get("timings") or {})}
     if not numbers:
@@ -188,6 +230,7 @@ def build_report(run_dir: Path) -> str:
         + _verdicts_section(summary)
         + _facts_section(summary, series)
         + _charts_section(series)
+        + _load_windows_section(summary)
         + _events_section(series.markers)
         + _phases_section(series)
         + _metrics_section(summary)

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.report.html import REPORT_FILE, build_report, write_report
-from harness.report.series import build_series, describe_chaos
+from harness.report.series import MAX_BUCKETS, bucket_size, build_series, describe_chaos
 from harness.report.suite_html import write_suite_report
 from harness.report.svg import nice_ticks
 from harness.timeline import Timeline
@@ -86,6 +86,22 @@ def test_report_content_in_order(run_dir: Path) -> None:
     assert "kill_raylet injected a40-node" in page
 
 
+def test_report_shows_the_load_report_per_window(run_dir: Path) -> None:
+    assert "Load by window" not in build_report(run_dir)  # nothing stored, nothing shown
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["artifacts"] = {"load_windows": [
+        {"window": "burst-1", "seconds": 6.0, "requests": 230, "offered_rps": 40.2, "achieved_rps": 38.3,
+         "p50_ms": 5.1, "p90_ms": 8.0, "p99_ms": None, "ok": 219, "shed": 11, "errors": 0, "dropped": 12,
+         "retries": 0, "warnings": ["p99 rests on 99 samples (needs >= 100)"]},
+    ]}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    page = build_report(run_dir)
+    assert "<h2>Load by window</h2>" in page
+    assert '<td>burst-1</td><td class="num">6</td><td class="num">230</td><td class="num">40.2</td>' in page
+    assert '<td class="num">-</td>' in page and "p99 rests on 99 samples" in page
+    assert _parse(page).open == []
+
+
 def test_report_of_an_infrastructure_error_says_so(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, error="raylet did not start")
     page = build_report(run_dir)
@@ -113,6 +129,13 @@ def test_series_bucket_requests_by_send_time(run_dir: Path) -> None:
     assert p99[CHAOS_AT + 0.5] > 3 * p99[12.5]  # the slowdown after the kill
     assert [m.label for m in series.markers] == ["kill_raylet injected a40-node", "kill_raylet noticed a40-node"]
     assert 0 < series.x_start < 8.0  # charts start shortly before load, not at cluster start
+
+
+@pytest.mark.parametrize("seconds", [0, 44, 600, 601, 1800, 7 * 24 * 3600])
+def test_long_runs_get_wider_buckets(seconds: float) -> None:
+    size = bucket_size(seconds)
+    assert size >= 1 and seconds / size <= MAX_BUCKETS
+    assert size == 1 or seconds / (size - 1) > MAX_BUCKETS  # no wider than needed
 
 
 def test_replica_targets_from_samples_or_the_config(run_dir: Path) -> None:

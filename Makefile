@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help install run test unit integration release lint bench clean
+.PHONY: help install run test unit integration release lint bench clean chromium
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,12 @@ unit: $(STAMP) ## unit tests only (no cluster)
 integration: $(STAMP) ## integration tests on real local clusters
 	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
 
-test: lint ## the project's own tests: lint, unit, integration
+chromium: ## Debian's chromium for the report's browser test (installed with apt-get as root)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 chromium; \
+	  else echo "warning: /usr/bin/chromium missing and not root: the browser test will be skipped"; fi; }
+
+test: lint chromium ## the project's own tests: lint, unit, integration
 	$(BIN)/pytest tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: $(STAMP) ## the release suites as pytest tests (what nightly CI runs)

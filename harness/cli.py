@@ -15,6 +15,7 @@ from rich.console import Console
 
 from harness.loader import ConfigError, load_scenario
 from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
+from harness.report.rebuild import add_report_parser, cmd_report
 
 DEFAULT_RESULTS = Path("results")
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    add_report_parser(sub, DEFAULT_RESULTS)
     return parser
 
 
@@ -101,7 +104,9 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     return runner.run().exit_code
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "reproduce": cmd_reproduce}
+COMMANDS = {
+    "run": cmd_run, "validate": cmd_validate, "reproduce": cmd_reproduce, "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from harness.files import point_symlink
 from harness.load import LoadError, LoadProcess
 from harness.outcome import RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
+from harness.report.html import REPORT_FILE, write_report
 from harness.report.junit import build_suite, write_junit
 from harness.report.summary import build_summary, write_summary
 from harness.report.terminal import print_verdicts
@@ -282,6 +283,10 @@ class Runner:
         write_summary(ctx.run_dir / "summary.json", summary)
         write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])
         try:
+            write_report(ctx.run_dir)
+        except Exception as exc:  # the report is a view of the results: never worth the verdict
+            self.outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
+        try:
             point_symlink(self.results_root / "latest", ctx.run_dir.name)
         except OSError as exc:
             self.outcome.notes.append(f"could not update results/latest: {exc}")
@@ -320,6 +325,8 @@ class Runner:
                         self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
                     self._write_results()
         print_verdicts(ctx.console, self.outcome)
+        if (ctx.run_dir / REPORT_FILE).exists():
+            ctx.console.print(f"report: {ctx.run_dir / REPORT_FILE}", highlight=False, soft_wrap=True)
         return self.outcome
 
 

@@ -1,0 +1,247 @@
+"""results/<run-id>/report.html: one self-contained page per run.
+
+Built only from stored results (summary.json and the timeline), so
+`harness report RUN` rebuilds exactly what the runner wrote. The page has no
+JavaScript and no external resources: CSS is inline and charts are inline SVG.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import yaml
+
+from harness import __version__
+from harness.files import write_atomic
+from harness.report.series import Marker, RunSeries, build_series, fixed_targets
+from harness.report.svg import legend, render_chart
+from harness.slo import format_value
+from harness.timeline import Timeline
+
+REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
+
+
+class ReportError(Exception):
+    """Stored results cannot be read: one line naming the file and what was expected."""
+
+
+def _template() -> Template:
+    text = resources.files("harness.report").joinpath("templates/report.html").read_text("utf-8")
+    return Template(text)
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML page around `body`, with the report's inline stylesheet."""
+    return _template().substitute(title=escape(title), body=body)
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReportError(f"{path}: expected the run's summary.json (is {run_dir} a run directory?)") from exc
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: expected a readable JSON summary ({exc})") from exc
+    if not isinstance(summary, dict):
+        raise ReportError(f"{path}: expected a JSON object at the top level")
+    return summary
+
+
+def _when(epoch: Any) -> str:
+    if not isinstance(epoch, (int, float)) or epoch <= 0:
+        return "unknown"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def _verdict_rows(verdicts: list[dict[str, Any]]) -> str:
+    if not verdicts:
+        return '<tr><td colspan="6" class="msg">no SLOs in this scenario</td></tr>'
+    rows = []
+    for v in verdicts:
+        unit = v.get("unit", "")
+        passed = bool(v.get("passed"))
+        rows.append(
+            "<tr>"
+            f"<td>{escape(str(v.get('name', '')))}</td>"
+            f"<td>{escape(str(v.get('window', '')))}</td>"
+            f'<td class="num">{escape(format_value(v.get("measured"), unit))}</td>'
+            f'<td class="num">{escape(str(v.get("op", "")))} {escape(format_value(v.get("bound"), unit))}</td>'
+            f'<td class="{"pass" if passed else "fail"}">{"PASS" if passed else "FAIL"}</td>'
+            f'<td class="msg">{escape(str(v.get("message", "")))}</td>'
+            "</tr>"
+        )
+    return "".join(rows)
+
+
+def _verdicts_section(summary: dict[str, Any]) -> str:
+    out = [
+        "<h2>Verdicts</h2><table><thead><tr><th>SLO</th><th>window</th><th>measured</th>"
+        f"<th>bound</th><th>result</th><th>why</th></tr></thead><tbody>{_verdict_rows(summary.get('verdicts') or [])}"
+        "</tbody></table>"
+    ]
+    error = summary.get("error")
+    if isinstance(error, dict):
+        out.append(
+            f'<div class="errorbox"><b>Infrastructure error ({escape(str(error.get("kind")))})</b>: '
+            f"{escape(str(error.get('message')))}<br>This run is no verdict on the release.</div>"
+        )
+    for note in summary.get("notes") or []:
+        out.append(f'<div class="sub">note: {escape(str(note))}</div>')
+    return "".join(out)
+
+
+def _facts_section(summary: dict[str, Any], series: RunSeries) -> str:
+    versions = summary.get("versions") or {}
+    facts = [
+        ("scenario", escape(str(summary.get("scenario", "")))),
+        ("scenario file", f"<code>{escape(str(summary.get('scenario_file', '')))}</code>"),
+        ("seed", f"<code>{escape(str(summary.get('seed', '')))}</code>"),
+        ("reproduce", f'<code class="cmd">{escape(str(summary.get("reproduce", "")))}</code>'),
+        ("overrides", escape(" ".join(summary.get("overrides") or []) or "none")),
+        ("started", _when(summary.get("started_at"))),
+        ("run length", f"{series.duration:.1f}s; charts from {series.x_start:.0f}s, {series.bucket_s:g}s buckets"),
+        ("versions", escape(", ".join(f"{k} {v}" for k, v in versions.items()))),
+    ]
+    items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    config = summary.get("config")
+    scenario_yaml = ""
+    if isinstance(config, dict):
+        text = yaml.safe_dump(config, sort_keys=False)
+        scenario_yaml = f"<details><summary>resolved scenario</summary><pre>{escape(text)}</pre></details>"
+    return f'<h2>Run</h2><dl class="facts">{items}</dl>{scenario_yaml}'
+
+
+def _charts_section(series: RunSeries) -> str:
+    out = ["<h2>Over the run</h2>"]
+    if series.markers:
+        out.append('<div class="sub">Numbered red lines: chaos events and errors (listed below). '
+                   "Shaded bands: phases of the run.</div>")
+    else:
+        out.append('<div class="sub">Shaded bands: phases of the run. No chaos events in this run.</div>')
+    for chart in series.charts:
+        out.append(
+            f'<div class="chartbox" id="chart-{escape(chart.key)}"><h3>{escape(chart.title)}</h3>'
+            f"{legend(chart)}{render_chart(chart, series.x_start, series.duration, series.bands, series.markers)}</div>"
+        )
+    return "".join(out)
+
+
+def _events_section(markers: list[Marker]) -> str:
+    if not markers:
+        return ""
+    rows = "".join(
+        f'<tr><td class="num">{m.number}</td><td class="num">{m.t:.2f}s</td><td>{escape(m.label)}</td>'
+        f'<td class="msg">{escape(m.detail)}</td></tr>'
+        for m in markers
+    )
+    return (
+        "<h2>Chaos events and errors</h2><table><thead><tr><th>#</th><th>at</th><th>event</th>"
+        f"<th>details</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _phases_section(series: RunSeries) -> str:
+    rows = "".join(
+        f'<tr><td>{escape(b.name)}</td><td class="num">{b.start:.2f}s</td><td class="num">{b.end:.2f}s</td>'
+        f'<td class="num">{b.end - b.start:.2f}s</td></tr>'
+        for b in series.bands
+    )
+    return (
+        "<h2>Phases</h2><table><thead><tr><th>window</th><th>start</th><th>end</th><th>length</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+LOAD_COLUMNS = (
+    ("window", "window", ""), ("seconds", "s", ".0f"), ("requests", "requests", "d"),
+    ("offered_rps", "offered/s", ".1f"), ("achieved_rps", "achieved/s", ".1f"), ("p50_ms", "p50 ms", ".1f"),
+    ("p90_ms", "p90 ms", ".1f"), ("p99_ms", "p99 ms", ".1f"), ("ok", "ok", "d"), ("shed", "shed", "d"),
+    ("errors", "errors", "d"), ("dropped", "dropped", "d"), ("retries", "retries", "d"),
+)
+
+
+NUM = ' class="num"'
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if fmt and isinstance(value, (int, float)):
+        return format(value, fmt) if fmt != "d" else str(int(value))
+    return str(value)
+
+
+def _load_windows_section(summary: dict[str, Any]) -> str:
+    """The load report's per-window table (summary.json artifacts.load_windows), when the run has one."""
+    rows = (summary.get("artifacts") or {}).get("load_windows")
+    if not isinstance(rows, list) or not rows:
+        return ""
+    head = "".join(f"<th>{escape(title)}</th>" for _, title, _ in LOAD_COLUMNS)
+    body = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        cells = "".join(
+            f"<td{'' if key == 'window' else NUM}>{escape(_cell(row.get(key), fmt))}</td>"
+            for key, _, fmt in LOAD_COLUMNS
+        )
+        body.append(f"<tr>{cells}</tr>")
+        for warning in row.get("warnings") or []:
+            body.append(f'<tr><td></td><td colspan="{len(LOAD_COLUMNS) - 1}" class="msg">{escape(str(warning))}</td></tr>')
+    return (
+        "<h2>Load by window</h2><table><thead><tr>" + head + "</tr></thead><tbody>"
+        + "".join(body) + "</tbody></table>"
+    )
+
+
+def _metrics_section(summary: dict[str, Any]) -> str:
+    numbers = {**(summary.get("metrics") or {}), **(summary.get("timings") or {})}
+    if not numbers:
+        return ""
+    rows = "".join(
+        f'<tr><td>{escape(str(k))}</td><td class="num">{escape(str(v))}</td></tr>'
+        for k, v in sorted(numbers.items())
+        if isinstance(v, (int, float, str))
+    )
+    return f"<h2>Metrics</h2><table><tbody>{rows}</tbody></table>"
+
+
+def build_report(run_dir: Path) -> str:
+    """The HTML page for one run, from its summary.json and timeline."""
+    summary = load_summary(run_dir)
+    config = summary.get("config") if isinstance(summary.get("config"), dict) else {}
+    series = build_series(Timeline.load(run_dir), fixed_targets(config))
+    status = str(summary.get("status", "unknown"))
+    title = f"{summary.get('scenario', run_dir.name)}: {status}"
+    body = (
+        f'<h1>{escape(str(summary.get("scenario", run_dir.name)))}'
+        f'<span class="badge {escape(status)}">{escape(status.upper())}</span></h1>'
+        f'<div class="sub">run {escape(str(summary.get("run_id", run_dir.name)))} &middot; '
+        f"exit code {escape(str(summary.get('exit_code', '?')))} &middot; "
+        f"{escape(str(config.get('description', '')))}</div>"
+        + _verdicts_section(summary)
+        + _facts_section(summary, series)
+        + _charts_section(series)
+        + _load_windows_section(summary)
+        + _events_section(series.markers)
+        + _phases_section(series)
+        + _metrics_section(summary)
+        + f"<footer>Written by harness {escape(__version__)} from {escape(SUMMARY_FILE)} and the "
+        "timeline; rebuild with <code>harness report RUN</code>.</footer>"
+    )
+    return page(title, body)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write run_dir/report.html atomically and return its path."""
+    path = run_dir / REPORT_FILE
+    write_atomic(path, build_report(run_dir))
+    return path

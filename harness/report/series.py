@@ -1,0 +1,306 @@
+"""Time series of one run, read from its timeline, for the HTML report's charts.
+
+Times are seconds since the start of the run window. Requests are bucketed by
+their intended send time; samples (recorder) and markers (phases, chaos) keep
+their own times. Nothing here measures anything new: it only regroups records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.slo import percentile
+from harness.timeline import Timeline
+
+SHED = "shed"
+OK = "ok"
+DROPPED = "dropped"  # a send the open-model generator scheduled but missed
+MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
+PERCENTILES = (50.0, 90.0, 99.0)
+# Windows that say where the run was, not what the load did: shown in the phase table only.
+SETUP_WINDOWS = ("run",)
+
+
+@dataclass
+class Series:
+    label: str
+    points: list[tuple[float, float]]
+    color: str
+    dashed: bool = False
+    step: bool = False  # a state that holds until the next sample (replicas, nodes)
+    halo: bool = False  # a wide faint line under the others (targets), visible where they meet
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    unit: str
+    series: list[Series] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        return any(s.points for s in self.series)
+
+
+@dataclass
+class Band:
+    """A named window of the timeline, drawn as a shaded band."""
+
+    name: str
+    start: float
+    end: float
+
+
+@dataclass
+class Marker:
+    """A point event (chaos, infrastructure error), drawn as a vertical line."""
+
+    number: int
+    t: float
+    kind: str
+    label: str
+    detail: str
+
+
+@dataclass
+class RunSeries:
+    t0: float
+    x_start: float  # charts begin shortly before the first measurement (setup is in the phase table)
+    duration: float
+    bucket_s: float
+    charts: list[Chart]
+    bands: list[Band]
+    markers: list[Marker]
+
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+
+def bucket_size(duration_s: float) -> float:
+    """One-second buckets, wider for long runs so a chart keeps at most MAX_BUCKETS points."""
+    return float(max(1, math.ceil(duration_s / MAX_BUCKETS)))
+
+
+def fixed_targets(config: dict[str, Any] | None) -> dict[str, float]:
+    """num_replicas of each fixed-size deployment in a resolved scenario (summary.json's config)."""
+    app = (config or {}).get("app") or {}
+    return {
+        str(d["name"]): float(d["num_replicas"])
+        for d in app.get("deployments") or []
+        if isinstance(d, dict) and isinstance(d.get("num_replicas"), int) and d.get("name")
+    }
+
+
+def build_series(timeline: Timeline, config_targets: dict[str, float] | None = None) -> RunSeries:
+    """The charts of a run; config_targets stand in for deployments whose samples carry no target."""
+    run = timeline.window("run")
+    t0 = run.start if run is not None else 0.0
+    duration = run.duration if run is not None else 0.0
+    bucket_s = bucket_size(duration)
+    charts = [
+        *_request_charts(timeline, t0, duration, bucket_s),
+        _replica_chart(timeline, t0, config_targets or {}),
+        _nodes_chart(timeline, t0),
+    ]
+    bands = [
+        Band(w.name, w.start - t0, w.end - t0)
+        for w in sorted(timeline.windows.values(), key=lambda w: (w.start, w.name))
+        if w.name not in SETUP_WINDOWS
+    ]
+    marks = markers(timeline, t0)
+    return RunSeries(t0, _x_start(timeline, t0, marks), duration, bucket_s, charts, bands, marks)
+
+
+def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
+    """Where charts begin: a little before load, the first sample, request or marker."""
+    firsts = [m.t for m in marks[:1]]
+    load = timeline.window("load")
+    if load is not None:
+        firsts.append(load.start - t0)
+    for records in (timeline.requests[:1], timeline.events_of("sample")[:1]):
+        firsts.extend(r["t"] - t0 for r in records)
+    return max(0.0, min(firsts, default=0.0) - 2.0)
+
+
+def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
+    """Rates as the load report defines them: offered = final requests + dropped sends,
+    achieved = final requests (any outcome), ok = final requests that succeeded."""
+    n = max(1, math.ceil(duration / bucket_s))  # buckets from the run's start, so all charts align
+    counts = {key: [0] * n for key in ("offered", "achieved", "ok", "errors", "shed", "dropped")}
+    latencies: dict[int, list[float]] = defaultdict(list)
+
+    def bucket(record: dict[str, Any]) -> int | None:
+        index = int((record["t"] - t0) // bucket_s)
+        return index if 0 <= index < n else None
+
+    for record in timeline.requests:
+        index = bucket(record)
+        if index is None or not record.get("final", True):
+            continue  # a retried attempt is not a request of its own
+        outcome = record.get("outcome", "error")
+        counts["offered"][index] += 1
+        counts["achieved"][index] += 1
+        key = "ok" if outcome == OK else "shed" if outcome == SHED else "errors"
+        counts[key][index] += 1
+        if "latency_ms" in record:
+            latencies[index].append(float(record["latency_ms"]))
+    for record in timeline.events_of(DROPPED):  # open model: sends the generator missed
+        index = bucket(record)
+        if index is not None:
+            counts["offered"][index] += 1
+            counts["dropped"][index] += 1
+
+    has_requests = bool(timeline.requests)
+
+    def per_second(key: str) -> list[tuple[float, float]]:
+        if not has_requests:
+            return []
+        return [((i + 0.5) * bucket_s, c / bucket_s) for i, c in enumerate(counts[key])]
+
+    pct_series = []
+    for pct, color in zip(PERCENTILES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True):
+        points = [((i + 0.5) * bucket_s, percentile(sorted(latencies[i]), pct)) for i in sorted(latencies)]
+        pct_series.append(Series(f"p{pct:g}", points, color))
+    errors = [
+        Series("errors", per_second("errors"), "#d62728"),
+        Series("shed (503)", per_second("shed"), "#ff7f0e"),
+    ]
+    if any(counts["dropped"]):
+        errors.append(Series("dropped by the generator", per_second("dropped"), "#7f7f7f", dashed=True))
+    return [
+        Chart("rps", "Offered and achieved rate", "req/s", [
+            Series("ok", per_second("ok"), "#2ca02c"),
+            Series("achieved", per_second("achieved"), "#1f77b4"),
+            Series("offered", per_second("offered"), "#444444", dashed=True),
+        ]),
+        Chart("latency", "Latency percentiles", "ms", pct_series),
+        Chart("errors", "Errors, shed and dropped sends", "req/s", errors),
+    ]
+
+
+def _samples(timeline: Timeline) -> list[dict[str, Any]]:
+    return timeline.events_of("sample")
+
+
+def _target(deployment: dict[str, Any]) -> float | None:
+    """The target replica count, if the recorder knows it (key names vary by Serve version)."""
+    for key in ("target", "target_replicas", "target_num_replicas"):
+        value = deployment.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def _replica_chart(timeline: Timeline, t0: float, config_targets: dict[str, float]) -> Chart:
+    running: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    target: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for sample in _samples(timeline):
+        deployments = sample.get("deployments")
+        if not isinstance(deployments, dict):
+            continue
+        for name, dep in deployments.items():
+            if not isinstance(dep, dict):
+                continue
+            running[name].append((sample["t"] - t0, float(dep.get("running", 0))))
+            wanted = _target(dep)
+            if wanted is not None:
+                target[name].append((sample["t"] - t0, wanted))
+    chart = Chart("replicas", "Replicas per deployment (running; target as a wide faint line)", "replicas")
+    for index, name in enumerate(sorted(running)):
+        color = PALETTE[index % len(PALETTE)]
+        if target.get(name):
+            chart.series.append(Series(f"{name} target", target[name], color, step=True, halo=True))
+        elif name in config_targets:  # fixed num_replicas: the target is the config's
+            ends = [(running[name][0][0], config_targets[name]), (running[name][-1][0], config_targets[name])]
+            chart.series.append(Series(f"{name} target (num_replicas)", ends, color, halo=True))
+        chart.series.append(Series(f"{name} running", running[name], color, step=True))
+    return chart
+
+
+def _nodes_chart(timeline: Timeline, t0: float) -> Chart:
+    alive, dead = [], []
+    for sample in _samples(timeline):
+        if isinstance(sample.get("nodes_alive"), (int, float)):
+            alive.append((sample["t"] - t0, float(sample["nodes_alive"])))
+            dead.append((sample["t"] - t0, float(sample.get("nodes_dead", 0) or 0)))
+    return Chart("nodes", "Nodes alive", "nodes", [
+        Series("alive", alive, "#2ca02c", step=True),
+        Series("dead", dead if any(v for _, v in dead) else [], "#d62728", step=True),
+    ])
+
+
+# Chaos records come from the chaos component ({"kind": "chaos", "id": "fault-1",
+# "fault": "kill_raylet", "event": "injected", "targets": [{"node": ..., "pid": ...}], ...});
+# fields are read loosely so that a new fault's extra fields never break a view.
+_NAME_KEYS = ("fault", "plugin", "name", "type")
+_STAGE_KEYS = ("event", "stage", "status", "action", "outcome")
+_TARGET_KEYS = ("targets", "target", "node_name", "node", "node_id", "replica", "replica_id", "actor_id", "pid")
+# Bookkeeping, not something that happened to the cluster: a plan, the proxy's address,
+# the summary record repeating a shot's outcome.
+_NOT_EVENTS = ("planned", "proxy", "result")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        if not value:
+            return ""
+        more = f" +{len(value) - 1}" if len(value) > 1 else ""
+        return _text(value[0]) + more
+    if isinstance(value, dict):
+        inner = next((value[k] for k in _TARGET_KEYS if value.get(k) not in (None, "", [], {})), None)
+        return _text(inner) if inner is not None else ""
+    return "" if value is None else str(value)
+
+
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> str:
+    for key in keys:
+        text = _text(record.get(key))
+        if text:
+            return text
+    return ""
+
+
+def is_chaos_event(record: dict[str, Any]) -> bool:
+    """A chaos record that marks something happening (injected, noticed, cleaned, failed...)."""
+    return record.get("kind") == "chaos" and _first(record, _STAGE_KEYS) not in _NOT_EVENTS
+
+
+def describe_chaos(record: dict[str, Any], targets_by_id: dict[str, str] | None = None) -> str:
+    """One short phrase for a chaos record: `kill_raylet injected a40-node`.
+
+    Later records of a shot (noticed, cleaned) often omit the target; pass the same
+    targets_by_id to every call so they name the target their shot's injection named.
+    """
+    target = _first(record, _TARGET_KEYS)
+    if targets_by_id is not None and record.get("id") is not None:
+        shot = str(record["id"])
+        target = target or targets_by_id.get(shot, "")
+        if target:
+            targets_by_id[shot] = target
+    words = [_first(record, _NAME_KEYS) or "fault", _first(record, _STAGE_KEYS), target]
+    return " ".join(w for w in words if w)
+
+
+def _detail(record: dict[str, Any]) -> str:
+    skip = {"t", "kind"}
+    return ", ".join(f"{k}={v}" for k, v in record.items() if k not in skip)[:400]
+
+
+def markers(timeline: Timeline, t0: float) -> list[Marker]:
+    out: list[Marker] = []
+    targets: dict[str, str] = {}
+    for record in timeline.events:
+        if record["kind"] == "chaos":
+            if not is_chaos_event(record):
+                continue
+            label = describe_chaos(record, targets)
+        elif record["kind"] == "error":
+            label = f"error: {record.get('error_kind', '')}".strip()
+        else:
+            continue
+        out.append(Marker(len(out) + 1, record["t"] - t0, record["kind"], label, _detail(record)))
+    return out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.gate import history_cmd, suite_cmd
 from harness.loader import ConfigError, load_scenario
 from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+
+    suite_cmd.add_parser(sub, DEFAULT_RESULTS)
+    history_cmd.add_parser(sub, DEFAULT_RESULTS)
     return parser
 
 
@@ -100,7 +104,13 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     return runner.run().exit_code
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "reproduce": cmd_reproduce}
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "reproduce": cmd_reproduce,
+    "suite": suite_cmd.cmd_suite,
+    "history": history_cmd.cmd_history,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -247,9 +247,9 @@ class Runner:
             except Exception as exc:  # one broken component must not stop teardown
                 self.outcome.notes.append(f"{component.name} stop failed: {exc}")
             self.outcome.metrics.update(_safe_metrics(component))
-        if ctx.cluster is not None and self._shared_cluster is not None:
-            # The cluster stays up for the next run: remove only this run's app.
-            _delete_app(self.scenario.app.name)
+        if self._shared_cluster is not None:
+            # The caller's cluster stays up for the next run: remove only this run's app.
+            _leave_existing_cluster(self.scenario.app.name, serve_was_running=True)
         elif ctx.cluster is not None:
             if not ctx.cluster.owned:
                 _leave_existing_cluster(self.scenario.app.name, ctx.artifacts.get("serve_was_running", True))

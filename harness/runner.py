@@ -26,6 +26,7 @@ from rich.console import Console
 
 from harness import cluster as cluster_mod
 from harness.app import deploy as app_deploy
+from harness.cluster import ClusterHandle
 from harness.components import build_components
 from harness.config import Scenario
 from harness.context import InfraError, RunComponent, RunContext
@@ -109,6 +110,7 @@ class Runner:
         console: Console | None = None,
         components: list[RunComponent] | None = None,
         run_id: str | None = None,
+        cluster: ClusterHandle | None = None,
     ):
         self.scenario = scenario
         self.run_id = run_id or new_run_id(scenario)
@@ -140,6 +142,8 @@ class Runner:
         self._load: LoadProcess | None = None
         self._started: list[RunComponent] = []
         self._temp_root: Path | None = None
+        # A running cluster owned by the caller (a suite): used as is, never stopped here.
+        self._shared_cluster = cluster
 
     # -- phases ------------------------------------------------------------
 
@@ -148,7 +152,9 @@ class Runner:
         t0 = time.monotonic()
         ctx.timeline.phase("cluster_start", "start")
         try:
-            if spec.address is None:
+            if self._shared_cluster is not None:
+                ctx.cluster = self._shared_cluster
+            elif spec.address is None:
                 self._temp_root = cluster_mod.make_temp_root(self.run_id)
                 cluster_mod.prepare_process_env(self._temp_root, self.scenario.app.python_path)
                 ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
@@ -182,7 +188,7 @@ class Runner:
             raise
         except Exception as exc:
             raise InfraError("app_deploy", f"{type(exc).__name__}: {exc}") from exc
-        if ctx.cluster.owned:
+        if ctx.cluster.owned and self._shared_cluster is None:
             ctx.ledger.snapshot_descendants()
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
@@ -242,7 +248,10 @@ class Runner:
             except Exception as exc:  # one broken component must not stop teardown
                 self.outcome.notes.append(f"{component.name} stop failed: {exc}")
             self.outcome.metrics.update(_safe_metrics(component))
-        if ctx.cluster is not None:
+        if self._shared_cluster is not None:
+            # The caller's cluster stays up for the next run: remove only this run's app.
+            _leave_existing_cluster(self.scenario.app.name, serve_was_running=True)
+        elif ctx.cluster is not None:
             if not ctx.cluster.owned:
                 _leave_existing_cluster(self.scenario.app.name, ctx.artifacts.get("serve_was_running", True))
             killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)

@@ -1,0 +1,227 @@
+"""Suite and quarantine files: typed, validated whole before any scenario starts.
+
+A suite lists scenario files (each with optional `--set` overrides), how often it
+runs, whether each scenario blocks a release (`stable: false` reports but never
+blocks), a timeout, retries on failure and the regression policy. Every scenario
+it names is loaded and validated too, so a typo anywhere stops the suite before a
+cluster starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.config import Scenario
+from harness.loader import ConfigError, format_validation_error, load_scenario, read_yaml
+
+EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
+Pct = Annotated[float, Field(gt=0, le=10_000)]
+
+# Key metrics a run leaves for history and regression checks (see harness.gate.metrics).
+KEY_METRICS = ("p50_ms", "p99_ms", "throughput_rps", "success_ratio")
+KeyMetric = Literal["p50_ms", "p99_ms", "throughput_rps", "success_ratio"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegressionCheck(_Strict):
+    """One metric compared with its baseline: it may rise (or fall) by at most this much."""
+
+    metric: KeyMetric
+    max_increase_pct: Pct | None = None
+    max_decrease_pct: Pct | None = None
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> RegressionCheck:
+        if (self.max_increase_pct is None) == (self.max_decrease_pct is None):
+            raise ValueError("expected exactly one of max_increase_pct or max_decrease_pct")
+        return self
+
+
+class RegressionPolicy(_Strict):
+    # Median of the last `baseline_runs` passing runs with the same resolved config.
+    baseline_runs: Annotated[int, Field(ge=1, le=100)] = 5
+    # No verdict until this many comparable runs exist (a new scenario never blocks).
+    min_baseline_runs: Annotated[int, Field(ge=1, le=100)] = 3
+    blocks: bool = True
+    checks: list[RegressionCheck] = Field(default_factory=lambda: [
+        RegressionCheck(metric="p99_ms", max_increase_pct=50),
+        RegressionCheck(metric="throughput_rps", max_decrease_pct=30),
+    ])
+
+    @model_validator(mode="after")
+    def _enough_runs(self) -> RegressionPolicy:
+        if self.min_baseline_runs > self.baseline_runs:
+            raise ValueError("expected min_baseline_runs <= baseline_runs")
+        return self
+
+
+class SuiteEntry(_Strict):
+    scenario: str = Field(min_length=1)  # a scenario file; relative to the cwd or the suite file
+    name: EntryName | None = None  # defaults to the scenario's name; history is kept per name
+    set: list[str] = Field(default_factory=list)  # --set overrides for every attempt
+    # --set overrides for reruns only (e.g. more logging, a longer warm-up).
+    retry_set: list[str] = Field(default_factory=list)
+    stable: bool = True  # false: runs and reports, never blocks
+    timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    # None: reuse the suite's cluster unless the scenario has chaos (it destroys nodes).
+    reuse_cluster: bool | None = None
+    regression: RegressionPolicy | None = None
+
+
+class Suite(_Strict):
+    name: EntryName
+    description: str = ""
+    frequency: Literal["presubmit", "nightly", "nightly-3x", "weekly", "manual"]
+    timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 3600  # the whole suite
+    retries: Annotated[int, Field(ge=0, le=10)] = 1  # default for entries
+    flaky_blocks: bool = False  # a fail-then-pass blocks only when this is true
+    history_runs: Annotated[int, Field(ge=1, le=1000)] = 30  # results kept in view per scenario
+    regression: RegressionPolicy = Field(default_factory=RegressionPolicy)
+    scenarios: list[SuiteEntry] = Field(min_length=1, max_length=500)
+
+
+class QuarantineEntry(_Strict):
+    scenario: EntryName
+    reason: str = Field(min_length=3)
+    owner: str = Field(min_length=1)
+    issue: str | None = None
+    since: str | None = None
+
+
+class QuarantineList(_Strict):
+    quarantine: list[QuarantineEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> QuarantineList:
+        names = [q.scenario for q in self.quarantine]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"expected each scenario once, got duplicates {dupes}")
+        return self
+
+    def find(self, name: str) -> QuarantineEntry | None:
+        return next((q for q in self.quarantine if q.scenario == name), None)
+
+
+@dataclass
+class ResolvedEntry:
+    """A suite entry with its scenario loaded and validated (first attempt and reruns)."""
+
+    index: int
+    name: str
+    entry: SuiteEntry
+    scenario_file: str
+    overrides: list[str]
+    retry_overrides: list[str]
+    scenario: Scenario
+    retry_scenario: Scenario
+    retries: int
+    regression: RegressionPolicy
+    config_hash: str = ""
+
+    def scenario_for(self, attempt: int) -> tuple[Scenario, list[str]]:
+        """The scenario and the overrides of attempt 1, 2, ..."""
+        if attempt <= 1:
+            return self.scenario, self.overrides
+        return self.retry_scenario, self.retry_overrides
+
+
+@dataclass
+class ResolvedSuite:
+    suite: Suite
+    path: str
+    entries: list[ResolvedEntry] = field(default_factory=list)
+
+
+def config_hash(scenario: Scenario) -> str:
+    """Fingerprint of a resolved scenario: baselines only compare runs with the same one."""
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def find_suite_file(name: str, suites_dir: Path) -> Path:
+    """`nightly` -> configs/suites/nightly.yaml; a path is taken as is."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        return candidate
+    return suites_dir / f"{name}.yaml"
+
+
+def _scenario_path(raw: str, suite_path: Path) -> Path | None:
+    path = Path(raw)
+    if path.is_absolute():
+        return path if path.is_file() else None
+    if path.is_file():
+        return path  # relative to the current directory (the project root)
+    beside = suite_path.parent / path
+    return beside if beside.is_file() else None
+
+
+def load_suite(path: str | Path) -> ResolvedSuite:
+    """Read and validate a suite and every scenario it names; raise ConfigError listing all problems."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: expected an existing suite file"])
+    data = read_yaml(path)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from None
+    resolved = ResolvedSuite(suite, str(path))
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(suite.scenarios):
+        key = f"scenarios.{index}"
+        scenario_path = _scenario_path(entry.scenario, path)
+        if scenario_path is None:
+            errors.append(f"{path}: {key}.scenario: expected an existing scenario file (got {entry.scenario!r})")
+            continue
+        overrides = list(entry.set)
+        if entry.timeout_s is not None:
+            overrides.append(f"timeout_s={entry.timeout_s:g}")
+        retry_overrides = overrides + list(entry.retry_set)
+        try:
+            scenario = load_scenario(scenario_path, overrides)
+            retry_scenario = load_scenario(scenario_path, retry_overrides)
+        except ConfigError as exc:
+            errors.extend(f"{path}: {key}: {line}" for line in exc.lines)
+            continue
+        name = entry.name or scenario.name
+        if name in seen:
+            errors.append(
+                f"{path}: {key}.name: expected a name unique in the suite, {name!r} is also "
+                f"scenarios.{seen[name]} (set `name:` on one of them)"
+            )
+            continue
+        seen[name] = index
+        resolved.entries.append(ResolvedEntry(
+            index=index, name=name, entry=entry, scenario_file=str(scenario_path),
+            overrides=overrides, retry_overrides=retry_overrides, scenario=scenario,
+            retry_scenario=retry_scenario,
+            retries=suite.retries if entry.retries is None else entry.retries,
+            regression=entry.regression or suite.regression, config_hash=config_hash(scenario),
+        ))
+    if errors:
+        raise ConfigError(errors)
+    return resolved
+
+
+def load_quarantine(path: str | Path | None) -> QuarantineList:
+    """The quarantine list; a missing default file means an empty list."""
+    if path is None or not Path(path).exists():
+        return QuarantineList()
+    data = read_yaml(Path(path))
+    try:
+        return QuarantineList.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from None

@@ -1,0 +1,135 @@
+"""Results of every scenario in every suite run, in SQLite under results/.
+
+One row per scenario per suite run: its status (passed, failed, flaky, error),
+attempts, whether it blocked, whether it was quarantined, the key metrics of its
+final attempt, the SLOs that failed, and the config fingerprint that baselines
+compare on. States and flake rates are computed from these rows (harness.gate.states),
+never stored, so a rule change re-reads all history the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.gate.states import FLAKY, PASSED, RESULT_STATUSES
+
+SCHEMA_VERSION = 1
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    suite TEXT NOT NULL,
+    suite_run TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in RESULT_STATUSES)})),
+    attempts INTEGER NOT NULL,
+    blocking INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    failed_slos TEXT NOT NULL,
+    run_dirs TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_scenario ON results (scenario, started_at);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+@dataclass
+class StoredResult:
+    scenario: str
+    status: str
+    suite: str = ""
+    suite_run: str = ""
+    config_hash: str = ""
+    started_at: float = field(default_factory=time.time)
+    attempts: int = 1
+    blocking: bool = False
+    quarantined: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    failed_slos: list[str] = field(default_factory=list)
+    run_dirs: list[str] = field(default_factory=list)
+
+
+class History:
+    """The history database; open it, record results, query per scenario."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(
+                    f"{path}: history schema version {version}, expected {SCHEMA_VERSION}"
+                )
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A release test run and a CLI suite run may share the file: wait for the lock.
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            db.row_factory = sqlite3.Row
+            with db:  # one transaction, committed on success
+                yield db
+
+    def record(self, result: StoredResult) -> int:
+        if result.status not in RESULT_STATUSES:
+            raise ValueError(f"unknown result status {result.status!r}")
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO results (suite, suite_run, scenario, config_hash, started_at, status,"
+                " attempts, blocking, quarantined, metrics, failed_slos, run_dirs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (result.suite, result.suite_run, result.scenario, result.config_hash,
+                 result.started_at, result.status, result.attempts, int(result.blocking),
+                 int(result.quarantined), json.dumps(result.metrics),
+                 json.dumps(result.failed_slos), json.dumps(result.run_dirs)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def results(self, scenario: str, limit: int = 30) -> list[StoredResult]:
+        """The scenario's last `limit` results, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM results WHERE scenario = ? ORDER BY started_at DESC, id DESC LIMIT ?",
+                (scenario, limit),
+            ).fetchall()
+        return [_from_row(row) for row in reversed(rows)]
+
+    def baseline_metrics(self, scenario: str, config_hash: str, limit: int) -> list[dict[str, float]]:
+        """Metrics of the last `limit` passing (or flaky) runs with this config, newest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT metrics FROM results WHERE scenario = ? AND config_hash = ?"
+                " AND status IN (?, ?) ORDER BY started_at DESC, id DESC LIMIT ?",
+                (scenario, config_hash, PASSED, FLAKY, limit),
+            ).fetchall()
+        return [json.loads(row["metrics"]) for row in rows]
+
+    def scenarios(self, suite: str | None = None) -> list[str]:
+        query = "SELECT scenario, MAX(started_at) AS last FROM results"
+        args: tuple[Any, ...] = ()
+        if suite:
+            query += " WHERE suite = ?"
+            args = (suite,)
+        with self._connect() as db:
+            rows = db.execute(query + " GROUP BY scenario ORDER BY scenario", args).fetchall()
+        return [row["scenario"] for row in rows]
+
+
+def _from_row(row: sqlite3.Row) -> StoredResult:
+    return StoredResult(
+        scenario=row["scenario"], status=row["status"], suite=row["suite"],
+        suite_run=row["suite_run"], config_hash=row["config_hash"], started_at=row["started_at"],
+        attempts=row["attempts"], blocking=bool(row["blocking"]),
+        quarantined=bool(row["quarantined"]), metrics=json.loads(row["metrics"]),
+        failed_slos=json.loads(row["failed_slos"]), run_dirs=json.loads(row["run_dirs"]),
+    )

@@ -1,0 +1,211 @@
+"""One suite run: scenarios in order, retries, history, regressions, and the reports.
+
+`harness suite` and the pytest release tests both drive a SuiteSession: run_entry()
+for each scenario (one test each under pytest), then finish() to stop the shared
+cluster and write results/suite-<name>-<ts>/{junit.xml,summary.json}.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.cluster import ClusterStartError
+from harness.config import Scenario
+from harness.files import point_symlink
+from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
+from harness.gate.history import History, StoredResult
+from harness.gate.metrics import key_metrics
+from harness.gate.pool import ClusterPool, can_reuse
+from harness.gate.regression import RegressionVerdict, check_regressions
+from harness.gate.states import ERROR, FLAKY, PASSED, StateRules, current_state, flake_rate
+from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
+from harness.outcome import RunOutcome
+
+LATEST_SUITE = "latest-suite"
+
+
+@dataclass
+class EntryResult:
+    entry: ResolvedEntry
+    status: str  # passed | failed | flaky | error | skipped
+    attempts: list[RunOutcome] = field(default_factory=list)
+    reused_cluster: list[bool] = field(default_factory=list)  # per attempt
+    metrics: dict[str, float] = field(default_factory=dict)
+    regressions: list[RegressionVerdict] = field(default_factory=list)
+    decision: Decision = field(default_factory=lambda: Decision(False))
+    quarantine: dict[str, Any] | None = None
+    state: str = ""
+    flake_rate: float = 0.0
+    skipped_reason: str | None = None
+    config_hash: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def eligible(self) -> bool:
+        """Could block: stable and not quarantined."""
+        return self.entry.entry.stable and self.quarantine is None
+
+    def failed_slos(self) -> list[str]:
+        """SLOs that failed on any attempt (for a flaky result: those that flipped)."""
+        names: list[str] = []
+        for outcome in self.attempts:
+            if outcome.error is None:
+                names += [v.name for v in outcome.verdicts if not v.passed and v.name not in names]
+        return names
+
+
+@dataclass
+class SuiteOutcome:
+    suite_dir: Path
+    exit_code: int
+    results: list[EntryResult]
+    summary: dict[str, Any]
+
+
+class SuiteSession:
+    def __init__(
+        self,
+        resolved: ResolvedSuite,
+        results_root: Path,
+        *,
+        history: History | None,
+        quarantine: QuarantineList,
+        console: Console | None = None,
+        label: str | None = None,
+    ):
+        self.resolved = resolved
+        self.suite = resolved.suite
+        self.results_root = results_root
+        self.started_at = time.time()
+        self.run_name = label or f"suite-{self.suite.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.suite_dir = (results_root / self.run_name).resolve()
+        self.suite_dir.mkdir(parents=True, exist_ok=False)
+        self.history = history
+        self.quarantine = quarantine
+        self.console = console or Console()
+        self.pool = ClusterPool(self.suite_dir)
+        self.results: list[EntryResult] = []
+        self.stopped: str | None = None  # why no further scenario runs (interrupt, timeout)
+        self.rules = StateRules(window=self.suite.history_runs)
+
+    # -- running -------------------------------------------------------------
+
+    def run_entry(self, entry: ResolvedEntry) -> EntryResult:
+        quarantined = self.quarantine.find(entry.name)
+        elapsed = time.time() - self.started_at
+        if self.stopped is None and elapsed > self.suite.timeout_s:
+            self.stopped = f"suite timeout of {self.suite.timeout_s:g}s elapsed"
+        if self.stopped is not None:
+            return self._skip(entry, self.stopped, quarantined is not None)
+        result = EntryResult(entry, SKIPPED,
+                             quarantine=quarantined.model_dump() if quarantined else None)
+        for attempt in range(1, entry.retries + 2):
+            scenario, overrides = entry.scenario_for(attempt)
+            self.console.rule(f"[bold]{entry.name}[/] attempt {attempt}/{entry.retries + 1}")
+            outcome, reused = self._run_once(entry, scenario, overrides)
+            result.attempts.append(outcome)
+            result.reused_cluster.append(reused)
+            result.config_hash = config_hash(scenario)
+            if outcome.error_kind == "interrupted":
+                self.stopped = "interrupted"
+                break
+            if outcome.status == PASSED:
+                break
+        result.status = classify_attempts([a.status for a in result.attempts])
+        self._judge(result)
+        self.results.append(result)
+        return result
+
+    def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
+        from harness.runner import Runner  # imports Ray: only once everything is validated
+
+        cluster = None
+        if can_reuse(entry, scenario):
+            try:
+                cluster = self.pool.acquire(scenario)
+            except ClusterStartError as exc:
+                # Let the run start its own cluster: it reports the error with its artifacts.
+                self.console.print(f"[yellow]shared cluster did not start: {exc}[/]")
+        else:
+            self.pool.release()  # one cluster at a time on this machine
+        runner = Runner(scenario, entry.scenario_file, self.suite_dir, overrides=overrides,
+                        console=self.console, cluster=cluster)
+        outcome = runner.run()
+        if cluster is not None and outcome.status == ERROR:
+            self.pool.release()  # the cluster may be what broke: the next run gets a fresh one
+        return outcome, cluster is not None
+
+    def _skip(self, entry: ResolvedEntry, reason: str, quarantined: bool) -> EntryResult:
+        result = EntryResult(entry, SKIPPED, skipped_reason=reason)
+        if quarantined:
+            result.quarantine = {"scenario": entry.name}
+        self.results.append(result)
+        return result
+
+    def _judge(self, result: EntryResult) -> None:
+        entry = result.entry
+        final = result.attempts[-1]
+        if result.status in (PASSED, FLAKY):
+            result.metrics = key_metrics(Path(final.run_dir))
+            if self.history is not None:
+                baseline = self.history.baseline_metrics(
+                    entry.name, result.config_hash, entry.regression.baseline_runs)
+                result.regressions = check_regressions(result.metrics, baseline, entry.regression)
+        q = result.quarantine
+        result.decision = decide(
+            result.status,
+            stable=entry.entry.stable,
+            quarantine_note=None if q is None else f"{q['reason']}; owner {q['owner']}",
+            flaky_blocks=self.suite.flaky_blocks,
+            failed_slos=result.failed_slos(),
+            regressions=[r.message for r in result.regressions if r.regressed],
+            regressions_block=entry.regression.blocks,
+        )
+        if self.history is not None:
+            self.history.record(StoredResult(
+                scenario=entry.name, status=result.status, suite=self.suite.name,
+                suite_run=self.run_name, config_hash=result.config_hash,
+                started_at=final.started_at, attempts=len(result.attempts),
+                blocking=result.decision.blocking, quarantined=q is not None,
+                metrics=result.metrics, failed_slos=result.failed_slos(),
+                run_dirs=[a.run_dir for a in result.attempts],
+            ))
+            statuses = [r.status for r in self.history.results(entry.name, self.rules.window)]
+            result.state = current_state(statuses, q is not None, self.rules).value
+            result.flake_rate = round(flake_rate(statuses, self.rules), 4)
+
+    # -- the end ---------------------------------------------------------------
+
+    def exit_code(self) -> int:
+        return suite_exit_code([(r.status, r.decision.blocking, r.eligible) for r in self.results])
+
+    def finish(self, report_unrun: bool = True) -> SuiteOutcome:
+        """Stop the shared cluster, write junit.xml and summary.json, point latest-suite here.
+
+        Entries never run (interrupt, suite timeout) are reported as skipped unless
+        `report_unrun` is false (pytest deselected them on purpose).
+        """
+        from harness.gate import report
+
+        killed = self.pool.close()
+        ran = {r.name for r in self.results}
+        for entry in self.resolved.entries:
+            if report_unrun and entry.name not in ran:
+                self._skip(entry, self.stopped or "not run", self.quarantine.find(entry.name) is not None)
+        code = self.exit_code()
+        summary = report.build_summary(self, code, killed)
+        report.write_reports(self, summary)
+        try:
+            point_symlink(self.results_root / LATEST_SUITE, self.suite_dir.name)
+        except OSError as exc:
+            summary.setdefault("notes", []).append(f"could not update {LATEST_SUITE}: {exc}")
+        report.print_suite(self.console, self, code)
+        return SuiteOutcome(self.suite_dir, code, self.results, summary)

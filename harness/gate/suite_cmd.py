@@ -1,0 +1,87 @@
+"""`harness suite NAME`: run a release suite and decide whether the release may ship.
+
+Exit codes: 0 the release may ship; 1 blocked (the blocking scenarios and SLOs are
+named); 2 invalid suite, scenario or quarantine file; 3 infrastructure error (a
+blocking scenario has no verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.gate.config import find_suite_file, load_quarantine, load_suite
+from harness.gate.history import History
+from harness.loader import ConfigError
+from harness.outcome import EXIT_INFRA, EXIT_USAGE
+
+SUITES_DIR = Path("configs/suites")
+QUARANTINE_FILE = Path("configs/quarantine.yaml")
+HISTORY_FILE = "history.sqlite"
+
+
+def add_parser(sub: Any, results_default: Path) -> None:
+    suite = sub.add_parser("suite", help="run a release suite (configs/suites/NAME.yaml)")
+    suite.add_argument("name", help="suite name (configs/suites/NAME.yaml) or a suite file")
+    suite.add_argument("--only", action="append", default=[], metavar="SCENARIO",
+                       help="run only this scenario of the suite (repeatable)")
+    suite.add_argument("--results", type=Path, default=results_default,
+                       help="results root (default: results/)")
+    suite.add_argument("--history", type=Path, default=None,
+                       help="history database (default: <results>/history.sqlite)")
+    suite.add_argument("--no-history", action="store_true",
+                       help="neither read baselines nor record this run")
+    suite.add_argument("--quarantine", type=Path, default=QUARANTINE_FILE,
+                       help="quarantine list (default: configs/quarantine.yaml)")
+    suite.add_argument("--validate", action="store_true",
+                       help="only check the suite and every scenario it names")
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def cmd_suite(args: argparse.Namespace, console: Console) -> int:
+    try:
+        resolved = load_suite(find_suite_file(args.name, SUITES_DIR))
+        quarantine = load_quarantine(args.quarantine)
+        if args.only:
+            known = {e.name for e in resolved.entries}
+            unknown = sorted(set(args.only) - known)
+            if unknown:
+                raise ConfigError([f"--only {', '.join(unknown)}: expected a scenario of suite "
+                                   f"{resolved.suite.name!r} ({', '.join(sorted(known))})"])
+            resolved.entries = [e for e in resolved.entries if e.name in args.only]
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    if args.validate:
+        console.print(f"{resolved.path}: ok ({resolved.suite.name}, {len(resolved.entries)} scenarios)")
+        return 0
+    from harness.gate.session import SuiteSession  # imports Ray: only once all is valid
+
+    try:
+        history = None if args.no_history else History(args.history or args.results / HISTORY_FILE)
+        session = SuiteSession(resolved, args.results, history=history, quarantine=quarantine,
+                               console=console)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"{args.results}: expected a writable results directory and history ({exc})",
+              file=sys.stderr)
+        return EXIT_INFRA
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # between runs too
+    try:
+        for entry in resolved.entries:
+            session.run_entry(entry)
+    except KeyboardInterrupt as exc:
+        session.stopped = f"interrupted ({exc or 'SIGINT'})"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        outcome = session.finish()
+    return outcome.exit_code

@@ -102,7 +102,7 @@ class ClusterHandle:
         if not self.owned:
             raise ValueError("cannot add nodes to a cluster this run did not start")
         ray_node = self._cluster.add_node(**_node_args(spec, self.temp_dir))
-        handle = NodeHandle(spec.name, spec, ray_node.unique_id, False, ray_node)
+        handle = NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
         self.nodes[spec.name] = handle
         return handle
 
@@ -151,13 +151,13 @@ def start_local_cluster(
         handle._cluster = cluster
         handle.address = cluster.address
         head = cluster.head_node
-        handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.unique_id, True, head)
+        handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.node_id, True, head)
         ledger.snapshot_descendants()
         for worker in worker_specs:
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
             ray_node = cluster.add_node(**_node_args(worker, ray_temp))
-            handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.unique_id, False, ray_node)
+            handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
             ledger.snapshot_descendants()
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))

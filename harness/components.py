@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from harness.config import Scenario
 from harness.context import RunComponent
+from harness.guard import HostGuard
 from harness.live import LiveView
 from harness.recorder import Recorder
+from harness.workloads import build_workloads
 
 
 def build_components(scenario: Scenario) -> list[RunComponent]:
-    """Components in start order; they are stopped in reverse order."""
-    components: list[RunComponent] = [Recorder()]
+    """Components in start order; they are stopped in reverse order.
+
+    The recorder starts first and stops last, so its samples cover the workloads'
+    ends; the host guard is ticked after the others have started.
+    """
+    components: list[RunComponent] = [Recorder(scenario.recorder)]
+    components.extend(build_workloads(scenario))
+    if scenario.host_guard.enabled:
+        components.append(HostGuard(scenario.host_guard))
     components.append(LiveView())  # last: started after the others, stopped first
     return components

@@ -7,6 +7,7 @@ so that `harness validate` and `harness run` reject the same files.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -181,12 +182,93 @@ class SLOSpec(Strict):
 
     check: str = Field(min_length=3)
     name: str | None = None
-    window: str = "load"  # a named window of the timeline
+    # A window of the timeline (see harness.windows): `load`, `fault-1`,
+    # `30s after fault-1`, ... Unset: the metric's own default (`load` for most).
+    window: str | None = Field(default=None, min_length=1, max_length=200)
 
     def display_name(self) -> str:
         if self.name:
             return self.name
-        return self.check if self.window == "load" else f"{self.check} [{self.window}]"
+        return self.check if self.window in (None, "load") else f"{self.check} [{self.window}]"
+
+
+WorkloadName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class TasksWorkloadSpec(Strict):
+    """Many Ray tasks with retries beside the traffic; every result is checked."""
+
+    type: Literal["tasks"]
+    name: WorkloadName
+    num_tasks: Annotated[int, Field(ge=1, le=100_000)] = 200
+    # Submissions are spread over this many seconds (unset: the scenario's duration).
+    spread_s: PosFloat | None = None
+    task_s: Annotated[float, Field(ge=0, le=600)] = 0.5  # each task sleeps this long
+    num_cpus: Annotated[float, Field(ge=0, le=256)] = 0.25
+    # Custom resources each task needs (e.g. to place tasks on one kind of node).
+    resources: dict[str, ResourceAmount] = Field(default_factory=dict)
+    max_retries: Annotated[int, Field(ge=-1, le=1000)] = -1
+    # Each task starts this many child tasks (with the same retries) and sums their results.
+    children: Annotated[int, Field(ge=0, le=16)] = 0
+    # Every result must be in within this many seconds of the workload's start.
+    timeout_s: PosFloat = 120
+
+
+class ActorsWorkloadSpec(Strict):
+    """Restartable actors relaying numbered messages; none acknowledged may be lost."""
+
+    type: Literal["actors"]
+    name: WorkloadName
+    num_actors: Annotated[int, Field(ge=1, le=256)] = 2
+    messages: Annotated[int, Field(ge=1, le=100_000)] = 100  # per actor
+    spread_s: PosFloat | None = None
+    num_cpus: Annotated[float, Field(ge=0, le=256)] = 0.1
+    resources: dict[str, ResourceAmount] = Field(default_factory=dict)  # per relay actor
+    max_restarts: Annotated[int, Field(ge=-1, le=1000)] = -1
+    max_task_retries: Annotated[int, Field(ge=-1, le=1000)] = -1
+    call_timeout_s: PosFloat = 60
+    timeout_s: PosFloat = 120
+
+
+class ScriptWorkloadSpec(Strict):
+    """Any Python driver script, run with RAY_ADDRESS set to the run's cluster."""
+
+    type: Literal["script"]
+    name: WorkloadName
+    path: str = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout_s: PosFloat = 600
+
+
+WorkloadSpec = Annotated[
+    TasksWorkloadSpec | ActorsWorkloadSpec | ScriptWorkloadSpec, Field(discriminator="type")
+]
+Percent = Annotated[float, Field(gt=0, le=100)]
+
+
+class HostGuardSpec(Strict):
+    """Ends the run as an infrastructure error when this machine stays saturated."""
+
+    enabled: bool = True
+    cpu_percent: Percent | None = None  # whole machine, all cores averaged
+    memory_percent: Percent | None = 95
+    # The run's own processes (harness, Ray, load), resident memory summed.
+    own_memory_mb: PosFloat | None = None
+    for_s: PosFloat = 15  # saturated for this long, without a break
+    interval_s: Annotated[float, Field(ge=0.2, le=60)] = 1.0
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> HostGuardSpec:
+        if self.enabled and not (self.cpu_percent or self.memory_percent or self.own_memory_mb):
+            raise ValueError("expected at least one of cpu_percent, memory_percent, own_memory_mb")
+        return self
+
+
+class RecorderSpec(Strict):
+    # 2 Hz or faster: autoscaling and recovery SLOs are only as precise as this.
+    interval_s: Annotated[float, Field(ge=0.05, le=0.5)] = 0.5
+    retries: Annotated[int, Field(ge=1, le=10)] = 3
 
 
 class Scenario(Strict):
@@ -202,6 +284,9 @@ class Scenario(Strict):
     app: AppSpec = Field(default_factory=AppSpec)
     load: LoadSpec = Field(default_factory=LoadSpec)
     slos: list[SLOSpec] = Field(default_factory=list, max_length=200)
+    workloads: list[WorkloadSpec] = Field(default_factory=list, max_length=32)
+    recorder: RecorderSpec = Field(default_factory=RecorderSpec)
+    host_guard: HostGuardSpec = Field(default_factory=HostGuardSpec)
 
     @model_validator(mode="after")
     def _timeout_covers_run(self) -> Scenario:
@@ -212,6 +297,13 @@ class Scenario(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _unique_workloads(self) -> Scenario:
+        names = [w.name for w in self.workloads]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected unique workload names, got {names}")
+        return self
+
     def deployment(self, name: str) -> DeploymentSpec | None:
         return next((d for d in self.app.deployments if d.name == name), None)
 
@@ -219,9 +311,25 @@ class Scenario(Strict):
 def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
     """Rules that span sections, as (key path, what was expected) pairs."""
     errors: list[tuple[str, str]] = []
+    for index, work in enumerate(scenario.workloads):
+        if isinstance(work, ScriptWorkloadSpec) and not Path(work.path).is_file():
+            errors.append((f"workloads.{index}.path", f"an existing script file, got {work.path!r}"))
+        if work.timeout_s >= scenario.timeout_s:
+            errors.append((
+                f"workloads.{index}.timeout_s",
+                f"less than the scenario's timeout_s ({scenario.timeout_s:g}), got {work.timeout_s:g}",
+            ))
     if scenario.cluster.address is not None:
         return errors  # an existing cluster's resources are only known at run time
     offered = scenario.cluster.all_resources()
+    for index, work in enumerate(scenario.workloads):
+        for resource, amount in getattr(work, "resources", {}).items():
+            if offered.get(resource, 0) < amount:
+                errors.append((
+                    f"workloads.{index}.resources.{resource}",
+                    f"a resource some node offers: workload {work.name!r} needs {resource}={amount:g}, "
+                    f"the largest node has {offered.get(resource, 0):g}",
+                ))
     for index, dep in enumerate(scenario.app.deployments):
         opts = dep.ray_actor_options
         if opts is None:

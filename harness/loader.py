@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from harness.config import Scenario, semantic_errors
-from harness.slo import validate_checks
+from harness.slo import validate_checks, validate_windows
 
 
 class ConfigError(Exception):
@@ -142,6 +142,7 @@ def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
         raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
+    problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
     if problems:
         raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
     return scenario

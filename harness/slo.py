@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness import windows
 from harness.config import SLOSpec
 from harness.timeline import Timeline, Window
 
@@ -36,14 +37,29 @@ class Measurement:
 
 MetricFn = Callable[[Timeline, Window, list[str]], Measurement]
 METRICS: dict[str, MetricFn] = {}
+# Metrics measured in seconds: a bound written in ms is converted to s for them.
+SECONDS_METRICS: set[str] = set()
+# The window a metric judges when its SLO names none (`load` otherwise).
+DEFAULT_WINDOWS: dict[str, str] = {}
+DEFAULT_WINDOW = "load"
 
 
-def metric(name: str, *aliases: str) -> Callable[[MetricFn], MetricFn]:
-    """Register a metric function under a name (and aliases)."""
+def metric(
+    name: str, *aliases: str, seconds: bool = False, window: str | None = None
+) -> Callable[[MetricFn], MetricFn]:
+    """Register a metric function under a name (and aliases).
+
+    seconds: the metric's unit is seconds (durations such as recovery times).
+    window: the window judged when the SLO names none.
+    """
 
     def register(fn: MetricFn) -> MetricFn:
         for key in (name, *aliases):
             METRICS[key] = fn
+            if seconds:
+                SECONDS_METRICS.add(key)
+            if window is not None:
+                DEFAULT_WINDOWS[key] = window
         return fn
 
     return register
@@ -82,6 +98,8 @@ def parse_check(text: str) -> Check:
     unit = match["unit"]
     if unit == "s":
         number *= 1000.0 if _is_latency(name) else 1.0
+    elif unit == "ms" and name in SECONDS_METRICS:
+        number /= 1000.0
     elif unit == "%":
         number /= 100.0
     return Check(name, args, match["op"], number, text.strip())
@@ -113,6 +131,8 @@ class Verdict:
 def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "no data"
+    if math.isinf(value):
+        return "never" if value > 0 else "-inf"
     if unit == "ratio":
         return f"{value * 100:.2f}%"
     if unit == "ms":
@@ -124,20 +144,29 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:g}"
 
 
+def window_of(spec: SLOSpec) -> str:
+    """The window expression an SLO judges: its own, else its metric's default."""
+    if spec.window is not None:
+        return spec.window
+    return DEFAULT_WINDOWS.get(parse_check(spec.check).metric, DEFAULT_WINDOW)
+
+
 def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
     check = parse_check(spec.check)
-    window = timeline.window(spec.window)
+    expression = window_of(spec)
+    window = windows.resolve(expression, timeline.windows)
     name = spec.display_name()
     if window is None:
         return Verdict(
-            name, check.text, spec.window, False, None, check.bound, check.op, "",
-            f"window {spec.window!r} never happened in this run (known: "
+            name, check.text, expression, False, None, check.bound, check.op, "",
+            f"window {expression!r} never happened in this run (known: "
             f"{', '.join(sorted(timeline.windows))})",
         )
     measurement = METRICS[check.metric](timeline, window, list(check.args))
     if measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value)):
         passed = False
-        message = f"{check.text}: no data in window {window.name!r} ({window.duration:.1f}s)"
+        why = measurement.inputs.get("why", "no data")
+        message = f"{check.text}: {why} in window {window.name!r} ({window.duration:.1f}s)"
     else:
         passed = OPS[check.op](measurement.value, check.bound)
         measured = format_value(measurement.value, measurement.unit)
@@ -147,6 +176,8 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
             f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} "
             f"in window {window.name!r} ({window.duration:.1f}s)"
         )
+        if not passed and measurement.inputs.get("why"):
+            message += f": {measurement.inputs['why']}"
     return Verdict(
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
@@ -257,6 +288,28 @@ def validate_checks(specs: list[SLOSpec]) -> list[tuple[int, str]]:
                 numbers = [a for a in check.args if _is_number(a)]
                 if len(numbers) != 1 or not 0 < float(numbers[0]) <= 100:
                     raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got {spec.check!r}")
+            # A dry run on an empty timeline: metrics check their arguments before any data.
+            METRICS[check.metric](Timeline([]), Window("validate", 0.0, 0.0), list(check.args))
         except SLOSyntaxError as exc:
             problems.append((index, str(exc)))
     return problems
+
+
+def validate_windows(specs: list[SLOSpec]) -> list[tuple[int, str]]:
+    """Window expressions that do not parse, as (index, message)."""
+    problems = []
+    for index, spec in enumerate(specs):
+        try:
+            if spec.window is not None:
+                windows.parse(spec.window)
+        except windows.WindowSyntaxError as exc:
+            problems.append((index, str(exc)))
+    return problems
+
+
+def _register_builtin_metrics() -> None:
+    """Autoscaling, recovery and workload metrics live in their own modules."""
+    from harness import slo_autoscaling, slo_recovery, slo_workload  # noqa: F401
+
+
+_register_builtin_metrics()

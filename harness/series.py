@@ -1,0 +1,86 @@
+"""Time series read back from the recorder's samples, for autoscaling and recovery SLOs.
+
+A series is a list of (t, value) points in time order, one per sample that had
+the value. Helpers here are pure functions so that every SLO built on them can be
+tested on a synthetic timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Any
+
+from harness.timeline import Timeline, Window
+
+Point = tuple[float, float]
+
+
+def deployment_series(timeline: Timeline, deployment: str, field: str) -> list[Point]:
+    """One field of one deployment in every sample: running, total, target, min_replicas, ..."""
+
+    def pick(sample: dict[str, Any]) -> Any:
+        return (sample.get("deployments") or {}).get(deployment, {}).get(field)
+
+    return _series(timeline, pick)
+
+
+def resource_series(timeline: Timeline, resource: str, which: str = "available") -> list[Point]:
+    """A resource's amount in every sample (`available` or `total`); missing means 0."""
+
+    def pick(sample: dict[str, Any]) -> Any:
+        amounts = sample.get(f"{which}_resources")
+        return None if amounts is None else amounts.get(resource, 0.0)
+
+    return _series(timeline, pick)
+
+
+def _series(timeline: Timeline, pick: Callable[[dict[str, Any]], Any]) -> list[Point]:
+    points = []
+    for sample in timeline.events_of("sample"):
+        value = pick(sample)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            points.append((float(sample["t"]), float(value)))
+    return points
+
+
+def within(points: list[Point], window: Window) -> list[Point]:
+    return [p for p in points if window.start <= p[0] <= window.end]
+
+
+def value_before(points: list[Point], t: float) -> float | None:
+    """The last value sampled at or before t (the level a window starts from)."""
+    before = [v for pt, v in points if pt <= t]
+    return before[-1] if before else None
+
+
+def first_time(points: list[Point], test: Callable[[float], bool], after: float = float("-inf")) -> float | None:
+    """Time of the first point later than `after` whose value passes the test."""
+    return next((t for t, v in points if t > after and test(v)), None)
+
+
+def direction_changes(points: list[Point]) -> tuple[int, list[Point]]:
+    """How often a series turns from rising to falling or back, and the points where it moved."""
+    moves: list[Point] = []
+    changes, last_sign = 0, 0
+    for (_, before), (t, value) in pairwise(points):
+        if value == before:
+            continue
+        moves.append((t, value))
+        sign = 1 if value > before else -1
+        if last_sign and sign != last_sign:
+            changes += 1
+        last_sign = sign
+    return changes, moves
+
+
+def relative(points: list[Point], origin: float) -> list[list[float]]:
+    """A step series as [seconds since origin, value] at each change (and the last point).
+
+    Lossless for the SLOs here: between two listed points the value did not change.
+    """
+    out: list[list[float]] = []
+    for index, (t, value) in enumerate(points):
+        if index == 0 or value != points[index - 1][1] or index == len(points) - 1:
+            out.append([round(t - origin, 3), value])
+    return out

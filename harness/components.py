@@ -6,6 +6,7 @@ from harness.config import Scenario
 from harness.context import RunComponent
 from harness.guard import HostGuard
 from harness.live import LiveView
+from harness.loadreport import LoadReport
 from harness.recorder import Recorder
 from harness.workloads import build_workloads
 
@@ -17,6 +18,8 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
     ends; the host guard is ticked after the others have started.
     """
     components: list[RunComponent] = [Recorder(scenario.recorder)]
+    # The load streams are complete before any component stops: LoadReport reads them.
+    components.append(LoadReport())
     components.extend(build_workloads(scenario))
     if scenario.host_guard.enabled:
         components.append(HostGuard(scenario.host_guard))

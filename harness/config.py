@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.loadspec import LoadSpec
+
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
 PosInt = Annotated[int, Field(gt=0)]
@@ -163,18 +165,6 @@ class AppSpec(Strict):
 
     def resolved_import_path(self) -> str:
         return self.import_path or BUILTIN_IMPORT_PATH
-
-
-class LoadSpec(Strict):
-    """Load for the locust process. Issue #3 widens this with shapes and models."""
-
-    users: Annotated[int, Field(ge=1, le=10_000)] = 2
-    spawn_rate: PosFloat = 10
-    wait_ms: NonNegFloat = 0
-    path: str = Field(default="/", pattern=r"^/")
-    method: Literal["GET", "POST"] = "GET"
-    request_timeout_s: PosFloat = 10
-    start_timeout_s: PosFloat = 30
 
 
 class SLOSpec(Strict):

@@ -1,7 +1,10 @@
-"""Runs Locust headless in its own process (gevent never enters the Ray driver).
+"""Runs Locust headless in processes of its own (gevent never enters the Ray driver).
 
-The load process writes its own stream of the timeline (requests.jsonl); this
-module only starts it, watches it and stops it.
+`load.workers: 1` runs one Locust process; `load.workers: N` (N > 1) a master
+bound to loopback and N workers, each writing its own stream of the timeline
+(requests-w<k>.jsonl). This module starts them, records them in the run's
+ledger, watches the master, stops them all, and reads the load processes'
+`load_report` records to tell whether the load offered was what was asked for.
 """
 
 from __future__ import annotations
@@ -9,16 +12,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from harness.config import LoadSpec
 from harness.procs import ProcessLedger
-from harness.timeline import REQUESTS_FILE, TIMELINE_DIR
+from harness.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "harness_locust.py"
@@ -26,6 +32,20 @@ LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "harness_locust.py"
 
 class LoadError(Exception):
     """The load process failed: an infrastructure error, not a verdict on the release."""
+
+
+@dataclass
+class _Proc:
+    name: str  # "locust" (standalone or master) or "worker-<k>"
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    log: Any
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class LoadProcess:
@@ -47,84 +67,190 @@ class LoadProcess:
         self.seed = seed
         self.ledger = ledger
         self.output_dir = run_dir / "locust"
-        self.requests_path = run_dir / TIMELINE_DIR / REQUESTS_FILE
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self.timeline_dir = run_dir / TIMELINE_DIR
+        self.requests_path = self.timeline_dir / REQUESTS_FILE
+        self.master_port = _free_port() if spec.workers > 1 else 0
+        self._procs: list[_Proc] = []
 
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "locust",
-            "-f", str(LOCUSTFILE),
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The process whose exit ends the load: the standalone process or the master."""
+        return self._procs[0].popen if self._procs else None
+
+    @property
+    def user_class(self) -> str:
+        return "OpenUser" if self.spec.model == "open" else "ClosedUser"
+
+    def stop_timeout_s(self) -> int:
+        """Long enough for a request in flight at the end to finish every attempt."""
+        retry = self.spec.retry
+        pauses = retry.max_backoff_ms / 1000.0 * (retry.attempts - 1)
+        return max(1, int(self.spec.request_timeout_s * retry.attempts + pauses + 1))
+
+    def command(self, role: str = "standalone") -> list[str]:
+        base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--skip-log-setup"]
+        if role == "worker":
+            return base + [
+                "--worker", "--master-host", "127.0.0.1", "--master-port", str(self.master_port),
+                self.user_class,
+            ]
+        cmd = base + [
             "--headless",
             "--host", self.target_url,
-            "-u", str(self.spec.users),
-            "-r", str(self.spec.spawn_rate),
-            "-t", f"{max(1, round(self.duration_s))}s",
-            "--stop-timeout", str(max(1, int(self.spec.request_timeout_s))),
+            "--stop-timeout", str(self.stop_timeout_s()),
             "--csv", str(self.output_dir / "locust"),
             "--html", str(self.output_dir / "locust.html"),
             "--only-summary",
             "--exit-code-on-error", "0",
-            "--skip-log-setup",
         ]
+        if role == "master":
+            cmd += [
+                "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(self.master_port),
+                "--expect-workers", str(self.spec.workers),
+                "--expect-workers-max-wait", str(max(1, int(self.spec.start_timeout_s))),
+            ]
+        return cmd + [self.user_class]
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "load": self.spec.resolved(),
+            "seed": self.seed,
+            "duration_s": self.duration_s,
+            "timeline_dir": str(self.timeline_dir),
+        }
 
     def start(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.requests_path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeline_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.output_dir / "load_config.json"
-        config = {**self.spec.model_dump(), "requests_out": str(self.requests_path), "seed": self.seed}
-        config_path.write_text(json.dumps(config, indent=2))
+        config_path.write_text(json.dumps(self.config(), indent=2))
         env = dict(os.environ)
         env["HARNESS_LOAD_CONFIG"] = str(config_path)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        self._log = open(self.output_dir / "locust.log", "wb")  # noqa: SIM115 - closed in stop()
+        if self.spec.workers == 1:
+            self._spawn("locust", "standalone", env)
+            return
+        self._spawn("locust", "master", env)
+        for k in range(1, self.spec.workers + 1):
+            self._spawn(f"worker-{k}", "worker", {**env, "HARNESS_LOAD_WORKER": str(k)})
+
+    def _spawn(self, name: str, role: str, env: dict[str, str]) -> None:
+        log_path = self.output_dir / f"{name}.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         # Own session: a Ctrl-C at the terminal reaches the harness, which stops load in order.
-        self.process = subprocess.Popen(
-            self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-            env=env, cwd=PROJECT_ROOT, start_new_session=True,
+        popen = subprocess.Popen(
+            self.command(role), stdout=log, stderr=subprocess.STDOUT,
+            env={**env, "HARNESS_LOAD_ROLE": role}, cwd=PROJECT_ROOT, start_new_session=True,
         )
-        self.ledger.add(psutil.Process(self.process.pid))
+        self._procs.append(_Proc(name, popen, log_path, log))
+        self.ledger.add(psutil.Process(popen.pid))
 
     def wait_started(self, timeout_s: float) -> None:
-        """Wait for the first record; raise LoadError if the process dies or stays silent."""
+        """Wait for the first record; raise LoadError if a process dies or all stay silent."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.requests_path.exists() and self.requests_path.stat().st_size > 0:
                 return
-            code = self.poll()
-            if code is not None:
-                raise LoadError(f"locust exited with code {code} before sending load; see {self.log_tail()}")
+            for proc in self._procs:
+                code = proc.popen.poll()
+                if code is not None:
+                    raise LoadError(f"{proc.name} exited with code {code} before sending load; "
+                                    f"see {self.log_tail(proc)}")
             time.sleep(0.1)
         raise LoadError(f"locust sent nothing within {timeout_s:g}s; see {self.log_tail()}")
 
     def poll(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
-    def log_tail(self, lines: int = 3) -> str:
-        path = self.output_dir / "locust.log"
+    def log_tail(self, proc: _Proc | None = None, lines: int = 3) -> str:
+        if proc is None and not self._procs:
+            return str(self.output_dir)
+        proc = proc or self._procs[0]
         try:
-            tail = path.read_text(errors="replace").strip().splitlines()[-lines:]
+            tail = proc.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
         except OSError:
-            return str(path)
-        return f"{path}: " + " | ".join(tail)
+            return str(proc.log_path)
+        return f"{proc.log_path}: " + " | ".join(tail)
 
-    def stop(self, grace_s: float = 10.0) -> int | None:
-        """Ask Locust to stop (it writes its stats), then kill it if it lingers."""
-        if self.process is None:
+    def stop(self, grace_s: float | None = None) -> int | None:
+        """Let every process finish (workers drain their last requests), then end stragglers."""
+        if not self._procs:
             return None
-        if self.process.poll() is None:
+        grace = grace_s if grace_s is not None else self.stop_timeout_s() + 5.0
+        master = self._procs[0].popen
+        if master.poll() is None:
+            _signal_group(master, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self._procs:
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=grace_s)
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                _signal_group(proc.popen, signal.SIGTERM)
                 try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-        return self.process.returncode
+                    proc.popen.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    _signal_group(proc.popen, signal.SIGKILL)
+                    proc.popen.wait(timeout=5)
+        for proc in self._procs:
+            proc.log.close()
+        return master.returncode
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The `load_report` record each load process wrote when it quit."""
+        out = []
+        for stream in sorted(self.timeline_dir.glob("requests*.jsonl")):
+            out.extend(r for r in read_stream(stream) if r.get("kind") == "load_report")
+        return out
+
+    def invalid_reason(self) -> str | None:
+        """Why the load offered was not the load asked for, or None when it was."""
+        return judge_reports(self.spec, self.reports())
+
+
+def run_load(
+    run_dir: Path, spec: LoadSpec, target_url: str, duration_s: float, seed: int, ledger: ProcessLedger
+) -> LoadProcess:
+    """Load alone, start to end, without a cluster (tests and benchmarks); raises LoadError."""
+    load = LoadProcess(run_dir, spec, target_url, duration_s, seed, ledger)
+    try:
+        load.start()
+        load.wait_started(spec.start_timeout_s)
+        deadline = time.monotonic() + duration_s + load.stop_timeout_s() + 15
+        while load.poll() is None:
+            if time.monotonic() > deadline:
+                raise LoadError("locust did not stop after the load's duration")
+            time.sleep(0.1)
+    finally:
+        load.stop()
+        ledger.kill_survivors()
+    if load.poll() != 0:
+        raise LoadError(f"locust exited with code {load.poll()}; see {load.log_tail()}")
+    return load
+
+
+def judge_reports(spec: LoadSpec, reports: list[dict[str, Any]]) -> str | None:
+    """Open model: every sending process reported, and no more than max_dropped sends dropped."""
+    if spec.model != "open":
+        return None
+    senders = [r for r in reports if r.get("role") != "master"]
+    expected = spec.workers if spec.workers > 1 else 1
+    if len(senders) < expected:
+        return f"only {len(senders)} of {expected} load processes reported what they sent"
+    dropped = sum(int(r.get("dropped", 0)) for r in senders)
+    scheduled = sum(int(r.get("scheduled", 0)) for r in senders)
+    if dropped > spec.max_dropped:
+        late = sum(int(r.get("dropped_by_reason", {}).get("late", 0)) for r in senders)
+        lag = max(float(r.get("max_lag_ms", 0)) for r in senders)
+        return (
+            f"the load generator dropped {dropped} of {scheduled} scheduled sends "
+            f"({late} more than {spec.max_lag_ms:g} ms late, {dropped - late} at max_in_flight="
+            f"{spec.max_in_flight}; worst lag {lag:.0f} ms); allowed: {spec.max_dropped}"
+        )
+    return None
+
+
+def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(popen.pid, signum)
+    except ProcessLookupError:
+        pass

@@ -210,7 +210,7 @@ class Runner:
         ctx.load_started_at = time.time()
         cpu_meter = CpuMeter()
         # Locust ends itself after duration_s; allow it time to stop its users.
-        deadline = time.monotonic() + scenario.duration_s + scenario.load.request_timeout_s + 15
+        deadline = time.monotonic() + scenario.duration_s + self._load.stop_timeout_s() + 15
         while True:
             code = self._load.poll()
             if code is not None:
@@ -223,6 +223,11 @@ class Runner:
         self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
         if code != 0:
             raise InfraError("load", f"locust exited with code {code}; see {self._load.log_tail()}")
+        # A generator that could not send on schedule says nothing about the release.
+        self._load.stop()
+        invalid = self._load.invalid_reason()
+        if invalid is not None:
+            raise InfraError("load_invalid", invalid)
         cooldown_end = time.monotonic() + scenario.cooldown_s
         if scenario.cooldown_s:
             ctx.timeline.phase("cooldown", "start")

@@ -21,7 +21,10 @@ from typing import Any
 
 from harness import windows
 from harness.config import SLOSpec
+from harness.loadstats import ERROR_OUTCOMES, percentile, sample_warning, window_stats
 from harness.timeline import Timeline, Window
+
+__all__ = ["percentile"]  # re-exported: reporters and tests import it from here
 
 
 class SLOSyntaxError(ValueError):
@@ -178,18 +181,12 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
         )
         if not passed and measurement.inputs.get("why"):
             message += f": {measurement.inputs['why']}"
+        if measurement.inputs.get("warning"):
+            message += f" [warning: {measurement.inputs['warning']}]"
     return Verdict(
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
     )
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values (exact, no interpolation)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(pct / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def _outcomes(timeline: Timeline, window: Window) -> dict[str, int]:
@@ -214,7 +211,7 @@ def success_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measur
 
 @metric("error_ratio")
 def error_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return _ratio(timeline, window, ("error", "timeout", "conn_error"))
+    return _ratio(timeline, window, ERROR_OUTCOMES)
 
 
 @metric("shed_ratio")
@@ -236,11 +233,18 @@ def achieved_rps(timeline: Timeline, window: Window, args: list[str]) -> Measure
 
 
 def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[float]:
-    """Latencies of final attempts; `ok` as an argument keeps only successful ones."""
-    wanted = set(a for a in args if not _is_number(a))
+    """Latencies of final attempts, from each request's intended send time.
+
+    An outcome as an argument (`ok`, `shed`, ...) keeps only those; `attempts` takes
+    every attempt instead, each timed alone (`attempt_ms`).
+    """
+    words = set(a for a in args if not _is_number(a))
+    every_attempt = "attempts" in words
+    wanted = words - {"attempts"}
+    field_name = "attempt_ms" if every_attempt else "latency_ms"
     values = [
-        float(r["latency_ms"])
-        for r in timeline.requests_in(window)
+        float(r.get(field_name, r.get("latency_ms")))
+        for r in timeline.requests_in(window, final_only=not every_attempt)
         if "latency_ms" in r and (not wanted or r.get("outcome") in wanted)
     ]
     values.sort()
@@ -262,7 +266,11 @@ def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> M
         raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got p({', '.join(args)})")
     values = _latencies(timeline, window, args)
     value = percentile(values, numbers[0]) if values else None
-    return Measurement(value, "ms", {"samples": len(values), "percentile": numbers[0]})
+    inputs: dict[str, Any] = {"samples": len(values), "percentile": numbers[0]}
+    warning = sample_warning(numbers[0], len(values))
+    if warning and values:
+        inputs["warning"] = warning
+    return Measurement(value, "ms", inputs)
 
 
 @metric("avg_latency")
@@ -276,6 +284,25 @@ def avg_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurem
 def max_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     values = _latencies(timeline, window, args)
     return Measurement(values[-1] if values else None, "ms", {"samples": len(values)})
+
+
+def _window_figure(key: str, unit: str, *keep: str) -> MetricFn:
+    def measure(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+        stats = window_stats(timeline, window)
+        inputs = {k: stats[k] for k in ("requests", "dropped", "seconds", *keep)}
+        return Measurement(stats[key], unit, inputs)
+
+    return measure
+
+
+# Rates over the window: offered counts every scheduled send (dropped ones too),
+# achieved every request made; the open model's gap between them is `dropped`.
+metric("offered_rps")(_window_figure("offered_rps", "rps"))
+metric("achieved_rps")(_window_figure("achieved_rps", "rps"))
+metric("dropped")(_window_figure("dropped", "count"))
+metric("shed")(_window_figure("shed", "count", "by_outcome"))
+metric("errors")(_window_figure("errors", "count", "by_outcome"))
+metric("retries")(_window_figure("retries", "count", "attempts"))
 
 
 def validate_checks(specs: list[SLOSpec]) -> list[tuple[int, str]]:

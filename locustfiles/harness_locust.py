@@ -1,83 +1,79 @@
-"""The harness's Locust user: one record per request attempt into the run's timeline.
+"""The harness's locustfile: the load shape, the closed and open users, and their records.
 
-Configured through the JSON file named by HARNESS_LOAD_CONFIG (written by
-harness.load), so the locust command line stays plain.
+Configured by the JSON file named by HARNESS_LOAD_CONFIG (written by harness.load),
+so the locust command line stays plain; harness.load names the user class to run
+(ClosedUser or OpenUser) on the command line. Locust finds users and shapes only
+as module attributes, hence the one module-level STATE.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust.exception import StopUser
+from locust.runners import WorkerRunner
 
-from locustfiles.records import RecordWriter
+from locustfiles.state import ORIGIN_MESSAGE, LoadState
 
-CONFIG = json.loads(open(os.environ["HARNESS_LOAD_CONFIG"], encoding="utf-8").read())
-WRITER = RecordWriter(CONFIG["requests_out"])
-SHED_STATUS = 503
+STATE = LoadState.from_environment()
+LOAD = STATE.load
 
 
-def classify(status: int, error: str | None) -> str:
-    if error is not None and status == 0:
-        return "timeout" if "timeout" in error.lower() or "timed out" in error.lower() else "conn_error"
-    if status == SHED_STATUS:
-        return "shed"
-    if 200 <= status < 400:
-        return "ok"
-    return "error"
+@events.init.add_listener
+def _on_init(environment, **_kwargs):
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(ORIGIN_MESSAGE, lambda msg, **_kw: STATE.set_origin(msg.data))
 
 
 @events.test_start.add_listener
 def _on_start(environment, **_kwargs):
-    WRITER.write({"t": time.time(), "kind": "phase", "name": "load", "edge": "start", "source": "load"})
+    if STATE.role != "worker":
+        STATE.choose_origin(environment.runner)
 
 
 @events.quitting.add_listener
 def _on_quit(environment, **_kwargs):
-    WRITER.write({"t": time.time(), "kind": "phase", "name": "load", "edge": "end", "source": "load"})
-    WRITER.close()
+    STATE.close()
 
 
-class HarnessUser(FastHttpUser):
-    wait_time = constant(CONFIG.get("wait_ms", 0) / 1000.0)
-    network_timeout = CONFIG.get("request_timeout_s", 10.0)
-    connection_timeout = CONFIG.get("request_timeout_s", 10.0)
-    _counter = 0
+class HarnessShape(LoadTestShape):
+    """Users (closed model) or one dispatcher per sending process (open model), until the end."""
+
+    def tick(self):
+        STATE.choose_origin(self.runner)
+        elapsed = STATE.elapsed()
+        if elapsed >= STATE.duration_s:
+            return None
+        if STATE.is_open:
+            return STATE.senders, float(STATE.senders)
+        piece = STATE.profile.piece_at(max(0.0, elapsed))
+        users = round(STATE.profile.level(max(0.0, elapsed)))
+        spawn_rate = (piece.spawn_rate if piece is not None else None) or LOAD["spawn_rate"]
+        return users, float(spawn_rate)
+
+
+class ClosedUser(FastHttpUser):
+    """Locust's own model: each user sends, waits for the answer, waits wait_ms, repeats."""
+
+    wait_time = constant(LOAD["wait_ms"] / 1000.0)
+    network_timeout = LOAD["request_timeout_s"]
+    connection_timeout = LOAD["request_timeout_s"]
 
     @task
     def call(self) -> None:
-        HarnessUser._counter += 1
-        request_id = HarnessUser._counter
-        sent = time.time()
-        t0 = time.perf_counter()
-        status, size, error = 0, 0, None
-        with self.client.request(
-            CONFIG.get("method", "GET"), CONFIG.get("path", "/"), catch_response=True
-        ) as response:
-            status = response.status_code or 0
-            size = len(response.content or b"")
-            exception = response.request_meta.get("exception")
-            if exception is not None:
-                error = f"{type(exception).__name__}: {exception}"[:200]
-            outcome = classify(status, error)
-            if outcome == "ok":
-                response.success()
-            else:
-                response.failure(error or f"HTTP {status}")
-        latency_ms = (time.perf_counter() - t0) * 1000.0
-        record = {
-            "t": sent,
-            "kind": "request",
-            "id": request_id,
-            "latency_ms": round(latency_ms, 3),
-            "status": status,
-            "outcome": outcome,
-            "bytes": size,
-            "attempt": 1,
-            "final": True,
-        }
-        if error is not None:
-            record["error"] = error
-        WRITER.write(record)
+        STATE.caller.call(self.client, STATE.next_id(), time.time(), time.perf_counter())
+
+
+class OpenUser(FastHttpUser):
+    """The open model's dispatcher: sends on the seeded schedule, whatever the server does."""
+
+    wait_time = constant(0)
+    network_timeout = LOAD["request_timeout_s"]
+    connection_timeout = LOAD["request_timeout_s"]
+    concurrency = LOAD["max_in_flight"]
+
+    @task
+    def dispatch(self) -> None:
+        STATE.run_open_loop(self.client)
+        raise StopUser()

@@ -1,0 +1,139 @@
+"""A client that behaves like a production one: per-request timeout, retries with backoff.
+
+Every attempt becomes one `request` record; all attempts of one request share `t`,
+the request's intended send time, so they fall in the same window. `latency_ms`
+runs from `t` to the end of that attempt (what the caller has waited so far: for
+the final attempt, what it experienced), `attempt_ms` covers that attempt alone.
+Runs in the load process only (gevent).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+
+from locustfiles.records import RecordWriter
+
+SHED_STATUS = 503  # Serve's answer when max_queued_requests is exceeded
+
+
+def classify(status: int, error: str | None) -> str:
+    """ok | shed | error | timeout | conn_error."""
+    if status == 0:
+        text = (error or "").lower()
+        return "timeout" if "timeout" in text or "timed out" in text else "conn_error"
+    if status == SHED_STATUS:
+        return "shed"
+    if 200 <= status < 400:
+        return "ok"
+    return "error"
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 1
+    on_status: frozenset[int] = frozenset({500, 502, 503, 504})
+    on_conn_error: bool = True
+    on_timeout: bool = True
+    backoff_ms: float = 50
+    multiplier: float = 2
+    max_backoff_ms: float = 2000
+    jitter: float = 0.2
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any]) -> RetryPolicy:
+        return cls(**{**data, "on_status": frozenset(data.get("on_status", ()))})
+
+    def should_retry(self, attempt: int, status: int, outcome: str) -> bool:
+        if attempt >= self.attempts:
+            return False
+        if outcome == "timeout":
+            return self.on_timeout
+        if outcome == "conn_error":
+            return self.on_conn_error
+        return status in self.on_status
+
+    def backoff_s(self, attempt: int, rng: random.Random) -> float:
+        """Pause after attempt `attempt` (1-based). Hand-rolled: jitter must come from the run's seed."""
+        base = min(self.max_backoff_ms, self.backoff_ms * self.multiplier ** (attempt - 1))
+        return base * (1.0 - self.jitter * rng.random()) / 1000.0
+
+
+@dataclass
+class Tally:
+    """What one load process did, for its closing `load_report` record."""
+
+    requests: int = 0
+    attempts: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Caller:
+    """Sends one logical request through a Locust HTTP session, retrying per the policy."""
+
+    writer: RecordWriter
+    policy: RetryPolicy
+    method: str
+    path: str
+    rng: random.Random
+    tally: Tally
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"worker": 2}
+
+    def call(
+        self, session: Any, request_id: int, intended_wall: float, intended_perf: float, scheduled: bool = False
+    ) -> str:
+        """Run every attempt of one request; returns the final outcome.
+
+        `scheduled` (open model): the send had an intended time, so its lag is recorded.
+        """
+        self.tally.requests += 1
+        attempt = 0
+        lag = {"lag_ms": round((time.perf_counter() - intended_perf) * 1000.0, 3)} if scheduled else {}
+        while True:
+            attempt += 1
+            self.tally.attempts += 1
+            started = time.perf_counter()
+            status, size, error = self._send(session)
+            ended = time.perf_counter()
+            outcome = classify(status, error)
+            final = not self.policy.should_retry(attempt, status, outcome)
+            record = {
+                "t": intended_wall,
+                "kind": "request",
+                "id": request_id,
+                "latency_ms": round((ended - intended_perf) * 1000.0, 3),
+                "attempt_ms": round((ended - started) * 1000.0, 3),
+                **lag,
+                "status": status,
+                "outcome": outcome,
+                "bytes": size,
+                "attempt": attempt,
+                "final": final,
+                **self.extra,
+            }
+            if error is not None:
+                record["error"] = error
+            self.writer.write(record)
+            if final:
+                self.tally.by_outcome[outcome] = self.tally.by_outcome.get(outcome, 0) + 1
+                return outcome
+            gevent.sleep(self.policy.backoff_s(attempt, self.rng))
+
+    def _send(self, session: Any) -> tuple[int, int, str | None]:
+        with session.request(self.method, self.path, catch_response=True) as response:
+            status = response.status_code or 0
+            error = None
+            exception = response.request_meta.get("exception")
+            if exception is not None:
+                error = f"{type(exception).__name__}: {exception}"[:200]
+            size = len(response.content or b"") if status else 0
+            if 200 <= status < 400:
+                response.success()
+            else:
+                response.failure(error or f"HTTP {status}")
+        return status, size, error

@@ -16,51 +16,8 @@ from typing import Any
 
 import gevent
 
+from locustfiles.policy import RetryPolicy, classify
 from locustfiles.records import RecordWriter
-
-SHED_STATUS = 503  # Serve's answer when max_queued_requests is exceeded
-
-
-def classify(status: int, error: str | None) -> str:
-    """ok | shed | error | timeout | conn_error."""
-    if status == 0:
-        text = (error or "").lower()
-        return "timeout" if "timeout" in text or "timed out" in text else "conn_error"
-    if status == SHED_STATUS:
-        return "shed"
-    if 200 <= status < 400:
-        return "ok"
-    return "error"
-
-
-@dataclass
-class RetryPolicy:
-    attempts: int = 1
-    on_status: frozenset[int] = frozenset({500, 502, 503, 504})
-    on_conn_error: bool = True
-    on_timeout: bool = True
-    backoff_ms: float = 50
-    multiplier: float = 2
-    max_backoff_ms: float = 2000
-    jitter: float = 0.2
-
-    @classmethod
-    def from_config(cls, data: dict[str, Any]) -> RetryPolicy:
-        return cls(**{**data, "on_status": frozenset(data.get("on_status", ()))})
-
-    def should_retry(self, attempt: int, status: int, outcome: str) -> bool:
-        if attempt >= self.attempts:
-            return False
-        if outcome == "timeout":
-            return self.on_timeout
-        if outcome == "conn_error":
-            return self.on_conn_error
-        return status in self.on_status
-
-    def backoff_s(self, attempt: int, rng: random.Random) -> float:
-        """Pause after attempt `attempt` (1-based). Hand-rolled: jitter must come from the run's seed."""
-        base = min(self.max_backoff_ms, self.backoff_ms * self.multiplier ** (attempt - 1))
-        return base * (1.0 - self.jitter * rng.random()) / 1000.0
 
 
 @dataclass

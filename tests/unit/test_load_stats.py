@@ -1,0 +1,92 @@
+"""Per-window load statistics and the request-level SLO metrics, over hand-made timelines."""
+
+from __future__ import annotations
+
+from harness.config import SLOSpec
+from harness.loadstats import load_windows, min_samples, percentile, sample_warning, window_stats
+from harness.slo import evaluate
+from harness.timeline import Timeline
+
+T0 = 1_000.0
+
+
+def phase(name: str, start: float, end: float) -> list[dict]:
+    return [
+        {"t": T0 + start, "kind": "phase", "name": name, "edge": "start", "source": "load"},
+        {"t": T0 + end, "kind": "phase", "name": name, "edge": "end", "source": "load"},
+    ]
+
+
+def request(at: float, latency: float, outcome: str = "ok", attempt: int = 1, final: bool = True,
+            attempt_ms: float | None = None, rid: int = 0) -> dict:
+    return {"t": T0 + at, "kind": "request", "id": rid, "latency_ms": latency, "outcome": outcome,
+            "attempt": attempt, "final": final, "attempt_ms": attempt_ms if attempt_ms is not None else latency}
+
+
+def burst_timeline() -> Timeline:
+    records = phase("load", 0, 10) + phase("baseline", 0, 5) + phase("burst-1", 5, 10)
+    records += [request(i * 0.05, 1.0 + i % 10, rid=i) for i in range(100)]  # baseline: 100 ok
+    records += [request(5 + i * 0.02, 100.0 + i, rid=100 + i) for i in range(200)]  # burst
+    records += [request(5.5, 5.0, "shed", final=False, rid=900), request(5.5, 9.0, "shed", attempt=2, rid=900)]
+    records += [request(6.0, 2000.0, "timeout", rid=901)]
+    records += [{"t": T0 + 7 + i * 0.1, "kind": "dropped", "id": 1000 + i, "reason": "in_flight"} for i in range(10)]
+    return Timeline(records)
+
+
+def test_percentiles_are_exact_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([7.25], 99) == 7.25
+
+
+def test_too_few_samples_are_flagged() -> None:
+    assert (min_samples(50), min_samples(99), min_samples(99.9)) == (2, 100, 1000)
+    assert sample_warning(99, 99) == "p99 rests on 99 samples (needs >= 100)"
+    assert sample_warning(99, 100) is None
+
+
+def test_window_stats_per_window() -> None:
+    timeline = burst_timeline()
+    assert [w.name for w in load_windows(timeline)] == ["load", "baseline", "burst-1"]
+    base = window_stats(timeline, timeline.window("baseline"))
+    assert (base["requests"], base["ok"], base["shed"], base["errors"], base["dropped"]) == (100, 100, 0, 0, 0)
+    assert base["offered_rps"] == base["achieved_rps"] == 20.0
+    assert base["p50_ms"] == 5.0 and base["p99_ms"] == 10.0
+    assert base["warnings"] == []
+    burst = window_stats(timeline, timeline.window("burst-1"))
+    assert (burst["requests"], burst["shed"], burst["errors"], burst["dropped"]) == (202, 1, 1, 10)
+    assert (burst["attempts"], burst["retries"]) == (203, 1)
+    assert burst["offered_rps"] == 42.4 and burst["achieved_rps"] == 40.4
+    assert burst["max_ms"] == 2000.0
+
+
+def check(text: str, window: str = "load") -> tuple[bool, float | None, str]:
+    verdict = evaluate(SLOSpec(check=text, window=window), burst_timeline())
+    return verdict.passed, verdict.measured, verdict.message
+
+
+def test_rate_and_count_metrics_read_the_window() -> None:
+    assert check("offered_rps >= 40", "burst-1")[:2] == (True, 42.4)
+    assert check("achieved_rps >= 41", "burst-1")[:2] == (False, 40.4)
+    assert check("dropped == 0", "baseline")[0]
+    assert check("dropped == 0", "burst-1")[:2] == (False, 10)
+    assert check("shed <= 1")[:2] == (True, 1)
+    assert check("errors == 0")[:2] == (False, 1)
+    assert check("retries == 1")[0]
+
+
+def test_latency_of_attempts_or_final_outcomes() -> None:
+    # The final attempt of the shed request waited 9 ms in all; each attempt alone is timed too.
+    assert check("max_latency(shed) == 9ms")[0]
+    assert check("p(100, shed, attempts) == 9ms")[0]
+    assert check("p(50, shed, attempts) == 5ms")[0]
+
+
+def test_a_percentile_on_few_samples_says_so_in_its_verdict() -> None:
+    passed, _, message = check("p(99) < 10000ms", "burst-1")
+    assert passed and "warning" not in message
+    passed, measured, message = check("p(99, timeout) < 10000ms", "burst-1")
+    assert measured == 2000.0
+    assert "warning: p99 rests on 1 samples (needs >= 100)" in message

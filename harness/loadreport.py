@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from harness.context import RunContext
@@ -17,23 +18,26 @@ from harness.loadstats import load_windows, window_stats
 from harness.timeline import Timeline
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def _rps(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+# Short headers keep the table inside 80 columns (CI logs); p90 and more are in summary.json.
+COLUMNS = ("window", "s", "reqs", "offer/s", "sent/s", "p50 ms", "p99 ms", "ok", "shed", "err", "drop", "retry")
+LEGEND = ("offer/s: sends scheduled per second (open) or made (closed); sent/s: requests made; "
+          "latency from the intended send time; drop: sends the generator could not make on time")
 
 
 def build_table(rows: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("window", "s", "requests", "offered/s", "achieved/s", "p50 ms", "p90 ms",
-                   "p99 ms", "ok", "shed", "errors", "dropped", "retries"):
-        table.add_column(column, justify="left" if column == "window" else "right")
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column == "window" else "right", no_wrap=True)
     for row in rows:
         table.add_row(
-            row["window"], f"{row['seconds']:.1f}", str(row["requests"]), _rps(row["offered_rps"]),
-            _rps(row["achieved_rps"]), _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["p99_ms"]),
+            row["window"], f"{row['seconds']:.0f}", str(row["requests"]), _num(row["offered_rps"]),
+            _num(row["achieved_rps"]), _num(row["p50_ms"]), _num(row["p99_ms"]),
             str(row["ok"]), str(row["shed"]), str(row["errors"]), str(row["dropped"]), str(row["retries"]),
         )
     return table
@@ -63,6 +67,7 @@ class LoadReport:
         ctx.artifacts["load_windows"] = self.rows
         load = ctx.scenario.load
         ctx.console.print(build_table(self.rows, f"load by window ({load.model} model, {load.shape.kind} shape)"))
+        ctx.console.print(f"[dim]{LEGEND}[/]")
         for row in self.rows:
             for warning in row["warnings"]:
                 ctx.console.print(f"[yellow]warning: window {row['window']}: {warning}[/]")

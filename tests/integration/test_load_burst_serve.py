@@ -1,0 +1,49 @@
+"""A burst-shaped open-model scenario against the built-in Serve app, end to end.
+
+Runs `harness run` in a child process (it becomes the Ray driver there, not here)
+and checks what a reader gets: per window p50/p99, offered and achieved rate,
+shed and error counts, in summary.json and on the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "configs" / "scenarios" / "burst.yaml"
+
+
+def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "100"}
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    rows = {row["window"]: row for row in summary["artifacts"]["load_windows"]}
+    assert list(rows) == ["load", "baseline", "burst-1", "recovery-1"]
+    for row in rows.values():
+        for key in ("p50_ms", "p99_ms", "offered_rps", "achieved_rps", "shed", "errors", "samples"):
+            assert row[key] is not None, (row["window"], key)
+    # Poisson arrivals at 8 and 50 req/s (4 s windows): the offered rates follow the shape.
+    assert rows["baseline"]["offered_rps"] == pytest.approx(8, rel=0.5)
+    assert rows["burst-1"]["offered_rps"] == pytest.approx(50, rel=0.3)
+    assert rows["burst-1"]["achieved_rps"] == rows["burst-1"]["offered_rps"]  # nothing dropped
+    # One replica holding one request and queueing two cannot serve 50 req/s of 40 ms each.
+    assert rows["burst-1"]["shed"] > 10
+    assert rows["burst-1"]["shed"] > rows["baseline"]["shed"]
+    assert summary["metrics"]["load_dropped"] == 0
+    assert {v["window"] for v in summary["verdicts"]} == {"baseline", "burst-1", "recovery-1", "load"}
+    # The terminal shows the same table.
+    assert "load by window (open model, burst shape)" in output
+    for name in ("baseline", "burst-1", "recovery-1"):
+        assert name in output

@@ -1,0 +1,84 @@
+"""Real Locust processes against a tiny local HTTP server (no Ray): the two load models.
+
+The open and closed runs of the stall test go side by side, each against its own
+server, to keep the suite's wall time down.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bench.load_server import running_server
+from harness.load import LoadProcess, run_load
+from harness.loadspec import LoadSpec
+from harness.loadstats import window_stats
+from harness.procs import ProcessLedger
+from harness.timeline import Timeline
+from locustfiles.schedule import arrival_offsets, build_profile
+
+pytestmark = pytest.mark.integration
+SEED = 11
+
+
+def run(tmp: Path, name: str, load: dict, duration_s: float, *server_options: str) -> tuple[LoadProcess, Timeline]:
+    run_dir = tmp / name
+    run_dir.mkdir()
+    ledger = ProcessLedger(name)
+    with running_server(*server_options) as (url, _server):
+        process = run_load(run_dir, LoadSpec.model_validate(load), url, duration_s, SEED, ledger)
+    assert ledger.owned(), "every load process is recorded in the ledger"
+    assert ledger.alive() == [], "no load process outlives its run"
+    return process, Timeline.load(run_dir)
+
+
+def test_a_stall_shows_in_the_open_models_p99_while_the_closed_model_hides_it(tmp_path: Path) -> None:
+    stall = ("--stall-after-s", "2", "--stall-s", "2")
+    open_load = {"model": "open", "rate": 40, "arrivals": "uniform", "max_lag_ms": 3000}
+    closed_load = {"model": "closed", "users": 2, "wait_ms": 10}
+    with ThreadPoolExecutor(2) as pool:
+        open_run = pool.submit(run, tmp_path, "open", open_load, 8, *stall)
+        closed_run = pool.submit(run, tmp_path, "closed", closed_load, 8, *stall)
+        (open_proc, open_tl), (_, closed_tl) = open_run.result(), closed_run.result()
+
+    open_stats = window_stats(open_tl, open_tl.window("load"))
+    closed_stats = window_stats(closed_tl, closed_tl.window("load"))
+    # Both saw the stall ...
+    assert open_stats["max_ms"] >= 1500 and closed_stats["max_ms"] >= 1500
+    # ... the open model kept sending through it, so its tail shows it; the closed model's
+    # users waited politely, sent little during the stall, and report a flattering p99.
+    assert open_stats["p99_ms"] >= 1000, open_stats
+    assert closed_stats["p99_ms"] < 500, closed_stats
+    assert open_stats["requests"] == pytest.approx(320, abs=2)
+    assert open_proc.invalid_reason() is None
+
+
+def test_trace_replay_follows_its_csv_on_two_workers_on_the_seeded_schedule(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("offset_s,rate,window\n0,10\n2,40,peak\n4,20\n")
+    load = {"model": "open", "arrivals": "uniform", "workers": 2, "max_lag_ms": 3000,
+            "shape": {"kind": "trace", "csv": str(trace)}}
+    process, timeline = run(tmp_path, "trace", load, 6)
+
+    load_window, peak = timeline.window("load"), timeline.window("peak")
+    assert peak.start - load_window.start == pytest.approx(2) and peak.duration == pytest.approx(2)
+    requests = timeline.requests_in(load_window)
+    per_second = Counter(int(r["t"] - load_window.start) for r in requests)
+    assert [per_second[s] for s in range(6)] == [10, 10, 40, 40, 20, 20]
+    # Each worker sent its share, into its own stream.
+    by_worker = Counter(r["worker"] for r in requests)
+    assert sorted(by_worker) == [1, 2] and by_worker[1] == pytest.approx(by_worker[2], abs=1)
+    assert {p.name for p in (tmp_path / "trace" / "timeline").glob("*.jsonl")} == {
+        "requests.jsonl", "requests-w1.jsonl", "requests-w2.jsonl"}
+    # The sends are exactly the seeded schedule's (intended times, not actual ones).
+    config = json.loads((tmp_path / "trace" / "locust" / "load_config.json").read_text())
+    profile = build_profile(config["load"]["shape"], 0, 6, SEED)
+    expected = [round(t, 6) for t in arrival_offsets(profile, "uniform", SEED)]
+    sent = sorted(round(r["t"] - load_window.start, 6) for r in requests)
+    assert sent == pytest.approx(expected, abs=1e-5)
+    assert process.invalid_reason() is None
+    assert len([r for r in process.reports() if r["role"] == "worker"]) == 2

@@ -37,7 +37,7 @@ from harness.slo import percentile
 from harness.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parent.parent
-RATES = (100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000)
+RATES = (250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000)
 DEFAULT_MAX_LAG_MS = LoadSpec().max_lag_ms
 
 

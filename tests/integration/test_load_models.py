@@ -40,10 +40,14 @@ def test_a_stall_shows_in_the_open_models_p99_while_the_closed_model_hides_it(tm
     stall = ("--stall-after-s", "2", "--stall-s", "2")
     open_load = {"model": "open", "rate": 40, "arrivals": "uniform", "max_lag_ms": 3000}
     closed_load = {"model": "closed", "users": 2, "wait_ms": 10}
-    with ThreadPoolExecutor(2) as pool:
+    # A generator allowed one request in flight cannot keep its schedule through the stall.
+    capped_load = {"model": "open", "rate": 20, "arrivals": "uniform", "max_in_flight": 1, "max_lag_ms": 3000}
+    with ThreadPoolExecutor(3) as pool:
         open_run = pool.submit(run, tmp_path, "open", open_load, 8, *stall)
         closed_run = pool.submit(run, tmp_path, "closed", closed_load, 8, *stall)
+        capped_run = pool.submit(run, tmp_path, "capped", capped_load, 5, "--stall-after-s", "1", *stall[2:])
         (open_proc, open_tl), (_, closed_tl) = open_run.result(), closed_run.result()
+        capped_proc, capped_tl = capped_run.result()
 
     open_stats = window_stats(open_tl, open_tl.window("load"))
     closed_stats = window_stats(closed_tl, closed_tl.window("load"))
@@ -55,6 +59,12 @@ def test_a_stall_shows_in_the_open_models_p99_while_the_closed_model_hides_it(tm
     assert closed_stats["p99_ms"] < 500, closed_stats
     assert open_stats["requests"] == pytest.approx(320, abs=2)
     assert open_proc.invalid_reason() is None
+    # The capped generator dropped the sends due during the stall, and says its load is invalid.
+    capped = window_stats(capped_tl, capped_tl.window("load"))
+    assert capped["dropped"] >= 30 and capped["offered_rps"] == pytest.approx(20, abs=0.5)
+    assert capped["achieved_rps"] < 15
+    reason = capped_proc.invalid_reason()
+    assert reason is not None and f"dropped {capped['dropped']} of 100 scheduled sends" in reason
 
 
 def test_trace_replay_follows_its_csv_on_two_workers_on_the_seeded_schedule(tmp_path: Path) -> None:

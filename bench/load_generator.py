@@ -7,7 +7,9 @@ rate  open model, uniform arrivals: for rising target rates, the rate of sends
       generator's lag; the highest rate within 2% of target with no send later
       than the default max_lag_ms is the sustained rate.
 peak  closed model, zero wait: the harness generator's throughput (every attempt
-      recorded) over plain headless `locust` with FastHttpUser, alternated in one run.
+      recorded) over plain headless `locust` with FastHttpUser, alternated in one run;
+      as wall-clock rates and as requests per CPU second of the generator process
+      (steady on a shared machine, where wall-clock rates swing with others' load).
 wrk   at a fixed rate, the harness's p50 (from intended send time) against wrk's
       (Debian's wrk, one connection, a Lua delay between requests); skipped
       without wrk.
@@ -20,12 +22,12 @@ import argparse
 import csv
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +85,18 @@ def bench_rate(url: str, seconds: float) -> dict[str, Any]:
     return {"rows": rows, "highest_sustained_rps": sustained}
 
 
-def plain_locust_rps(url: str, users: int, seconds: float) -> float:
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def plain_locust(url: str, users: int, seconds: float) -> tuple[float, float]:
+    """(requests per second, CPU seconds) of plain headless Locust with FastHttpUser."""
     with tempfile.TemporaryDirectory(prefix="bench-plain-") as tmp:
         cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_plain_locustfile.py"),
                "--headless", "--host", url, "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s",
                "--csv", f"{tmp}/plain", "--only-summary", "--skip-log-setup", "--exit-code-on-error", "0"]
-        started = time.monotonic()
+        cpu = _children_cpu_s()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             proc.wait(timeout=seconds + 60)
@@ -96,28 +104,40 @@ def plain_locust_rps(url: str, users: int, seconds: float) -> float:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        cpu = _children_cpu_s() - cpu
         with open(f"{tmp}/plain_stats.csv", newline="") as handle:
             total = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-        return int(total["Request Count"]) / min(seconds, time.monotonic() - started)
+        count = int(total["Request Count"])
+        return count / seconds, count / cpu
 
 
-def harness_closed_rps(url: str, users: int, seconds: float) -> float:
+def harness_closed(url: str, users: int, seconds: float) -> tuple[float, float]:
+    """(requests per second, requests per CPU second) of the harness's closed model."""
+    cpu = _children_cpu_s()
     timeline, _ = harness_load(url, {"users": users, "spawn_rate": users, "wait_ms": 0}, seconds)
+    cpu = _children_cpu_s() - cpu
     window = timeline.window("load")
-    return len(timeline.requests_in(window, final_only=False)) / window.duration
+    attempts = len(timeline.requests_in(window, final_only=False))
+    total = len(timeline.requests)
+    return attempts / window.duration, total / cpu
 
 
 def bench_peak(url: str, seconds: float, users: int = 8, rounds: int = 3) -> dict[str, Any]:
+    """Wall-clock rates swing with a shared machine's load; requests per CPU second do not."""
     plain, ours = [], []
     for _ in range(rounds):  # alternate, so drifting machine load hits both alike
-        plain.append(plain_locust_rps(url, users, seconds))
-        ours.append(harness_closed_rps(url, users, seconds))
-        print(json.dumps({"plain_rps": round(plain[-1], 1), "harness_rps": round(ours[-1], 1)}), flush=True)
+        plain.append(plain_locust(url, users, seconds))
+        ours.append(harness_closed(url, users, seconds))
+        print(json.dumps({"plain": [round(v) for v in plain[-1]], "harness": [round(v) for v in ours[-1]]}),
+              flush=True)
     return {
         "users": users,
-        "plain_locust_rps": [round(v, 1) for v in plain],
-        "harness_rps": [round(v, 1) for v in ours],
-        "ratio_of_medians": round(statistics.median(ours) / statistics.median(plain), 3),
+        "plain_locust_rps": [round(v[0], 1) for v in plain],
+        "harness_rps": [round(v[0], 1) for v in ours],
+        "plain_locust_req_per_cpu_s": [round(v[1], 1) for v in plain],
+        "harness_req_per_cpu_s": [round(v[1], 1) for v in ours],
+        "ratio_rps": round(statistics.median(v[0] for v in ours) / statistics.median(v[0] for v in plain), 3),
+        "ratio_per_cpu_s": round(statistics.median(v[1] for v in ours) / statistics.median(v[1] for v in plain), 3),
     }
 
 

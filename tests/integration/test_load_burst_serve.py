@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.loader import load_scenario
+from locustfiles.schedule import arrival_offsets, build_profile
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "configs" / "scenarios" / "burst.yaml"
@@ -34,9 +37,16 @@ def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
     for row in rows.values():
         for key in ("p50_ms", "p99_ms", "offered_rps", "achieved_rps", "shed", "errors", "samples"):
             assert row[key] is not None, (row["window"], key)
-    # Poisson arrivals at 8 and 50 req/s (4 s windows): the offered rates follow the shape.
+    # Poisson arrivals at 8 and 50 req/s (4 s windows): the offered rates follow the shape,
+    # and every window holds exactly the sends of the seeded schedule.
     assert rows["baseline"]["offered_rps"] == pytest.approx(8, rel=0.5)
     assert rows["burst-1"]["offered_rps"] == pytest.approx(50, rel=0.3)
+    scenario = load_scenario(SCENARIO)
+    profile = build_profile(scenario.load.resolved()["shape"], 0, scenario.duration_s, scenario.seed)
+    offsets = list(arrival_offsets(profile, "poisson", scenario.seed))
+    for window in profile.windows():
+        scheduled = sum(1 for t in offsets if window.start <= t < window.end)
+        assert rows[window.name]["requests"] + rows[window.name]["dropped"] == scheduled
     assert rows["burst-1"]["achieved_rps"] == rows["burst-1"]["offered_rps"]  # nothing dropped
     # One replica holding one request and queueing two cannot serve 50 req/s of 40 ms each.
     assert rows["burst-1"]["shed"] > 10

@@ -71,8 +71,10 @@ def test_trace_replay_follows_its_csv_on_two_workers_on_the_seeded_schedule(tmp_
     trace = tmp_path / "trace.csv"
     trace.write_text("offset_s,rate,window\n0,10\n2,40,peak\n4,20\n")
     load = {"model": "open", "arrivals": "uniform", "workers": 2, "max_lag_ms": 3000,
-            "shape": {"kind": "trace", "csv": str(trace)}}
-    process, timeline = run(tmp_path, "trace", load, 6)
+            "shape": {"kind": "trace", "csv": str(trace)},
+            "retry": {"attempts": 3, "on_status": [503], "backoff_ms": 10}}
+    # The server sheds its first 3 requests: the client retries them, every attempt recorded.
+    process, timeline = run(tmp_path, "trace", load, 6, "--fail-first", "3")
 
     load_window, peak = timeline.window("load"), timeline.window("peak")
     assert peak.start - load_window.start == pytest.approx(2) and peak.duration == pytest.approx(2)
@@ -92,3 +94,9 @@ def test_trace_replay_follows_its_csv_on_two_workers_on_the_seeded_schedule(tmp_
     assert sent == pytest.approx(expected, abs=1e-5)
     assert process.invalid_reason() is None
     assert len([r for r in process.reports() if r["role"] == "worker"]) == 2
+    retried = [r for r in timeline.requests if r["attempt"] > 1 or not r["final"]]
+    assert sum(1 for r in retried if r["outcome"] == "shed") == 3
+    assert all(r["outcome"] == "ok" for r in requests)
+    for record in (r for r in retried if r["final"]):
+        first = next(r for r in retried if r["id"] == record["id"] and r["attempt"] == 1)
+        assert record["t"] == first["t"] and record["latency_ms"] > first["latency_ms"]

@@ -62,6 +62,8 @@ class ClosedUser(FastHttpUser):
 
     @task
     def call(self) -> None:
+        if STATE.elapsed() >= STATE.duration_s:
+            raise StopUser()  # the shape stops users at its next tick; send nothing past the end
         STATE.caller.call(self.client, STATE.next_id(), time.time(), time.perf_counter())
 
 

@@ -81,11 +81,15 @@ class LoadProcess:
     def user_class(self) -> str:
         return "OpenUser" if self.spec.model == "open" else "ClosedUser"
 
-    def stop_timeout_s(self) -> int:
-        """Long enough for a request in flight at the end to finish every attempt."""
+    def drain_s(self) -> float:
+        """Longest a request sent just before the end can take: every attempt and pause."""
         retry = self.spec.retry
         pauses = retry.max_backoff_ms / 1000.0 * (retry.attempts - 1)
-        return max(1, int(self.spec.request_timeout_s * retry.attempts + pauses + 1))
+        return self.spec.request_timeout_s * retry.attempts + pauses
+
+    def stop_timeout_s(self) -> int:
+        """Locust's --stop-timeout: long enough for the requests in flight at the end."""
+        return max(1, int(self.drain_s() + 1))
 
     def command(self, role: str = "standalone") -> list[str]:
         base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--skip-log-setup"]
@@ -114,6 +118,8 @@ class LoadProcess:
     def config(self) -> dict[str, Any]:
         return {
             "load": self.spec.resolved(),
+            "base_level": self.spec.base_level,
+            "drain_s": self.drain_s(),
             "seed": self.seed,
             "duration_s": self.duration_s,
             "timeline_dir": str(self.timeline_dir),

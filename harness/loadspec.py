@@ -165,12 +165,15 @@ def read_trace_csv(path: Path) -> list[TracePoint]:
 
 
 def shape_window_names(shape: BaseModel) -> list[str]:
-    """Names a shape gives its windows when the author named them."""
+    """Names the author gave a shape's windows; neighbouring rows of one name are one window."""
     if isinstance(shape, StagesShape):
-        return [s.name for s in shape.stages if s.name]
-    if isinstance(shape, TraceShape):
-        return [p.name for p in shape.resolved_points() if p.name]
-    return []
+        names = [s.name for s in shape.stages]
+    elif isinstance(shape, TraceShape):
+        names = [p.name for p in shape.resolved_points()]
+    else:
+        return []
+    collapsed = [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]
+    return [n for n in collapsed if n]
 
 
 class LoadSpec(_Model):
@@ -216,8 +219,8 @@ class LoadSpec(_Model):
         clash = sorted(RESERVED_WINDOWS.intersection(names))
         if clash:
             raise ValueError(f"expected window names other than the harness's own ({', '.join(clash)})")
-        if isinstance(self.shape, StagesShape) and len(set(names)) != len(names):
-            raise ValueError(f"expected unique stage names, got {names}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected each window name once (or on neighbouring rows), got {names}")
         return self
 
     @property

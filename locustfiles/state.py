@@ -52,7 +52,7 @@ class LoadState:
         self.duration_s = float(config["duration_s"])
         stream = f"requests-w{worker}.jsonl" if role == "worker" else "requests.jsonl"
         self.writer = RecordWriter(str(Path(config["timeline_dir"]) / stream))
-        self.profile = build_profile(self.load["shape"], _base_level(self.load), self.duration_s, self.seed)
+        self.profile = build_profile(self.load["shape"], float(config["base_level"]), self.duration_s, self.seed)
         self.origin_wall: float | None = None
         self.origin_perf = 0.0
         self.tally = Tally()
@@ -147,13 +147,7 @@ class LoadState:
             int(self.load["max_in_flight"]), float(self.load["max_lag_ms"]) / 1000.0,
             worker_index=index, workers=self.senders,
         )
-        self.open_loop.run(session, self.origin_wall, self.origin_perf, self.drain_s())
-
-    def drain_s(self) -> float:
-        """Longest a request can still take once the schedule ends: every attempt and pause."""
-        retry = self.load["retry"]
-        pauses = retry["max_backoff_ms"] / 1000.0 * (retry["attempts"] - 1)
-        return float(self.load["request_timeout_s"]) * retry["attempts"] + pauses + 1.0
+        self.open_loop.run(session, self.origin_wall, self.origin_perf, float(self.config["drain_s"]) + 1.0)
 
     def report(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -171,6 +165,3 @@ class LoadState:
         self.writer.write(self.report())
         self.writer.close()
 
-
-def _base_level(load: dict[str, Any]) -> float:
-    return float(load["rate"] if load["model"] == "open" and load.get("rate") else load["users"])

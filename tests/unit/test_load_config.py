@@ -47,6 +47,9 @@ def test_closed_model_keeps_its_old_keys() -> None:
     ({"shape": {"kind": "stages", "stages": [{"duration_s": 1, "users": 1, "name": "load"}]}},
      "expected window names other than the harness's own (load)"),
     ({"shape": {"kind": "trace"}}, "expected exactly one of csv or points"),
+    ({"model": "open", "shape": {"kind": "trace", "points": [
+        {"offset_s": 0, "level": 1, "name": "a"}, {"offset_s": 1, "level": 1}, {"offset_s": 2, "level": 1, "name": "a"},
+    ]}}, "expected each window name once (or on neighbouring rows), got ['a', 'a']"),
     ({"shape": {"kind": "wave"}}, "load.shape"),
     ({"retry": {"attempts": 0}}, "load.retry.attempts"),
 ])

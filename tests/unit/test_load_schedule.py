@@ -120,3 +120,12 @@ def test_trace_replay_follows_its_points() -> None:
     assert count_in(offsets, 4, 6) == 40
     windows = build_profile(shape, 0, 6, 2).windows()
     assert [(w.name, w.start, w.end) for w in windows] == [("spike", 3, 4)]
+
+
+def test_neighbouring_trace_rows_of_one_name_are_one_window() -> None:
+    shape = {"kind": "trace", "points": [
+        {"offset_s": 0, "level": 5}, {"offset_s": 2, "level": 20, "name": "peak"},
+        {"offset_s": 3, "level": 30, "name": "peak"}, {"offset_s": 4, "level": 5},
+    ]}
+    windows = build_profile(shape, 0, 6, 0).windows()
+    assert [(w.name, w.start, w.end) for w in windows] == [("peak", 2, 4)]

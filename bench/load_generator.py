@@ -123,7 +123,7 @@ def harness_closed(url: str, users: int, seconds: float) -> tuple[float, float]:
     return attempts / window.duration, total / cpu
 
 
-def bench_peak(url: str, seconds: float, users: int = 8, rounds: int = 3) -> dict[str, Any]:
+def bench_peak(url: str, seconds: float, users: int = 8, rounds: int = 4) -> dict[str, Any]:
     """Wall-clock rates swing with a shared machine's load; requests per CPU second do not."""
     plain, ours = [], []
     for _ in range(rounds):  # alternate, so drifting machine load hits both alike

@@ -72,7 +72,7 @@ def test_trace_replay_follows_its_csv_on_two_workers_on_the_seeded_schedule(tmp_
     trace.write_text("offset_s,rate,window\n0,10\n2,40,peak\n4,20\n")
     load = {"model": "open", "arrivals": "uniform", "workers": 2, "max_lag_ms": 3000,
             "shape": {"kind": "trace", "csv": str(trace)},
-            "retry": {"attempts": 3, "on_status": [503], "backoff_ms": 10}}
+            "retry": {"attempts": 4, "on_status": [503], "backoff_ms": 10}}
     # The server sheds its first 3 requests: the client retries them, every attempt recorded.
     process, timeline = run(tmp_path, "trace", load, 6, "--fail-first", "3")
 

@@ -57,3 +57,21 @@ def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
     assert "load by window (open model, burst shape)" in output
     for name in ("baseline", "burst-1", "recovery-1"):
         assert name in output
+
+
+def test_a_generator_that_cannot_keep_up_makes_the_run_invalid_not_failed(tmp_path: Path) -> None:
+    # One request in flight at a time cannot keep a 50 req/s schedule of 40 ms requests.
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results", str(tmp_path),
+         "--set", "load.max_in_flight=1", "--set", "duration_s=6"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 3, output[-3000:]
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    assert summary["error"]["kind"] == "load_invalid"
+    assert "dropped" in summary["error"]["message"] and "max_in_flight=1" in summary["error"]["message"]
+    rows = {row["window"]: row for row in summary["artifacts"]["load_windows"]}
+    assert rows["burst-1"]["dropped"] > 0
+    assert rows["burst-1"]["offered_rps"] > rows["burst-1"]["achieved_rps"]
+    assert "load_invalid" in output

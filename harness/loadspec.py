@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -176,6 +176,19 @@ def shape_window_names(shape: BaseModel) -> list[str]:
     return [n for n in collapsed if n]
 
 
+def shape_peak(shape: BaseModel) -> float:
+    """The highest level a shape asks for (noise aside)."""
+    if isinstance(shape, BurstShape):
+        return max(shape.baseline, shape.peak)
+    if isinstance(shape, RampShape):
+        return max(shape.from_, shape.to)
+    if isinstance(shape, SineShape):
+        return shape.mean + shape.amplitude
+    if isinstance(shape, TraceShape):
+        return max(p.level for p in shape.resolved_points()) * shape.scale
+    return 0.0  # constant and stages are bounded by their own fields
+
+
 class LoadSpec(_Model):
     """How load is offered: closed (users + wait) or open (arrivals at a target rate)."""
 
@@ -215,6 +228,8 @@ class LoadSpec(_Model):
                         f"expected shape.stages.{index} to give {wanted} (not {other}) "
                         f"in the {self.model} model"
                     )
+        if self.model == "closed" and shape_peak(self.shape) > MAX_USERS:
+            raise ValueError(f"expected at most {MAX_USERS} users at the shape's peak, got {shape_peak(self.shape):g}")
         names = shape_window_names(self.shape)
         clash = sorted(RESERVED_WINDOWS.intersection(names))
         if clash:
@@ -228,7 +243,7 @@ class LoadSpec(_Model):
         """The constant shape's level: users or requests per second."""
         return float(self.rate if self.model == "open" and self.rate is not None else self.users)
 
-    def resolved(self) -> dict:
+    def resolved(self) -> dict[str, Any]:
         """The section as plain data for the load process, trace rows included."""
         data = self.model_dump(mode="json", by_alias=True)
         if isinstance(self.shape, TraceShape):

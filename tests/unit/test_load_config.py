@@ -52,6 +52,7 @@ def test_closed_model_keeps_its_old_keys() -> None:
     ]}}, "expected each window name once (or on neighbouring rows), got ['a', 'a']"),
     ({"shape": {"kind": "wave"}}, "load.shape"),
     ({"retry": {"attempts": 0}}, "load.retry.attempts"),
+    ({"shape": {"kind": "ramp", "from": 1, "to": 20000, "ramp_s": 5}}, "expected at most 10000 users"),
 ])
 def test_bad_load_sections_get_one_line_naming_the_key(load: dict, expected: str) -> None:
     lines = errors_for(load)

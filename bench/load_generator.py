@@ -40,7 +40,7 @@ from harness.slo import percentile
 from harness.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parent.parent
-RATES = (250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000)
+RATES = (250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000)
 DEFAULT_MAX_LAG_MS = LoadSpec().max_lag_ms
 
 

@@ -96,7 +96,8 @@ def plain_locust(url: str, users: int, seconds: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="bench-plain-") as tmp:
         cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_plain_locustfile.py"),
                "--headless", "--host", url, "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s",
-               "--csv", f"{tmp}/plain", "--only-summary", "--skip-log-setup", "--exit-code-on-error", "0"]
+               "--csv", f"{tmp}/plain", "--html", f"{tmp}/plain.html",  # the outputs the harness writes
+               "--only-summary", "--skip-log-setup", "--exit-code-on-error", "0"]
         cpu = _children_cpu_s()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+
 from harness.config import SLOSpec
+from harness.context import RunContext
+from harness.loader import scenario_from_dict
+from harness.loadreport import LoadReport
 from harness.loadstats import load_windows, min_samples, percentile, sample_warning, window_stats
+from harness.procs import ProcessLedger
 from harness.slo import evaluate
-from harness.timeline import Timeline
+from harness.timeline import Timeline, TimelineWriter
 
 T0 = 1_000.0
 
@@ -90,3 +100,27 @@ def test_a_percentile_on_few_samples_says_so_in_its_verdict() -> None:
     passed, measured, message = check("p(99, timeout) < 10000ms", "burst-1")
     assert measured == 2000.0
     assert "warning: p99 rests on 1 samples (needs >= 100)" in message
+
+
+def test_load_report_prints_the_window_table_and_stores_it(tmp_path: Path) -> None:
+    records = phase("load", 0, 10) + phase("baseline", 0, 5) + phase("burst-1", 5, 10)
+    records += [request(i * 0.1, 2.0, rid=i) for i in range(100)]
+    stream = tmp_path / "timeline" / "requests.jsonl"
+    stream.parent.mkdir()
+    stream.write_text("".join(json.dumps(r) + "\n" for r in records))
+    scenario = scenario_from_dict({"name": "t", "duration_s": 10, "cluster": {"nodes": [
+        {"name": "head", "num_cpus": 1}]}, "load": {"model": "open", "rate": 10}}, "t.yaml")
+    out = io.StringIO()
+    ctx = RunContext(scenario=scenario, scenario_file="t.yaml", run_id="t", run_dir=tmp_path,
+                     timeline=TimelineWriter(tmp_path / "timeline" / "events.jsonl"),
+                     ledger=ProcessLedger("t"), console=Console(file=out, width=80))
+    report = LoadReport()
+    report.stop(ctx)
+    rows = ctx.artifacts["load_windows"]
+    assert [r["window"] for r in rows] == ["load", "baseline", "burst-1"]
+    assert rows[1]["requests"] == 50 and rows[2]["requests"] == 50
+    text = out.getvalue()
+    assert "load by window (open model, constant shape)" in text
+    assert "burst-1" in text and "p99 ms" in text
+    assert "warning: window baseline: p99 rests on 50 samples (needs >= 100)" in text
+    assert report.metrics()["load_offered_rps"] == 10.0

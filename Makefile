@@ -46,6 +46,9 @@ release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly
 
 bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.live_view_cpu
+	$(BIN)/python -m bench.recorder_poll
+	$(BIN)/python -m bench.load_generator
 
 clean: ## remove results and caches (keeps .venv)
 	rm -rf results .pytest_cache .ruff_cache

@@ -23,5 +23,9 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
     components.extend(build_workloads(scenario))
     if scenario.host_guard.enabled:
         components.append(HostGuard(scenario.host_guard))
+    if scenario.chaos.faults:
+        from chaos.component import ChaosComponent  # loads only the faults the scenario names
+
+        components.append(ChaosComponent(scenario.chaos))
     components.append(LiveView())  # last: started after the others, stopped first
     return components

@@ -261,6 +261,56 @@ class RecorderSpec(Strict):
     retries: Annotated[int, Field(ge=1, le=10)] = 3
 
 
+class ScheduleSpec(Strict):
+    """When a fault fires, in seconds after load starts: fixed offsets, every N s, or Poisson."""
+
+    at_s: list[NonNegFloat] | None = Field(default=None, max_length=1000)
+    every_s: PosFloat | None = None
+    jitter_s: NonNegFloat = 0  # each periodic shot lands up to this much later
+    poisson_per_s: Annotated[float, Field(gt=0, le=100)] | None = None  # mean rate
+    start_s: NonNegFloat = 0
+    end_s: PosFloat | None = None  # default: the load's duration
+    count: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleSpec:
+        kinds = [k for k in ("at_s", "every_s", "poisson_per_s") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"expected exactly one of at_s, every_s, poisson_per_s (got {kinds or 'none'})")
+        if self.every_s is not None and self.jitter_s >= self.every_s:
+            raise ValueError(f"expected jitter_s < every_s, got {self.jitter_s:g} >= {self.every_s:g}")
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"expected end_s > start_s, got {self.end_s:g} <= {self.start_s:g}")
+        return self
+
+
+class TargetFilter(Strict):
+    """Which targets a fault may hit. The head node is never a target of a node fault."""
+
+    nodes: list[str] = Field(default_factory=list)  # node names
+    resources: dict[str, ResourceAmount] = Field(default_factory=dict)  # node offers at least these
+    deployment: str | None = None  # Serve deployment (replica faults)
+
+
+class FaultSpec(Strict):
+    fault: str = Field(min_length=1, max_length=80)  # a registered fault name
+    args: dict[str, Any] = Field(default_factory=dict)  # checked against the fault's own model
+    schedule: ScheduleSpec
+    batch_size: Annotated[int, Field(ge=1, le=64)] = 1
+    targets: TargetFilter = Field(default_factory=TargetFilter)
+    # Node faults: start a replacement node with the same spec this long after the kill.
+    replace_after_s: NonNegFloat | None = None
+
+
+class ChaosSpec(Strict):
+    faults: list[FaultSpec] = Field(default_factory=list, max_length=100)
+    max_to_kill: NonNegInt | None = None  # node kills over the whole run
+    keep_workers_alive: NonNegInt = 1  # never kill below this many worker nodes
+    notice_timeout_s: PosFloat = 60  # how long to wait for the cluster to notice a fault
+    # Destructive faults against cluster.address (a cluster this run did not start).
+    allow_destructive_on_existing: bool = False
+
+
 class Scenario(Strict):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -277,6 +327,7 @@ class Scenario(Strict):
     workloads: list[WorkloadSpec] = Field(default_factory=list, max_length=32)
     recorder: RecorderSpec = Field(default_factory=RecorderSpec)
     host_guard: HostGuardSpec = Field(default_factory=HostGuardSpec)
+    chaos: ChaosSpec = Field(default_factory=ChaosSpec)
 
     @model_validator(mode="after")
     def _timeout_covers_run(self) -> Scenario:

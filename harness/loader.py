@@ -33,8 +33,9 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def format_validation_error(source: str, error: ValidationError) -> list[str]:
-    lines = []
+def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
+    """A pydantic error as (key path, what was expected) pairs; `prefix` roots nested models."""
+    problems = []
     for item in error.errors():
         loc = tuple(p for p in item["loc"] if not str(p).startswith("function-after"))
         msg = item["msg"]
@@ -49,8 +50,12 @@ def format_validation_error(source: str, error: ValidationError) -> list[str]:
         else:
             msg = f"expected {msg[0].lower()}{msg[1:]}"
         got = "" if item["type"] in ("missing", "value_error") else f" (got {_describe(item['input'])})"
-        lines.append(f"{source}: {_key_path(loc)}: {msg}{got}")
-    return lines
+        problems.append((_key_path(prefix + loc), f"{msg}{got}"))
+    return problems
+
+
+def format_validation_error(source: str, error: ValidationError) -> list[str]:
+    return [f"{source}: {key}: {message}" for key, message in describe_validation_error(error)]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -143,6 +148,10 @@ def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    if scenario.chaos.faults:
+        from chaos.registry import scenario_problems  # imports only the faults named
+
+        problems += scenario_problems(scenario)
     if problems:
         raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
     return scenario

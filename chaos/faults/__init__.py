@@ -1,0 +1,1 @@
+"""The built-in faults. Each module imports Ray only when a fault runs."""

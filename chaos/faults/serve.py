@@ -1,0 +1,151 @@
+"""Serve faults: a replica, a proxy or the controller dies.
+
+Serve's actors are found in the GCS actor table (no dashboard needed) and sorted by
+name, so the planner's seeded draws pick the same position every run. On a cluster
+this run started they die by SIGKILL of their pid (a crash; the pid passes the
+ownership guard first); on an existing cluster, by ray.kill on their handle.
+The cluster has noticed once Serve runs a replacement.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Literal
+
+from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
+from chaos.faults.state import actor, actors
+
+SERVE_NAMESPACE = "serve"
+CONTROLLER_CLASS = "ServeController"
+PROXY_CLASS = "ProxyActor"
+
+
+class KillArgs(FaultArgs):
+    # sigkill: a crash of the process (owned clusters); ray_kill: through Ray (any cluster).
+    method: Literal["auto", "sigkill", "ray_kill"] = "auto"
+
+
+class _ActorFault(Fault):
+    Args = KillArgs
+
+    def candidates(self, env: FaultEnv, shot: Shot) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def inject(self, env: FaultEnv, shot: Shot) -> Injection:
+        found = self.candidates(env, shot)
+        if not found:
+            raise NoTarget(f"no live {self.target_kind} to kill")
+        chosen = pick(found, shot.picks or [0.0])
+        targets = [self._kill(env, info) for info in chosen]
+        if all("error" in t for t in targets):
+            raise FaultError("; ".join(t["error"] for t in targets))
+        return Injection("injected", targets, state={"before": len(found)})
+
+    def _kill(self, env: FaultEnv, info: dict[str, Any]) -> dict[str, Any]:
+        target = {
+            "actor_id": info["ActorID"],
+            "actor": info.get("Name") or info.get("ActorClassName"),
+            "pid": info.get("Pid"),
+            "node_id": info.get("Address", {}).get("NodeID"),
+            "node": _node_name(env, info.get("Address", {}).get("NodeID")),
+        }
+        method = self.args.method  # type: ignore[attr-defined]
+        if method == "auto":
+            method = "sigkill" if env.ctx.cluster is not None and env.ctx.cluster.owned else "ray_kill"
+        target["method"] = method
+        try:
+            if method == "sigkill":
+                env.guard.kill(int(info["Pid"]), signal.SIGKILL)
+            else:
+                import ray
+
+                ray.kill(ray.get_actor(info["Name"], namespace=SERVE_NAMESPACE), no_restart=False)
+        except FaultError as exc:
+            target["error"] = str(exc)
+        except Exception as exc:
+            target["error"] = f"{type(exc).__name__}: {exc}"
+        return target
+
+
+def _node_name(env: FaultEnv, node_id: str | None) -> str | None:
+    if env.ctx.cluster is None or node_id is None:
+        return None
+    return next((n.name for n in env.ctx.cluster.nodes.values() if n.node_id == node_id), None)
+
+
+def _gone(targets: list[dict[str, Any]]) -> bool:
+    """Every killed actor is no longer the live incarnation it was (dead, or a new pid)."""
+    for target in targets:
+        if "error" in target:
+            continue
+        info = actor(target["actor_id"])
+        if info.get("State") == "ALIVE" and info.get("Pid") == target["pid"]:
+            return False
+    return True
+
+
+class KillReplica(_ActorFault):
+    """Kill a Serve replica (of one deployment with targets.deployment)."""
+
+    name = "kill_replica"
+    target_kind = "replica"
+
+    def _class_prefix(self, env: FaultEnv, shot: Shot) -> tuple[str | None, str | None]:
+        if shot.deployment:
+            return f"ServeReplica:{env.app_name}:{shot.deployment}", None
+        return None, f"ServeReplica:{env.app_name}:"
+
+    def candidates(self, env: FaultEnv, shot: Shot) -> list[dict[str, Any]]:
+        exact, prefix = self._class_prefix(env, shot)
+        return actors(class_name=exact, prefix=prefix)
+
+    def inject(self, env: FaultEnv, shot: Shot) -> Injection:
+        injection = super().inject(env, shot)
+        injection.state["shot"] = shot
+        return injection
+
+    def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
+        if not _gone(injection.targets):
+            return None
+        killed = {t["actor_id"] for t in injection.targets}
+        live = [a for a in self.candidates(env, injection.state["shot"]) if a["ActorID"] not in killed]
+        if len(live) < injection.state["before"]:
+            return None
+        return f"replica replaced: {len(live)} replicas alive again"
+
+
+class KillProxy(_ActorFault):
+    """Kill a Serve proxy (the HTTP ingress of one node)."""
+
+    name = "kill_proxy"
+    target_kind = "proxy"
+
+    def candidates(self, env: FaultEnv, shot: Shot) -> list[dict[str, Any]]:
+        return actors(class_name=PROXY_CLASS)
+
+    def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
+        if not _gone(injection.targets):
+            return None
+        nodes = {t["node_id"] for t in injection.targets if "error" not in t}
+        killed = {t["actor_id"] for t in injection.targets}
+        back = {a["Address"]["NodeID"] for a in actors(class_name=PROXY_CLASS) if a["ActorID"] not in killed}
+        return "proxy replaced on its node" if nodes <= back else None
+
+
+class KillController(_ActorFault):
+    """Kill the Serve controller; Ray restarts it (max_restarts=-1)."""
+
+    name = "kill_controller"
+    target_kind = "controller"
+
+    def candidates(self, env: FaultEnv, shot: Shot) -> list[dict[str, Any]]:
+        return actors(class_name=CONTROLLER_CLASS)
+
+    def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
+        for target in injection.targets:
+            if "error" in target:
+                continue
+            info = actor(target["actor_id"])
+            if info.get("State") != "ALIVE" or info.get("Pid") == target["pid"]:
+                return None
+        return "controller restarted (new pid)"

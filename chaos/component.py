@@ -17,14 +17,18 @@ stop():   records planned shots that never fired, cleans up active faults, stops
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaos import registry
 from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
@@ -67,6 +71,9 @@ class ChaosComponent:
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
         self._cluster_lock = threading.Lock()  # node kills and replacements, one at a time
+        # Ray starts nodes only from the main thread (it installs signal handlers):
+        # replacements wait here for the runner's next tick.
+        self._main_calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
 
     # -- planning ----------------------------------------------------------
 
@@ -106,12 +113,36 @@ class ChaosComponent:
         self._thread.start()
 
     def tick(self, ctx: RunContext) -> None:
-        pass
+        """Runs on the main thread: carry out the calls that must happen there."""
+        while True:
+            try:
+                call, future = self._main_calls.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(call())
+                except Exception as exc:
+                    future.set_exception(exc)
+
+    def _on_main_thread(self, call: Callable[[], Any]) -> Any:
+        future: Future[Any] = Future()
+        self._main_calls.put((call, future))
+        while not future.done():
+            if self._stop.is_set() and future.cancel():
+                raise FaultError("the run ended before the main thread could run it")
+            try:
+                return future.result(timeout=0.1)
+            except FutureTimeout:
+                continue
+        return future.result()
 
     def stop(self, ctx: RunContext) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        while not self._main_calls.empty():
+            self._main_calls.get_nowait()[1].cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         for shot in self.shots:
@@ -165,11 +196,14 @@ class ChaosComponent:
                 return
             with self._lock:
                 self._fired.add(shot.id)
-            self._pool.submit(self._fire, shot, planned)
+            self._pool.submit(self._fire, shot, planned, time.time())
 
-    def _fire(self, shot: PlannedShot, planned: float) -> None:
+    def _fire(self, shot: PlannedShot, planned: float, woke: float) -> None:
         actual = time.time()
-        base = {"planned_t": planned, "actual_t": actual, "lag_ms": round((actual - planned) * 1000, 3)}
+        base = {
+            "planned_t": planned, "actual_t": actual, "lag_ms": round((actual - planned) * 1000, 3),
+            "wake_lag_ms": round((woke - planned) * 1000, 3),
+        }
         if shot.action == "skip":
             self._finish(shot, {**base, "event": "skipped", "outcome": "skipped", "reason": shot.reason})
             return
@@ -278,11 +312,12 @@ class ChaosComponent:
         try:
             if root is None or ctx.cluster is None:
                 raise FaultError(f"no node spec to replace {shot.replaces!r} with")
+            spec = root.model_copy(update={"name": shot.nodes[0]})
             with self._cluster_lock:
-                handle = ctx.cluster.add_node(root.model_copy(update={"name": shot.nodes[0]}))
+                handle = self._on_main_thread(lambda: ctx.cluster.add_node(spec))
             ctx.ledger.snapshot_descendants()
             now = time.time()
-            record.update(event="replaced", outcome="injected", node_id=handle.node_id,
+            record.update(event="replaced", outcome="injected", node_id=node_id_of(handle),
                           noticed_t=now, noticed_after_s=round(now - base["actual_t"], 3), noticed="node registered")
         except Exception as exc:
             record.update(event="not_injected", outcome="failed", detail=f"{type(exc).__name__}: {exc}"[:300])

@@ -15,7 +15,7 @@ import psutil
 from pydantic import Field
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
-from chaos.faults.state import dead_nodes
+from chaos.faults.state import dead_nodes, node_id_of
 from harness.cluster import NodeHandle
 
 
@@ -54,7 +54,7 @@ class KillRaylet(_NodeFault):
         targets = []
         for name in shot.nodes:
             node = _node(env, name)
-            target: dict[str, Any] = {"node": name, "node_id": node.node_id}
+            target: dict[str, Any] = {"node": name, "node_id": node_id_of(node)}
             pids = node.process_pids().get("raylet", [])
             try:
                 if not pids:
@@ -77,7 +77,7 @@ class TerminateNode(_NodeFault):
         targets = []
         for name in shot.nodes:
             node = _node(env, name)
-            target: dict[str, Any] = {"node": name, "node_id": node.node_id}
+            target: dict[str, Any] = {"node": name, "node_id": node_id_of(node)}
             try:
                 procs = [env.guard.check(pid) for pid in _node_tree(node)]
                 for proc in procs:  # all signals first, then tidy up: "at once"
@@ -112,9 +112,9 @@ class DrainNode(_NodeFault):
         notes = []
         for name in shot.nodes:
             node = _node(env, name)
-            target: dict[str, Any] = {"node": name, "node_id": node.node_id}
+            target: dict[str, Any] = {"node": name, "node_id": node_id_of(node)}
             try:
-                accepted, message = _drain(env, node.node_id, grace)
+                accepted, message = _drain(env, node_id_of(node), grace)
                 target["drain_accepted"] = accepted
                 if not accepted:
                     notes.append(f"{name}: drain rejected ({message}); stopping after the grace period")

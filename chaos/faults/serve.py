@@ -13,7 +13,7 @@ import signal
 from typing import Any, Literal
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
-from chaos.faults.state import actor, actors
+from chaos.faults.state import actor, actors, node_name
 
 SERVE_NAMESPACE = "serve"
 CONTROLLER_CLASS = "ServeController"
@@ -68,9 +68,7 @@ class _ActorFault(Fault):
 
 
 def _node_name(env: FaultEnv, node_id: str | None) -> str | None:
-    if env.ctx.cluster is None or node_id is None:
-        return None
-    return next((n.name for n in env.ctx.cluster.nodes.values() if n.node_id == node_id), None)
+    return None if env.ctx.cluster is None else node_name(env.ctx.cluster.nodes, node_id)
 
 
 def _gone(targets: list[dict[str, Any]]) -> bool:

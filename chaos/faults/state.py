@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.cluster import NodeHandle
+
 
 def actors(class_name: str | None = None, prefix: str | None = None, state: str = "ALIVE") -> list[dict[str, Any]]:
     """Actors of the cluster by class name (exact or prefix), sorted by name then id."""
@@ -35,3 +37,17 @@ def dead_nodes(node_ids: list[str]) -> list[str]:
 
 def alive_node(node_id: str) -> bool:
     return not dead_nodes([node_id])
+
+
+def node_id_of(node: NodeHandle) -> str:
+    """A node's hex id as the GCS knows it.
+
+    For local nodes ClusterHandle.node_id holds ray_node.unique_id (a socket path,
+    not the id), so read the started node's own id first.
+    """
+    own = getattr(node.ray_node, "node_id", None) if node.ray_node is not None else None
+    return str(own or node.node_id)
+
+
+def node_name(nodes: dict[str, NodeHandle], node_id: str | None) -> str | None:
+    return next((name for name, n in nodes.items() if node_id_of(n) == node_id), None)

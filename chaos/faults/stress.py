@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from chaos.api import DurationArgs, Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.faults.state import node_id_of
 
 START_TIMEOUT_S = 60.0
 
@@ -73,11 +74,12 @@ class _Stress(Fault):
             node = env.ctx.cluster.nodes.get(name) if env.ctx.cluster else None
             if node is None or not node.alive:
                 raise NoTarget(f"node {name!r} is not a live node of the cluster")
-            strategy = NodeAffinitySchedulingStrategy(node.node_id, soft=False)
+            node_id = node_id_of(node)
+            strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
             for _ in range(self.actors_per_node()):
                 handle = remote.options(scheduling_strategy=strategy).remote()
                 handles.append(handle)
-                targets.append({"node": name, "node_id": node.node_id, "ref": handle.start.remote(duration, self.kind, mb)})
+                targets.append({"node": name, "node_id": node_id, "ref": handle.start.remote(duration, self.kind, mb)})
         try:
             pids = ray.get([t.pop("ref") for t in targets], timeout=START_TIMEOUT_S)
         except Exception as exc:

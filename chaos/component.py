@@ -205,7 +205,9 @@ class ChaosComponent:
             "wake_lag_ms": round((woke - planned) * 1000, 3),
         }
         if shot.action == "skip":
-            self._finish(shot, {**base, "event": "skipped", "outcome": "skipped", "reason": shot.reason})
+            record = {**base, "event": "skipped", "outcome": "skipped", "reason": shot.reason}
+            self._emit(shot, record)
+            self._finish(shot, record)
             return
         if shot.action == "replace":
             self._replace(shot, base)

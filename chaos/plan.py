@@ -149,6 +149,8 @@ def _choose_nodes(
     kills: bool,
     rng: random.Random,
 ) -> tuple[list[NodeInfo], str]:
+    if kills and spec.max_to_kill is not None and killed >= spec.max_to_kill:
+        return [], f"max_to_kill={spec.max_to_kill} reached"
     workers = sorted((n for n in alive.values() if not n.is_head), key=lambda n: n.name)
     candidates = [n for n in workers if matches(n, entry.targets)]
     if not candidates:
@@ -160,8 +162,6 @@ def _choose_nodes(
             return [], f"keep_workers_alive={spec.keep_workers_alive}: {len(workers)} worker(s) left"
         allowed = min(allowed, spare)
         if spec.max_to_kill is not None:
-            if killed >= spec.max_to_kill:
-                return [], f"max_to_kill={spec.max_to_kill} reached"
             allowed = min(allowed, spec.max_to_kill - killed)
     chosen = rng.sample(candidates, min(allowed, len(candidates)))
     return sorted(chosen, key=lambda n: n.name), ""

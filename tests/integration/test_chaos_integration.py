@@ -1,0 +1,224 @@
+"""Chaos on real local clusters, under real Locust load.
+
+Two runs, one cluster each: every non-destructive fault (Serve, workers, stress,
+network, the separately installed plugin) shares one run; node kills get a short
+run of their own. A `sleep` outside the run's cluster must survive both.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from rich.console import Console
+
+from chaos.component import ChaosComponent
+from harness.components import build_components
+from harness.context import RunContext
+from harness.loader import scenario_from_dict
+from harness.runner import Runner
+from harness.timeline import Timeline
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "tests" / "fixtures" / "extra_faults"
+FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 500}
+
+
+def scenario(name: str, nodes: list[dict], faults: list[dict], duration_s: float, **chaos: Any) -> dict:
+    return {
+        "name": name, "seed": 11, "duration_s": duration_s, "cooldown_s": 4, "timeout_s": 240,
+        "cluster": {"nodes": nodes, "system_config": FAST_HEALTH},
+        "app": {"deployments": [{"name": "Echo", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.5}}]},
+        "load": {"users": 2, "wait_ms": 100, "request_timeout_s": 3},
+        "chaos": {"faults": faults, **chaos},
+    }
+
+
+class TaskHolder:
+    """Keeps one long task running, for kill_task_worker to find."""
+
+    name = "task-holder"
+
+    def start(self, ctx: RunContext) -> None:
+        import ray
+
+        def hold(seconds: float) -> None:  # a closure: pickled by value, workers need no test module
+            time.sleep(seconds)
+
+        self.ref = ray.remote(max_retries=1, num_cpus=0.5)(hold).remote(120)
+
+    def tick(self, ctx: RunContext) -> None:
+        pass
+
+    def stop(self, ctx: RunContext) -> None:
+        pass
+
+    def metrics(self) -> dict[str, Any]:
+        return {}
+
+
+def run(tmp_path: Path, data: dict, extra: list | None = None) -> tuple[Any, dict[str, dict], dict, Path]:
+    sc = scenario_from_dict(data, "test")
+    components = [*build_components(sc), *(extra or [])]
+    runner = Runner(sc, "test", tmp_path / "results", console=Console(quiet=True), components=components)
+    outcome = runner.run()
+    run_dir = Path(outcome.run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    results = {r["id"]: r for r in summary["artifacts"]["chaos_results"]}
+    return outcome, results, summary, run_dir
+
+
+def replanned(tmp_path: Path, data: dict) -> list[dict]:
+    """The schedule a rerun of the resolved scenario would plan (no cluster)."""
+    from harness.procs import ProcessLedger
+    from harness.timeline import TimelineWriter
+
+    sc = scenario_from_dict(data, "scenario.yaml")
+    ctx = RunContext(sc, "x", "x", tmp_path, TimelineWriter(tmp_path / "replan.jsonl"), ProcessLedger("x"), Console(quiet=True))
+    return [s.as_dict() for s in ChaosComponent(sc.chaos).plan(ctx)]
+
+
+@pytest.fixture
+def outsider() -> Iterator[psutil.Process]:
+    """A process outside the run's cluster (and outside the harness's process tree)."""
+    out = subprocess.run(["sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, check=True)
+    proc = psutil.Process(int(out.stdout.strip()))
+    yield proc
+    proc.kill()
+    proc.wait(5)
+
+
+@pytest.fixture
+def plugin_installed(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """pip-install the separate test package (its own pyproject.toml) and put it on sys.path."""
+    target = tmp_path_factory.mktemp("plugin")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(PLUGIN)],
+        check=True, capture_output=True,
+    )
+    monkeypatch.syspath_prepend(str(target))
+    return target
+
+
+def assert_gone(pid: int) -> None:
+    try:
+        assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass
+
+
+def test_serve_worker_stress_network_and_plugin_faults(
+    tmp_path: Path, outsider: psutil.Process, plugin_installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_SERVE_PROXY_HEALTH_CHECK_PERIOD_S", "1")  # proxies replaced in seconds
+    nodes = [{"name": "head", "num_cpus": 2}, {"name": "w1", "num_cpus": 2, "resources": {"A40": 1}},
+             {"name": "w2", "num_cpus": 1}]
+    faults = [
+        {"fault": "kill_replica", "targets": {"deployment": "Echo"}, "schedule": {"at_s": [1]}},
+        {"fault": "network", "args": {"mode": "latency", "latency_ms": 300, "duration_s": 2}, "schedule": {"at_s": [3]}},
+        {"fault": "cpu_stress", "args": {"duration_s": 2}, "targets": {"resources": {"A40": 1}}, "schedule": {"at_s": [4]}},
+        {"fault": "memory_pressure", "args": {"duration_s": 2, "mb": 64}, "schedule": {"at_s": [5]}},
+        {"fault": "kill_task_worker", "schedule": {"at_s": [7]}},
+        {"fault": "freeze_replica", "args": {"duration_s": 1}, "schedule": {"at_s": [9]}},
+        {"fault": "signal_pid", "args": {"pid": outsider.pid}, "schedule": {"at_s": [10]}},
+        {"fault": "network", "args": {"mode": "reset", "duration_s": 1}, "schedule": {"at_s": [11]}},
+        {"fault": "network", "args": {"mode": "blackhole", "duration_s": 1}, "schedule": {"at_s": [13]}},
+        {"fault": "kill_controller", "schedule": {"at_s": [15]}},
+        {"fault": "kill_proxy", "schedule": {"at_s": [17]}},
+    ]
+    data = scenario("chaos-serve", nodes, faults, duration_s=19)
+    outcome, results, summary, run_dir = run(tmp_path, data, [TaskHolder()])
+    assert outcome.error is None, outcome.error
+    by_fault = {r["fault"] + ("-" + r["targets"][0].get("mode", "") if r["fault"] == "network" else ""): r
+                for r in results.values()}
+
+    replica = by_fault["kill_replica"]
+    assert replica["outcome"] == "injected" and "replica replaced" in replica["noticed"]
+    assert_gone(replica["targets"][0]["pid"])
+
+    latency = by_fault["network-latency"]
+    assert latency["noticed"] == "latency applied to traffic" and latency["cleaned"] == "duration over"
+    timeline = Timeline.load(run_dir)
+    window = timeline.window(latency["id"])
+    assert window is not None and window.duration >= 2
+    slow = [r for r in timeline.requests_in(window) if r.get("outcome") == "ok" and r["latency_ms"] >= 300]
+    assert slow, "no request was slowed by the latency fault"
+
+    for name in ("network-reset", "network-blackhole"):
+        assert by_fault[name]["outcome"] == "injected" and by_fault[name]["noticed"].endswith("applied to traffic")
+
+    stress = by_fault["cpu_stress"]
+    assert [t["node"] for t in stress["targets"]] == ["w1"] and stress["cleaned"] == "duration over"
+    assert_gone(stress["targets"][0]["pid"])
+    assert by_fault["memory_pressure"]["outcome"] == "injected"
+
+    task = by_fault["kill_task_worker"]
+    assert task["outcome"] == "injected" and task["noticed"].startswith("task ")
+    assert_gone(task["targets"][0]["pid"])
+
+    assert by_fault["freeze_replica"]["outcome"] == "injected" and by_fault["freeze_replica"]["cleaned"] == "duration over"
+    refused = by_fault["signal_pid"]
+    assert refused["outcome"] == "refused" and "no process of this run's cluster" in refused["detail"]
+
+    controller = by_fault["kill_controller"]
+    assert controller["outcome"] == "injected" and controller["noticed"] == "controller restarted (new pid)"
+    assert by_fault["kill_proxy"]["outcome"] == "injected"
+    assert outsider.is_running() and outsider.status() != psutil.STATUS_ZOMBIE
+
+    # Every planned shot is accounted for, on time, and replayable from the resolved scenario.
+    assert len(results) == len(faults)
+    assert max(r["lag_ms"] for r in results.values()) < 1000
+    resolved = json.loads(json.dumps(summary["config"]))
+    assert summary["artifacts"]["chaos_schedule"]["shots"] == replanned(tmp_path, resolved)
+
+
+def test_worker_node_kills_during_load(tmp_path: Path, outsider: psutil.Process) -> None:
+    nodes = [{"name": "head", "num_cpus": 2}, {"name": "w1", "num_cpus": 1, "resources": {"A40": 1}},
+             {"name": "w2", "num_cpus": 1}]
+    faults = [
+        {"fault": "kill_raylet", "targets": {"resources": {"A40": 1}}, "replace_after_s": 1, "schedule": {"at_s": [2]}},
+        {"fault": "terminate_node", "targets": {"nodes": ["w2"]}, "schedule": {"at_s": [5]}},
+        {"fault": "drain_node", "args": {"grace_s": 1}, "schedule": {"at_s": [8]}},
+        {"fault": "kill_raylet", "schedule": {"at_s": [11]}},
+    ]
+    data = scenario("chaos-nodes", nodes, faults, duration_s=13, keep_workers_alive=0, max_to_kill=3)
+    outcome, results, summary, run_dir = run(tmp_path, data)
+    assert outcome.error is None, outcome.error
+
+    raylet = results["fault-1"]
+    assert raylet["fault"] == "kill_raylet" and raylet["outcome"] == "injected"
+    assert raylet["targets"][0]["node"] == "w1"
+    assert raylet["noticed"] == "node marked dead in ray.nodes()" and 0 < raylet["noticed_after_s"] < 20
+    assert_gone(raylet["targets"][0]["pid"])
+    replaced = results["replace-1"]
+    assert replaced["outcome"] == "injected" and replaced["node"] == "w1-r1"
+
+    terminated = results["fault-2"]
+    assert terminated["targets"][0]["node"] == "w2" and terminated["noticed"] == "node marked dead in ray.nodes()"
+    for pid in terminated["targets"][0]["pids"]:
+        assert_gone(pid)
+
+    drained = results["fault-3"]
+    assert drained["fault"] == "drain_node" and drained["targets"][0]["node"] == "w1-r1"
+    assert drained["targets"][0]["drain_accepted"] is True
+    # An idle node may leave as soon as the drain is accepted; the stop follows the grace period.
+    assert drained["noticed"] == "node marked dead in ray.nodes()" and drained["noticed_after_s"] < 20
+    assert drained["cleaned"] == "duration over"
+
+    skipped = results["fault-4"]
+    assert skipped["outcome"] == "skipped" and "max_to_kill=3 reached" in skipped["reason"]
+    kinds = [e.get("event") for e in Timeline.load(run_dir).events_of("chaos") if e.get("id") == "fault-4"]
+    assert kinds == ["skipped", "result"]
+
+    assert summary["metrics"]["chaos_node_dead_after_s_max"] < 20
+    assert summary["metrics"]["ok"] > 20  # the app kept serving on the head while workers died
+    assert outsider.is_running() and outsider.status() != psutil.STATUS_ZOMBIE

@@ -6,10 +6,10 @@ start():  load the named faults, plan the whole schedule (a pure function of the
           prepare each fault, and start the scheduler thread.
 thread:   waits for load to start, then for each planned time; hands each shot to a
           small pool so a slow injection never delays the next one.
-pool:     inject, then poll `noticed` with backoff and clean up when the fault's
-          duration is over. Every step is a `chaos` timeline record; each injected
-          fault is also a window (`fault-N`) from injection until it was noticed, or
-          until it was cleaned up for faults with a duration.
+pool:     injects (and records the planned and actual time, target and outcome);
+          chaos.watch then follows each injected fault until the cluster noticed it
+          and its duration is over. Every step is a `chaos` timeline record; each
+          injected fault is also a window (`fault-N`).
 stop():   records planned shots that never fired, cleans up active faults, stops the
           proxy. Nothing is dropped in silence.
 """
@@ -17,13 +17,13 @@ stop():   records planned shots that never fired, cleans up active faults, stops
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import Any
 
 from chaos import registry
@@ -32,25 +32,11 @@ from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
+from chaos.watch import Active, Watcher
 from harness.config import ChaosSpec
 from harness.context import RunContext
 
-BACKOFF_START_S = 0.05
-BACKOFF_MAX_S = 1.0
 LOAD_WAIT_POLL_S = 0.01
-
-
-@dataclass
-class _Active:
-    """One injected fault being followed until noticed and cleaned up."""
-
-    shot: PlannedShot
-    fault: Fault
-    injection: Injection
-    record: dict[str, Any]
-    cleaned: bool = False
-    window_open: bool = True
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class ChaosComponent:
@@ -67,8 +53,7 @@ class ChaosComponent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._fired: set[str] = set()
-        self._active: dict[str, _Active] = {}
+        self._watcher: Watcher | None = None
         self._lock = threading.Lock()
         self._cluster_lock = threading.Lock()  # node kills and replacements, one at a time
         # Ray starts nodes only from the main thread (it installs signal handlers):
@@ -109,6 +94,8 @@ class ChaosComponent:
             except Exception as exc:  # its shots will fail and say why
                 ctx.timeline.emit("chaos", event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
         self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="chaos")
+        self._watcher = Watcher(self._env, ctx.timeline, self._pool, self.spec.notice_timeout_s, self._emit, self._finish)
+        self._watcher.start()
         self._thread = threading.Thread(target=self._schedule, name="chaos-schedule", daemon=True)
         self._thread.start()
 
@@ -143,21 +130,22 @@ class ChaosComponent:
             self._thread.join(timeout=5)
         while not self._main_calls.empty():
             self._main_calls.get_nowait()[1].cancel()
+        still_active = self._watcher.stop() if self._watcher is not None else []
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        for shot in self.shots:
-            if shot.id not in self._fired:
-                self._finish(shot, {
-                    "event": "not_injected", "outcome": "not_reached",
-                    "reason": "the run ended before the planned time",
-                    "planned_t": self._planned_t(shot),
-                })
-        for active in list(self._active.values()):
+        for active in still_active:
             active.record.setdefault("noticed", "not noticed before the run ended")
             if active.injection.duration_s:
-                self._clean(active, reason="run ended")
-            self._close_window(active, time.time())
+                self._watcher.clean(active, reason="run ended")
+            self._watcher.close_window(active, time.time())
             self._finish(active.shot, active.record)
+        for shot in self.shots:  # never fired, or queued when the run ended
+            if shot.id not in self.results:
+                self._finish(shot, {
+                    "event": "not_injected", "outcome": "not_reached",
+                    "reason": "the run ended before the shot could fire",
+                    "planned_t": self._planned_t(shot),
+                })
         if self._env is not None and self._env.proxy is not None:
             self._env.proxy.stop()
         ctx.artifacts["chaos_results"] = [self.results[s.id] for s in self.shots if s.id in self.results]
@@ -173,7 +161,7 @@ class ChaosComponent:
             "chaos_noticed": sum(1 for r in results if r.get("noticed_t") is not None),
         }
         if lags:
-            out["chaos_lag_p99_ms"] = lags[min(len(lags) - 1, max(0, int(len(lags) * 0.99 + 0.999) - 1))]
+            out["chaos_lag_p99_ms"] = lags[max(0, math.ceil(0.99 * len(lags)) - 1)]  # nearest rank
             out["chaos_lag_max_ms"] = lags[-1]
         if dead_after:
             out["chaos_node_dead_after_s_max"] = max(dead_after)
@@ -194,8 +182,6 @@ class ChaosComponent:
             planned = ctx.load_started_at + shot.offset_s
             if self._stop.wait(max(0.0, planned - time.time())):
                 return
-            with self._lock:
-                self._fired.add(shot.id)
             self._pool.submit(self._fire, shot, planned, time.time())
 
     def _fire(self, shot: PlannedShot, planned: float, woke: float) -> None:
@@ -234,77 +220,7 @@ class ChaosComponent:
         if injection.outcome != "injected":
             self._finish(shot, record)
             return
-        self._ctx.timeline.phase(shot.id, "start", t=actual, fault=shot.fault)
-        active = _Active(shot, fault, injection, record)
-        self._active[shot.id] = active
-        self._follow(active, actual)
-
-    def _follow(self, active: _Active, injected: float) -> None:
-        """Poll `noticed` with backoff; clean up when the duration is over."""
-        record, injection = active.record, active.injection
-        duration = injection.duration_s
-        clean_due = injected + duration
-        notice_deadline = clean_due + self.spec.notice_timeout_s
-        wait = BACKOFF_START_S
-        noticed = False
-        while not self._stop.is_set():
-            now = time.time()
-            if not noticed:
-                try:
-                    how = active.fault.noticed(self._env, injection)
-                except Exception as exc:  # state polls are eventually consistent: try again
-                    how, record["notice_errors"] = None, record.get("notice_errors", 0) + 1
-                    record["last_notice_error"] = f"{type(exc).__name__}: {exc}"[:200]
-                if how:
-                    noticed = True
-                    now = time.time()
-                    record.update(noticed_t=now, noticed_after_s=round(now - injected, 3), noticed=how)
-                    self._emit(active.shot, {"event": "noticed", "noticed_t": now,
-                                             "noticed_after_s": record["noticed_after_s"], "noticed": how})
-                    if not duration:
-                        self._close_window(active, now)
-                elif now >= notice_deadline:
-                    record["noticed"] = f"not noticed within {self.spec.notice_timeout_s:g}s"
-                    self._emit(active.shot, {"event": "not_noticed", "detail": record["noticed"]})
-                    noticed = True
-                    if not duration:
-                        self._close_window(active, now)
-            if duration and not active.cleaned and now >= clean_due:
-                self._clean(active)
-                self._close_window(active, record["cleaned_t"])
-            if noticed and (active.cleaned or not duration):
-                break
-            if noticed:  # only the cleanup is left: sleep until it is due
-                sleep = clean_due - now
-            else:
-                sleep = min(wait, clean_due - now) if duration and not active.cleaned else wait
-                wait = min(wait * 2, BACKOFF_MAX_S)
-            self._stop.wait(max(0.005, sleep))
-        if self._stop.is_set():
-            return  # stop() cleans up and records what is still active
-        self._active.pop(active.shot.id, None)
-        self._finish(active.shot, record)
-
-    def _clean(self, active: _Active, reason: str = "duration over") -> None:
-        with active.lock:
-            if active.cleaned:
-                return
-            active.cleaned = True
-        record = active.record
-        try:
-            active.fault.cleanup(self._env, active.injection)
-            record.update(cleaned_t=time.time(), cleaned=reason)
-        except Exception as exc:
-            record.update(cleaned_t=time.time(), cleaned=f"cleanup failed: {type(exc).__name__}: {exc}"[:300])
-        record["targets"] = _public(active.injection.targets)
-        self._emit(active.shot, {"event": "cleaned", "cleaned_t": record["cleaned_t"], "cleaned": record["cleaned"]})
-
-    def _close_window(self, active: _Active, t: float) -> None:
-        with active.lock:
-            if not active.window_open:
-                return
-            active.window_open = False
-        self._ctx.timeline.phase(active.shot.id, "end", t=t, fault=active.shot.fault)
+        self._watcher.add(Active(shot, fault, injection, record, actual))
 
     def _replace(self, shot: PlannedShot, base: dict[str, Any]) -> None:
         """Bring up a node with the killed node's spec under a new name, as an autoscaler would."""

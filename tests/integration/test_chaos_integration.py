@@ -25,6 +25,7 @@ from harness.context import RunContext
 from harness.loader import scenario_from_dict
 from harness.runner import Runner
 from harness.timeline import Timeline
+from tests.integration.conftest import surviving_run_processes
 
 pytestmark = pytest.mark.integration
 
@@ -173,6 +174,7 @@ def test_serve_worker_stress_network_and_plugin_faults(
     assert controller["outcome"] == "injected" and controller["noticed"] == "controller restarted (new pid)"
     assert by_fault["kill_proxy"]["outcome"] == "injected"
     assert outsider.is_running() and outsider.status() != psutil.STATUS_ZOMBIE
+    assert surviving_run_processes(run_dir) == []
 
     # Every planned shot is accounted for, on time, and replayable from the resolved scenario.
     assert len(results) == len(faults)
@@ -222,3 +224,4 @@ def test_worker_node_kills_during_load(tmp_path: Path, outsider: psutil.Process)
     assert summary["metrics"]["chaos_node_dead_after_s_max"] < 20
     assert summary["metrics"]["ok"] > 20  # the app kept serving on the head while workers died
     assert outsider.is_running() and outsider.status() != psutil.STATUS_ZOMBIE
+    assert surviving_run_processes(run_dir) == []

@@ -85,6 +85,8 @@ def scheduler_part(shots_per_s: float, seconds: float, burners: int) -> list[flo
         stop.set()
         ctx.timeline.close()
     server.shutdown()
+    wakes = [r["wake_lag_ms"] for r in component.results.values() if r.get("wake_lag_ms") is not None]
+    print(f"scheduler thread woke late by: p50 {pct(wakes, 50):.2f} ms, p99 {pct(wakes, 99):.2f} ms", flush=True)
     return [r["lag_ms"] for r in component.results.values() if r.get("lag_ms") is not None]
 
 

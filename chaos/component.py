@@ -4,9 +4,9 @@ start():  load the named faults, plan the whole schedule (a pure function of the
           scenario and seed, stored in ctx.artifacts["chaos_schedule"]), start the
           fault proxy if a network fault is planned (load is rerouted through it),
           prepare each fault, and start the scheduler thread.
-thread:   waits for load to start, then for each planned time; hands each shot to a
-          small pool so a slow injection never delays the next one.
-pool:     injects (and records the planned and actual time, target and outcome);
+thread:   waits for load to start, then for each planned time; starts one thread per
+          shot (chaos.threads) so a slow injection never delays the next one.
+shot:     injects (and records the planned and actual time, target and outcome);
           chaos.watch then follows each injected fault until the cluster noticed it
           and its duration is over. Every step is a `chaos` timeline record; each
           injected fault is also a window (`fault-N`).
@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -32,6 +32,7 @@ from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
+from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
 from harness.config import ChaosSpec
 from harness.context import RunContext
@@ -42,9 +43,9 @@ LOAD_WAIT_POLL_S = 0.01
 class ChaosComponent:
     name = "chaos"
 
-    def __init__(self, spec: ChaosSpec, pool_size: int = 16):
+    def __init__(self, spec: ChaosSpec, join_timeout_s: float = 60.0):
         self.spec = spec
-        self.pool_size = pool_size
+        self.join_timeout_s = join_timeout_s  # at stop: for injections still in flight
         self.shots: list[PlannedShot] = []
         self.results: dict[str, dict[str, Any]] = {}
         self._faults: list[Fault] = []
@@ -52,7 +53,7 @@ class ChaosComponent:
         self._ctx: RunContext | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._jobs = ThreadGroup("chaos-shot")
         self._watcher: Watcher | None = None
         self._lock = threading.Lock()
         self._cluster_lock = threading.Lock()  # node kills and replacements, one at a time
@@ -93,8 +94,7 @@ class ChaosComponent:
                 fault.prepare(self._env)
             except Exception as exc:  # its shots will fail and say why
                 ctx.timeline.emit("chaos", event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
-        self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="chaos")
-        self._watcher = Watcher(self._env, ctx.timeline, self._pool, self.spec.notice_timeout_s, self._emit, self._finish)
+        self._watcher = Watcher(self._env, ctx.timeline, self._jobs, self.spec.notice_timeout_s, self._emit, self._finish)
         self._watcher.start()
         self._thread = threading.Thread(target=self._schedule, name="chaos-schedule", daemon=True)
         self._thread.start()
@@ -130,9 +130,12 @@ class ChaosComponent:
             self._thread.join(timeout=5)
         while not self._main_calls.empty():
             self._main_calls.get_nowait()[1].cancel()
-        still_active = self._watcher.stop() if self._watcher is not None else []
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._watcher is not None:
+            self._watcher.stop()
+        stuck = self._jobs.join(self.join_timeout_s)
+        if stuck:
+            ctx.timeline.emit("chaos", event="stuck", threads=stuck)
+        still_active = self._watcher.remaining() if self._watcher is not None else []
         for active in still_active:
             active.record.setdefault("noticed", "not noticed before the run ended")
             if active.injection.duration_s:
@@ -182,7 +185,7 @@ class ChaosComponent:
             planned = ctx.load_started_at + shot.offset_s
             if self._stop.wait(max(0.0, planned - time.time())):
                 return
-            self._pool.submit(self._fire, shot, planned, time.time())
+            self._jobs.spawn(self._fire, shot, planned, time.time())
 
     def _fire(self, shot: PlannedShot, planned: float, woke: float) -> None:
         actual = time.time()

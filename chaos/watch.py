@@ -2,7 +2,7 @@
 
 Each fault is polled with its own exponential backoff (50 ms doubling to 1 s) until
 its `noticed` says how the cluster noticed, or until the notice timeout. Faults
-with a duration are cleaned up when it is over; cleanups run on the chaos pool so
+with a duration are cleaned up when it is over; each cleanup runs on its own thread so
 a slow one (a graceful node stop) never delays another fault's polls. Each fault's
 window (`fault-N`) closes when it was noticed, or for faults with a duration when
 they were cleaned up.
@@ -13,12 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.api import Fault, FaultEnv, Injection
 from chaos.plan import PlannedShot
+from chaos.threads import ThreadGroup
 from harness.timeline import TimelineWriter
 
 BACKOFF_START_S = 0.05
@@ -33,8 +33,9 @@ class Active:
     record: dict[str, Any]
     injected_t: float
     noticed: bool = False
-    cleaned: bool = False
-    cleaning: bool = False
+    cleaned: bool = False  # cleanup done and recorded
+    cleaning: bool = False  # cleanup thread started
+    clean_started: bool = False
     window_open: bool = True
     wait_s: float = BACKOFF_START_S
     next_poll: float = 0.0
@@ -57,14 +58,14 @@ class Watcher:
         self,
         env: FaultEnv,
         timeline: TimelineWriter,
-        pool: Executor,
+        jobs: ThreadGroup,
         notice_timeout_s: float,
         emit: Emit,
         finish: Emit,
     ):
         self.env = env
         self.timeline = timeline
-        self.pool = pool
+        self.jobs = jobs
         self.notice_timeout_s = notice_timeout_s
         self.emit = emit
         self.finish = finish
@@ -83,11 +84,13 @@ class Watcher:
             self.active[active.shot.id] = active
         self._wake.set()
 
-    def stop(self) -> list[Active]:
-        """Stop following; returns the faults still active (the caller cleans them up)."""
+    def stop(self) -> None:
+        """Stop following; the caller cleans up what remains()."""
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=10)
+
+    def remaining(self) -> list[Active]:
         with self._lock:
             return list(self.active.values())
 
@@ -137,7 +140,7 @@ class Watcher:
                 self.close_window(active, seen)
         if active.injection.duration_s and not active.cleaned and not active.cleaning and now >= active.clean_due:
             active.cleaning = True
-            self.pool.submit(self._clean_then_wake, active)
+            self.jobs.spawn(self._clean_then_wake, active)
 
     def _clean_then_wake(self, active: Active) -> None:
         self.clean(active)
@@ -145,9 +148,9 @@ class Watcher:
 
     def clean(self, active: Active, reason: str = "duration over") -> None:
         with active.lock:
-            if active.cleaned:
+            if active.clean_started:
                 return
-            active.cleaned = True
+            active.clean_started = True
         record = active.record
         try:
             active.fault.cleanup(self.env, active.injection)
@@ -157,6 +160,7 @@ class Watcher:
         record["targets"] = [{k: v for k, v in t.items() if not k.startswith("_")} for t in active.injection.targets]
         self.emit(active.shot, {"event": "cleaned", "cleaned_t": record["cleaned_t"], "cleaned": record["cleaned"]})
         self.close_window(active, record["cleaned_t"])
+        active.cleaned = True  # last: the watcher finishes the shot once this is set
 
     def close_window(self, active: Active, t: float) -> None:
         with active.lock:

@@ -1,13 +1,14 @@
-"""Fault classes by name: the built-ins, plus those other packages declare.
+"""Fault classes by name, from the `harness.faults` entry-point group.
 
-Other packages declare faults in the `harness.faults` entry-point group. Only the
-faults a scenario names are ever loaded: what a run does must not depend on what
-happens to be installed. A built-in name cannot be shadowed by a plugin.
+This project declares its built-in faults in that group (pyproject.toml); other
+installed packages add theirs the same way. Only the faults a scenario names are
+ever imported: what a run does must not depend on what happens to be installed.
+A name declared twice (a plugin shadowing a built-in) is an error, never a silent
+choice.
 """
 
 from __future__ import annotations
 
-import importlib
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -20,49 +21,45 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "harness.faults"
 
-BUILTIN: dict[str, str] = {
-    "kill_raylet": "chaos.faults.nodes:KillRaylet",
-    "terminate_node": "chaos.faults.nodes:TerminateNode",
-    "drain_node": "chaos.faults.nodes:DrainNode",
-    "kill_replica": "chaos.faults.serve:KillReplica",
-    "kill_proxy": "chaos.faults.serve:KillProxy",
-    "kill_controller": "chaos.faults.serve:KillController",
-    "kill_task_worker": "chaos.faults.workers:KillTaskWorker",
-    "cpu_stress": "chaos.faults.stress:CpuStress",
-    "memory_pressure": "chaos.faults.stress:MemoryPressure",
-    "network": "chaos.faults.network:NetworkFault",
-}
-
 
 class UnknownFault(LookupError):
     pass
 
 
-def installed() -> dict[str, metadata.EntryPoint]:
-    """Faults other packages declare (not loaded)."""
-    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+def installed() -> dict[str, list[metadata.EntryPoint]]:
+    """Declared faults by name (not loaded); more than one entry means a clash."""
+    found: dict[str, dict[str, metadata.EntryPoint]] = {}
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.name, {}).setdefault(entry.value, entry)
+    return {name: list(by_value.values()) for name, by_value in found.items()}
 
 
 def known_names() -> list[str]:
-    return sorted(set(BUILTIN) | set(installed()))
+    return sorted(installed())
 
 
 def load(name: str) -> type[Fault]:
-    """The fault class registered under `name`; raises UnknownFault with the reason."""
-    if name in BUILTIN:
-        module, _, attr = BUILTIN[name].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    else:
-        entry = installed().get(name)
-        if entry is None:
-            raise UnknownFault(f"a known fault ({', '.join(known_names())}), got {name!r}")
-        try:
-            cls = entry.load()
-        except Exception as exc:  # a broken plugin is a config problem, named as such
-            raise UnknownFault(f"an importable fault plugin: {entry.value} failed: {exc}") from exc
+    """The fault class declared under `name`; raises UnknownFault with the reason."""
+    entries = installed().get(name)
+    if not entries:
+        raise UnknownFault(f"a known fault ({', '.join(known_names())}), got {name!r}")
+    if len(entries) > 1:
+        owners = ", ".join(f"{_dist(e)} ({e.value})" for e in entries)
+        raise UnknownFault(f"one fault named {name!r}, but it is declared by {owners}")
+    try:
+        cls = entries[0].load()
+    except Exception as exc:  # a broken plugin is a config problem, named as such
+        raise UnknownFault(f"an importable fault plugin: {entries[0].value} failed: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Fault)):
         raise UnknownFault(f"a chaos.api.Fault subclass for {name!r}, got {cls!r}")
+    if cls.name != name:
+        raise UnknownFault(f"{entries[0].value} to be named {name!r} (its name is {cls.name!r})")
     return cls
+
+
+def _dist(entry: metadata.EntryPoint) -> str:
+    dist = getattr(entry, "dist", None)
+    return dist.name if dist is not None else "?"
 
 
 def load_named(names: list[str]) -> dict[str, type[Fault]]:

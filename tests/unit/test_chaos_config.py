@@ -114,3 +114,20 @@ def test_a_plugin_must_be_a_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         registry.load("notafault")
     with pytest.raises(registry.UnknownFault, match="a known fault"):
         registry.load("no_such_fault")
+
+
+def test_every_builtin_is_declared_and_loads_under_its_name() -> None:
+    builtins = ["kill_raylet", "terminate_node", "drain_node", "kill_replica", "kill_proxy", "kill_controller",
+                "kill_task_worker", "cpu_stress", "memory_pressure", "network"]
+    classes = registry.load_named(builtins)
+    assert {name: cls.name for name, cls in classes.items()} == {name: name for name in builtins}
+    assert all(cls.__module__.startswith("chaos.faults.") for cls in classes.values())
+
+
+def test_a_plugin_cannot_shadow_a_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(install_plugin(tmp_path, "kill_raylet = extra_faults:SignalPid\n")))
+    with pytest.raises(registry.UnknownFault, match="declared by .*harness-extra-faults"):
+        registry.load("kill_raylet")
+    data = base(faults=[{"fault": "kill_raylet", "schedule": {"at_s": [1]}}])
+    assert any(line.startswith("s.yaml: chaos.faults.0.fault: expected one fault named 'kill_raylet'")
+               for line in problems(data))

@@ -49,6 +49,7 @@ bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
 	$(BIN)/python -m bench.live_view_cpu
 	$(BIN)/python -m bench.recorder_poll
 	$(BIN)/python -m bench.load_generator
+	$(BIN)/python -m bench.chaos_timing
 
 clean: ## remove results and caches (keeps .venv)
 	rm -rf results .pytest_cache .ruff_cache

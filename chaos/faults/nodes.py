@@ -40,6 +40,23 @@ class _NodeFault(Fault):
     target_kind = "node"
     kills_node = True
 
+    def inject(self, env: FaultEnv, shot: Shot) -> Injection:
+        targets = []
+        for name in shot.nodes:
+            node = _node(env, name)
+            target: dict[str, Any] = {"node": name, "node_id": node_id_of(node)}
+            try:
+                self.kill(env, node, target)
+                node.alive = False
+            except FaultError as exc:
+                target["error"] = str(exc)
+            targets.append(target)
+        return _injected(targets)
+
+    def kill(self, env: FaultEnv, node: NodeHandle, target: dict[str, Any]) -> None:
+        """Kill one node's processes, noting what was hit in `target`; raise FaultError."""
+        raise NotImplementedError
+
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         ids = [t["node_id"] for t in injection.targets if "error" not in t]
         return "node marked dead in ray.nodes()" if len(dead_nodes(ids)) == len(ids) else None
@@ -50,22 +67,12 @@ class KillRaylet(_NodeFault):
 
     name = "kill_raylet"
 
-    def inject(self, env: FaultEnv, shot: Shot) -> Injection:
-        targets = []
-        for name in shot.nodes:
-            node = _node(env, name)
-            target: dict[str, Any] = {"node": name, "node_id": node_id_of(node)}
-            pids = node.process_pids().get("raylet", [])
-            try:
-                if not pids:
-                    raise FaultError(f"node {name!r} has no raylet pid")
-                env.guard.kill(pids[0], signal.SIGKILL)
-                target["pid"] = pids[0]
-                node.alive = False
-            except FaultError as exc:
-                target["error"] = str(exc)
-            targets.append(target)
-        return _injected(targets)
+    def kill(self, env: FaultEnv, node: NodeHandle, target: dict[str, Any]) -> None:
+        pids = node.process_pids().get("raylet", [])
+        if not pids:
+            raise FaultError(f"node {node.name!r} has no raylet pid")
+        env.guard.kill(pids[0], signal.SIGKILL)
+        target["pid"] = pids[0]
 
 
 class TerminateNode(_NodeFault):
@@ -73,27 +80,15 @@ class TerminateNode(_NodeFault):
 
     name = "terminate_node"
 
-    def inject(self, env: FaultEnv, shot: Shot) -> Injection:
-        targets = []
-        for name in shot.nodes:
-            node = _node(env, name)
-            target: dict[str, Any] = {"node": name, "node_id": node_id_of(node)}
+    def kill(self, env: FaultEnv, node: NodeHandle, target: dict[str, Any]) -> None:
+        procs = [env.guard.check(pid) for pid in _node_tree(node)]  # every pid checked first
+        for proc in procs:  # then all signals at once
             try:
-                procs = [env.guard.check(pid) for pid in _node_tree(node)]
-                for proc in procs:  # all signals first, then tidy up: "at once"
-                    try:
-                        proc.send_signal(signal.SIGKILL)
-                    except psutil.NoSuchProcess:
-                        pass
-                target["pids"] = sorted(p.pid for p in procs)
-                node.alive = False
-            except FaultError as exc:
-                target["error"] = str(exc)
-            targets.append(target)
-        for target in targets:
-            if "error" not in target:
-                _forget(env, target["node"])
-        return _injected(targets)
+                proc.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+        target["pids"] = sorted(p.pid for p in procs)
+        _forget(env, node.name)
 
 
 class DrainArgs(FaultArgs):

@@ -8,6 +8,7 @@ run of their own. A `sleep` outside the run's cluster must survive both.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -102,8 +103,9 @@ def outsider() -> Iterator[psutil.Process]:
 def plugin_installed(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """pip-install the separate test package (its own pyproject.toml) and put it on sys.path."""
     target = tmp_path_factory.mktemp("plugin")
+    source = shutil.copytree(PLUGIN, target.parent / "plugin-src")  # the build leaves files behind
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(PLUGIN)],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(source)],
         check=True, capture_output=True,
     )
     monkeypatch.syspath_prepend(str(target))

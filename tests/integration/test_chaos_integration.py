@@ -103,7 +103,8 @@ def outsider() -> Iterator[psutil.Process]:
 def plugin_installed(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """pip-install the separate test package (its own pyproject.toml) and put it on sys.path."""
     target = tmp_path_factory.mktemp("plugin")
-    source = shutil.copytree(PLUGIN, target.parent / "plugin-src")  # the build leaves files behind
+    # Build from a copy: the build leaves build/ and *.egg-info next to its source.
+    source = shutil.copytree(PLUGIN, tmp_path_factory.mktemp("plugin-src"), dirs_exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(source)],
         check=True, capture_output=True,

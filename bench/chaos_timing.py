@@ -5,11 +5,14 @@ Two parts:
   scheduler  the real ChaosComponent (scheduler thread, pool, fault proxy) firing a
              dense Poisson schedule of network faults, no cluster; optionally with
              CPU-burning threads in the same process to mimic a busy harness.
+  proxy      what the fault proxy adds to a request in pass mode (every request of a
+             scenario with a network fault goes through it): sequential GETs to a
+             local HTTP server, direct and through the proxy.
   cluster    `harness run configs/scenarios/chaos.yaml` N times in subprocesses;
              reads every shot's lag and, for raylet kills, how long until the
              harness saw the node dead in ray.nodes().
 
-    python -m bench.chaos_timing [--part all|scheduler|cluster] [--runs 2]
+    python -m bench.chaos_timing [--part all|scheduler|proxy|cluster] [--runs 2]
         [--shots-per-s 10] [--seconds 30] [--burners 1] [--default-health-checks]
 """
 
@@ -44,9 +47,14 @@ def pct(values: list[float], p: float) -> float:
 
 
 class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every request
+
     def do_GET(self) -> None:  # noqa: N802
         self.send_response(200)
+        self.send_header("Content-Length", "2")
         self.end_headers()
+        self.wfile.write(b"ok")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -90,6 +98,37 @@ def scheduler_part(shots_per_s: float, seconds: float, burners: int) -> list[flo
     return [r["lag_ms"] for r in component.results.values() if r.get("lag_ms") is not None]
 
 
+def proxy_part(requests: int) -> tuple[list[float], list[float]]:
+    import http.client
+    import random
+
+    from chaos.proxy import FaultProxy
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = FaultProxy(server.server_address[1], random.Random(0))
+    proxy.start()
+
+    def timed(port: int) -> list[float]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # keep-alive, as Locust
+        out = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            out.append((time.perf_counter() - start) * 1000)
+        conn.close()
+        return out
+
+    direct, proxied = [], []
+    for _ in range(4):  # interleaved rounds: machine noise hits both alike
+        direct += timed(server.server_address[1])
+        proxied += timed(proxy.port)
+    proxy.stop()
+    server.shutdown()
+    return direct, proxied
+
+
 def cluster_part(runs: int, default_health: bool) -> tuple[list[float], list[float]]:
     lags: list[float] = []
     dead_after: list[float] = []
@@ -116,7 +155,8 @@ def cluster_part(runs: int, default_health: bool) -> tuple[list[float], list[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("all", "scheduler", "cluster"), default="all")
+    parser.add_argument("--part", choices=("all", "scheduler", "proxy", "cluster"), default="all")
+    parser.add_argument("--requests", type=int, default=500, help="proxy part: requests per round (4 rounds)")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--shots-per-s", type=float, default=10)
     parser.add_argument("--seconds", type=float, default=30)
@@ -128,6 +168,10 @@ def main() -> None:
     if args.part in ("all", "scheduler"):
         lags = scheduler_part(args.shots_per_s, args.seconds, args.burners)
         rows.append((f"scheduler: lag, {len(lags)} shots, {args.burners} busy thread(s)", lags, "ms", "p99 <= 100 ms"))
+    if args.part in ("all", "proxy"):
+        direct, proxied = proxy_part(args.requests)
+        rows.append((f"proxy: request direct, {len(direct)} requests", direct, "ms", ""))
+        rows.append((f"proxy: request through the fault proxy (pass), {len(proxied)} requests", proxied, "ms", ""))
     if args.part in ("all", "cluster"):
         lags, dead = cluster_part(args.runs, args.default_health_checks)
         rows.append((f"cluster: lag, {len(lags)} shots in {args.runs} runs", lags, "ms", "p99 <= 100 ms"))

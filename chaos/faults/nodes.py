@@ -16,7 +16,8 @@ from pydantic import Field
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import dead_nodes, node_id_of
-from harness.cluster import NodeHandle
+from chaos.guard import NotOwned
+from harness.cluster import LOOPBACK, NodeHandle
 
 
 def _node(env: FaultEnv, name: str) -> NodeHandle:
@@ -32,7 +33,8 @@ def _node(env: FaultEnv, name: str) -> NodeHandle:
 def _injected(targets: list[dict[str, Any]], duration_s: float = 0.0, detail: str = "") -> Injection:
     failed = [t for t in targets if "error" in t]
     if len(failed) == len(targets):
-        raise FaultError("; ".join(t["error"] for t in failed))
+        error = NotOwned if all(t.get("refused") for t in failed) else FaultError
+        raise error("; ".join(t["error"] for t in failed))
     return Injection("injected", targets, detail, duration_s)
 
 
@@ -48,6 +50,8 @@ class _NodeFault(Fault):
             try:
                 self.kill(env, node, target)
                 node.alive = False
+            except NotOwned as exc:  # nothing was signalled
+                target.update(error=str(exc), refused=True)
             except FaultError as exc:
                 target["error"] = str(exc)
             targets.append(target)
@@ -68,6 +72,9 @@ class KillRaylet(_NodeFault):
     name = "kill_raylet"
 
     def kill(self, env: FaultEnv, node: NodeHandle, target: dict[str, Any]) -> None:
+        if not env.ctx.cluster.owned:  # no pid is provably ours: ask the raylet to die
+            target["via"] = shutdown_raylet(node_id_of(node), graceful=False)
+            return
         pids = node.process_pids().get("raylet", [])
         if not pids:
             raise FaultError(f"node {node.name!r} has no raylet pid")
@@ -81,7 +88,11 @@ class TerminateNode(_NodeFault):
     name = "terminate_node"
 
     def kill(self, env: FaultEnv, node: NodeHandle, target: dict[str, Any]) -> None:
+        if not env.ctx.cluster.owned:
+            raise NotOwned("terminate_node kills a node's processes: this run did not start the cluster")
         procs = [env.guard.check(pid) for pid in _node_tree(node)]  # every pid checked first
+        if not procs:
+            raise FaultError(f"node {node.name!r} has no live process")
         for proc in procs:  # then all signals at once
             try:
                 proc.send_signal(signal.SIGKILL)
@@ -129,9 +140,13 @@ class DrainNode(_NodeFault):
             if node is None or not node.alive:
                 continue
             try:
-                for pid in _node_tree(node):
-                    env.guard.check(pid)
-                env.ctx.cluster.remove_node(target["node"], graceful=True)
+                if env.ctx.cluster.owned:
+                    for pid in _node_tree(node):
+                        env.guard.check(pid)
+                    env.ctx.cluster.remove_node(target["node"], graceful=True)
+                else:
+                    target["via"] = shutdown_raylet(node_id_of(node), graceful=True)
+                    node.alive = False
                 target["stopped_t"] = time.time()
             except Exception as exc:
                 target["error"] = f"stop failed: {exc}"
@@ -148,6 +163,34 @@ def _drain(env: FaultEnv, node_id: str, grace_s: float) -> tuple[bool, str]:
         "harness chaos: drain_node (spot preemption)", deadline_ms,
     )
     return bool(accepted), str(message)
+
+
+def shutdown_raylet(node_id: str, graceful: bool) -> str:
+    """Ray's own ShutdownRaylet RPC (as its RayletKiller sends), for a cluster on loopback."""
+    import grpc
+    import ray
+    from ray.core.generated import node_manager_pb2, node_manager_pb2_grpc
+
+    info = next((n for n in ray.nodes() if n["NodeID"] == node_id and n.get("Alive")), None)
+    if info is None:
+        raise NoTarget(f"node {node_id} is not alive")
+    if info["NodeManagerAddress"] != LOOPBACK:  # this harness never talks to another host
+        raise FaultError(f"node {node_id} is at {info['NodeManagerAddress']}, not {LOOPBACK}")
+    try:
+        from ray._private.test_utils import auth_token_grpc_metadata
+
+        metadata = auth_token_grpc_metadata()
+    except ImportError:
+        metadata = ()
+    with grpc.insecure_channel(f"{LOOPBACK}:{info['NodeManagerPort']}") as channel:
+        stub = node_manager_pb2_grpc.NodeManagerServiceStub(channel)
+        try:
+            stub.ShutdownRaylet(node_manager_pb2.ShutdownRayletRequest(graceful=graceful),
+                                metadata=metadata, timeout=10)
+        except grpc.RpcError as exc:  # an ungraceful shutdown may not answer at all
+            if graceful or exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise FaultError(f"ShutdownRaylet failed: {exc.code().name}") from exc
+    return f"ShutdownRaylet(graceful={graceful})"
 
 
 def _node_tree(node: NodeHandle) -> list[int]:

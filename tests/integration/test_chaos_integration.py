@@ -228,3 +228,79 @@ def test_worker_node_kills_during_load(tmp_path: Path, outsider: psutil.Process)
     assert summary["metrics"]["ok"] > 20  # the app kept serving on the head while workers died
     assert outsider.is_running() and outsider.status() != psutil.STATUS_ZOMBIE
     assert surviving_run_processes(run_dir) == []
+
+
+EXISTING_CLUSTER = """
+import json, sys
+from ray.cluster_utils import Cluster
+temp, config = sys.argv[1], json.loads(sys.argv[2])
+common = dict(node_ip_address="127.0.0.1", object_store_memory=100 * 2**20, temp_dir=temp)
+cluster = Cluster(initialize_head=True, head_node_args=dict(
+    num_cpus=2, node_name="head", include_dashboard=False, _system_config=config, **common))
+for name in ("w1", "w2"):
+    cluster.add_node(num_cpus=1, node_name=name, **common)
+cluster.wait_for_nodes()
+print(cluster.address, flush=True)
+sys.stdin.read()  # until the test closes our stdin
+cluster.shutdown()
+"""
+
+
+@pytest.fixture
+def existing_cluster() -> Iterator[tuple[str, list[psutil.Process]]]:
+    """A three-node cluster on loopback that the harness did not start (another process did)."""
+    import tempfile
+
+    from tests.integration.conftest import ray_env
+
+    root = Path(tempfile.mkdtemp(prefix="rh-ext-", dir="/tmp"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXISTING_CLUSTER, str(root / "ray"), json.dumps(FAST_HEALTH)],
+        env=ray_env(root), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, start_new_session=True,
+    )
+    members: list[psutil.Process] = []
+    try:
+        address = proc.stdout.readline().strip()
+        assert address, "the existing cluster did not start"
+        members = psutil.Process(proc.pid).children(recursive=True)
+        yield address, members
+    finally:
+        try:
+            members += psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        _, alive = psutil.wait_procs(members, timeout=5)
+        for member in alive:  # only processes this fixture started
+            member.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_destructive_faults_on_an_existing_cluster_use_ray_not_pids(
+    tmp_path: Path, existing_cluster: tuple[str, list[psutil.Process]], outsider: psutil.Process
+) -> None:
+    address, members = existing_cluster
+    data = scenario("chaos-existing", [], [
+        {"fault": "kill_replica", "schedule": {"at_s": [1]}},
+        {"fault": "terminate_node", "targets": {"nodes": ["w2"]}, "schedule": {"at_s": [2]}},
+        {"fault": "kill_raylet", "targets": {"nodes": ["w1"]}, "schedule": {"at_s": [3]}},
+    ], duration_s=8, keep_workers_alive=0, allow_destructive_on_existing=True)
+    data["cluster"] = {"address": address}
+    outcome, results, _, _ = run(tmp_path, data)
+    assert outcome.error is None, outcome.error
+
+    replica = results["fault-1"]
+    assert replica["outcome"] == "injected" and replica["targets"][0]["method"] == "ray_kill"
+    terminated = results["fault-2"]
+    assert terminated["outcome"] == "refused" and "did not start the cluster" in terminated["detail"]
+    raylet = results["fault-3"]
+    assert raylet["outcome"] == "injected" and raylet["targets"][0]["via"] == "ShutdownRaylet(graceful=False)"
+    assert raylet["noticed"] == "node marked dead in ray.nodes()"
+    head_processes = [p for p in members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert {p.name() for p in head_processes} >= {"gcs_server", "raylet"}  # the head lives on
+    assert outsider.is_running()

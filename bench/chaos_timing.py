@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from rich.console import Console
@@ -36,6 +35,7 @@ from harness.context import RunContext
 from harness.loader import scenario_from_dict
 from harness.procs import ProcessLedger
 from harness.timeline import TimelineWriter
+from tests.fixtures.http_ok import serve_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "configs/scenarios/chaos.yaml"
@@ -46,20 +46,6 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else float("nan")
 
 
-class _Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every request
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def _burn(stop: threading.Event) -> None:
     x = 0
     while not stop.is_set():
@@ -67,8 +53,7 @@ def _burn(stop: threading.Event) -> None:
 
 
 def scheduler_part(shots_per_s: float, seconds: float, burners: int) -> list[float]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_ok()
     port = server.server_address[1]
     data = {
         "name": "bench", "seed": 3, "duration_s": seconds, "timeout_s": seconds + 60,
@@ -104,8 +89,7 @@ def proxy_part(requests: int) -> tuple[list[float], list[float]]:
 
     from chaos.proxy import FaultProxy
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_ok()
     proxy = FaultProxy(server.server_address[1], random.Random(0))
     proxy.start()
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from rich.console import Console
@@ -16,22 +14,11 @@ from harness.context import RunContext
 from harness.loader import scenario_from_dict
 from harness.procs import ProcessLedger
 from harness.timeline import Timeline, TimelineWriter
-
-
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.fixtures.http_ok import serve_ok
 
 
 def test_shots_are_recorded_windowed_and_accounted_for(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_ok()
     port = server.server_address[1]
     scenario = scenario_from_dict({
         "name": "unit", "seed": 4, "duration_s": 60, "timeout_s": 120,

@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import http.client
 import random
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from chaos.proxy import FaultProxy, Mode
-
-
-class _Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.fixtures.http_ok import serve_ok
 
 
 @pytest.fixture
 def proxy() -> Iterator[FaultProxy]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_ok()
     fault_proxy = FaultProxy(server.server_address[1], random.Random(0))
     fault_proxy.start()
     yield fault_proxy

@@ -4,7 +4,8 @@ Serve's actors are found in the GCS actor table (no dashboard needed) and sorted
 name, so the planner's seeded draws pick the same position every run. On a cluster
 this run started they die by SIGKILL of their pid (a crash; the pid passes the
 ownership guard first); on an existing cluster, by ray.kill on their handle.
-The cluster has noticed once Serve runs a replacement.
+The cluster has noticed once Serve runs a replacement (a replica: once serve.status()
+shows as many RUNNING replicas of its deployment as before the kill).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class _ActorFault(Fault):
         target = {
             "actor_id": info["ActorID"],
             "actor": info.get("Name") or info.get("ActorClassName"),
+            "class": info.get("ActorClassName"),
             "pid": info.get("Pid"),
             "node_id": info.get("Address", {}).get("NodeID"),
             "node": _node_name(env, info.get("Address", {}).get("NodeID")),
@@ -98,18 +100,32 @@ class KillReplica(_ActorFault):
         return actors(class_name=exact, prefix=prefix)
 
     def inject(self, env: FaultEnv, shot: Shot) -> Injection:
+        running = _running_replicas(env.app_name)  # before the kill: the level to come back to
         injection = super().inject(env, shot)
-        injection.state["shot"] = shot
+        deployments = {str(t.get("class", "")).rsplit(":", 1)[-1] for t in injection.targets}
+        injection.state["running_before"] = {d: running.get(d, 0) for d in deployments}
         return injection
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         if not _gone(injection.targets):
             return None
-        killed = {t["actor_id"] for t in injection.targets}
-        live = [a for a in self.candidates(env, injection.state["shot"]) if a["ActorID"] not in killed]
-        if len(live) < injection.state["before"]:
+        running = _running_replicas(env.app_name)
+        before = injection.state["running_before"]
+        if any(running.get(d, 0) < n for d, n in before.items()):
             return None
-        return f"replica replaced: {len(live)} replicas alive again"
+        counts = ", ".join(f"{d}={running.get(d, 0)}" for d in sorted(before))
+        return f"replica replaced: serve.status() shows {counts} RUNNING again"
+
+
+def _running_replicas(app_name: str) -> dict[str, int]:
+    """RUNNING replicas per deployment of the app, as serve.status() reports them."""
+    from ray import serve
+
+    app = serve.status().applications.get(app_name)
+    if app is None:
+        return {}
+    # replica_states is keyed by ReplicaState, a str enum: "RUNNING" finds it.
+    return {name: int(dep.replica_states.get("RUNNING", 0)) for name, dep in app.deployments.items()}
 
 
 class KillProxy(_ActorFault):

@@ -40,7 +40,10 @@ class _ActorFault(Fault):
         targets = [self._kill(env, info) for info in chosen]
         if all("error" in t for t in targets):
             raise FaultError("; ".join(t["error"] for t in targets))
-        return Injection("injected", targets, state={"before": len(found)})
+        by_class: dict[str, int] = {}
+        for info in found:
+            by_class[info.get("ActorClassName")] = by_class.get(info.get("ActorClassName"), 0) + 1
+        return Injection("injected", targets, state={"by_class": by_class})
 
     def _kill(self, env: FaultEnv, info: dict[str, Any]) -> dict[str, Any]:
         target = {
@@ -108,6 +111,12 @@ class KillReplica(_ActorFault):
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         if not _gone(injection.targets):
+            return None
+        # A new replica actor must exist: serve.status() alone may not have seen the death yet.
+        killed = {t["actor_id"] for t in injection.targets}
+        classes = {t.get("class") for t in injection.targets}
+        fresh = [a for c in classes for a in actors(class_name=c) if a["ActorID"] not in killed]
+        if len(fresh) < sum(injection.state["by_class"].get(c, 0) for c in classes):
             return None
         running = _running_replicas(env.app_name)
         before = injection.state["running_before"]

@@ -137,7 +137,9 @@ def _in_place_writes(path: Path) -> list[str]:
             mode = node.args[1] if len(node.args) > 1 else next(
                 (k.value for k in node.keywords if k.arg == "mode"), None)
             text = mode.value if isinstance(mode, ast.Constant) and isinstance(mode.value, str) else "r"
-            if any(flag in text for flag in "wx+"):
+            target = ast.unparse(node.args[0]).lower() if node.args else ""
+            # A child process's output log is a stream, not a result that is read back.
+            if any(flag in text for flag in "wx+") and "log" not in target:
                 found.append(f"{where} open(mode={text!r})")
         elif name == "open" and isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "os":
             flags = ast.unparse(node.args[1]) if len(node.args) > 1 else ""

@@ -181,6 +181,35 @@ def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
     return args
 
 
+def fence_ray_init(reason: str) -> None:
+    """Make ray.init() without an address fail fast in this process from now on.
+
+    Ray APIs connect on their own when the driver is not connected (auto-init,
+    Serve's client), and ray.init() without an address joins whatever cluster it
+    finds on the machine. After teardown, a straggling poll would otherwise join
+    another run's (or engineer's) cluster and keep this process alive. An explicit
+    address still goes through: that is a deliberate choice of the caller.
+    """
+    import ray
+
+    original = getattr(ray.init, "_unfenced", ray.init)
+
+    def fenced(*args: Any, **kwargs: Any) -> Any:
+        address = kwargs.get("address", args[0] if args else None)
+        if address in (None, "", "auto"):
+            raise RuntimeError(f"ray.init() without an address refused: {reason}")
+        return original(*args, **kwargs)
+
+    fenced._unfenced = original  # type: ignore[attr-defined]
+    ray.init = fenced
+
+
+def unfence_ray_init() -> None:
+    import ray
+
+    ray.init = getattr(ray.init, "_unfenced", ray.init)
+
+
 def start_local_cluster(
     spec: ClusterSpec,
     ledger: ProcessLedger,
@@ -205,6 +234,7 @@ def start_local_cluster(
         head_args["dashboard_port"] = free_port()
     handle = ClusterHandle(address="", owned=True, temp_dir=ray_temp)
     deadline = time.monotonic() + spec.start_timeout_s
+    unfence_ray_init()
     try:
         cluster = Cluster(initialize_head=True, head_node_args=head_args)
         handle._cluster = cluster
@@ -244,6 +274,7 @@ def connect_existing(spec: ClusterSpec) -> ClusterHandle:
             ray.shutdown()  # leave no half-made connection before the next try
             raise
 
+    unfence_ray_init()
     # A cluster that is still coming up refuses the first tries: retry with backoff.
     retrying = Retrying(stop=stop_after_delay(spec.start_timeout_s),
                         wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
@@ -277,6 +308,7 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
         ray.shutdown()
     except Exception:  # best effort: teardown must go on
         pass
+    fence_ray_init(f"the run's cluster at {handle.address} is shut down")
     if not handle.owned:
         return []
     if handle._cluster is not None:

@@ -102,3 +102,21 @@ def test_a_port_served_by_a_stranger_is_a_conflict() -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_after_teardown_ray_init_never_joins_a_cluster_it_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from harness.cluster import fence_ray_init, unfence_ray_init
+
+    calls: list[object] = []
+    monkeypatch.setattr(ray, "init", lambda address=None, **kw: calls.append(address))
+    fence_ray_init("the run's cluster is shut down")
+    for straggler in (lambda: ray.init(), lambda: ray.init(namespace="serve"), lambda: ray.init("auto")):
+        with pytest.raises(RuntimeError, match="without an address refused"):
+            straggler()
+    ray.init(address="127.0.0.1:6379")  # a deliberate address still goes through
+    fence_ray_init("twice")  # fencing again keeps one layer
+    unfence_ray_init()
+    ray.init()
+    assert calls == ["127.0.0.1:6379", None]

@@ -304,11 +304,13 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
     if handle.owned:
         # Record descendants while they are still ours: agents outlive their raylet.
         ledger.snapshot_descendants()
+    # Fence first: a poll that fails while shutdown runs (seconds when the GCS is gone)
+    # would otherwise reconnect on its own to whatever cluster it finds.
+    fence_ray_init(f"the run's cluster at {handle.address} is shut down")
     try:
         ray.shutdown()
     except Exception:  # best effort: teardown must go on
         pass
-    fence_ray_init(f"the run's cluster at {handle.address} is shut down")
     if not handle.owned:
         return []
     if handle._cluster is not None:

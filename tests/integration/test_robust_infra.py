@@ -44,6 +44,8 @@ def test_a_part_killed_mid_run(tmp_path: Path, victim: str, kind: str, cause: st
     run.child_named(victim).kill()
     code = _finish(run)
     _assert_infra_error(run, code, kind, cause)
+    # Polls failing during teardown must not make Ray join another cluster on the machine.
+    assert "Connecting to existing Ray cluster" not in run.output()
 
 
 def test_app_never_ready(tmp_path: Path) -> None:

@@ -51,6 +51,10 @@ class HarnessRun:
     def wait(self, timeout_s: float = 150) -> int:
         try:
             return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # a hung harness is this test's process: never leave it behind
+            self.proc.wait()
+            raise
         finally:
             self._log.close()
 

@@ -31,7 +31,7 @@ def _describe(value: Any) -> str:
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    return ".".join(safe_yaml.printable_key(part) for part in loc) or "(top level)"
 
 
 def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:

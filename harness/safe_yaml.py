@@ -24,6 +24,14 @@ SAFE_TAGS = {_CORE + name for name in (
 )}
 
 
+def printable_key(part: object) -> str:
+    """A key as it goes into a one-line message: control characters escaped, length bounded."""
+    text = str(part)
+    if not text.isprintable():
+        text = repr(text)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class YamlRejected(Exception):
     """`where` is a key path or a line; `expected` says what would have been accepted."""
 
@@ -48,7 +56,7 @@ class _Frame:
         self.index = 0
 
     def child_path(self) -> str:
-        part = (self.key if not self.key_next else "?") if self.is_mapping else str(self.index)
+        part = (printable_key(self.key) if not self.key_next else "?") if self.is_mapping else str(self.index)
         return f"{self.path}.{part}".lstrip(".")
 
     def child_done(self, scalar: str | None) -> None:
@@ -105,7 +113,7 @@ def check_shape(data: Any, max_depth: int = MAX_DEPTH, max_values: int = MAX_VAL
         if depth > max_depth:
             raise YamlRejected(path, f"expected data nested at most {max_depth} levels deep")
         if isinstance(value, dict):
-            stack.extend((v, f"{path}.{k}".lstrip("."), depth + 1) for k, v in value.items())
+            stack.extend((v, f"{path}.{printable_key(k)}".lstrip("."), depth + 1) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, f"{path}.{i}".lstrip("."), depth + 1) for i, v in enumerate(value))
 

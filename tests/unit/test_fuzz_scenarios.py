@@ -38,6 +38,8 @@ BASE: dict[str, Any] = {
 # Every mapping that is a schema model (forbids unknown keys), by key path.
 MODELS = ["", "cluster", "cluster.nodes.0", "app", "app.builtin", "app.builtin.latency",
           "app.deployments.0", "app.deployments.0.ray_actor_options", "load", "slos.0"]
+KNOWN_FAULTS = {"cpu_stress", "drain_node", "kill_controller", "kill_proxy", "kill_raylet", "kill_replica",
+                "kill_task_worker", "memory_pressure", "network", "terminate_node"}
 # Every leaf of BASE a mutation may replace.
 LEAVES = ["name", "seed", "duration_s", "cluster.nodes.0.name", "cluster.nodes.0.num_cpus",
           "cluster.nodes.1.num_cpus", "app.builtin.latency.distribution", "app.builtin.latency.ms",
@@ -119,7 +121,7 @@ def test_wrong_values_are_refused_or_valid_never_crash(tmp_path: Path, leaf: str
 
 
 @SETTINGS
-@given(where=st.sampled_from(MODELS), key=st.sampled_from(["chaos", "plugin", "x-unknown", "nme", "__class__"]),
+@given(where=st.sampled_from(MODELS), key=st.sampled_from(["plugins", "plugin", "x-unknown", "nme", "__class__"]),
        value=hostile_values)
 def test_unknown_keys_and_plugins_are_refused_by_name(tmp_path: Path, where: str, key: str, value: Any) -> None:
     data = copy.deepcopy(BASE)
@@ -129,6 +131,28 @@ def test_unknown_keys_and_plugins_are_refused_by_name(tmp_path: Path, where: str
     lines = assert_refused(path)
     expected = f"{where}.{key}".lstrip(".")
     assert any(f": {expected}: expected no such key" in line or "nested at most" in line for line in lines), lines
+
+
+@SETTINGS
+@given(name=st.text(min_size=1, max_size=40).filter(lambda n: n.strip() and n not in KNOWN_FAULTS))
+def test_unknown_fault_plugins_are_refused_by_name(tmp_path: Path, name: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["chaos"] = {"faults": [{"fault": name, "schedule": {"every_s": 5}}]}
+    path = tmp_path / "plugin.yaml"
+    path.write_text(yaml.safe_dump(data))
+    lines = assert_refused(path, "chaos.faults.0.fault")
+    assert any("expected a known fault" in line for line in lines), lines
+
+
+@SETTINGS
+@given(key=st.text(min_size=1, max_size=20), value=hostile_values)
+def test_hostile_fault_arguments_are_refused_by_name(tmp_path: Path, key: str, value: Any) -> None:
+    data = copy.deepcopy(BASE)
+    data["chaos"] = {"faults": [{"fault": "kill_replica", "args": {key: value}, "schedule": {"every_s": 5}}]}
+    path = tmp_path / "args.yaml"
+    path.write_text(yaml.safe_dump(data))
+    lines = assert_refused(path)
+    assert any(": chaos.faults.0" in line for line in lines), lines
 
 
 TAGS = ["!!python/object/apply:os.system ['touch {sentinel}']",

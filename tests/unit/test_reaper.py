@@ -163,3 +163,21 @@ def test_a_registry_of_another_user_is_refused(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(registry.os, "getuid", lambda: other_uid)
     with pytest.raises(PermissionError, match="another user"):
         registry.ensure_runs_dir(tmp_path)
+
+
+def test_harness_cleanup_reports_what_it_cleaned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("HARNESS_RUNS_DIR", str(runs))
+    assert main(["cleanup"]) == 0
+    assert "no leftovers of dead runs" in capsys.readouterr().out
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    ctime = psutil.Process(gone.pid).create_time()
+    gone.wait()
+    RunEntry("dead-run", gone.pid, ctime, str(tmp_path)).write(runs)
+    assert main(["cleanup"]) == 0
+    assert "cleaned leftovers of dead run dead-run" in capsys.readouterr().out
+    assert not list(runs.glob("*.json"))

@@ -86,8 +86,9 @@ def report(all_samples: list[dict]) -> dict:
     after = [s["harness_rss_mb"] for s in all_samples if s.get("after_load")]
 
     def at(seconds: float) -> float | None:
-        near = [s for s in samples if s["load_s"] >= seconds]
-        return near[0]["harness_rss_mb"] if near else None
+        """The sample closest to the mark, if one lies within 10 s of it."""
+        near = min(samples, key=lambda s: abs(s["load_s"] - seconds), default=None)
+        return near["harness_rss_mb"] if near and abs(near["load_s"] - seconds) <= 10 else None
 
     out: dict = {f"rss_mb_at_{m}min": at(m * 60) for m in MARKS_MIN}
     # After the load the harness reads the whole timeline back to judge it.
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="passed to harness run (e.g. a fault every minute once chaos is in)")
     parser.add_argument("--results", type=Path, default=PROJECT_ROOT / "results" / "soak")
-    parser.add_argument("--every-s", type=float, default=5.0, help="sampling interval")
+    parser.add_argument("--every-s", type=float, default=5.0, help="sampling interval (at most 10)")
     args = parser.parse_args(argv)
     outcome = soak(args.minutes, args.scenario, args.overrides, args.results, args.every_s)
     out_path = args.results / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -51,7 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
+    sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     return parser
+
+
+def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
+    from harness.registry import clean_dead_runs
+
+    reports = clean_dead_runs()
+    for report in reports:
+        console.print(report.line())
+    if not reports:
+        console.print("no leftovers of dead runs")
+    return EXIT_PASSED
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -114,6 +126,7 @@ COMMANDS = {
     "report": cmd_report,
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
+    "cleanup": cmd_cleanup,
 }
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.config import ClusterSpec, NodeSpec
 from harness.procs import ProcessLedger
 
@@ -27,6 +29,10 @@ MB = 1024 * 1024
 
 class ClusterStartError(Exception):
     """The cluster did not come up: an infrastructure error, not a verdict."""
+
+
+class PortConflict(ClusterStartError):
+    """A port the run uses is served by a process this run does not own."""
 
 
 def free_port() -> int:
@@ -51,6 +57,44 @@ def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     existing = os.environ.get("PYTHONPATH", "")
     merged = [p for p in paths if p] + ([existing] if existing else [])
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(merged))
+
+
+# Ports each node's processes listen on (attributes `<kind>_port` of Ray's Node).
+NODE_PORTS = ("node_manager", "metrics_export", "metrics_agent", "runtime_env_agent", "dashboard_agent_listen")
+
+
+def port_listeners(ports: set[int]) -> dict[int, int | None]:
+    """The pid listening on each of these TCP ports (None when psutil cannot tell)."""
+    out: dict[int, int | None] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in ports:
+            if out.get(conn.laddr.port) is None:
+                out[conn.laddr.port] = conn.pid
+    return out
+
+
+def check_ports_owned(ports: dict[str, int], ledger: ProcessLedger) -> None:
+    """Raise PortConflict if any port is served by a process this run does not own.
+
+    Free ports are picked before the server binds them, so another process may take
+    one in between; then the run must stop rather than talk to someone else's server.
+    """
+    if not ports:
+        return
+    ledger.snapshot_descendants()
+    ours = {os.getpid(), *(p.pid for p in ledger.alive())}
+    listeners = port_listeners(set(ports.values()))
+    for component, port in sorted(ports.items()):
+        pid = listeners.get(port)
+        if pid is not None and pid not in ours:
+            try:
+                who = f"{psutil.Process(pid).name()} (pid {pid})"
+            except psutil.Error:
+                who = f"pid {pid}"
+            raise PortConflict(
+                f"port {port} ({component}) is served by {who}, which this run did not start; "
+                f"another process took it: retry the run"
+            )
 
 
 @dataclass
@@ -89,6 +133,21 @@ class ClusterHandle:
     def workers(self) -> list[NodeHandle]:
         return [n for n in self.nodes.values() if not n.is_head]
 
+    def ports(self) -> dict[str, int]:
+        """Every TCP port the run's own Ray processes listen on, by component."""
+        out: dict[str, int] = {}
+        if self.address.rpartition(":")[2].isdigit():
+            out["gcs"] = int(self.address.rpartition(":")[2])
+        for name, node in self.nodes.items():
+            ray_node = node.ray_node
+            if ray_node is None or not node.alive:
+                continue
+            for kind in NODE_PORTS:
+                port = getattr(ray_node, f"{kind}_port", None)
+                if isinstance(port, int) and port > 0:
+                    out[f"{name}.{kind}"] = port
+        return out
+
     def remove_node(self, name: str, graceful: bool = False) -> None:
         """Kill every process of a worker node of a local cluster."""
         node = self.nodes[name]
@@ -122,6 +181,35 @@ def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
     return args
 
 
+def fence_ray_init(reason: str) -> None:
+    """Make ray.init() without an address fail fast in this process from now on.
+
+    Ray APIs connect on their own when the driver is not connected (auto-init,
+    Serve's client), and ray.init() without an address joins whatever cluster it
+    finds on the machine. After teardown, a straggling poll would otherwise join
+    another run's (or engineer's) cluster and keep this process alive. An explicit
+    address still goes through: that is a deliberate choice of the caller.
+    """
+    import ray
+
+    original = getattr(ray.init, "_unfenced", ray.init)
+
+    def fenced(*args: Any, **kwargs: Any) -> Any:
+        address = kwargs.get("address", args[0] if args else None)
+        if address in (None, "", "auto"):
+            raise RuntimeError(f"ray.init() without an address refused: {reason}")
+        return original(*args, **kwargs)
+
+    fenced._unfenced = original  # type: ignore[attr-defined]
+    ray.init = fenced
+
+
+def unfence_ray_init() -> None:
+    import ray
+
+    ray.init = getattr(ray.init, "_unfenced", ray.init)
+
+
 def start_local_cluster(
     spec: ClusterSpec,
     ledger: ProcessLedger,
@@ -146,6 +234,7 @@ def start_local_cluster(
         head_args["dashboard_port"] = free_port()
     handle = ClusterHandle(address="", owned=True, temp_dir=ray_temp)
     deadline = time.monotonic() + spec.start_timeout_s
+    unfence_ray_init()
     try:
         cluster = Cluster(initialize_head=True, head_node_args=head_args)
         handle._cluster = cluster
@@ -161,7 +250,7 @@ def start_local_cluster(
             ledger.snapshot_descendants()
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
-        ledger.snapshot_descendants()
+        check_ports_owned(handle.ports(), ledger)  # also snapshots the ledger
     except ClusterStartError:
         stop_cluster(handle, ledger)
         raise
@@ -185,6 +274,7 @@ def connect_existing(spec: ClusterSpec) -> ClusterHandle:
             ray.shutdown()  # leave no half-made connection before the next try
             raise
 
+    unfence_ray_init()
     # A cluster that is still coming up refuses the first tries: retry with backoff.
     retrying = Retrying(stop=stop_after_delay(spec.start_timeout_s),
                         wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
@@ -214,6 +304,9 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
     if handle.owned:
         # Record descendants while they are still ours: agents outlive their raylet.
         ledger.snapshot_descendants()
+    # Fence first: a poll that fails while shutdown runs (seconds when the GCS is gone)
+    # would otherwise reconnect on its own to whatever cluster it finds.
+    fence_ray_init(f"the run's cluster at {handle.address} is shut down")
     try:
         ray.shutdown()
     except Exception:  # best effort: teardown must go on
@@ -225,15 +318,20 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
             handle._cluster.shutdown()
         except Exception:
             pass
-    survivors = ledger.kill_survivors(grace_s=min(2.0, timeout_s))
+    # What survived Ray's own shutdown ignores SIGTERM (node agents): a short grace is enough.
+    survivors = ledger.kill_survivors(grace_s=min(0.5, timeout_s))
     return [f"{p.name}({p.pid})" for p in survivors]
 
 
 def copy_ray_logs(handle: ClusterHandle, dest: Path) -> None:
     """Copy the session logs of a local cluster into the run's results."""
-    if handle.temp_dir is None:
-        return
-    for session in handle.temp_dir.glob("session_2*"):
+    if handle.temp_dir is not None:
+        copy_session_logs(handle.temp_dir, dest)
+
+
+def copy_session_logs(ray_temp: Path, dest: Path) -> None:
+    """Copy every session's logs under a Ray temp dir (also used after a dead run)."""
+    for session in ray_temp.glob("session_2*"):
         logs = session / "logs"
         if logs.is_dir():
             shutil.copytree(logs, dest / session.name, dirs_exist_ok=True, ignore_dangling_symlinks=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.config import Scenario
 from harness.context import RunComponent
 from harness.guard import HostGuard
+from harness.health import HealthGuard
 from harness.live import LiveView
 from harness.loadreport import LoadReport
 from harness.recorder import Recorder
@@ -21,6 +22,7 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
     # The load streams are complete before any component stops: LoadReport reads them.
     components.append(LoadReport())
     components.extend(build_workloads(scenario))
+    components.append(HealthGuard(scenario.health))  # the harness's own parts: cluster, disk
     if scenario.host_guard.enabled:
         components.append(HostGuard(scenario.host_guard))
     if scenario.chaos.faults:

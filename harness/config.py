@@ -167,6 +167,16 @@ class AppSpec(Strict):
         return self.import_path or BUILTIN_IMPORT_PATH
 
 
+class HealthSpec(Strict):
+    """How the harness watches its own parts (harness.health)."""
+
+    # End the run as disk_full before the results disk is too full to write them.
+    min_free_disk_mb: Annotated[float, Field(ge=0, le=1_000_000)] = 50
+    # The GCS refusing connections this long means the cluster is lost.
+    cluster_lost_after_s: Annotated[float, Field(gt=0, le=3600)] = 3
+    check_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+
 class SLOSpec(Strict):
     """One pass/fail rule: `check` reads like the sentence a person would say."""
 
@@ -328,6 +338,7 @@ class Scenario(Strict):
     recorder: RecorderSpec = Field(default_factory=RecorderSpec)
     host_guard: HostGuardSpec = Field(default_factory=HostGuardSpec)
     chaos: ChaosSpec = Field(default_factory=ChaosSpec)
+    health: HealthSpec = Field(default_factory=HealthSpec)
 
     @model_validator(mode="after")
     def _timeout_covers_run(self) -> Scenario:

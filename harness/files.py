@@ -34,10 +34,15 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 def point_symlink(link: Path, target_name: str) -> None:
     """Make `link` point at `target_name` (relative), replacing it atomically."""
-    tmp = link.with_name(f".{link.name}.tmp")
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")  # concurrent runs share the results root
     try:
         tmp.unlink()
     except FileNotFoundError:
         pass
     tmp.symlink_to(target_name)
     os.replace(tmp, link)
+
+
+def results_fallback_dir(run_id: str) -> Path:
+    """Where a run's final results go when its results dir cannot take them (a full disk)."""
+    return Path(tempfile.gettempdir()) / "ray-harness-results" / run_id

@@ -9,7 +9,6 @@ ledger, watches the master, stops them all, and reads the load processes'
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from typing import Any
 import psutil
 
 from harness.config import LoadSpec
+from harness.files import write_json_atomic
 from harness.procs import ProcessLedger
 from harness.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 
@@ -129,7 +129,7 @@ class LoadProcess:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.timeline_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.output_dir / "load_config.json"
-        config_path.write_text(json.dumps(self.config(), indent=2))
+        write_json_atomic(config_path, self.config())
         env = dict(os.environ)
         env["HARNESS_LOAD_CONFIG"] = str(config_path)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

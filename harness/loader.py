@@ -1,7 +1,8 @@
 """Scenario files to typed Scenario objects, with one-line errors.
 
-YAML is only ever loaded with the safe loader: a tag that would construct an
-object is an error, not code that runs.
+YAML is only ever loaded through harness.safe_yaml (PyYAML's safe loader, with
+bounded depth and size): a tag that would construct an object is an error
+naming its key, not code that runs.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from harness import safe_yaml
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
 
@@ -30,7 +31,7 @@ def _describe(value: Any) -> str:
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    return ".".join(safe_yaml.printable_key(part) for part in loc) or "(top level)"
 
 
 def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
@@ -67,9 +68,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not path:
         raise ConfigError([f"--set {text}: expected a key path before '='"])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"--set {text}: expected a YAML value ({exc.problem})"]) from None
+        value = safe_yaml.load(raw) if raw.strip() else ""
+    except safe_yaml.YamlRejected as exc:
+        raise ConfigError([f"--set {text}: {exc.where}: {exc.expected}"]) from None
     return path, value
 
 
@@ -109,14 +110,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{source}: expected a readable UTF-8 file ({exc})"]) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{source}: {where}: expected valid YAML ({problem})"]) from None
-    except RecursionError:
-        raise ConfigError([f"{source}: (file): expected YAML nested less deeply"]) from None
+        data = safe_yaml.load(text)
+    except safe_yaml.YamlRejected as exc:
+        raise ConfigError([f"{source}: {exc.where}: {exc.expected}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: (top level): expected a mapping (got {type(data).__name__})"])
     return data

@@ -10,6 +10,7 @@ timeout) teardown runs and the results measured so far are written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -30,10 +31,12 @@ from harness.cluster import ClusterHandle
 from harness.components import build_components
 from harness.config import Scenario
 from harness.context import InfraError, RunComponent, RunContext
-from harness.files import point_symlink
+from harness.files import point_symlink, results_fallback_dir, write_atomic
+from harness.health import describe_load_exit
 from harness.load import LoadError, LoadProcess
 from harness.outcome import RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
+from harness.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
 from harness.report.junit import build_suite, write_junit
 from harness.report.summary import build_summary, write_summary
@@ -144,6 +147,7 @@ class Runner:
         self._temp_root: Path | None = None
         # A running cluster owned by the caller (a suite): used as is, never stopped here.
         self._shared_cluster = cluster
+        self._watch: RunWatch | None = None
 
     # -- phases ------------------------------------------------------------
 
@@ -156,13 +160,18 @@ class Runner:
                 ctx.cluster = self._shared_cluster
             elif spec.address is None:
                 self._temp_root = cluster_mod.make_temp_root(self.run_id)
+                if self._watch is not None:
+                    self._watch.set_temp_root(self._temp_root)
                 cluster_mod.prepare_process_env(self._temp_root, self.scenario.app.python_path)
                 ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
             else:
                 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
                 ctx.cluster = cluster_mod.connect_existing(spec)
+        except cluster_mod.PortConflict as exc:
+            raise InfraError("port_conflict", str(exc)) from exc
         except cluster_mod.ClusterStartError as exc:
             raise InfraError("cluster", str(exc)) from exc
+        ctx.artifacts["ports"] = ctx.cluster.ports()
         ctx.timeline.phase("cluster_start", "end", nodes=sorted(ctx.cluster.nodes))
         self.outcome.timings["cluster_start_s"] = round(time.monotonic() - t0, 3)
 
@@ -189,7 +198,10 @@ class Runner:
         except Exception as exc:
             raise InfraError("app_deploy", f"{type(exc).__name__}: {exc}") from exc
         if ctx.cluster.owned and self._shared_cluster is None:
-            ctx.ledger.snapshot_descendants()
+            try:  # the port was free when picked: is it our proxy that answers on it?
+                cluster_mod.check_ports_owned({"serve_http": ctx.http_port}, ctx.ledger)
+            except cluster_mod.PortConflict as exc:
+                raise InfraError("port_conflict", str(exc)) from exc
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
 
@@ -209,6 +221,7 @@ class Runner:
             raise InfraError("load", str(exc)) from exc
         ctx.load_started_at = time.time()
         cpu_meter = CpuMeter()
+        load_started = time.monotonic()
         # Locust ends itself after duration_s; allow it time to stop its users.
         deadline = time.monotonic() + scenario.duration_s + self._load.stop_timeout_s() + 15
         while True:
@@ -221,8 +234,9 @@ class Runner:
             time.sleep(TICK_S)
         ctx.load_ended_at = time.time()
         self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
-        if code != 0:
-            raise InfraError("load", f"locust exited with code {code}; see {self._load.log_tail()}")
+        problem = describe_load_exit(code, time.monotonic() - load_started, scenario.duration_s)
+        if problem:
+            raise InfraError("load", f"{problem}; see {self._load.log_tail()}")
         # A generator that could not send on schedule says nothing about the release.
         self._load.stop()
         invalid = self._load.invalid_reason()
@@ -263,7 +277,8 @@ class Runner:
             if killed:
                 ctx.timeline.emit("teardown", killed_after_shutdown=killed)
             try:
-                cluster_mod.copy_ray_logs(ctx.cluster, ctx.run_dir / "ray_logs")
+                if self.outcome.error_kind != "disk_full":  # keep the room for the results
+                    cluster_mod.copy_ray_logs(ctx.cluster, ctx.run_dir / "ray_logs")
             except OSError as exc:
                 self.outcome.notes.append(f"could not copy Ray logs: {exc}")
         else:
@@ -294,8 +309,16 @@ class Runner:
             self.scenario.model_dump(mode="json"),
             {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts},
         )
-        write_summary(ctx.run_dir / "summary.json", summary)
-        write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])
+        try:
+            write_summary(ctx.run_dir / "summary.json", summary)
+            write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])
+        except OSError as exc:  # e.g. a full disk: each file is complete or absent
+            fallback = results_fallback_dir(self.run_id)
+            self.outcome.notes.append(f"could not write results to {ctx.run_dir} ({exc}); wrote them to {fallback}")
+            summary["notes"] = self.outcome.notes
+            write_summary(fallback / "summary.json", summary)
+            write_junit(fallback / "junit.xml", [build_suite(self.outcome)])
+            return
         try:
             write_report(ctx.run_dir)
         except Exception as exc:  # the report is a view of the results: never worth the verdict
@@ -307,10 +330,11 @@ class Runner:
 
     def run(self) -> RunOutcome:
         ctx = self.ctx
-        (ctx.run_dir / "scenario.yaml").write_text(
-            yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
+        write_atomic(
+            ctx.run_dir / "scenario.yaml", yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
         )
         ctx.timeline.phase("run", "start", run_id=self.run_id, seed=self.scenario.seed)
+        self._watch = protect_run(ctx, self.outcome.notes)
         try:
             with _signals_raise(self.scenario.timeout_s):
                 self._start_cluster()
@@ -322,6 +346,9 @@ class Runner:
             self.outcome.fail("timeout", str(exc))
         except InfraError as exc:
             self.outcome.fail(exc.kind, exc.message)
+        except OSError as exc:
+            kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "harness"
+            self.outcome.fail(kind, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             self.outcome.fail("harness", f"{type(exc).__name__}: {exc}")
         finally:
@@ -337,7 +364,11 @@ class Runner:
                         self._judge()
                     except Exception as exc:
                         self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
-                    self._write_results()
+                    try:
+                        self._write_results()
+                    finally:
+                        if self._watch is not None:
+                            self._watch.finish()
         print_verdicts(ctx.console, self.outcome)
         if (ctx.run_dir / REPORT_FILE).exists():
             ctx.console.print(f"report: {ctx.run_dir / REPORT_FILE}", highlight=False, soft_wrap=True)

@@ -17,7 +17,9 @@ Record kinds:
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -31,21 +33,34 @@ REQUESTS_FILE = "requests.jsonl"
 
 
 class TimelineWriter:
-    """Appends records to one stream; safe to share between threads."""
+    """Appends records to one stream; safe to share between threads.
+
+    Each record is one `write(2)` of one whole line to a file opened O_APPEND, with
+    no user-space buffer: a crash at any moment leaves every earlier record
+    complete, and nothing is left to flush at exit. A failed write (a full disk)
+    never raises into the run: the first error is kept in `write_error` (the
+    health guard turns it into an infrastructure error) and later records are
+    dropped rather than appended after a torn line.
+    """
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.write_error: OSError | None = None
 
     def emit(self, kind: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
         record = {"t": time.time() if t is None else t, "kind": kind, **fields}
-        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode("utf-8")
         with self._lock:
-            if not self._file.closed:
-                self._file.write(line)
-                self._file.flush()
+            if self._fd is not None and self.write_error is None:
+                try:
+                    written = os.write(self._fd, line)
+                    if written != len(line):
+                        raise OSError(errno.ENOSPC, f"short write to {self.path} ({written} of {len(line)} bytes)")
+                except OSError as exc:
+                    self.write_error = exc
         return record
 
     def phase(self, name: str, edge: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
@@ -53,7 +68,9 @@ class TimelineWriter:
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def read_stream(path: Path) -> Iterator[dict[str, Any]]:

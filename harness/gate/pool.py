@@ -23,6 +23,7 @@ from harness.cluster import ClusterHandle
 from harness.config import Scenario
 from harness.gate.config import ResolvedEntry
 from harness.procs import OWNED_FILE, ProcessLedger
+from harness.reaper import RunWatch
 
 
 def destroys_nodes(scenario: Scenario) -> bool:
@@ -66,6 +67,8 @@ class ClusterPool:
         self.start_seconds: list[float] = []
         self._key: str | None = None
         self._temp_root: Path | None = None
+        # The shared cluster outlives each run: its own reaper covers a SIGKILLed suite.
+        self._watch: RunWatch | None = None
 
     def acquire(self, scenario: Scenario) -> ClusterHandle:
         """The running cluster if it matches, else a fresh one; raises ClusterStartError."""
@@ -76,6 +79,12 @@ class ClusterPool:
             return self.handle
         self.release()
         self._temp_root = cluster_mod.make_temp_root(self.work_dir.name)
+        try:
+            if self._watch is None:
+                self._watch = RunWatch.start(f"pool-{self.work_dir.name}", self.work_dir, self.ledger)
+            self._watch.set_temp_root(self._temp_root)
+        except OSError:
+            pass  # unprotected against a SIGKILL only; teardown still sweeps the ledger
         cluster_mod.prepare_process_env(self._temp_root, scenario.app.python_path)
         t0 = time.monotonic()
         self.handle = cluster_mod.start_local_cluster(scenario.cluster, self.ledger, self._temp_root)
@@ -102,4 +111,7 @@ class ClusterPool:
     def close(self) -> list[str]:
         killed = self.release()
         survivors = self.ledger.kill_survivors()
+        if self._watch is not None:
+            self._watch.finish()
+            self._watch = None
         return killed + [f"{p.name}({p.pid})" for p in survivors]

@@ -95,7 +95,7 @@ def test_yaml_python_tag_is_not_constructed(tmp_path):
     path = tmp_path / "evil.yaml"
     path.write_text("name: !!python/object/apply:os.system ['touch pwned']\n")
     [line] = error_lines(path)
-    assert line.startswith(f"{path}: line 1: expected valid YAML")
+    assert line.startswith(f"{path}: line 1: name: expected plain YAML data, not the tag !!python/object")
     assert not (tmp_path / "pwned").exists()
 
 

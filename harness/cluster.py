@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -42,9 +43,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pin_loopback() -> None:
+    """Keep this process's Ray on 127.0.0.1, even if ray was imported before the harness ran.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import. A host that imported ray
+    first (pytest collecting tests, a notebook, a user's own tooling) would have ray.init
+    swap "127.0.0.1" for the machine's routable address, where no GCS of ours listens.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if "ray" in sys.modules:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     """Environment every Ray process of the run inherits from the harness."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    pin_loopback()
     # Ray writes ray_current_cluster under $RAY_TMPDIR/ray: keep it per run.
     os.environ["RAY_TMPDIR"] = str(temp_root)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -216,6 +231,7 @@ def start_local_cluster(
     temp_root: Path,
 ) -> ClusterHandle:
     """Start head and workers; on failure stop whatever started and raise ClusterStartError."""
+    pin_loopback()
     import ray
     from ray.cluster_utils import Cluster
 
@@ -264,6 +280,7 @@ def start_local_cluster(
 
 
 def connect_existing(spec: ClusterSpec) -> ClusterHandle:
+    pin_loopback()
     import ray
     from tenacity import Retrying, stop_after_delay, wait_exponential
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import secrets
 import shutil
 import signal
@@ -165,7 +164,6 @@ class Runner:
                 cluster_mod.prepare_process_env(self._temp_root, self.scenario.app.python_path)
                 ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
             else:
-                os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
                 ctx.cluster = cluster_mod.connect_existing(spec)
         except cluster_mod.PortConflict as exc:
             raise InfraError("port_conflict", str(exc)) from exc

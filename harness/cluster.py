@@ -57,6 +57,23 @@ def pin_loopback() -> None:
         ray_constants.ENABLE_RAY_CLUSTER = False
 
 
+def refresh_ray_config() -> None:
+    """Make this process's Ray re-read its environment before a new driver session.
+
+    Ray caches its config (the auth mode among it) and the auth token per process. A
+    session before, in the same process (a connection to a token-auth cluster, which
+    switches the process to token mode), would leave this driver's own server demanding
+    a token the run's cluster never sends; the GCS then takes every actor the driver
+    creates for out of scope and drops it before it runs. Ray's tests reset the same way.
+    """
+    if "ray" not in sys.modules:
+        return  # nothing cached yet
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
 def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     """Environment every Ray process of the run inherits from the harness."""
     pin_loopback()
@@ -232,6 +249,7 @@ def start_local_cluster(
 ) -> ClusterHandle:
     """Start head and workers; on failure stop whatever started and raise ClusterStartError."""
     pin_loopback()
+    refresh_ray_config()
     import ray
     from ray.cluster_utils import Cluster
 
@@ -281,6 +299,7 @@ def start_local_cluster(
 
 def connect_existing(spec: ClusterSpec) -> ClusterHandle:
     pin_loopback()
+    refresh_ray_config()
     import ray
     from tenacity import Retrying, stop_after_delay, wait_exponential
 

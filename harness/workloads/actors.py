@@ -17,8 +17,6 @@ from harness.config import ActorsWorkloadSpec
 from harness.context import RunContext
 from harness.workloads.base import Workload
 
-LEDGER_ATTEMPTS = 3
-
 
 def actor_classes() -> tuple[Any, Any]:
     """The two actor classes, built in a closure so workers need not import the harness."""
@@ -69,12 +67,10 @@ class ActorsWorkload(Workload):
         self.errors: Counter[str] = Counter()
         self.failed_calls = 0
         self._actors: list[Any] = []
-        self.ledger_attempts = 0
 
     def partial(self) -> dict[str, Any]:
         return {"workload": "actors", "acknowledged": sum(len(s) for s in self.acked.values()),
-                "failed_calls": self.failed_calls, "errors": dict(self.errors),
-                "ledger_attempts": self.ledger_attempts}
+                "failed_calls": self.failed_calls, "errors": dict(self.errors)}
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         import ray
@@ -88,7 +84,8 @@ class ActorsWorkload(Workload):
             "scheduling_strategy": NodeAffinitySchedulingStrategy(head.node_id, soft=False)
         }
         ledger_name = f"harness-ledger-{ctx.run_id}-{spec.name}"
-        ledger, ledger_name = self._start_ledger(ledger_cls, ledger_name, ledger_opts)
+        ledger = ledger_cls.options(name=ledger_name, **ledger_opts).remote()
+        ray.get(ledger.all_seen.remote(), timeout=max(1.0, self.time_left()))  # up before relays look it up
         relays = [
             relay_cls.options(
                 num_cpus=spec.num_cpus, resources=dict(spec.resources) or None,
@@ -125,30 +122,6 @@ class ActorsWorkload(Workload):
         if lost:
             fields["why"] = f"acknowledged messages missing from the ledger: {lost}"[:500]
         return fields
-
-    def _start_ledger(self, ledger_cls: Any, name: str, options: dict[str, Any]) -> tuple[Any, str]:
-        """The ledger actor, answering before relays look it up.
-
-        The ledger is the measuring instrument, not the system under test: on a busy
-        machine Ray has been seen to drop a fresh actor before it ever ran
-        (ActorDiedError, "cancelled before it started running"), so its creation is
-        retried a few times; the attempts are kept in the result.
-        """
-        import ray
-        from ray.exceptions import ActorDiedError
-
-        for attempt in range(1, LEDGER_ATTEMPTS + 1):
-            self.ledger_attempts = attempt
-            attempt_name = name if attempt == 1 else f"{name}-{attempt}"  # never wait for a dead name
-            ledger = ledger_cls.options(name=attempt_name, **options).remote()
-            try:
-                ray.get(ledger.all_seen.remote(), timeout=max(1.0, self.time_left()))
-                return ledger, attempt_name
-            except ActorDiedError:
-                if attempt == LEDGER_ATTEMPTS or self.should_stop():
-                    raise
-                time.sleep(0.5 * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
 
     def cleanup(self, ctx: RunContext) -> None:
         import ray

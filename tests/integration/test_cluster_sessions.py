@@ -1,0 +1,53 @@
+"""A driver session after another in one process: the new cluster's actors run.
+
+Connecting to a token-auth cluster switches the process's cached Ray config to token
+mode (Ray sets RAY_AUTH_MODE=token and re-reads its config). If a later run's own
+cluster (auth disabled) met that stale config, the GCS would drop every actor the
+driver creates as out of scope before it ran: what broke the actors workload in a
+suite after a run on an existing cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import cluster as cluster_mod
+from harness.config import ClusterSpec, NodeSpec
+from harness.procs import ProcessLedger
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_run_after_a_token_auth_session_still_runs_its_actors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+    from ray._raylet import Config
+
+    # What an earlier connection to a token-auth cluster leaves in this process.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    Config.initialize("")
+    # The process's environment moves on (a new run, a restored environment).
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+
+    @ray.remote(num_cpus=0)
+    class Pinger:
+        def ping(self) -> str:
+            return "pong"
+
+    root = cluster_mod.make_temp_root("sessions")
+    cluster_mod.prepare_process_env(root, [])
+    ledger = ProcessLedger("sessions", tmp_path / "owned.json")
+    spec = ClusterSpec(nodes=[NodeSpec(name="head", num_cpus=1, object_store_mb=80)])
+    handle = cluster_mod.start_local_cluster(spec, ledger, root)
+    try:
+        assert os.environ["RAY_AUTH_MODE"] == "disabled"
+        assert ray.get(Pinger.remote().ping.remote(), timeout=60) == "pong"
+    finally:
+        cluster_mod.stop_cluster(handle, ledger)
+        shutil.rmtree(root, ignore_errors=True)

@@ -68,8 +68,10 @@ def refresh_ray_config() -> None:
     """
     if "ray" not in sys.modules:
         return  # nothing cached yet
-    from ray._raylet import AuthenticationTokenLoader, Config
-
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray from before token auth: no such cache to refresh
+        return
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
 

@@ -76,9 +76,14 @@ def refresh_ray_config() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
-def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
-    """Environment every Ray process of the run inherits from the harness."""
+def prepare_driver() -> None:
+    """What this process's Ray needs before each new driver session (start or connect)."""
     pin_loopback()
+    refresh_ray_config()
+
+
+def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
+    """Environment every Ray process of the run inherits (loopback: `prepare_driver`)."""
     # Ray writes ray_current_cluster under $RAY_TMPDIR/ray: keep it per run.
     os.environ["RAY_TMPDIR"] = str(temp_root)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -250,8 +255,7 @@ def start_local_cluster(
     temp_root: Path,
 ) -> ClusterHandle:
     """Start head and workers; on failure stop whatever started and raise ClusterStartError."""
-    pin_loopback()
-    refresh_ray_config()
+    prepare_driver()
     import ray
     from ray.cluster_utils import Cluster
 
@@ -300,8 +304,7 @@ def start_local_cluster(
 
 
 def connect_existing(spec: ClusterSpec) -> ClusterHandle:
-    pin_loopback()
-    refresh_ray_config()
+    prepare_driver()
     import ray
     from tenacity import Retrying, stop_after_delay, wait_exponential
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness import calibrate_cmd
 from harness.gate import history_cmd, suite_cmd
 from harness.loader import ConfigError, load_scenario
 from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
+    calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
     sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     return parser
 
@@ -126,6 +128,7 @@ COMMANDS = {
     "report": cmd_report,
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
+    "calibrate": calibrate_cmd.cmd_calibrate,
     "cleanup": cmd_cleanup,
 }
 

@@ -14,7 +14,8 @@ would flake). A suggested bound is the worst value seen plus a stated margin:
                            at least one percentage point, never past 0% or 100%
     exact bounds (==, !=): kept (they state correctness, not a tolerance)
 
-rounded outward to two significant digits and written in the SLO's own unit.
+rounded outward to two significant digits (counts: to a whole number) and written in
+the SLO's own unit.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def suggest_bound(op: str, bound: float, unit: str, low: float, high: float,
     slack = max(abs(worst) * share, spread)
     value = worst + slack if upper else worst - slack
     value = round_outward(value, up=upper)
+    if unit == "count":  # replicas, requests, changes: whole numbers
+        value = float(math.ceil(value) if upper else math.floor(value))
     if not upper and worst >= 0:
         value = max(0.0, value)
     return value, (f"worst {format_value(worst, unit)} {'+' if upper else '-'} "

@@ -109,7 +109,9 @@ def test_suggestions_round_outward_and_never_below_zero() -> None:
     assert round_outward(0.01234, up=True) == 0.013
     value, note = suggest_bound(">=", 100, "count", 10, 30, 25)
     assert value == 0.0 and "spread" in note  # 10 - max(2.5, 20) clipped at 0
-    assert suggest_bound("<=", 3, "count", 2, 2, 25)[0] == 2.5
+    assert suggest_bound("<=", 3, "count", 2, 2, 25)[0] == 3  # counts are whole: 2.5 -> 3
+    assert suggest_bound("<=", 3, "count", 3, 3, 25)[0] == 4  # 3.75
+    assert suggest_bound("<", 60, "s", 8.0, 15.2, 25)[0] == 23  # 15.2 + spread 7.2 = 22.4
 
 
 @pytest.mark.parametrize(("check", "bound", "expected"), [

@@ -49,10 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
 
+    calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
-    calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
     sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     return parser
 
@@ -125,10 +125,10 @@ COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
     "reproduce": cmd_reproduce,
+    "calibrate": calibrate_cmd.cmd_calibrate,
     "report": cmd_report,
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
-    "calibrate": calibrate_cmd.cmd_calibrate,
     "cleanup": cmd_cleanup,
 }
 

@@ -23,15 +23,13 @@ from harness.calibrate import (
 )
 from harness.calibrate_cmd import write_suggested
 from harness.loader import load_scenario
-from harness.slo import Verdict, parse_check
+from harness.slo import OPS, Verdict, parse_check
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def verdict(check: str, measured: float | None, unit: str, name: str = "slo") -> Verdict:
     parsed = parse_check(check)
-    from harness.slo import OPS
-
     passed = measured is not None and OPS[parsed.op](measured, parsed.bound)
     return Verdict(name, check, "load", passed, measured, parsed.bound, parsed.op, unit, "")
 

@@ -95,9 +95,12 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     write_atomic(work_dir / "calibration.json", json.dumps(report, indent=2))
     write_atomic(work_dir / "calibration.md", markdown(cal))
     print_table(console, cal)
-    if args.write_suggested is not None and cal.slos:
-        write_suggested(args.write_suggested, args.scenario, args.overrides, cal, when)
-        console.print(f"suggested bounds written to {args.write_suggested}", highlight=False)
+    if args.write_suggested is not None:
+        if cal.slos:
+            write_suggested(args.write_suggested, args.scenario, args.overrides, cal, when)
+            console.print(f"suggested bounds written to {args.write_suggested}", highlight=False)
+        else:
+            console.print(f"[yellow]no run was judged: {args.write_suggested} not written[/]", highlight=False)
     return cal.exit_code
 
 

@@ -179,3 +179,18 @@ def test_written_suggestion_loads_and_keeps_the_rest(tmp_path: Path, overrides: 
     assert scenario.duration_s == (9 if overrides else 15)
     if not overrides:  # the original's comments survive a plain copy
         assert "# The default smoke scenario" in text
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--runs", "1"], "expected 2 to 100 runs"),
+    (["--runs", "3", "--margin", "-5"], "expected a percentage"),
+    (["--runs", "3", "--set", "users=yes-please"], "users"),
+])
+def test_usage_errors_exit_2_before_anything_runs(argv: list[str], expected: str, capsys, tmp_path: Path) -> None:
+    from harness.cli import main
+
+    code = main(["calibrate", str(ROOT / "configs" / "scenarios" / "smoke.yaml"), *argv,
+                 "--results", str(tmp_path)])
+    assert code == 2
+    assert expected in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # no results directory, no run

@@ -245,7 +245,7 @@ def table_rows(cal: Calibration, full: bool = True) -> list[list[str]]:
                margin, fmt(s.spread), flag or "ok"]
         if full:
             row[1:1] = [s.check]
-            row.insert(-1, s.suggested_check or f"kept ({s.suggestion_note})")
+            row.insert(-1, s.suggested_check or s.suggestion_note)
         rows.append(row)
     return rows
 

@@ -158,7 +158,7 @@ def print_table(console: Console, cal: Calibration) -> None:
         table.add_row(*row, style="yellow" if slo.warnings else None)
     console.print(table)
     for slo in cal.slos:
-        suggestion = slo.suggested_check or f"kept ({slo.suggestion_note})"
+        suggestion = slo.suggested_check or slo.suggestion_note
         console.print(f"suggested  {slo.name}: {suggestion}", highlight=False, soft_wrap=True)
     for slo in cal.flaky:
         console.print(f"[yellow]warning[/] {slo.name} ({slo.check}): {'; '.join(slo.warnings)}", highlight=False)

@@ -25,6 +25,7 @@ from junitparser.xunit2 import (
     TestCase,
     TestSuite,
 )
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -207,6 +208,7 @@ def build_summary(session: SuiteSession, code: int, killed: list[str]) -> dict[s
         "shared_cluster_start_s": session.pool.start_seconds,
         "killed_after_shutdown": killed,
         "versions": versions(),
+        "label": session.release,
         "scenarios": [_entry_summary(r) for r in session.results],
     }
 
@@ -225,20 +227,37 @@ def write_reports(session: SuiteSession, summary: dict[str, Any]) -> None:
 _STYLE = {"passed": "green", "flaky": "yellow", "failed": "red", "error": "magenta", "skipped": "dim"}
 
 
-def print_suite(console: Console, session: SuiteSession, code: int) -> None:
-    table = Table(title=f"suite {session.suite.name} ({session.run_name})")
-    for column in ("scenario", "result", "attempts", "state", "flake rate", "blocks", "why"):
-        table.add_column(column)
+def suite_table(session: SuiteSession) -> Table:
+    """Short cells only, so it reads at 80 columns; the reasons go below it."""
+    table = Table(title=f"suite {session.suite.name} ({session.run_name})", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    table.add_column("scenario", overflow="fold")
+    for column in ("result", "tries", "state", "flaky", "blocks"):
+        table.add_column(column, no_wrap=True)
     for r in session.results:
         style = _STYLE.get(r.status, "")
-        why = "; ".join(r.decision.reasons + r.decision.notes) or (r.skipped_reason or "")
         table.add_row(r.name, f"[{style}]{r.status}[/]", str(len(r.attempts)), r.state or "-",
-                      f"{r.flake_rate:.0%}", "[red]yes[/]" if r.decision.blocking else "no", why)
-    console.print(table)
-    verdict = VERDICTS.get(code, "no verdict (infrastructure error)")
-    style = {EXIT_PASSED: "bold green", EXIT_SLO_FAILED: "bold red"}.get(code, "bold yellow")
-    console.print(f"[{style}]{verdict.upper()}[/] exit {code}  results: {session.suite_dir}")
+                      f"{r.flake_rate:.0%}", "[red]yes[/]" if r.decision.blocking else "no")
+    return table
+
+
+def why_lines(session: SuiteSession) -> list[str]:
+    """Why each scenario blocks, does not block though it could, or was not run."""
+    lines = []
     for r in session.results:
         if r.decision.blocking:
-            console.print(f"[red]blocking:[/] {r.name}: {'; '.join(r.decision.reasons)}")
-            console.print(f"  reproduce: {r.attempts[-1].reproduce_command}")
+            lines.append(f"[red]blocking:[/] {r.name}: {'; '.join(r.decision.reasons)}")
+            lines.append(f"  reproduce: {r.attempts[-1].reproduce_command}")
+        elif r.decision.notes or r.skipped_reason:
+            lines.append(f"[yellow]not blocking:[/] {r.name}: {'; '.join(r.decision.notes) or r.skipped_reason}")
+    return lines
+
+
+def print_suite(console: Console, session: SuiteSession, code: int) -> None:
+    console.print(suite_table(session))
+    for line in why_lines(session):
+        console.print(line, soft_wrap=True, highlight=False)
+    verdict = VERDICTS.get(code, "no verdict (infrastructure error)")
+    style = {EXIT_PASSED: "bold green", EXIT_SLO_FAILED: "bold red"}.get(code, "bold yellow")
+    console.print(f"[{style}]{verdict.upper()}[/] exit {code}  results: {session.suite_dir}",
+                  soft_wrap=True, highlight=False)

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
+from harness.report.terminal import ci_table
 from harness.slo import format_value
 
 # summary.json metrics worth a row when both runs have them (key_metrics adds the timeline's).
@@ -78,7 +78,8 @@ def change(a: float | None, b: float | None) -> str:
         return "="
     if a == 0:
         return f"{b - a:+g}"
-    return f"{(b - a) / abs(a):+.0%}"
+    relative = (b - a) / abs(a)
+    return f"{relative:+.1%}" if abs(relative) < 0.1 else f"{relative:+.0%}"
 
 
 def _verdict_cell(v: dict[str, Any] | None) -> str:
@@ -162,7 +163,7 @@ def build_comparison(a: RunFolder, b: RunFolder) -> dict[str, Any]:
 
 
 def _table(title: str, first: str) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table = ci_table(title)
     table.add_column(first, overflow="fold")
     for column in ("A", "B", "change"):
         table.add_column(column, justify="right", no_wrap=column == "change", overflow="fold")
@@ -198,16 +199,17 @@ def print_comparison(console: Console, doc: dict[str, Any]) -> None:
         metrics.add_row(row["metric"], _value(row["a"]), _value(row["b"]), row["change"])
     console.print(metrics)
     if doc["chaos"]:
-        chaos = Table(title="chaos outcomes", box=box.SIMPLE_HEAD, title_justify="left")
+        chaos = ci_table("chaos outcomes")
         for column in ("shot", "A", "B"):
             chaos.add_column(column, overflow="fold")
         for row in doc["chaos"]:
             chaos.add_row(f"{row['shot']} {row['fault']}", row["a_text"], row["b_text"])
         console.print(chaos)
-    timings = _table("timings (s)", "phase")
-    for row in doc["timings"]:
-        timings.add_row(row["timing"], _value(row["a"]), _value(row["b"]), row["change"])
-    console.print(timings)
+    if doc["timings"]:
+        timings = _table("timings (s)", "phase")
+        for row in doc["timings"]:
+            timings.add_row(row["timing"], _value(row["a"]), _value(row["b"]), row["change"])
+        console.print(timings)
     diffs = doc["config_differences"]
     if diffs:
         console.print(f"config differences ({len(diffs)}):", highlight=False)

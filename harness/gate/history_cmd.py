@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from harness.gate.config import QuarantineList, load_quarantine
 from harness.gate.history import History, StoredResult
@@ -20,6 +18,7 @@ from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.loader import ConfigError
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
+from harness.report.terminal import ci_table
 
 GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]"}
 STATE_STYLE = {"passing": "green", "failing": "red", "consistently_failing": "bold red",
@@ -107,7 +106,7 @@ def _glyphs(statuses: list[str]) -> str:
 
 def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) -> None:
     """Short cells at 80 columns; the result strips and quarantine notes below the table."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table = ci_table(title)
     table.add_column("scenario", overflow="fold")
     for column in ("state", "runs", "flaky", "p99 base", "rps base", "last run"):
         table.add_column(column, no_wrap=True)
@@ -134,15 +133,20 @@ def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) ->
 
 
 def print_labels(console: Console, scenario: str, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=f"{scenario} by release label", box=box.SIMPLE_HEAD, title_justify="left")
+    table = ci_table(f"{scenario} by release label")
     table.add_column("label", overflow="fold")
-    for column in ("results", "p50", "p99", "rps", "ray", "app"):
-        table.add_column(column, overflow="fold")
+    for column in ("passed", "p50", "p99", "rps", "ray"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("app", overflow="fold")
     for row in rows:
-        table.add_row(row["label"], _glyphs(row["results"]), _fmt(row["p50_ms"], "ms"),
+        passed = sum(1 for s in row["results"] if s in ("passed", "flaky"))
+        table.add_row(row["label"], f"{passed}/{len(row['results'])}", _fmt(row["p50_ms"], "ms"),
                       _fmt(row["p99_ms"], "ms"), _fmt(row["throughput_rps"], ""),
                       row["ray"] or "-", row["app"] or "-")
     console.print(table)
+    width = max((len(row["label"]) for row in rows), default=0)
+    for row in rows:  # each label's results, oldest left, below the table
+        console.print(f"{row['label']:<{width}}  {_glyphs(row['results'])}", highlight=False)
 
 
 def cmd_history(args: argparse.Namespace, console: Console) -> int:

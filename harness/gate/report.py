@@ -25,7 +25,6 @@ from junitparser.xunit2 import (
     TestCase,
     TestSuite,
 )
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -37,6 +36,7 @@ from harness.outcome import EXIT_PASSED, EXIT_SLO_FAILED, RunOutcome
 from harness.report.junit import build_suite, new_case, run_context, write_junit
 from harness.report.suite_html import write_suite_report
 from harness.report.summary import versions
+from harness.report.terminal import ci_table
 
 if TYPE_CHECKING:
     from harness.gate.session import EntryResult, SuiteSession
@@ -229,8 +229,7 @@ _STYLE = {"passed": "green", "flaky": "yellow", "failed": "red", "error": "magen
 
 def suite_table(session: SuiteSession) -> Table:
     """Short cells only, so it reads at 80 columns; the reasons go below it."""
-    table = Table(title=f"suite {session.suite.name} ({session.run_name})", box=box.SIMPLE_HEAD,
-                  title_justify="left")
+    table = ci_table(f"suite {session.suite.name} ({session.run_name})")
     table.add_column("scenario", overflow="fold")
     for column in ("result", "tries", "state", "flaky", "blocks"):
         table.add_column(column, no_wrap=True)

@@ -11,9 +11,14 @@ from harness.outcome import RunOutcome
 from harness.slo import format_value
 
 
+def ci_table(title: str) -> Table:
+    """A table for a CI log: a rule under the header, no outer frame, no edge padding."""
+    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
+                 pad_edge=False, collapse_padding=True)
+
+
 def verdict_table(outcome: RunOutcome) -> Table:
-    table = Table(title=f"{outcome.scenario_name}  (seed {outcome.seed}, run {outcome.run_id})",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    table = ci_table(f"{outcome.scenario_name}  (seed {outcome.seed}, run {outcome.run_id})")
     table.add_column("SLO", overflow="fold")
     table.add_column("window", overflow="fold")
     table.add_column("measured", justify="right", no_wrap=True)

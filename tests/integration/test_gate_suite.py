@@ -97,13 +97,21 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "suite", str(tmp_path / "suite.yaml"),
-         "--results", str(results), "--quarantine", str(tmp_path / "none.yaml")],
+         "--results", str(results), "--quarantine", str(tmp_path / "none.yaml"),
+         "--json", "--summary-md", str(tmp_path / "verdict.md"), "--label", "v2.0-rc1"],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "80", "GITHUB_STEP_SUMMARY": str(tmp_path / "step.md")},
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "blocking: steady: regression: p99_ms regressed" in proc.stdout
+    # --json: stdout is the one document (Ray and Locust print too: to stderr), the text on stderr
+    document = json.loads(proc.stdout)
+    assert document["command"] == "suite" and document["verdict"] == "blocked"
+    assert document["label"] == "v2.0-rc1" and Path(document["junit"]).is_file()
+    assert "blocking: steady: regression: p99_ms regressed" in proc.stderr
+    markdown = (tmp_path / "verdict.md").read_text()
+    assert "### ❌ suite itest: blocked (exit 1)" in markdown and "- **steady** blocks: regression:" in markdown
+    assert (tmp_path / "step.md").read_text() == markdown + "\n"
 
     suite_dir = (results / "latest-suite").resolve()
     summary = json.loads((suite_dir / "summary.json").read_text())
@@ -139,6 +147,13 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
                            cwd=ROOT, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "COLUMNS": "200"})
     assert shown.returncode == 0 and "flaky-once" in shown.stdout and "flaky" in shown.stdout
+    # History rows carry the label and the versions; a scenario across labels, as JSON
+    [row] = stored.results("flaky-once")
+    assert row.label == "v2.0-rc1" and row.versions["app"] == "builtin-0.1.0" and row.versions["ray"]
+    shown = subprocess.run([sys.executable, "-m", "harness", "history", "steady", "--by-label", "--json",
+                            "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    labels = json.loads(shown.stdout)["labels"]
+    assert [(r["label"], r["results"]) for r in labels] == [("-", ["passed"] * 3), ("v2.0-rc1", ["passed"])]
 
     leftovers = [pid for pid, ct in _recorded_pids(suite_dir) if _still_alive(pid, ct)]
     assert leftovers == []

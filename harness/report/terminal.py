@@ -13,8 +13,9 @@ from harness.slo import format_value
 
 def ci_table(title: str) -> Table:
     """A table for a CI log: a rule under the header, no outer frame, no edge padding."""
+    # min_width: a title longer than a narrow table would wrap; up to 80 columns it must not
     return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
-                 pad_edge=False, collapse_padding=True)
+                 pad_edge=False, collapse_padding=True, min_width=min(len(title), 80))
 
 
 def verdict_table(outcome: RunOutcome) -> Table:

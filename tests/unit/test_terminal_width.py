@@ -78,6 +78,12 @@ def test_suite_table_fits_with_reasons_below() -> None:
     assert_fits(lines, ("blocking:", "  reproduce:", "not blocking:", "BLOCKED exit"))
     assert f"blocking: autoscaling-burst-with-node-kill: {reason}" in lines
     assert any(line.strip().startswith("smoke") and "flaky" in line for line in lines)
+    assert lines[0].rstrip() == "suite nightly (suite-nightly-20260101-000000)"  # the title on one line
+    session.results = session.results[1:]  # a narrow table: its title still on one line
+    session.results[0].state = "passing"
+    con = console()
+    print_suite(con, session, 0)
+    assert table_lines(con)[0].rstrip() == "suite nightly (suite-nightly-20260101-000000)"
     for cell in ("autoscaling-burst-with-node-kill", "consistently_failing"):
         assert any(cell in line for line in lines), cell
 

@@ -81,9 +81,10 @@ def test_suite_table_fits_with_reasons_below() -> None:
     assert lines[0].rstrip() == "suite nightly (suite-nightly-20260101-000000)"  # the title on one line
     session.results = session.results[1:]  # a narrow table: its title still on one line
     session.results[0].state = "passing"
+    session.suite.name, session.run_name = "seeded-regression", "suite-seeded-regression-20261130-141038"
     con = console()
     print_suite(con, session, 0)
-    assert table_lines(con)[0].rstrip() == "suite nightly (suite-nightly-20260101-000000)"
+    assert table_lines(con)[0].rstrip() == "suite seeded-regression (suite-seeded-regression-20261130-141038)"
     for cell in ("autoscaling-burst-with-node-kill", "consistently_failing"):
         assert any(cell in line for line in lines), cell
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from junitparser import Error, Failure, Skipped
-from junitparser.junitparser import Result
 from junitparser.xunit2 import (
     FlakyError,
     FlakyFailure,
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 VERDICTS = {EXIT_PASSED: "ship", EXIT_SLO_FAILED: "blocked"}
 
 
-def _interim(kind: type[InterimResult], result: Result, attempt: int, total: int,
+def _interim(kind: type[InterimResult], result: Failure | Error, attempt: int, total: int,
              outcome: RunOutcome) -> InterimResult:
     """An earlier attempt's failure or error, kept inside the final testcase (Surefire)."""
     interim = kind(f"attempt {attempt}/{total}: {result.message or ''}", result.type)

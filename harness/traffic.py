@@ -153,6 +153,9 @@ def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
                                             f"got {req.path!r}"))
         if req.body_template is not None:
             problems += template_problems(req.body_template, f"{key}.body_template")
+        if req.timeout_s is not None and req.timeout_s > load.request_timeout_s:
+            problems.append((f"{key}.timeout_s", f"at most load.request_timeout_s ({load.request_timeout_s:g}), "
+                                                 f"got {req.timeout_s:g}"))
     return problems
 
 
@@ -199,9 +202,6 @@ def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:
             if names is not None and spec.request not in names:
                 problems.append((f"slos.{index}.request", f"a request of load.requests ({', '.join(names)}), "
                                                           f"got {spec.request!r}"))
-            elif names is None:
-                problems.append((f"slos.{index}.request", "load.requests (a user class's requests are named by "
-                                                          "Locust: judge them without request:)"))
             if check.metric in REPLICA_METRICS:
                 problems.append((f"slos.{index}.request", f"a request metric ({check.metric} is about replicas)"))
         if check.metric in REPLICA_METRICS and check.args and config is not None:
@@ -234,7 +234,7 @@ def deployment_problem(config: ServeConfig, name: str) -> str | None:
 
 
 def request_names(scenario: Scenario) -> list[str] | None:
-    """Names the request records carry (None: a user class, whose requests Locust names)."""
+    """Names the request records carry (None: a user class, whose requests Locust names at run time)."""
     if scenario.load.user_class is not None:
         return None
     if scenario.load.requests is None:

@@ -67,6 +67,7 @@ class Caller:
             expected = request.outcome_ok(status) if status else None
             if expected is not None:  # the request names its status: that one is ok, others are errors
                 outcome = "ok" if expected else ("shed" if outcome == "shed" else "error")
+                error = None if expected else error or f"expected status {sorted(request.expect)}, got {status}"
             final = not self.policy.should_retry(attempt, status, outcome)
             record = {
                 "t": intended_wall,

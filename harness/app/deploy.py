@@ -80,14 +80,24 @@ def deploy(client: Any, config: ServeConfig) -> dict[str, Any]:
     return config.data
 
 
+def short_message(message: str) -> str:
+    """Serve's message in one line: its first line and, for a traceback, the exception at its end."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) == 1:
+        return lines[0][:600]
+    return f"{lines[0][:300]} ... {lines[-1][:300]}"
+
+
 def _status_line(app_name: str, status: Any) -> str:
     """An app's state and each unhealthy deployment with Serve's own message."""
     state = str(getattr(status.status, "value", status.status))
-    parts = [f"app {app_name!r} {state}" + (f": {status.message.strip()[:300]}" if status.message else "")]
+    parts = [f"app {app_name!r} {state}" + (f": {short_message(status.message)}" if status.message else "")]
     for dep_name, dep in (status.deployments or {}).items():
         dep_state = str(getattr(dep.status, "value", dep.status))
         if dep_state != "HEALTHY":
-            message = " ".join((dep.message or "").split())[:400]
+            message = short_message(dep.message or "")
             parts.append(f"deployment {app_name}/{dep_name} {dep_state}" + (f": {message}" if message else ""))
     return "; ".join(parts)
 

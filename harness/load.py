@@ -224,10 +224,11 @@ class LoadProcess:
 
 
 def run_load(
-    run_dir: Path, spec: LoadSpec, target_url: str, duration_s: float, seed: int, ledger: ProcessLedger
+    run_dir: Path, spec: LoadSpec, target_url: str, duration_s: float, seed: int, ledger: ProcessLedger,
+    requests: list[dict[str, Any]] | None = None,
 ) -> LoadProcess:
     """Load alone, start to end, without a cluster (tests and benchmarks); raises LoadError."""
-    load = LoadProcess(run_dir, spec, target_url, duration_s, seed, ledger)
+    load = LoadProcess(run_dir, spec, target_url, duration_s, seed, ledger, requests=requests)
     try:
         load.start()
         load.wait_started(spec.start_timeout_s)

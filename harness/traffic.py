@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -166,6 +164,9 @@ def user_class_problems(scenario: Scenario) -> list[tuple[str, str]]:
         return []
     if not re.match(USER_CLASS_PATTERN, load.user_class):
         return [("load.user_class", f"'pkg.module:ClassName', got {load.user_class!r}")]
+    import subprocess
+    import sys
+
     check = subprocess.run(  # noqa: S603 - our own interpreter and checker module
         [sys.executable, "-m", "locustfiles.userclass", load.user_class, load.model],
         capture_output=True, text=True, timeout=120, cwd=Path.cwd(),
@@ -266,14 +267,19 @@ def resolve_requests(scenario: Scenario) -> list[dict[str, Any]]:
     if load.requests is None:
         legacy = RequestSpec(name=DEFAULT_REQUEST, method=load.method, path=load.path,
                              app=config.apps[0].name if config and config.apps else None)
-        specs = [legacy]
-    else:
-        specs = list(load.requests)
+        return resolve_specs([legacy], load.request_timeout_s, config)
+    return resolve_specs(list(load.requests), load.request_timeout_s, config)
+
+
+def resolve_specs(
+    specs: list[RequestSpec], default_timeout_s: float, config: ServeConfig | None = None
+) -> list[dict[str, Any]]:
+    """Validated requests as plain data (paths under their apps' route prefixes, files read)."""
     out = []
     for req in specs:
         item: dict[str, Any] = {
             "name": req.name, "weight": req.weight, "method": req.method, "path": full_path(config, req),
-            "headers": dict(req.headers), "timeout_s": req.timeout_s or load.request_timeout_s,
+            "headers": dict(req.headers), "timeout_s": req.timeout_s or default_timeout_s,
             "expect": [req.expect_status] if isinstance(req.expect_status, int) else req.expect_status,
         }
         if req.body is not None:

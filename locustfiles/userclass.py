@@ -168,10 +168,13 @@ def harness_classes(spec: str, state: Any, max_in_flight: int) -> tuple[type[Use
         state.run_open_loop(self.client, TaskCaller(self, tasks, state.recorder, state.caller.extra))
         raise StopUser()
 
-    attrs: dict[str, Any] = {"__module__": "locustfiles.harness_locust", "tasks": [dispatch]}
+    attrs: dict[str, Any] = {"__module__": "locustfiles.harness_locust"}
     if issubclass(cls, FastHttpUser):
         attrs["concurrency"] = max_in_flight
     opened = type("HarnessOpenUser", (cls,), attrs)
+    # After the class exists: Locust's metaclass merges a base class's tasks into `tasks`,
+    # and the dispatcher must run nothing but the schedule.
+    opened.tasks = [dispatch]
     return closed, opened
 
 

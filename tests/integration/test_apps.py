@@ -64,8 +64,7 @@ duration_s: 6
 timeout_s: 150
 {CLUSTER}
 app: {{config: configs/apps/serve_config.yaml}}
-# max_lag_ms: this test is about the user class, not the generator's punctuality on a shared 2-core box
-load: {{model: open, rate: 20, max_lag_ms: 1000, user_class: "tests.fixtures.apps.users:FlakyUser"}}
+load: {{model: open, rate: 20, user_class: "tests.fixtures.apps.users:FlakyUser"}}
 slos:
   - {{check: "success_ratio >= 99%", request: predict}}
   - {{check: "requests >= 60"}}

@@ -18,8 +18,10 @@ monkey-patches the importing process). Runs in the load process only: never impo
 from __future__ import annotations
 
 import importlib
+import itertools
 import sys
 import time
+import traceback
 from typing import Any
 
 import gevent
@@ -106,7 +108,10 @@ class RequestRecorder:
 
     def on_user_error(self, user_instance: Any = None, exception: Any = None, tb: Any = None,
                       **_kwargs: Any) -> None:
-        self.task_failed("task", exception, None)
+        """Closed model: Locust caught a task's exception; the task is the frame it called."""
+        frames = traceback.extract_tb(tb) if tb is not None else []
+        called = [after.name for before, after in itertools.pairwise(frames) if before.name == "execute_task"]
+        self.task_failed(called[-1] if called else "task", exception, None)
 
     def task_failed(self, name: str, exception: Any, arrival: dict[str, Any] | None) -> None:
         """A task raised: an `error` record, so success ratios see it; the process lives on."""

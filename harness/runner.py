@@ -190,6 +190,8 @@ class Runner:
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
             ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
             ctx.artifacts["serve_config_notes"] = serve_config.notes
+            for note in serve_config.notes:
+                ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
             # Every request's path is absolute (its app's route prefix included): load goes to the root.
             ctx.app_url = f"http://127.0.0.1:{ctx.http_port}"
             waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s)

@@ -230,7 +230,35 @@ def load_serve_config(path: str | Path, overrides: list[tuple[str, list[str], An
         apply_override(data, key_path, value, f"{path} (--set {text})")
     data = localize(data, path.resolve().parent)
     validate(data)
-    return ServeConfig(data, str(path), check_local_cluster(data))
+    return ServeConfig(data, str(path), check_local_cluster(data) + unknown_keys(data))
+
+
+def unknown_keys(data: dict[str, Any]) -> list[str]:
+    """Keys Ray's schema does not know. Ray ignores them (forward compatibility), so a typo such
+    as `num_replica` would silently change nothing: each becomes a note the run prints."""
+    from ray.serve.schema import (
+        DeploymentSchema,
+        RayActorOptionsSchema,
+        ServeApplicationSchema,
+        ServeDeploySchema,
+    )
+
+    def extra(mapping: Any, model: Any, key: str) -> list[str]:
+        if not isinstance(mapping, dict):
+            return []
+        known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+        return [f"{key}{k}: not a key Ray's {model.__name__} knows (Ray ignores it)"
+                for k in mapping if k not in known]
+
+    notes = extra(data, ServeDeploySchema, "")
+    for a, app in enumerate(data.get("applications") or []):
+        notes += extra(app, ServeApplicationSchema, f"applications.{a}.")
+        for d, dep in enumerate((app.get("deployments") or []) if isinstance(app, dict) else []):
+            base = f"applications.{a}.deployments.{d}."
+            notes += extra(dep, DeploymentSchema, base)
+            if isinstance(dep, dict):
+                notes += extra(dep.get("ray_actor_options"), RayActorOptionsSchema, base + "ray_actor_options.")
+    return notes
 
 
 def deploy_schema(config: ServeConfig) -> Any:

@@ -157,3 +157,13 @@ def test_replica_series_find_app_slash_deployment_and_a_bare_name_one_app_has() 
 def test_serves_traceback_becomes_its_first_line_and_the_exception() -> None:
     message = "The deployment failed to start.\nTraceback (most recent call last):\n  File x\nRuntimeError: boom"
     assert short_message(message) == "The deployment failed to start. ... RuntimeError: boom"
+
+
+def test_keys_ray_ignores_become_notes_so_a_typo_is_seen(tmp_path: Path) -> None:
+    scenario = load_scenario(scenario_file(tmp_path, EXAMPLE), [
+        "app.config.applications.0.deployments.0.num_replica=3", "app.config.applications.1.route_prefx=/p"])
+    assert scenario.app._serve.notes == [
+        "applications.0.deployments.0.num_replica: not a key Ray's DeploymentSchema knows (Ray ignores it)",
+        "applications.1.route_prefx: not a key Ray's ServeApplicationSchema knows (Ray ignores it)",
+    ]
+    assert load_serve_config(EXAMPLE).notes == []

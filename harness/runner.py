@@ -340,13 +340,7 @@ class Runner:
 
     def run(self) -> RunOutcome:
         ctx = self.ctx
-        resolved = self.scenario.model_dump(mode="json")
-        if self.scenario.app.config is not None:
-            # The config file as deployed (--set overrides applied): what `harness reproduce` reruns.
-            config_copy = ctx.run_dir / "serve_config.yaml"
-            write_atomic(config_copy, yaml.safe_dump(self.scenario.app._serve.data, sort_keys=False))
-            resolved["app"] = {"config": str(config_copy), "ready_timeout_s": self.scenario.app.ready_timeout_s}
-        write_atomic(ctx.run_dir / "scenario.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        write_resolved_scenario(self.scenario, ctx.run_dir)
         ctx.timeline.phase("run", "start", run_id=self.run_id, seed=self.scenario.seed)
         self._watch = protect_run(ctx, self.outcome.notes)
         try:
@@ -387,6 +381,18 @@ class Runner:
         if (ctx.run_dir / REPORT_FILE).exists():
             ctx.console.print(f"report: {ctx.run_dir / REPORT_FILE}", highlight=False, soft_wrap=True)
         return self.outcome
+
+
+def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
+    """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
+    resolved = scenario.model_dump(mode="json")
+    if scenario.app.config is not None:
+        config_copy = run_dir / "serve_config.yaml"
+        write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
+        resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}
+    path = run_dir / "scenario.yaml"
+    write_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
+    return path
 
 
 class CpuMeter:

@@ -130,7 +130,7 @@ def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
         return problems
     if load.user_class is not None:
         problems.append(("load.user_class", "load.requests or load.user_class, not both"))
-    if {"path", "method"} & load.model_fields_set:
+    if load.path != "/" or load.method != "GET":  # (the defaults: a resolved scenario.yaml lists them)
         problems.append(("load.requests", "load.requests or load.path/method, not both"))
     seen: set[str] = set()
     for index, req in enumerate(load.requests):

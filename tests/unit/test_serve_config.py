@@ -167,3 +167,14 @@ def test_keys_ray_ignores_become_notes_so_a_typo_is_seen(tmp_path: Path) -> None
         "applications.1.route_prefx: not a key Ray's ServeApplicationSchema knows (Ray ignores it)",
     ]
     assert load_serve_config(EXAMPLE).notes == []
+
+
+def test_the_recorded_scenario_reloads_with_the_config_as_deployed(tmp_path: Path) -> None:
+    from harness.runner import write_resolved_scenario
+
+    overrides = ["app.config.applications.0.deployments.0.num_replicas=3"]
+    scenario = load_scenario(ROOT / "configs" / "apps" / "mix.yaml", overrides)
+    again = load_scenario(write_resolved_scenario(scenario, tmp_path))
+    assert again.app._serve.data == scenario.app._serve.data
+    assert again.app._serve.data["applications"][0]["deployments"][0]["num_replicas"] == 3
+    assert [r.name for r in again.load.requests] == [r.name for r in scenario.load.requests]

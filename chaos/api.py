@@ -90,7 +90,8 @@ class FaultEnv:
 
     @property
     def app_name(self) -> str:
-        return self.ctx.scenario.app.name
+        app = self.ctx.scenario.app
+        return app.name if app is not None else ""  # a workload-only run has no app
 
 
 class Fault(ABC):

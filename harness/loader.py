@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import safe_yaml
+from harness import safe_yaml, workload_only
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
 
@@ -148,6 +148,7 @@ def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
         from chaos.registry import scenario_problems  # imports only the faults named
 
         problems += scenario_problems(scenario)
+    problems += workload_only.scenario_problems(scenario)
     if problems:
         raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
     return scenario

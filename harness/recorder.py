@@ -126,11 +126,15 @@ class Recorder:
         )
         asked = time.time()
         sample: dict[str, Any] = {}
-        sample.update(retrying(serve_sample, ctx.scenario.app.name))
-        # Stamped when Serve answered: replica SLOs are measured against this moment.
-        sample["t"] = time.time()
+        app = ctx.scenario.app
+        if app is not None:  # a workload-only run has no Serve to ask
+            sample.update(retrying(serve_sample, app.name))
+            # Stamped when Serve answered: replica SLOs are measured against this moment.
+            sample["t"] = time.time()
+        cluster = retrying(cluster_sample)
+        sample.setdefault("t", time.time())  # no Serve: when the cluster answered (resource SLOs)
         sample["poll_ms"] = round((sample["t"] - asked) * 1000, 1)
-        sample.update(retrying(cluster_sample))
+        sample.update(cluster)
         return sample
 
     def _sample(self, ctx: RunContext) -> None:

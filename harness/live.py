@@ -36,8 +36,9 @@ HIDDEN_PHASES = ("run",)
 ERROR_OUTCOMES = ("error", "timeout", "conn_error")
 # Where the progress clock starts: the load, or a workload-only run's drive.
 DRIVE_PHASES = ("load", "workloads")
-# Fields of a workload's progress shown, in this order, when it has them.
-WORKLOAD_FIELDS = ("ok", "submitted", "planned", "lost", "acknowledged", "failed_calls", "exit_code")
+# Fields of a workload's progress shown, in this order, when it has them (`lost` only in
+# its result: until then an unanswered task is pending, not lost).
+WORKLOAD_FIELDS = ("ok", "submitted", "planned", "failed", "acknowledged", "failed_calls", "exit_code")
 
 
 class StreamTail:
@@ -244,6 +245,8 @@ def describe_workload(record: dict[str, Any]) -> str:
     """`ok 40/120 lost 0`: a workload's latest numbers, read loosely (any kind of workload)."""
     parts = [f"{key} {record[key]}" for key in WORKLOAD_FIELDS if isinstance(record.get(key), (int, float))]
     if record.get("event") == "result":
+        if isinstance(record.get("lost"), (int, float)):
+            parts.append(f"lost {record['lost']}")
         parts.append("passed" if record.get("passed") else "FAILED")
     return " ".join(parts) or str(record.get("event", ""))
 

@@ -51,6 +51,9 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
     if not after:
         inputs["why"] = f"no sample after {end.get('name')!r} ended (give the run a cooldown_s)"
         return Measurement(None, "s", inputs)
+    if not any(total[t] > 0 for t in after):
+        inputs["why"] = f"the cluster has no {resource}"
+        return Measurement(None, "s", inputs)
     back = next((t for t in after if total[t] > 0 and available[t] >= total[t] - RESOURCE_SLACK), None)
     if back is None:
         last = after[-1]

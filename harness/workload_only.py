@@ -82,7 +82,7 @@ def fault_problems(scenario: Scenario, classes: dict[str, type[Fault]]) -> list[
                     f"(it targets the app's {cls.target_kind})"
                 )))
     if spec.resource_killer:
-        node_faults = [e for e in spec.faults if (c := classes.get(e.fault)) is not None and c.target_kind == "node"]
+        node_faults = [e for e in spec.faults if (c := classes.get(e.fault)) is not None and c.kills_node]
         known = all(e.fault in classes for e in spec.faults)  # an unknown fault is reported already
         if not node_faults and known:
             problems.append(("chaos.resource_killer", (

@@ -269,6 +269,8 @@ def render_line(snap: LiveSnapshot) -> str:
     """One plain line for logs that are not a terminal."""
     progress = "" if snap.progress is None else f" {snap.progress * 100:3.0f}%"
     elapsed = "" if snap.elapsed_s is None else f" {snap.elapsed_s:.0f}/{snap.planned_s:.0f}s"
+    if snap.elapsed_s is not None and snap.planned_s <= 0:  # a drive of unknown length (workloads)
+        elapsed = f" {snap.elapsed_s:.0f}s"
     chaos = snap.last_chaos or "none"
     if snap.last_chaos_age_s is not None:
         chaos += f" ({snap.last_chaos_age_s:.0f}s ago)"
@@ -291,10 +293,13 @@ def render_panel(snap: LiveSnapshot, title: str) -> Panel:
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     progress = Table.grid(padding=(0, 1))
-    progress.add_row(
-        ProgressBar(total=1.0, completed=snap.progress or 0.0, width=36),
-        "" if snap.progress is None else f"{snap.progress * 100:3.0f}%  {snap.elapsed_s:5.1f}s / {snap.planned_s:.0f}s",
-    )
+    if snap.progress is not None:
+        label = f"{snap.progress * 100:3.0f}%  {snap.elapsed_s:5.1f}s / {snap.planned_s:.0f}s"
+    elif snap.elapsed_s is not None and snap.planned_s <= 0:  # a drive of unknown length (workloads)
+        label = f"{snap.elapsed_s:5.1f}s, until the workloads end"
+    else:
+        label = ""
+    progress.add_row(ProgressBar(total=1.0, completed=snap.progress or 0.0, width=36), label)
     grid.add_row("phase", Text(snap.phase, style="bold"))
     grid.add_row("progress", progress)
     if not snap.has_requests:  # a workload-only run: no requests, no replicas to show
@@ -349,7 +354,9 @@ class LiveView:
         scenario = ctx.scenario
         deployments = scenario.app.deployments if scenario.app is not None else []
         targets = {d.name: d.num_replicas for d in deployments if d.num_replicas is not None}
-        self.state = LiveState(scenario.duration_s + scenario.cooldown_s, targets, has_requests=not scenario.workload_only)
+        # A workload-only run lasts until its workloads end: no planned length to show.
+        planned = 0.0 if scenario.workload_only else scenario.duration_s + scenario.cooldown_s
+        self.state = LiveState(planned, targets, has_requests=not scenario.workload_only)
         self.tail = TimelineTail(ctx.run_dir / TIMELINE_DIR)
         self.title = f"{scenario.name}  seed {scenario.seed}  {ctx.run_id}"
         if console.is_terminal and not console.is_dumb_terminal:

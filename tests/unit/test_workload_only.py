@@ -304,7 +304,7 @@ def test_a_killer_never_started_leaves_every_fault_not_reached(tmp_path: Path) -
 
 
 def test_live_view_of_a_workload_only_run_shows_workloads_not_requests() -> None:
-    state = LiveState(planned_s=20, has_requests=False)
+    state = LiveState(planned_s=0, has_requests=False)
     state.ingest([
         {"t": T0, "kind": "phase", "name": "workloads", "edge": "start"},
         {"t": T0 + 1, "kind": "workload", "name": "t", "event": "progress", "ok": 4, "submitted": 9, "planned": 20,
@@ -315,13 +315,14 @@ def test_live_view_of_a_workload_only_run_shows_workloads_not_requests() -> None
     line = render_line(snap)
     assert "workloads t: ok 4 submitted 9 planned 20" in line and "lost" not in line
     assert "offered" not in line and "p99" not in line and "replicas" not in line
-    assert snap.elapsed_s == pytest.approx(5) and "nodes 3" in line
+    assert snap.elapsed_s == pytest.approx(5) and "nodes 3" in line and " 5s |" in line
     state.ingest([{"t": T0 + 6, "kind": "workload", "name": "t", "event": "result", "ok": 20, "lost": 0,
                    "passed": True}])
     text = Console(record=True, width=120)
     text.print(render_panel(state.snapshot(T0 + 7), "core"))
     shown = text.export_text()
     assert "ok 20" in shown and "lost 0 passed" in shown and "latency" not in shown
+    assert "until the workloads end" in shown
 
 
 def test_report_of_a_workload_only_run_has_cpu_not_request_charts(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ def print_verdicts(console: Console, outcome: RunOutcome) -> None:
         table.add_row(v.name, v.window, format_value(v.measured, v.unit),
                       f"{v.op} {format_value(v.bound, v.unit)}", result)
     console.print(table)
+    for v in outcome.verdicts:  # why each failed, as the verdict says it (lost tasks named, ...)
+        if not v.passed:
+            console.print(f"[red]FAIL[/] {v.name}: {v.message}", highlight=False, soft_wrap=True)
     style = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}[outcome.status]
     console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}")
     if outcome.error:

@@ -347,3 +347,17 @@ def test_report_of_a_workload_only_run_has_cpu_not_request_charts(tmp_path: Path
     for chart in ("rps", "latency", "errors", "replicas"):
         assert f'id="chart-{chart}"' not in page
     assert Timeline.load(run_dir).window("workloads") is not None
+
+
+def test_terminal_says_why_a_verdict_failed() -> None:
+    from harness.outcome import RunOutcome
+    from harness.report.terminal import print_verdicts
+
+    records = [workload_result(20, "t", lost=2, wrong=0, why="lost: task 6 (NodeDiedError), task 9 (NodeDiedError)")]
+    outcome = RunOutcome("r", "core", "s.yaml", 1, "/tmp/r", 0.0)
+    outcome.verdicts = [judge("tasks_failed(t) == 0", records), judge("tasks_lost(t) <= 2", records)]
+    console = Console(record=True, width=200)
+    print_verdicts(console, outcome)
+    text = console.export_text()
+    assert "FAIL tasks_failed(t) == 0: " in text and "task 6 (NodeDiedError)" in text
+    assert "FAIL tasks_lost" not in text  # passed verdicts get no line

@@ -2,8 +2,9 @@
 
 One row per scenario per suite run: its status (passed, failed, flaky, error),
 attempts, whether it blocked, whether it was quarantined, the key metrics of its
-final attempt, the SLOs that failed, and the config fingerprint that baselines
-compare on. States and flake rates are computed from these rows (harness.gate.states),
+final attempt, the SLOs that failed, the config fingerprint that baselines
+compare on, the versions it ran with (Ray, harness, app) and an optional label
+(the release tag). States and flake rates are computed from these rows (harness.gate.states),
 never stored, so a rule change re-reads all history the same way.
 """
 
@@ -40,6 +41,11 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_by_scenario ON results (scenario, started_at);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+# Columns added since version 1, added in place to older files (nothing else changes).
+_ADDED_COLUMNS = {
+    "label": "TEXT NOT NULL DEFAULT ''",  # a release tag given with `harness suite --label`
+    "versions": "TEXT NOT NULL DEFAULT '{}'",  # ray, harness, python, locust, app
+}
 
 
 @dataclass
@@ -56,6 +62,8 @@ class StoredResult:
     metrics: dict[str, float] = field(default_factory=dict)
     failed_slos: list[str] = field(default_factory=list)
     run_dirs: list[str] = field(default_factory=list)
+    label: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 class History:
@@ -71,6 +79,10 @@ class History:
                     f"{path}: history schema version {version}, expected {SCHEMA_VERSION}"
                 )
             db.executescript(_SCHEMA)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(results)")}
+            for column, decl in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE results ADD COLUMN {column} {decl}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -86,12 +98,13 @@ class History:
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO results (suite, suite_run, scenario, config_hash, started_at, status,"
-                " attempts, blocking, quarantined, metrics, failed_slos, run_dirs)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " attempts, blocking, quarantined, metrics, failed_slos, run_dirs, label, versions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (result.suite, result.suite_run, result.scenario, result.config_hash,
                  result.started_at, result.status, result.attempts, int(result.blocking),
                  int(result.quarantined), json.dumps(result.metrics),
-                 json.dumps(result.failed_slos), json.dumps(result.run_dirs)),
+                 json.dumps(result.failed_slos), json.dumps(result.run_dirs), result.label,
+                 json.dumps(result.versions)),
             )
             return int(cursor.lastrowid or 0)
 
@@ -132,4 +145,5 @@ def _from_row(row: sqlite3.Row) -> StoredResult:
         attempts=row["attempts"], blocking=bool(row["blocking"]),
         quarantined=bool(row["quarantined"]), metrics=json.loads(row["metrics"]),
         failed_slos=json.loads(row["failed_slos"]), run_dirs=json.loads(row["run_dirs"]),
+        label=row["label"], versions=json.loads(row["versions"]),
     )

@@ -324,6 +324,11 @@ class ChaosSpec(Strict):
     resource_killer: bool = False
 
 
+def _app_none_schema(schema: dict[str, Any]) -> None:
+    """`app: none` in the JSON schema (the validator turns the word into None)."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"const": "none"}]
+
+
 class Scenario(Strict):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -335,7 +340,7 @@ class Scenario(Strict):
     cooldown_s: NonNegFloat = 0
     cluster: ClusterSpec
     # `app: none`: a workload-only scenario (no Serve app, no load process; harness.workload_only).
-    app: AppSpec | None = Field(default_factory=AppSpec)
+    app: AppSpec | None = Field(default_factory=AppSpec, json_schema_extra=_app_none_schema)
     # Unset with an app: the default load. Always unset (None) when app is none.
     load: LoadSpec | None = None
     slos: list[SLOSpec] = Field(default_factory=list, max_length=200)

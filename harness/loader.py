@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from harness import safe_yaml
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
+from harness.slo_nodes import node_type_problems
 
 
 class ConfigError(Exception):
@@ -144,6 +145,10 @@ def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    autoscaling = scenario.cluster.autoscaling
+    node_types = None if autoscaling is None else autoscaling.type_names()
+    problems += [(f"slos.{index}.check", message)
+                 for index, message in node_type_problems([s.check for s in scenario.slos], node_types)]
     if scenario.chaos.faults:
         from chaos.registry import scenario_problems  # imports only the faults named
 

@@ -336,7 +336,7 @@ def validate_windows(specs: list[SLOSpec]) -> list[tuple[int, str]]:
 
 def _register_builtin_metrics() -> None:
     """Autoscaling, recovery and workload metrics live in their own modules."""
-    from harness import slo_autoscaling, slo_recovery, slo_workload  # noqa: F401
+    from harness import slo_autoscaling, slo_nodes, slo_recovery, slo_workload  # noqa: F401
 
 
 _register_builtin_metrics()

@@ -90,7 +90,16 @@ class FaultEnv:
 
     @property
     def app_name(self) -> str:
-        return self.ctx.scenario.app.name
+        """The app under test; with a Serve config file of several apps, its first."""
+        config = self.ctx.scenario.app._serve
+        return config.apps[0].name if config is not None and config.apps else self.ctx.scenario.app.name
+
+    def app_of(self, deployment: str | None) -> tuple[str, str | None]:
+        """(app, deployment) of a target: `App/Deployment`, or a deployment of the first app."""
+        if deployment and "/" in deployment:
+            app, name = deployment.split("/", 1)
+            return app, name
+        return self.app_name, deployment
 
 
 class Fault(ABC):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from harness.autoscaling_spec import AutoscalingClusterSpec
 from harness.loadspec import LoadSpec
@@ -164,10 +164,24 @@ class AppSpec(Strict):
     # Extra directories put on the Python path of the cluster's workers, so the
     # controller can import the user's app.
     python_path: list[str] = Field(default_factory=list)
+    # A Serve config file (`serve build` output) instead of the fields above; read and
+    # validated by Ray Serve's own schema in harness.app.serve_config (the loader sets _serve).
+    config: str | None = Field(default=None, min_length=1)
+    _serve: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _config_alone(self) -> AppSpec:
+        if self.config is not None:
+            clash = sorted(self.model_fields_set & {"name", "route_prefix", "import_path", "args", "builtin",
+                                                     "deployments", "python_path"})
+            if clash:
+                raise ValueError(f"expected app.config alone (the Serve config file holds the apps), "
+                                 f"not also {', '.join(clash)}")
+        return self
 
     @property
     def is_builtin(self) -> bool:
-        return self.import_path is None
+        return self.import_path is None and self.config is None
 
     def resolved_import_path(self) -> str:
         return self.import_path or BUILTIN_IMPORT_PATH
@@ -191,11 +205,14 @@ class SLOSpec(Strict):
     # A window of the timeline (see harness.windows): `load`, `fault-1`,
     # `30s after fault-1`, ... Unset: the metric's own default (`load` for most).
     window: str | None = Field(default=None, min_length=1, max_length=200)
+    # Judge only the requests of this name (load.requests); request metrics only.
+    request: str | None = Field(default=None, min_length=1, max_length=64)
 
     def display_name(self) -> str:
         if self.name:
             return self.name
-        return self.check if self.window in (None, "load") else f"{self.check} [{self.window}]"
+        text = self.check if self.request is None else f"{self.check} for {self.request}"
+        return text if self.window in (None, "load") else f"{text} [{self.window}]"
 
 
 WorkloadName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from harness import cluster as cluster_mod
 from harness.app import deploy as app_deploy
+from harness.app.serve_config import http_options as serve_options
 from harness.autoscaling_cluster import start_autoscaling_cluster
 from harness.cluster import ClusterHandle
 from harness.components import build_components
@@ -43,6 +44,7 @@ from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.slo import evaluate
 from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+from harness.traffic import resolve_requests
 
 TICK_S = 0.2
 
@@ -186,14 +188,18 @@ class Runner:
             if not ctx.cluster.owned:
                 ctx.artifacts["serve_was_running"] = app_deploy.serve_is_running()
             wanted_port = cluster_mod.free_port()
-            client = app_deploy.start_serve(wanted_port, owned_cluster=ctx.cluster.owned)
+            serve_config = app._serve
+            client = app_deploy.start_serve(
+                wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port)
+            )
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            config = app_deploy.deploy(client, app, self.scenario.seed)
-            ctx.artifacts["serve_application"] = config
-            route = app.route_prefix.rstrip("/")
-            ctx.app_url = f"http://127.0.0.1:{ctx.http_port}{route}"
-            probe_url = ctx.app_url + self.scenario.load.path
-            waited = app_deploy.wait_ready(app, probe_url, app.ready_timeout_s)
+            ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
+            ctx.artifacts["serve_config_notes"] = serve_config.notes
+            for note in serve_config.notes:
+                ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
+            # Every request's path is absolute (its app's route prefix included): load goes to the root.
+            ctx.app_url = f"http://127.0.0.1:{ctx.http_port}"
+            waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s)
         except app_deploy.AppNotReady as exc:
             raise InfraError("app_not_ready", str(exc)) from exc
         except InfraError:
@@ -215,7 +221,8 @@ class Runner:
             component.start(ctx)
             self._started.append(component)
         self._load = LoadProcess(
-            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger
+            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
+            requests=resolve_requests(scenario),
         )
         try:
             self._load.start()
@@ -259,6 +266,10 @@ class Runner:
 
     # -- teardown and verdict ----------------------------------------------
 
+    def _app_names(self) -> list[str]:
+        serve_config = self.scenario.app._serve
+        return [a.name for a in serve_config.apps] if serve_config is not None else [self.scenario.app.name]
+
     def _teardown(self) -> None:
         ctx = self.ctx
         t0 = time.monotonic()
@@ -272,10 +283,10 @@ class Runner:
             self.outcome.metrics.update(_safe_metrics(component))
         if self._shared_cluster is not None:
             # The caller's cluster stays up for the next run: remove only this run's app.
-            _leave_existing_cluster(self.scenario.app.name, serve_was_running=True)
+            _leave_existing_cluster(self._app_names(), serve_was_running=True)
         elif ctx.cluster is not None:
             if not ctx.cluster.owned:
-                _leave_existing_cluster(self.scenario.app.name, ctx.artifacts.get("serve_was_running", True))
+                _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
             killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
             if killed:
                 ctx.timeline.emit("teardown", killed_after_shutdown=killed)
@@ -334,9 +345,7 @@ class Runner:
 
     def run(self) -> RunOutcome:
         ctx = self.ctx
-        write_atomic(
-            ctx.run_dir / "scenario.yaml", yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
-        )
+        write_resolved_scenario(self.scenario, ctx.run_dir)
         ctx.timeline.phase("run", "start", run_id=self.run_id, seed=self.scenario.seed)
         self._watch = protect_run(ctx, self.outcome.notes)
         try:
@@ -379,6 +388,18 @@ class Runner:
         return self.outcome
 
 
+def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
+    """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
+    resolved = scenario.model_dump(mode="json")
+    if scenario.app.config is not None:
+        config_copy = run_dir / "serve_config.yaml"
+        write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
+        resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}
+    path = run_dir / "scenario.yaml"
+    write_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
+    return path
+
+
 class CpuMeter:
     """CPU used by the harness process itself (all threads), as % of one core."""
 
@@ -403,13 +424,14 @@ def _safe_metrics(component: RunComponent) -> dict[str, Any]:
         return {}
 
 
-def _leave_existing_cluster(app_name: str, serve_was_running: bool) -> None:
+def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> None:
     """Remove what this run added to a cluster it did not start, and nothing else."""
     try:
         from ray import serve
 
         if serve_was_running:
-            serve.delete(app_name)
+            for app_name in app_names:
+                serve.delete(app_name)
         else:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:

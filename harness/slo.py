@@ -12,6 +12,7 @@ so every verdict can be checked by hand from summary.json.
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 import re
@@ -165,6 +166,8 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
             f"window {expression!r} never happened in this run (known: "
             f"{', '.join(sorted(timeline.windows))})",
         )
+    if spec.request is not None:
+        timeline = requests_named(timeline, spec.request)
     measurement = METRICS[check.metric](timeline, window, list(check.args))
     if measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value)):
         passed = False
@@ -187,6 +190,14 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
     )
+
+
+def requests_named(timeline: Timeline, name: str) -> Timeline:
+    """The timeline with only the requests (and dropped sends) of one name; windows unchanged."""
+    view = copy.copy(timeline)
+    view.requests = [r for r in timeline.requests if r.get("name", "default") == name]
+    view.events = [e for e in timeline.events if e["kind"] != "dropped" or e.get("name", "default") == name]
+    return view
 
 
 def _outcomes(timeline: Timeline, window: Window) -> dict[str, int]:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness.autoscaling_spec import AutoscalingClusterSpec
 from harness.loadspec import LoadSpec
@@ -342,6 +350,14 @@ class ChaosSpec(Strict):
     notice_timeout_s: PosFloat = 60  # how long to wait for the cluster to notice a fault
     # Destructive faults against cluster.address (a cluster this run did not start).
     allow_destructive_on_existing: bool = False
+    # Register a ResourceKiller actor (Ray's release chaos handshake): the node-fault
+    # schedule starts when a script calls its run() and stops at stop_run() (chaos.killer).
+    resource_killer: bool = False
+
+
+def _app_none_schema(schema: dict[str, Any]) -> None:
+    """`app: none` in the JSON schema (the validator turns the word into None)."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"const": "none"}]
 
 
 class Scenario(Strict):
@@ -354,14 +370,48 @@ class Scenario(Strict):
     # Keep recording for this long after the load stops (scale-down, recovery).
     cooldown_s: NonNegFloat = 0
     cluster: ClusterSpec
-    app: AppSpec = Field(default_factory=AppSpec)
-    load: LoadSpec = Field(default_factory=LoadSpec)
+    # `app: none`: a workload-only scenario (no Serve app, no load process; harness.workload_only).
+    app: AppSpec | None = Field(default_factory=AppSpec, json_schema_extra=_app_none_schema)
+    # Unset with an app: the default load. Always unset (None) when app is none.
+    load: LoadSpec | None = None
     slos: list[SLOSpec] = Field(default_factory=list, max_length=200)
     workloads: list[WorkloadSpec] = Field(default_factory=list, max_length=32)
     recorder: RecorderSpec = Field(default_factory=RecorderSpec)
     host_guard: HostGuardSpec = Field(default_factory=HostGuardSpec)
     chaos: ChaosSpec = Field(default_factory=ChaosSpec)
     health: HealthSpec = Field(default_factory=HealthSpec)
+
+    @field_validator("app", mode="before")
+    @classmethod
+    def _app_none(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        if not isinstance(value, dict) and not isinstance(value, AppSpec):
+            raise ValueError(f"expected a mapping (the Serve app to deploy) or 'none' (no app), got {value!r}")
+        return value
+
+    @field_validator("load")
+    @classmethod
+    def _no_load_without_app(cls, value: LoadSpec | None, info: ValidationInfo) -> LoadSpec | None:
+        if value is not None and "app" in info.data and info.data["app"] is None:
+            raise ValueError("expected no load section with app: none (a workload-only run sends no requests)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_load(self) -> Scenario:
+        if self.app is not None and self.load is None:
+            self.load = LoadSpec()
+        return self
+
+    @property
+    def workload_only(self) -> bool:
+        """No Serve app and no load: the run is driven by its workloads."""
+        return self.app is None
+
+    @property
+    def python_path(self) -> list[str]:
+        """Directories put on the cluster workers' Python path (the app's; none without one)."""
+        return self.app.python_path if self.app is not None else []
 
     @model_validator(mode="after")
     def _timeout_covers_run(self) -> Scenario:
@@ -380,7 +430,7 @@ class Scenario(Strict):
         return self
 
     def deployment(self, name: str) -> DeploymentSpec | None:
-        return next((d for d in self.app.deployments if d.name == name), None)
+        return next((d for d in self.app.deployments if d.name == name), None) if self.app else None
 
 
 def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
@@ -405,7 +455,7 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
                     f"a resource some node offers: workload {work.name!r} needs {resource}={amount:g}, "
                     f"the largest node has {offered.get(resource, 0):g}",
                 ))
-    for index, dep in enumerate(scenario.app.deployments):
+    for index, dep in enumerate(scenario.app.deployments if scenario.app else []):
         opts = dep.ray_actor_options
         if opts is None:
             continue

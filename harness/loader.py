@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import safe_yaml
+from harness import safe_yaml, workload_only
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
@@ -65,6 +65,8 @@ def format_validation_error(source: str, error: ValidationError) -> list[str]:
 def attach_serve_config(scenario: Scenario, source: str, overrides: list[tuple[str, list[str], Any]]) -> None:
     """Read the Serve config file the scenario names (or build one from its app section)."""
     app = scenario.app
+    if app is None:  # app: none (a workload-only run)
+        return
     if app.config is None:
         app._serve = legacy_config(app, scenario.seed)
         return
@@ -172,7 +174,8 @@ def scenario_from_dict(
         raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
     attach_serve_config(scenario, source, config_overrides or [])
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
-    problems += traffic_problems(scenario)
+    if scenario.app is not None:  # app: none sends no traffic (harness.workload_only)
+        problems += traffic_problems(scenario)
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
     autoscaling = scenario.cluster.autoscaling
@@ -183,6 +186,7 @@ def scenario_from_dict(
         from chaos.registry import scenario_problems  # imports only the faults named
 
         problems += scenario_problems(scenario)
+    problems += workload_only.scenario_problems(scenario)
     if problems:
         raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
     return scenario

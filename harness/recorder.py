@@ -139,11 +139,14 @@ class Recorder:
         )
         asked = time.time()
         sample: dict[str, Any] = {}
-        sample.update(retrying(serve_sample, self._app_names(ctx)))
-        # Stamped when Serve answered: replica SLOs are measured against this moment.
-        sample["t"] = time.time()
+        if ctx.scenario.app is not None:  # a workload-only run has no Serve to ask
+            sample.update(retrying(serve_sample, self._app_names(ctx)))
+            # Stamped when Serve answered: replica SLOs are measured against this moment.
+            sample["t"] = time.time()
+        cluster = retrying(cluster_sample)
+        sample.setdefault("t", time.time())  # no Serve: when the cluster answered (resource SLOs)
         sample["poll_ms"] = round((sample["t"] - asked) * 1000, 1)
-        sample.update(retrying(cluster_sample))
+        sample.update(cluster)
         return sample
 
     @staticmethod

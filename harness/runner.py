@@ -3,6 +3,10 @@
     cluster -> app ready -> components start -> load (+ ticks) -> cooldown
       -> teardown (always) -> SLOs on the timeline -> junit.xml, summary.json, table
 
+A workload-only scenario (`app: none`) deploys no app and starts no load: its
+components start, and the run lasts until every workload has reported (each within
+its own timeout_s), then the cooldown; the `workloads` window spans that drive.
+
 Whatever happens (an SLO fails, an exception, SIGINT/SIGTERM, the scenario's hard
 timeout) teardown runs and the results measured so far are written.
 """
@@ -45,6 +49,8 @@ from harness.report.terminal import print_verdicts
 from harness.slo import evaluate
 from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
 from harness.traffic import resolve_requests
+from harness.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.workloads import Workload
 
 TICK_S = 0.2
 
@@ -164,7 +170,7 @@ class Runner:
                 self._temp_root = cluster_mod.make_temp_root(self.run_id)
                 if self._watch is not None:
                     self._watch.set_temp_root(self._temp_root)
-                cluster_mod.prepare_process_env(self._temp_root, self.scenario.app.python_path)
+                cluster_mod.prepare_process_env(self._temp_root, self.scenario.python_path)
                 if spec.autoscaling is not None:
                     ctx.cluster = start_autoscaling_cluster(spec.autoscaling, ctx.ledger, self._temp_root,
                                                             spec.start_timeout_s, dict(spec.system_config))
@@ -214,12 +220,15 @@ class Runner:
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
 
+    def _start_components(self) -> None:
+        for component in self.components:
+            component.start(self.ctx)
+            self._started.append(component)
+
     def _run_load(self) -> None:
         ctx, scenario = self.ctx, self.scenario
         ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
-        for component in self.components:
-            component.start(ctx)
-            self._started.append(component)
+        self._start_components()
         self._load = LoadProcess(
             ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
             requests=resolve_requests(scenario),
@@ -252,6 +261,26 @@ class Runner:
         invalid = self._load.invalid_reason()
         if invalid is not None:
             raise InfraError("load_invalid", invalid)
+        self._cooldown()
+
+    def _run_workloads(self) -> None:
+        """A workload-only run: no app, no load; it lasts until every workload reported."""
+        ctx = self.ctx
+        self._start_components()
+        workloads = [c for c in self._started if isinstance(c, Workload)]
+        # The drive's start and end stand where a load's would: the chaos schedule counts
+        # from the start, and a workload stopped after the end is not cut short.
+        ctx.load_started_at = time.time()
+        ctx.timeline.phase(DRIVE_WINDOW, "start", t=ctx.load_started_at, workloads=[w.workload_name for w in workloads])
+        while any(w.result is None for w in workloads):
+            self._tick()
+            time.sleep(TICK_S)
+        ctx.load_ended_at = time.time()
+        ctx.timeline.phase(DRIVE_WINDOW, "end", t=ctx.load_ended_at)
+        self._cooldown()
+
+    def _cooldown(self) -> None:
+        ctx, scenario = self.ctx, self.scenario
         cooldown_end = time.monotonic() + scenario.cooldown_s
         if scenario.cooldown_s:
             ctx.timeline.phase("cooldown", "start")
@@ -281,11 +310,13 @@ class Runner:
             except Exception as exc:  # one broken component must not stop teardown
                 self.outcome.notes.append(f"{component.name} stop failed: {exc}")
             self.outcome.metrics.update(_safe_metrics(component))
+        app = self.scenario.app
         if self._shared_cluster is not None:
             # The caller's cluster stays up for the next run: remove only this run's app.
-            _leave_existing_cluster(self._app_names(), serve_was_running=True)
+            if app is not None:
+                _leave_existing_cluster(self._app_names(), serve_was_running=True)
         elif ctx.cluster is not None:
-            if not ctx.cluster.owned:
+            if not ctx.cluster.owned and app is not None:
                 _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
             killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
             if killed:
@@ -305,7 +336,8 @@ class Runner:
 
     def _judge(self) -> None:
         timeline = Timeline.load(self.ctx.run_dir)
-        self.outcome.verdicts = [evaluate(spec, timeline) for spec in self.scenario.slos]
+        slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
+        self.outcome.verdicts = [evaluate(spec, timeline) for spec in slos]
         load = timeline.window("load")
         if load is not None:
             final = timeline.requests_in(load)
@@ -351,8 +383,11 @@ class Runner:
         try:
             with _signals_raise(self.scenario.timeout_s):
                 self._start_cluster()
-                self._deploy_app()
-                self._run_load()
+                if self.scenario.workload_only:
+                    self._run_workloads()
+                else:
+                    self._deploy_app()
+                    self._run_load()
         except Interrupted as exc:
             self.outcome.fail("interrupted", f"run interrupted by {exc}")
         except HardTimeout as exc:
@@ -391,7 +426,7 @@ class Runner:
 def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
     """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
     resolved = scenario.model_dump(mode="json")
-    if scenario.app.config is not None:
+    if scenario.app is not None and scenario.app.config is not None:
         config_copy = run_dir / "serve_config.yaml"
         write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
         resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}

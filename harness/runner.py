@@ -39,6 +39,7 @@ from harness.context import InfraError, RunComponent, RunContext
 from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.health import describe_load_exit
 from harness.load import LoadError, LoadProcess
+from harness.loader import attach_serve_config
 from harness.outcome import RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
 from harness.reaper import RunWatch, protect_run
@@ -123,6 +124,9 @@ class Runner:
         run_id: str | None = None,
         cluster: ClusterHandle | None = None,
     ):
+        if scenario.app is not None and scenario.app._serve is None:
+            # A Scenario built in code (not by the loader) still needs its Serve config.
+            attach_serve_config(scenario, scenario_file, [])
         self.scenario = scenario
         self.run_id = run_id or new_run_id(scenario)
         run_dir = (results_root / self.run_id).resolve()

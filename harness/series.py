@@ -7,7 +7,7 @@ tested on a synthetic timeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -57,6 +57,46 @@ def value_before(points: list[Point], t: float) -> float | None:
 def first_time(points: list[Point], test: Callable[[float], bool], after: float = float("-inf")) -> float | None:
     """Time of the first point later than `after` whose value passes the test."""
     return next((t for t, v in points if t > after and test(v)), None)
+
+
+def settled_since(conditions: Sequence[tuple[list[Point], Callable[[float], bool]]], window: Window) -> float | None:
+    """When every series last began to pass its test and kept passing to the window's end.
+
+    The settle rule of every scale-down SLO (replicas, nodes): each series is a step
+    series (a value holds from its sample to the next one) and the level at the
+    window's start is the last value sampled at or before it. The result is the
+    start of the last stretch, within the window, in which all tests held at every
+    sample up to the window's end; None when they do not all hold at its end (or a
+    series has no value yet), i.e. it never settled. A dip that rebounds does not count.
+    """
+    updates = sorted(
+        (t, index, value)
+        for index, (points, _) in enumerate(conditions)
+        for t, value in points
+        if t <= window.end
+    )
+    current: list[float | None] = [None] * len(conditions)
+    settled: float | None = None
+
+    def holds() -> bool:
+        return all(v is not None and test(v) for v, (_, test) in zip(current, conditions, strict=True))
+
+    position = 0
+    while position < len(updates) and updates[position][0] <= window.start:
+        current[updates[position][1]] = updates[position][2]
+        position += 1
+    if holds():
+        settled = window.start
+    while position < len(updates):
+        t = updates[position][0]
+        while position < len(updates) and updates[position][0] == t:  # one sample: all fields at once
+            current[updates[position][1]] = updates[position][2]
+            position += 1
+        if not holds():
+            settled = None
+        elif settled is None:
+            settled = t
+    return settled
 
 
 def direction_changes(points: list[Point]) -> tuple[int, list[Point]]:

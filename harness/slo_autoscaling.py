@@ -4,8 +4,10 @@
     time_to_target(Echo) < 30s          ... until running replicas reach the highest
                                         target the autoscaler set in the window
     scale_down_time(Echo, 1) < 20s      from the window's start (default: after_load)
-                                        until Echo runs at most 1 replica (default: its
-                                        min_replicas)
+                                        until Echo settled at 1 replica (default: its
+                                        min_replicas): live replicas (starting ones
+                                        count) and the target at or below it, and
+                                        staying so to the window's end
     max_replicas(Echo) <= 4             live replicas (all but STOPPING) never above 4
     min_replicas(Echo) >= 1             running replicas never below 1
     direction_changes(Echo) <= 2        the target turned from up to down (or back) at
@@ -101,7 +103,45 @@ def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Meas
             return Measurement(None, "s", {"why": f"no min_replicas recorded for {deployment!r}; "
                                                    f"write scale_down_time({deployment}, N)"})
         wanted = int(floor[-1][1])
-    return _replica_time(timeline, window, deployment, wanted, False)
+    return settle_time(timeline, window, deployment, wanted)
+
+
+def settle_time(timeline: Timeline, window: Window, deployment: str, floor: int) -> Measurement:
+    """Seconds from the window's start until the deployment settled at the floor (series.settled_since).
+
+    Settled: live replicas (every state but STOPPING, so starting ones count) at or
+    below the floor and the autoscaler's target at the floor, staying so to the
+    window's end. A deployment whose Serve reports no target is judged on live replicas.
+    """
+    live = series.deployment_series(timeline, deployment, "total")
+    target = series.deployment_series(timeline, deployment, "target")
+    seen = series.within(live, window)
+    if not seen:
+        return no_samples(deployment)
+
+    def at_floor(value: float) -> bool:
+        return value <= floor
+
+    conditions = [(live, at_floor)] + ([(target, at_floor)] if target else [])
+    settled = series.settled_since(conditions, window)
+    inputs: dict[str, object] = {
+        "deployment": deployment,
+        "floor": floor,
+        "rule": "live replicas <= floor and target <= floor, to the window's end",
+        "settled_after_s": None if settled is None else round(settled - window.start, 3),
+        "live": series.relative(seen, window.start),
+    }
+    if target:
+        inputs["target"] = series.relative(series.within(target, window), window.start)
+    if settled is None:
+        end_target = series.value_before(target, window.end)
+        target_text = "" if end_target is None else f", target {end_target:g}"
+        inputs["why"] = (
+            f"{deployment} had not settled at {floor} by the window's end "
+            f"({series.value_before(live, window.end):g} live replicas{target_text})"
+        )
+        return Measurement(NEVER, "s", inputs)
+    return Measurement(max(0.0, settled - window.start), "s", inputs)
 
 
 @metric("time_to_target", seconds=True)

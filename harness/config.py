@@ -185,6 +185,9 @@ class SLOSpec(Strict):
     # A window of the timeline (see harness.windows): `load`, `fault-1`,
     # `30s after fault-1`, ... Unset: the metric's own default (`load` for most).
     window: str | None = Field(default=None, min_length=1, max_length=200)
+    # When the window holds nothing to measure (`p(99, shed)` on a run that shed
+    # nothing): fail (the default: no evidence is no pass) or pass.
+    on_no_data: Literal["fail", "pass"] = "fail"
 
     def display_name(self) -> str:
         if self.name:

@@ -147,12 +147,14 @@ class Runner:
         # A running cluster owned by the caller (a suite): used as is, never stopped here.
         self._shared_cluster = cluster
         self._watch: RunWatch | None = None
+        self._part = "setup"  # what the run was doing: an unexpected error names it
 
     # -- phases ------------------------------------------------------------
 
     def _start_cluster(self) -> None:
         ctx, spec = self.ctx, self.scenario.cluster
         t0 = time.monotonic()
+        self._part = "cluster start"
         ctx.timeline.phase("cluster_start", "start")
         try:
             if self._shared_cluster is not None:
@@ -176,6 +178,7 @@ class Runner:
     def _deploy_app(self) -> None:
         ctx, app = self.ctx, self.scenario.app
         t0 = time.monotonic()
+        self._part = "app deploy"
         ctx.timeline.phase("app_deploy", "start")
         try:
             if not ctx.cluster.owned:
@@ -207,8 +210,10 @@ class Runner:
         ctx, scenario = self.ctx, self.scenario
         ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
         for component in self.components:
+            self._part = f"{component.name} start"
             component.start(ctx)
             self._started.append(component)
+        self._part = "load"
         self._load = LoadProcess(
             ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger
         )
@@ -234,7 +239,7 @@ class Runner:
         self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
         problem = describe_load_exit(code, time.monotonic() - load_started, scenario.duration_s)
         if problem:
-            raise InfraError("load", f"{problem}; see {self._load.log_tail()}")
+            raise InfraError("load", f"{problem}: {self._load.cause()}")
         # A generator that could not send on schedule says nothing about the release.
         self._load.stop()
         invalid = self._load.invalid_reason()
@@ -250,7 +255,9 @@ class Runner:
 
     def _tick(self) -> None:
         for component in self._started:
+            self._part = f"{component.name} tick"
             component.tick(self.ctx)
+        self._part = "load"
 
     # -- teardown and verdict ----------------------------------------------
 
@@ -348,7 +355,7 @@ class Runner:
             kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "harness"
             self.outcome.fail(kind, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
-            self.outcome.fail("harness", f"{type(exc).__name__}: {exc}")
+            self.outcome.fail("harness", f"{self._part}: {type(exc).__name__}: {exc}")
         finally:
             with _signals_deferred(ctx):
                 if self.outcome.error is not None:

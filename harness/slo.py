@@ -112,6 +112,15 @@ def _is_latency(name: str) -> bool:
     return name in ("p", "avg_latency", "max_latency", "min_latency", "median_latency")
 
 
+LINE_WIDTH = 80
+
+
+def one_line(text: str, width: int = LINE_WIDTH) -> str:
+    """Text on one line (whitespace collapsed), cut to `width` columns with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
 @dataclass
 class Verdict:
     name: str
@@ -126,9 +135,21 @@ class Verdict:
     window_start: float | None = None
     window_end: float | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None  # the cause of a failure, in full (the message repeats it)
+    on_no_data: str = "fail"  # the SLO's policy when nothing was measured
+    no_data: bool = False  # nothing was measured: `passed` is the policy's answer
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def line(self, width: int = LINE_WIDTH) -> str:
+        """The verdict in one line of at most `width` columns (CI logs, the terminal).
+
+        A failure leads with its cause; the full text stays in `message` (JUnit,
+        summary.json).
+        """
+        mark = "PASS" if self.passed else "FAIL"
+        return one_line(f"{mark} {self.name}: {self.why or self.message}", width)
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -160,32 +181,33 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
     window = windows.resolve(expression, timeline.windows)
     name = spec.display_name()
     if window is None:
-        return Verdict(
-            name, check.text, expression, False, None, check.bound, check.op, "",
-            f"window {expression!r} never happened in this run (known: "
-            f"{', '.join(sorted(timeline.windows))})",
-        )
+        why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
+        return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
+                       why=why, on_no_data=spec.on_no_data)
     measurement = METRICS[check.metric](timeline, window, list(check.args))
-    if measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value)):
-        passed = False
-        why = measurement.inputs.get("why", "no data")
-        message = f"{check.text}: {why} in window {window.name!r} ({window.duration:.1f}s)"
+    why = measurement.inputs.get("why")
+    why = None if why is None else " ".join(str(why).split())
+    where = f"in window {window.name!r} ({window.duration:.1f}s)"
+    no_data = measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value))
+    if no_data:
+        # Nothing to measure: the SLO's own policy answers, and the verdict says so.
+        passed = spec.on_no_data == "pass"
+        verb = "passed" if passed else "failed"
+        message = f"{check.text} {verb}: no data ({why or 'nothing measured'}) {where}; on_no_data: {spec.on_no_data}"
     else:
         passed = OPS[check.op](measurement.value, check.bound)
         measured = format_value(measurement.value, measurement.unit)
         bound = format_value(check.bound, measurement.unit)
         verb = "met" if passed else "violated"
-        message = (
-            f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} "
-            f"in window {window.name!r} ({window.duration:.1f}s)"
-        )
-        if not passed and measurement.inputs.get("why"):
-            message += f": {measurement.inputs['why']}"
+        message = f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} {where}"
+        if not passed and why:
+            message += f": {why}"
         if measurement.inputs.get("warning"):
             message += f" [warning: {measurement.inputs['warning']}]"
     return Verdict(
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
+        why=None if passed else why, on_no_data=spec.on_no_data, no_data=no_data,
     )
 
 

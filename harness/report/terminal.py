@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.outcome import RunOutcome
-from harness.slo import format_value
+from harness.slo import format_value, one_line
 
 
 def print_verdicts(console: Console, outcome: RunOutcome) -> None:
@@ -21,10 +21,16 @@ def print_verdicts(console: Console, outcome: RunOutcome) -> None:
         table.add_row(v.name, v.window, format_value(v.measured, v.unit),
                       f"{v.op} {format_value(v.bound, v.unit)}", result)
     console.print(table)
+    # One line per failure, 80 columns at most, so a CI log shows the cause where it
+    # is read; the full text is in junit.xml and summary.json.
+    for v in outcome.verdicts:
+        if not v.passed:
+            console.print(v.line(), style="red", markup=False, highlight=False, soft_wrap=True)
     style = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}[outcome.status]
     console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}")
     if outcome.error:
-        console.print(f"[yellow]infrastructure error ({outcome.error_kind}): {outcome.error}[/]")
+        console.print(one_line(f"infrastructure error ({outcome.error_kind}): {outcome.error}"),
+                      style="yellow", markup=False, highlight=False, soft_wrap=True)
     for note in outcome.notes:
         console.print(f"[dim]note: {note}[/]")
     if outcome.status != "passed":

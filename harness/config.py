@@ -24,7 +24,7 @@ ResourceAmount = Annotated[float, Field(ge=0, le=1e6)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, strict=True)
 
 
 class NodeSpec(Strict):
@@ -374,6 +374,11 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
                 f"workloads.{index}.timeout_s",
                 f"less than the scenario's timeout_s ({scenario.timeout_s:g}), got {work.timeout_s:g}",
             ))
+    if scenario.app.is_builtin:
+        for index, dep in enumerate(scenario.app.deployments):
+            if dep.name != BUILTIN_DEPLOYMENT:
+                errors.append((f"app.deployments.{index}.name",
+                               f"a deployment of the built-in app ({BUILTIN_DEPLOYMENT}), got {dep.name!r}"))
     if scenario.cluster.address is not None:
         return errors  # an existing cluster's resources are only known at run time
     offered = scenario.cluster.all_resources()

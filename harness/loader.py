@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import safe_yaml
+from harness import safe_yaml, slo_targets
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
 
@@ -51,6 +51,8 @@ def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = 
         else:
             msg = f"expected {msg[0].lower()}{msg[1:]}"
         got = "" if item["type"] in ("missing", "value_error") else f" (got {_describe(item['input'])})"
+        if isinstance(item.get("input"), bool) and item["type"] in ("int_type", "float_type"):
+            got = f" (got {item['input']}: YAML reads yes/no/on/off/true/false as booleans)"
         problems.append((_key_path(prefix + loc), f"{msg}{got}"))
     return problems
 
@@ -144,6 +146,7 @@ def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    problems += slo_targets.problems(scenario)
     if scenario.chaos.faults:
         from chaos.registry import scenario_problems  # imports only the faults named
 

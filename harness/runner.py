@@ -25,6 +25,7 @@ import yaml
 from rich.console import Console
 
 from harness import cluster as cluster_mod
+from harness import slo_targets
 from harness.app import deploy as app_deploy
 from harness.cluster import ClusterHandle
 from harness.components import build_components
@@ -33,7 +34,7 @@ from harness.context import InfraError, RunComponent, RunContext
 from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.health import describe_load_exit
 from harness.load import LoadError, LoadProcess
-from harness.outcome import RunOutcome
+from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
 from harness.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
@@ -203,8 +204,18 @@ class Runner:
                 cluster_mod.check_ports_owned({"serve_http": ctx.http_port}, ctx.ledger)
             except cluster_mod.PortConflict as exc:
                 raise InfraError("port_conflict", str(exc)) from exc
+        if not app.is_builtin:  # its deployments are known only now: check the SLOs that name one
+            self._check_slo_subjects(app_deploy.deployment_names(app.name))
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
+
+    def _check_slo_subjects(self, deployments: list[str]) -> None:
+        """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
+        problems = slo_targets.subject_problems(self.scenario, deployments)
+        if problems:
+            key, what = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise InfraError(CONFIG_ERROR, f"{self.ctx.scenario_file}: {key}: {what}{more}")
 
     def _run_load(self) -> None:
         ctx, scenario = self.ctx, self.scenario

@@ -45,15 +45,19 @@ SECONDS_METRICS: set[str] = set()
 # The window a metric judges when its SLO names none (`load` otherwise).
 DEFAULT_WINDOWS: dict[str, str] = {}
 DEFAULT_WINDOW = "load"
+# What a metric's first argument names (`deployment`, `workload`): checked against the scenario.
+SUBJECTS: dict[str, str] = {}
 
 
 def metric(
-    name: str, *aliases: str, seconds: bool = False, window: str | None = None
+    name: str, *aliases: str, seconds: bool = False, window: str | None = None, subject: str | None = None
 ) -> Callable[[MetricFn], MetricFn]:
     """Register a metric function under a name (and aliases).
 
     seconds: the metric's unit is seconds (durations such as recovery times).
     window: the window judged when the SLO names none.
+    subject: what its first argument names (`deployment`, `workload`), so that an SLO
+    naming one the scenario does not have is rejected before the run (harness.slo_targets).
     """
 
     def register(fn: MetricFn) -> MetricFn:
@@ -63,6 +67,8 @@ def metric(
                 SECONDS_METRICS.add(key)
             if window is not None:
                 DEFAULT_WINDOWS[key] = window
+            if subject is not None:
+                SUBJECTS[key] = subject
         return fn
 
     return register

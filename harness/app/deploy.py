@@ -85,6 +85,14 @@ def _app_status(app_name: str) -> tuple[str, str]:
     return str(status.status.value if hasattr(status.status, "value") else status.status), status.message
 
 
+def deployment_names(app_name: str) -> list[str]:
+    """The deployments of a deployed application, as Serve reports them."""
+    from ray import serve
+
+    status = serve.status().applications.get(app_name)
+    return [] if status is None else sorted(status.deployments)
+
+
 def _probe(url: str, timeout_s: float) -> int:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback only

@@ -29,7 +29,7 @@ KeyMetric = Literal["p50_ms", "p99_ms", "throughput_rps", "success_ratio"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegressionCheck(_Strict):

@@ -24,7 +24,7 @@ from harness.gate.pool import ClusterPool, can_reuse
 from harness.gate.regression import RegressionVerdict, check_regressions
 from harness.gate.states import ERROR, FLAKY, PASSED, StateRules, current_state, flake_rate
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
-from harness.outcome import RunOutcome
+from harness.outcome import CONFIG_ERROR, RunOutcome
 
 LATEST_SUITE = "latest-suite"
 
@@ -116,6 +116,8 @@ class SuiteSession:
             result.config_hash = config_hash(scenario)
             if outcome.error_kind == "interrupted":
                 self.stopped = "interrupted"
+                break
+            if outcome.error_kind == CONFIG_ERROR:  # a rerun would find the same mistake
                 break
             if outcome.status == PASSED:
                 break

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from harness.outcome import RunOutcome
+from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.slo import format_value, one_line
 
 
@@ -29,7 +29,8 @@ def print_verdicts(console: Console, outcome: RunOutcome) -> None:
     style = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}[outcome.status]
     console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}")
     if outcome.error:
-        console.print(one_line(f"infrastructure error ({outcome.error_kind}): {outcome.error}"),
+        what = "invalid config" if outcome.error_kind == CONFIG_ERROR else f"infrastructure error ({outcome.error_kind})"
+        console.print(one_line(f"{what}: {outcome.error}"),
                       style="yellow", markup=False, highlight=False, soft_wrap=True)
     for note in outcome.notes:
         console.print(f"[dim]note: {note}[/]")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.gate import history_cmd, suite_cmd
+from harness.gate import baseline_cmd, history_cmd, suite_cmd
 from harness.loader import ConfigError, load_scenario
 from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
 from harness.report.rebuild import add_report_parser, cmd_report
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
+    baseline_cmd.add_parser(sub, DEFAULT_RESULTS)
     sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     return parser
 
@@ -126,6 +127,7 @@ COMMANDS = {
     "report": cmd_report,
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
+    "baseline": baseline_cmd.cmd_baseline,
     "cleanup": cmd_cleanup,
 }
 

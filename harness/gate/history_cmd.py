@@ -20,7 +20,8 @@ from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.loader import ConfigError
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
 
-GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]"}
+GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",
+          "regressed": "[red]R[/]"}
 STATE_STYLE = {"passing": "green", "failing": "red", "consistently_failing": "bold red",
                "flaky": "yellow", "quarantined": "cyan"}
 
@@ -38,11 +39,9 @@ def add_parser(sub: Any, results_default: Path) -> None:
     history.add_argument("--quarantine", type=Path, default=QUARANTINE_FILE)
 
 
-def _median(results: list[StoredResult], metric: str, runs: int) -> float | None:
-    latest = results[-1].config_hash
-    values = [r.metrics[metric] for r in reversed(results)
-              if r.config_hash == latest and r.status in ("passed", "flaky") and metric in r.metrics]
-    return statistics.median(values[:runs]) if values else None
+def _median(baseline: list[dict[str, float]], metric: str) -> float | None:
+    values = [m[metric] for m in baseline if metric in m]
+    return statistics.median(values) if values else None
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -67,6 +66,10 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
         history = History(path)
         names = args.scenarios or history.scenarios(args.suite)
         rows = [(name, history.results(name, args.last)) for name in names]
+        # The baselines regression checks would use now: passing runs since the last accept.
+        baselines = {name: history.baseline_metrics(name, results[-1].config_hash, args.baseline_runs)
+                     for name, results in rows if results}
+        accepts = {name: history.latest_accept(name) for name, _ in rows}
     except sqlite3.Error as exc:
         print(f"{path}: expected a harness history database ({exc})", file=sys.stderr)
         return EXIT_USAGE
@@ -88,11 +91,17 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
             "".join(GLYPHS.get(s, "?") for s in statuses),
             str(len(results)),
             f"{flake_rate(statuses, rules):.0%}",
-            _fmt(_median(results, "p99_ms", args.baseline_runs), "ms"),
-            _fmt(_median(results, "throughput_rps", args.baseline_runs), "/s"),
+            _fmt(_median(baselines[name], "p99_ms"), "ms"),
+            _fmt(_median(baselines[name], "throughput_rps"), "/s"),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(results[-1].started_at)),
             f"{q.owner}: {q.reason}" if q else "",
         )
     console.print(table)
-    console.print("P passed  f flaky (failed, passed on rerun)  F failed  E infrastructure error")
+    console.print("P passed  f flaky (failed, passed on rerun)  F failed  R regressed (blocked by a "
+                  "regression check; never a baseline)  E infrastructure error")
+    for name, accept in accepts.items():
+        if accept is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(accept.accepted_at))
+            console.print(f"baseline of {name} accepted {when} by {accept.accepted_by} "
+                          f"(run {accept.suite_run}): {accept.reason}", highlight=False)
     return EXIT_PASSED

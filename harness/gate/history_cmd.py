@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.gate.config import load_quarantine
-from harness.gate.history import History, StoredResult
+from harness.gate.history import History
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.loader import ConfigError

@@ -22,7 +22,15 @@ from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
 from harness.gate.pool import ClusterPool, can_reuse
 from harness.gate.regression import RegressionVerdict, check_regressions
-from harness.gate.states import ERROR, FLAKY, PASSED, REGRESSED, StateRules, current_state, flake_rate
+from harness.gate.states import (
+    ERROR,
+    FLAKY,
+    PASSED,
+    REGRESSED,
+    StateRules,
+    current_state,
+    flake_rate,
+)
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
 from harness.outcome import CONFIG_ERROR, RunOutcome
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from harness.causes import last_error_line
 from harness.config import AppSpec
 
 LOOPBACK = "127.0.0.1"
@@ -113,7 +114,9 @@ def wait_ready(app: AppSpec, url: str, timeout_s: float) -> float:
     def check() -> None:
         state, message = _app_status(app.name)
         if state == "DEPLOY_FAILED":
-            raise AppNotReady(f"app {app.name!r} failed to deploy: {message.strip()[:500]}")
+            # Serve's message is a traceback: its last line is the cause, so it goes first.
+            cause = last_error_line(message) or "no message from Serve"
+            raise AppNotReady(f"app {app.name!r} failed to deploy: {cause}; Serve said: {message.strip()[:1000]}")
         if state != "RUNNING":
             raise _NotYet(state)
         try:

@@ -155,7 +155,8 @@ class Verdict:
         summary.json).
         """
         mark = "PASS" if self.passed else "FAIL"
-        return one_line(f"{mark} {self.name}: {self.why or self.message}", width)
+        cause = self.why or self.message.removeprefix(self.check).lstrip(" :")  # the name already says the check
+        return one_line(f"{mark} {self.name}: {cause}", width)
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -213,7 +214,8 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
     return Verdict(
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
-        why=None if passed else why, on_no_data=spec.on_no_data, no_data=no_data,
+        why=None if passed else (f"no data ({why or 'nothing measured'}); on_no_data: fail" if no_data else why),
+        on_no_data=spec.on_no_data, no_data=no_data,
     )
 
 

@@ -128,3 +128,10 @@ def test_a_failed_deploy_names_the_exception_first(monkeypatch):
     with pytest.raises(deploy.AppNotReady) as info:
         deploy.wait_ready(AppSpec(), "http://127.0.0.1:1/", 5)
     assert str(info.value).startswith("app 'app' failed to deploy: ModuleNotFoundError: No module named 'torch'")
+
+
+def test_the_line_does_not_repeat_the_check():
+    no_data = evaluate(SLOSpec(check="p(99, shed) < 500ms"), timeline(*SHED_RUN))
+    assert no_data.line() == "FAIL p(99, shed) < 500ms: no data (nothing measured); on_no_data: fail"
+    slow = evaluate(SLOSpec(check="p(99) < 5ms"), timeline(*SHED_RUN))
+    assert slow.line().startswith("FAIL p(99) < 5ms: violated: measured 10.0ms, expected below 5.0ms")

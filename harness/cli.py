@@ -13,9 +13,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness import __version__, compare
+from harness.files import write_atomic
 from harness.gate import baseline_cmd, history_cmd, suite_cmd
+from harness.jsonout import JsonStdout
 from harness.loader import ConfigError, load_scenario
-from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
+from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
+from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report
 
 DEFAULT_RESULTS = Path("results")
@@ -30,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description="Chaos and load-testing harness for release gating.")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one scenario and write its verdict")
@@ -38,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a field of the scenario (repeatable)")
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    add_output_flags(run, summary_md=True)
 
     reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
     reproduce.add_argument("run_dir", type=Path, help="results/<run-id> of the run to replay")
@@ -47,13 +53,98 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    add_output_flags(validate)
 
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
     baseline_cmd.add_parser(sub, DEFAULT_RESULTS)
     sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
+    compare.add_parser(sub)
+    init = sub.add_parser("init", help="write a commented starter scenario (and its JSON schema beside it)")
+    init.add_argument("file", nargs="?", type=Path, default=Path("scenario.yaml"))
+    init.add_argument("--name", default=None, help="scenario name (default: the file's stem)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    sub.add_parser("schema", help="print the scenario JSON schema (for editors and CI checks)")
     return parser
+
+
+def add_output_flags(parser: argparse.ArgumentParser, summary_md: bool = False) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON document on stdout; the human text goes to stderr")
+    if summary_md:
+        parser.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
+                            help="write the verdict as Markdown (also appended to "
+                                 "$GITHUB_STEP_SUMMARY when that is set)")
+
+
+def version_line() -> str:
+    from importlib import metadata
+
+    found = []
+    for package in ("ray", "locust"):  # from metadata: importing them is slow (and locust patches)
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{package} missing")
+    return f"harness {__version__} ({', '.join(found)}, python {sys.version.split()[0]})"
+
+
+def run_document(outcome: RunOutcome) -> dict[str, object]:
+    """What `harness run --json` prints: the verdict; summary.json has every input."""
+    return {
+        "command": "run", "run_id": outcome.run_id, "scenario": outcome.scenario_name,
+        "scenario_file": outcome.scenario_file, "seed": outcome.seed, "status": outcome.status,
+        "exit_code": outcome.exit_code, "run_dir": outcome.run_dir,
+        "error": None if outcome.error is None else {"kind": outcome.error_kind, "message": outcome.error},
+        "notes": outcome.notes, "reproduce": outcome.reproduce_command, "metrics": outcome.metrics,
+        "verdicts": [{k: v for k, v in verdict.as_dict().items() if k != "inputs"}
+                     for verdict in outcome.verdicts],
+    }
+
+
+def _config_error(args: argparse.Namespace, exc: ConfigError, command: str) -> int:
+    for line in exc.lines:
+        print(line, file=sys.stderr)
+    if args.json_out is not None:
+        args.json_out.emit({"command": command, "status": "invalid", "exit_code": EXIT_USAGE,
+                            "errors": exc.lines})
+    return EXIT_USAGE
+
+
+def _report_run(args: argparse.Namespace, outcome: RunOutcome, console: Console) -> int:
+    if args.json_out is not None:
+        args.json_out.emit(run_document(outcome))
+    try:
+        for path in publish(run_markdown(outcome), args.summary_md):
+            console.print(f"summary: {path}", highlight=False, soft_wrap=True)
+    except OSError as exc:  # a summary that cannot be written must not change the verdict
+        console.print(f"[yellow]could not write the Markdown summary: {exc}[/]")
+    return outcome.exit_code
+
+
+def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from harness.scaffold import schema_text, starter_scenario
+
+    path: Path = args.file
+    if path.exists() and not args.force:
+        print(f"{path}: expected a new file (it exists; --force overwrites it)", file=sys.stderr)
+        return EXIT_USAGE
+    write_atomic(path, starter_scenario(args.name or path.stem.replace(".", "-") or "my-scenario", str(path)))
+    schema = path.parent / "scenario.schema.json"
+    if not schema.exists():
+        write_atomic(schema, schema_text())
+    scenario = load_scenario(path)  # the starter must validate, or this is a bug
+    console.print(f"wrote {path} ({scenario.name}, {len(scenario.slos)} SLOs) and {schema.name}", highlight=False)
+    console.print(f"next: harness run {path}", highlight=False)
+    return EXIT_PASSED
+
+
+def cmd_schema(args: argparse.Namespace, console: Console) -> int:
+    from harness.scaffold import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_PASSED
 
 
 def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
@@ -68,26 +159,28 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    failed = False
+    files = []
     for name in args.files:
         try:
             scenario = load_scenario(name, args.overrides)
         except ConfigError as exc:
-            failed = True
+            files.append({"file": name, "ok": False, "errors": exc.lines})
             for line in exc.lines:
                 print(line, file=sys.stderr)
             continue
+        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos)})
         console.print(f"{name}: ok ({scenario.name}, {len(scenario.slos)} SLOs)")
-    return EXIT_USAGE if failed else EXIT_PASSED
+    ok = all(f["ok"] for f in files)
+    if args.json_out is not None:
+        args.json_out.emit({"command": "validate", "ok": ok, "files": files})
+    return EXIT_PASSED if ok else EXIT_USAGE
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     try:
         scenario = load_scenario(args.scenario, args.overrides, args.seed)
     except ConfigError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        return EXIT_USAGE
+        return _config_error(args, exc, "run")
     from harness.runner import Runner  # imports Ray: only once the config is valid
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
@@ -96,7 +189,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     except OSError as exc:
         print(f"{args.results}: expected a writable results directory ({exc})", file=sys.stderr)
         return EXIT_INFRA
-    return runner.run().exit_code
+    return _report_run(args, runner.run(), console)
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
@@ -129,6 +222,9 @@ COMMANDS = {
     "history": history_cmd.cmd_history,
     "baseline": baseline_cmd.cmd_baseline,
     "cleanup": cmd_cleanup,
+    "compare": compare.cmd_compare,
+    "init": cmd_init,
+    "schema": cmd_schema,
 }
 
 
@@ -136,8 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     # Ray reads this once, when first imported: set it before anything imports ray.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     args = build_parser().parse_args(argv)
-    console = Console()
-    return COMMANDS[args.command](args, console)
+    if not getattr(args, "json", False):
+        args.json_out = None
+        return COMMANDS[args.command](args, Console())
+    with JsonStdout() as out:
+        args.json_out = out
+        return COMMANDS[args.command](args, Console(stderr=True))
 
 
 if __name__ == "__main__":

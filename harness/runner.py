@@ -39,7 +39,7 @@ from harness.procs import OWNED_FILE, ProcessLedger
 from harness.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
 from harness.report.junit import build_suite, write_junit
-from harness.report.summary import build_summary, write_summary
+from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.slo import evaluate
 from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
@@ -325,6 +325,7 @@ class Runner:
             self.scenario.model_dump(mode="json"),
             {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts},
         )
+        summary["versions"]["app"] = app_version(self.scenario.app)
         try:
             write_summary(ctx.run_dir / "summary.json", summary)
             write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])

@@ -2,10 +2,12 @@
 
 One row per scenario per suite run: its status (passed, failed, flaky, error,
 regressed), attempts, whether it blocked, whether it was quarantined, the key
-metrics of its final attempt, the SLOs that failed, and the config fingerprint
-that baselines compare on. States and flake rates are computed from these rows (harness.gate.states),
-never stored, so a rule change re-reads all history the same way. Baselines are
-the passing runs only, from the latest accepted run on (`harness baseline accept`).
+metrics of its final attempt, the SLOs that failed, the config fingerprint that
+baselines compare on, the versions it ran with (Ray, harness, app) and an optional
+label (the release tag). States and flake rates are computed from these rows
+(harness.gate.states), never stored, so a rule change re-reads all history the
+same way. Baselines are the passing runs only, from the latest accepted run on
+(`harness baseline accept`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_by_scenario ON results (scenario, started_at);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+# Columns added since version 1, added in place to older files (nothing else changes).
+_ADDED_COLUMNS = {
+    "label": "TEXT NOT NULL DEFAULT ''",  # a release tag given with `harness suite --label`
+    "versions": "TEXT NOT NULL DEFAULT '{}'",  # ray, harness, python, locust, app
+}
 # A person (or the suite's accept_after rule) accepting new numbers: from the accepted
 # result on, baselines are taken from it and the passing runs after it.
 _ACCEPTS = """
@@ -69,6 +76,8 @@ class StoredResult:
     metrics: dict[str, float] = field(default_factory=dict)
     failed_slos: list[str] = field(default_factory=list)
     run_dirs: list[str] = field(default_factory=list)
+    label: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 class History:
@@ -85,6 +94,10 @@ class History:
                 )
             db.executescript(_SCHEMA)
             db.executescript(_ACCEPTS)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(results)")}
+            for column, decl in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE results ADD COLUMN {column} {decl}")
             _allow_every_status(db)
 
     @contextmanager
@@ -101,12 +114,13 @@ class History:
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO results (suite, suite_run, scenario, config_hash, started_at, status,"
-                " attempts, blocking, quarantined, metrics, failed_slos, run_dirs)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " attempts, blocking, quarantined, metrics, failed_slos, run_dirs, label, versions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (result.suite, result.suite_run, result.scenario, result.config_hash,
                  result.started_at, result.status, result.attempts, int(result.blocking),
                  int(result.quarantined), json.dumps(result.metrics),
-                 json.dumps(result.failed_slos), json.dumps(result.run_dirs)),
+                 json.dumps(result.failed_slos), json.dumps(result.run_dirs), result.label,
+                 json.dumps(result.versions)),
             )
             return int(cursor.lastrowid or 0)
 
@@ -203,6 +217,8 @@ def _allow_every_status(db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")  # all or nothing: SQLite's DDL is transactional
     db.execute("ALTER TABLE results RENAME TO results_before")
     db.execute(create_table)
+    for column, decl in _ADDED_COLUMNS.items():
+        db.execute(f"ALTER TABLE results ADD COLUMN {column} {decl}")
     db.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM results_before")  # noqa: S608 - own column names
     db.execute("DROP TABLE results_before")
     db.execute(create_index)
@@ -215,4 +231,5 @@ def _from_row(row: sqlite3.Row) -> StoredResult:
         attempts=row["attempts"], blocking=bool(row["blocking"]),
         quarantined=bool(row["quarantined"]), metrics=json.loads(row["metrics"]),
         failed_slos=json.loads(row["failed_slos"]), run_dirs=json.loads(row["run_dirs"]),
+        label=row["label"], versions=json.loads(row["versions"]),
     )

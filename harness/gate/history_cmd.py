@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from harness.gate.config import load_quarantine
-from harness.gate.history import History
+from harness.gate.config import QuarantineList, load_quarantine
+from harness.gate.history import History, StoredResult
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.loader import ConfigError
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
+from harness.report.terminal import ci_table
 
 GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",
           "regressed": "[red]R[/]"}
@@ -37,9 +37,21 @@ def add_parser(sub: Any, results_default: Path) -> None:
     history.add_argument("--baseline-runs", type=int, default=5,
                          help="passing runs the baseline medians are taken over (default: 5)")
     history.add_argument("--quarantine", type=Path, default=QUARANTINE_FILE)
+    history.add_argument("--label", default=None, metavar="TAG", help="only results recorded with this label")
+    history.add_argument("--by-label", action="store_true",
+                         help="one scenario across release labels (medians of p50, p99, throughput)")
+    history.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
-def _median(baseline: list[dict[str, float]], metric: str) -> float | None:
+def _median(results: list[StoredResult], metric: str, runs: int, same_config: bool = True) -> float | None:
+    latest = results[-1].config_hash
+    values = [r.metrics[metric] for r in reversed(results)
+              if (r.config_hash == latest or not same_config)
+              and r.status in ("passed", "flaky") and metric in r.metrics]
+    return statistics.median(values[:runs]) if values else None
+
+
+def _baseline_median(baseline: list[dict[str, float]], metric: str) -> float | None:
     values = [m[metric] for m in baseline if metric in m]
     return statistics.median(values) if values else None
 
@@ -48,9 +60,123 @@ def _fmt(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.1f}{unit}"
 
 
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: QuarantineList,
+                  rules: StateRules, baseline_runs: int,
+                  baselines: dict[str, list[dict[str, float]]] | None = None) -> list[dict[str, Any]]:
+    """One dict per scenario: what the table shows and `--json` prints.
+
+    `baselines`: per scenario, the metrics regression checks compare with now
+    (History.baseline_metrics: passing runs since the last accepted one).
+    """
+    out = []
+    for name, results in rows:
+        q = quarantine.find(name)
+        statuses = [r.status for r in results]
+        base = None if baselines is None else baselines.get(name, [])
+        out.append({
+            "scenario": name,
+            "state": current_state(statuses, q is not None, rules).value if results else None,
+            "results": statuses,
+            "flake_rate": round(flake_rate(statuses, rules), 4) if results else None,
+            "p99_baseline_ms": (_median(results, "p99_ms", baseline_runs) if base is None
+                                else _baseline_median(base, "p99_ms")) if results else None,
+            "rps_baseline": (_median(results, "throughput_rps", baseline_runs) if base is None
+                             else _baseline_median(base, "throughput_rps")) if results else None,
+            "last_run": results[-1].started_at if results else None,
+            "last_label": results[-1].label if results else None,
+            "last_versions": results[-1].versions if results else None,
+            "quarantine": None if q is None else {"owner": q.owner, "reason": q.reason},
+        })
+    return out
+
+
+def label_rows(results: list[StoredResult]) -> list[dict[str, Any]]:
+    """A scenario across releases: one dict per label, in the order the labels first ran."""
+    by_label: dict[str, list[StoredResult]] = {}
+    for r in results:
+        by_label.setdefault(r.label or "-", []).append(r)
+    out = []
+    for label, group in by_label.items():
+        last = group[-1]
+        out.append({
+            "label": label,
+            "results": [r.status for r in group],
+            "p50_ms": _median(group, "p50_ms", len(group), same_config=False),
+            "p99_ms": _median(group, "p99_ms", len(group), same_config=False),
+            "throughput_rps": _median(group, "throughput_rps", len(group), same_config=False),
+            "ray": last.versions.get("ray"), "app": last.versions.get("app"),
+            "harness": last.versions.get("harness"), "last_run": last.started_at,
+        })
+    return out
+
+
+def _glyphs(statuses: list[str]) -> str:
+    return "".join(GLYPHS.get(s, "?") for s in statuses)
+
+
+def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) -> None:
+    """Short cells at 80 columns; the result strips and quarantine notes below the table."""
+    table = ci_table(title)
+    table.add_column("scenario", overflow="fold")
+    for column in ("state", "runs", "flaky", "p99 base", "rps base", "last run"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        if row["state"] is None:
+            table.add_row(row["scenario"], "-", "0", "-", "-", "-", "-")
+            continue
+        table.add_row(row["scenario"], f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]",
+                      str(len(row["results"])), f"{row['flake_rate']:.0%}",
+                      _fmt(row["p99_baseline_ms"], "ms"), _fmt(row["rps_baseline"], "/s"),
+                      _when(row["last_run"])[5:])
+    console.print(table)
+    width = max((len(row["scenario"]) for row in rows), default=0)
+    for row in rows:
+        if row["results"]:
+            console.print(f"{row['scenario']:<{width}}  {_glyphs(row['results'])}", highlight=False)
+    for row in rows:
+        if row["quarantine"]:
+            q = row["quarantine"]
+            console.print(f"[cyan]quarantined:[/] {row['scenario']}: {q['owner']}: {q['reason']}",
+                          soft_wrap=True, highlight=False)
+    for row in rows:
+        accept = row.get("baseline_accept")
+        if accept:
+            console.print(f"baseline of {row['scenario']} accepted {_when(accept['accepted_at'])} by "
+                          f"{accept['accepted_by']} (run {accept['suite_run']}): {accept['reason']}",
+                          soft_wrap=True, highlight=False)
+    console.print("P passed  f flaky (failed, passed on rerun)  F failed  E infrastructure error"
+                  "  (oldest left)", highlight=False)
+    console.print("R regressed (SLOs met, blocked by a regression check; never a baseline)",
+                  highlight=False)
+
+
+def print_labels(console: Console, scenario: str, rows: list[dict[str, Any]]) -> None:
+    table = ci_table(f"{scenario} by release label")
+    table.add_column("label", overflow="fold")
+    for column in ("passed", "p50", "p99", "rps", "ray"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("app", overflow="fold")
+    for row in rows:
+        passed = sum(1 for s in row["results"] if s in ("passed", "flaky"))
+        table.add_row(row["label"], f"{passed}/{len(row['results'])}", _fmt(row["p50_ms"], "ms"),
+                      _fmt(row["p99_ms"], "ms"), _fmt(row["throughput_rps"], ""),
+                      row["ray"] or "-", row["app"] or "-")
+    console.print(table)
+    width = max((len(row["label"]) for row in rows), default=0)
+    for row in rows:  # each label's results, oldest left, below the table
+        console.print(f"{row['label']:<{width}}  {_glyphs(row['results'])}", highlight=False)
+
+
 def cmd_history(args: argparse.Namespace, console: Console) -> int:
     if args.last < 1 or args.baseline_runs < 1:
         print("--last and --baseline-runs: expected a positive number", file=sys.stderr)
+        return EXIT_USAGE
+    if args.by_label and len(args.scenarios) != 1:
+        print("--by-label: expected exactly one scenario name", file=sys.stderr)
         return EXIT_USAGE
     path = args.history or args.results / HISTORY_FILE
     try:
@@ -61,11 +187,14 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
         return EXIT_USAGE
     if not path.exists():
         console.print(f"no history yet at {path} (a `harness suite` run records it)")
+        if args.json_out is not None:
+            args.json_out.emit({"command": "history", "history": str(path), "scenarios": []})
         return EXIT_PASSED
     try:
         history = History(path)
         names = args.scenarios or history.scenarios(args.suite)
-        rows = [(name, history.results(name, args.last)) for name in names]
+        limit = args.last if not args.by_label else 100_000
+        rows = [(name, history.results(name, limit)) for name in names]
         # The baselines regression checks would use now: passing runs since the last accept.
         baselines = {name: history.baseline_metrics(name, results[-1].config_hash, args.baseline_runs)
                      for name, results in rows if results}
@@ -73,35 +202,22 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
     except sqlite3.Error as exc:
         print(f"{path}: expected a harness history database ({exc})", file=sys.stderr)
         return EXIT_USAGE
-    rules = StateRules(window=args.last)
-    table = Table(title=f"history ({path}, last {args.last} results per scenario, oldest left)")
-    for column in ("scenario", "state", "results", "runs", "flake rate", "p99 baseline",
-                   "rps baseline", "last run", "quarantine"):
-        table.add_column(column)
-    for name, results in rows:
-        if not results:
-            table.add_row(name, "-", "no results", "0", "-", "-", "-", "-", "-")
-            continue
-        q = quarantine.find(name)
-        statuses = [r.status for r in results]
-        state = current_state(statuses, q is not None, rules).value
-        table.add_row(
-            name,
-            f"[{STATE_STYLE.get(state, '')}]{state}[/]",
-            "".join(GLYPHS.get(s, "?") for s in statuses),
-            str(len(results)),
-            f"{flake_rate(statuses, rules):.0%}",
-            _fmt(_median(baselines[name], "p99_ms"), "ms"),
-            _fmt(_median(baselines[name], "throughput_rps"), "/s"),
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(results[-1].started_at)),
-            f"{q.owner}: {q.reason}" if q else "",
-        )
-    console.print(table)
-    console.print("P passed  f flaky (failed, passed on rerun)  F failed  R regressed (blocked by a "
-                  "regression check; never a baseline)  E infrastructure error")
-    for name, accept in accepts.items():
-        if accept is not None:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(accept.accepted_at))
-            console.print(f"baseline of {name} accepted {when} by {accept.accepted_by} "
-                          f"(run {accept.suite_run}): {accept.reason}", highlight=False)
+    if args.label is not None:
+        rows = [(name, [r for r in results if r.label == args.label]) for name, results in rows]
+    if args.by_label:
+        labels = label_rows(rows[0][1])
+        if args.json_out is not None:
+            args.json_out.emit({"command": "history", "history": str(path), "scenario": rows[0][0],
+                                "labels": labels})
+        print_labels(console, rows[0][0], labels)
+        return EXIT_PASSED
+    table_rows = scenario_rows(rows, quarantine, StateRules(window=args.last), args.baseline_runs, baselines)
+    for row in table_rows:
+        accept = accepts.get(row["scenario"])
+        row["baseline_accept"] = None if accept is None else {
+            "suite_run": accept.suite_run, "accepted_at": accept.accepted_at,
+            "accepted_by": accept.accepted_by, "reason": accept.reason}
+    if args.json_out is not None:
+        args.json_out.emit({"command": "history", "history": str(path), "scenarios": table_rows})
+    print_scenarios(console, f"history: last {args.last} results per scenario", table_rows)
     return EXIT_PASSED

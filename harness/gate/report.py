@@ -1,11 +1,11 @@
 """The suite's reports: one JUnit file (a testsuite per scenario run, a testcase per SLO
 and per regression check), summary.json and the terminal table.
 
-A rerun that passed supersedes the attempts before it: their failures and errors
-are reported as skipped with a "flaky" (or "retried") message, so CI that counts
-failures does not block on what the gate calls flaky, and the flake stays visible.
-Earlier attempts get an `.attemptN` classname so CI systems that drop duplicate
-test names (GitLab) keep every attempt.
+Retries follow Maven Surefire's convention, which Jenkins and GitLab read: one testcase
+per SLO, from the final attempt; an earlier attempt's failure sits inside it as
+`flakyFailure` (or `flakyError`) when the rerun passed, so CI that counts failures does
+not block on what the gate calls flaky and the flake stays visible, and as
+`rerunFailure` (`rerunError`) when every attempt failed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from junit_xml import TestCase, TestSuite
+from junitparser import Error, Failure, Skipped
+from junitparser.xunit2 import (
+    FlakyError,
+    FlakyFailure,
+    InterimResult,
+    RerunError,
+    RerunFailure,
+    TestCase,
+    TestSuite,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -22,10 +31,11 @@ from harness.files import write_json_atomic
 from harness.gate.regression import NO_BASELINE, NO_DATA, REGRESSED
 from harness.gate.states import PASSED
 from harness.gate.verdict import SKIPPED
-from harness.outcome import EXIT_PASSED, EXIT_SLO_FAILED
-from harness.report.junit import build_suite, write_junit
+from harness.outcome import EXIT_PASSED, EXIT_SLO_FAILED, RunOutcome
+from harness.report.junit import build_suite, new_case, run_context, write_junit
 from harness.report.suite_html import write_suite_report
 from harness.report.summary import versions
+from harness.report.terminal import ci_table
 
 if TYPE_CHECKING:
     from harness.gate.session import EntryResult, SuiteSession
@@ -33,40 +43,69 @@ if TYPE_CHECKING:
 VERDICTS = {EXIT_PASSED: "ship", EXIT_SLO_FAILED: "blocked"}
 
 
-def _supersede(case: TestCase, attempt: int, final: int) -> None:
-    """A failure or error of an attempt that a later pass superseded becomes 'skipped'."""
-    failed = [f for f in case.failures if f.get("message") or f.get("output")]
-    errored = [e for e in case.errors if e.get("message") or e.get("output")]
-    if not failed and not errored:
-        return
-    what = "flaky" if failed else "retried after an infrastructure error"
-    message = (failed or errored)[0].get("message") or ""
-    case.failures, case.errors = [], []
-    case.add_skipped_info(f"{what}: failed on attempt {attempt}, passed on attempt {final}: {message}")
+def _interim(kind: type[InterimResult], result: Failure | Error, attempt: int, total: int,
+             outcome: RunOutcome) -> InterimResult:
+    """An earlier attempt's failure or error, kept inside the final testcase (Surefire)."""
+    interim = kind(f"attempt {attempt}/{total}: {result.message or ''}", result.type)
+    interim.system_out = run_context(outcome)
+    if result.text:
+        interim.stack_trace = result.text
+    return interim
+
+
+def _fold_attempts(final: TestSuite, earlier: list[tuple[int, TestSuite, RunOutcome]],
+                   total: int, passed: bool, scenario_file: str) -> None:
+    """Earlier attempts' failures and errors go inside the final attempt's testcases:
+    `flakyFailure`/`flakyError` when the final attempt passed, `rerunFailure`/`rerunError`
+    when it did not (Maven Surefire's convention, which Jenkins and GitLab read)."""
+    cases = {case.name: case for case in final}
+    classname = next(iter(cases.values())).classname if cases else None
+    for number, suite, outcome in earlier:
+        for old in suite:
+            results = [r for r in old.result if isinstance(r, (Failure, Error))]
+            if not results:
+                continue
+            case = cases.get(old.name)
+            if case is None:  # e.g. the infrastructure case of an attempt that errored
+                case = new_case(old.name, classname or old.classname, scenario_file)
+                final.add_testcase(case)
+                cases[old.name] = case
+            for result in results:
+                failure = isinstance(result, Failure)
+                if passed:
+                    kind: type[InterimResult] = FlakyFailure if failure else FlakyError
+                else:
+                    kind = RerunFailure if failure else RerunError
+                case.add_interim_result(_interim(kind, result, number, total, outcome))
 
 
 def _mark_non_blocking(case: TestCase, note: str) -> None:
-    for failure in case.failures:
-        failure["message"] = f"[non-blocking: {note}] {failure.get('message') or ''}"
+    for result in case.result:
+        if isinstance(result, Failure):
+            result.message = f"[non-blocking: {note}] {result.message or ''}"
 
 
 def _regression_cases(result: EntryResult, classname: str, note: str | None) -> list[TestCase]:
     cases = []
     for verdict in result.regressions:
-        case = TestCase(f"regression {verdict.metric}", classname=classname, stdout=verdict.message)
+        case = new_case(f"regression {verdict.metric}", classname, result.entry.scenario_file)
+        case.system_out = verdict.message
         if verdict.status == REGRESSED:
             message = verdict.message if note is None else f"[non-blocking: {note}] {verdict.message}"
-            case.add_failure_info(message=message, output=verdict.message, failure_type="Regression")
+            failure = Failure(message, "Regression")
+            failure.text = verdict.message
+            case.result = [failure]
         elif verdict.status in (NO_BASELINE, NO_DATA):
-            case.add_skipped_info(verdict.message)
+            case.result = [Skipped(verdict.message)]
         cases.append(case)
     return cases
 
 
-def _properties(result: EntryResult, attempt: int) -> dict[str, str]:
+def _properties(result: EntryResult) -> dict[str, str]:
+    total = len(result.attempts)
     props = {
         "scenario": result.name,
-        "attempt": f"{attempt}/{len(result.attempts)}",
+        "attempt": f"{total}/{total}",
         "result": result.status,
         "flaky": str(result.status == "flaky").lower(),
         "blocking": str(result.decision.blocking).lower(),
@@ -74,37 +113,44 @@ def _properties(result: EntryResult, attempt: int) -> dict[str, str]:
         "state": result.state,
         "flake_rate": f"{result.flake_rate:g}",
     }
-    if attempt <= len(result.reused_cluster):
-        props["reused_cluster"] = str(result.reused_cluster[attempt - 1]).lower()
+    if result.reused_cluster:
+        props["reused_cluster"] = str(result.reused_cluster[-1]).lower()
     if result.quarantine:
         props["quarantine"] = f"{result.quarantine.get('reason', '')} (owner {result.quarantine.get('owner', '?')})"
+    for number, outcome in enumerate(result.attempts[:-1], 1):
+        props[f"attempt{number}.reproduce"] = outcome.reproduce_command
     return props
 
 
 def entry_suites(result: EntryResult, suite_name: str) -> list[TestSuite]:
+    """One testsuite per scenario: the final attempt's testcases (SLOs, regression checks),
+    earlier attempts folded into them as flaky or rerun results."""
     classname = f"{suite_name}.{result.name}"
     if result.status == SKIPPED:
-        case = TestCase("scenario", classname=classname)
-        case.add_skipped_info(f"not run: {result.skipped_reason}")
-        return [TestSuite(result.name, [case], properties={"scenario": result.name, "result": SKIPPED})]
+        case = new_case("scenario", classname, result.entry.scenario_file)
+        case.result = [Skipped(f"not run: {result.skipped_reason}")]
+        suite = TestSuite(result.name)
+        suite.add_testcase(case)
+        suite.add_property("scenario", result.name)
+        suite.add_property("result", SKIPPED)
+        return [suite]
     total = len(result.attempts)
     note = "; ".join(result.decision.notes) or None
-    suites = []
-    for number, outcome in enumerate(result.attempts, 1):
-        ts = build_suite(outcome)
-        final = number == total
-        ts.name = result.name if total == 1 else f"{result.name} [attempt {number}/{total}]"
-        for case in ts.test_cases:
-            case.classname = classname if final else f"{classname}.attempt{number}"
-            if not final and result.attempts[-1].status == PASSED:
-                _supersede(case, number, total)
-            elif note is not None:
-                _mark_non_blocking(case, note)
-        if final:
-            ts.test_cases.extend(_regression_cases(result, classname, note))
-        ts.properties.update(_properties(result, number))
-        suites.append(ts)
-    return suites
+    built = [build_suite(outcome) for outcome in result.attempts]
+    final = built[-1]
+    final.name = result.name
+    for case in final:
+        case.classname = classname
+        if note is not None:
+            _mark_non_blocking(case, note)
+    earlier = [(n, s, o) for n, (s, o) in enumerate(zip(built[:-1], result.attempts[:-1], strict=True), 1)]
+    _fold_attempts(final, earlier, total, result.attempts[-1].status == PASSED,
+                   result.entry.scenario_file)
+    for case in _regression_cases(result, classname, note):
+        final.add_testcase(case)
+    for key, value in _properties(result).items():
+        final.add_property(key, value)
+    return [final]
 
 
 def _entry_summary(result: EntryResult) -> dict[str, Any]:
@@ -161,6 +207,7 @@ def build_summary(session: SuiteSession, code: int, killed: list[str]) -> dict[s
         "shared_cluster_start_s": session.pool.start_seconds,
         "killed_after_shutdown": killed,
         "versions": versions(),
+        "label": session.release,
         "scenarios": [_entry_summary(r) for r in session.results],
     }
 
@@ -180,20 +227,36 @@ _STYLE = {"passed": "green", "flaky": "yellow", "failed": "red", "error": "magen
           "regressed": "red"}
 
 
-def print_suite(console: Console, session: SuiteSession, code: int) -> None:
-    table = Table(title=f"suite {session.suite.name} ({session.run_name})")
-    for column in ("scenario", "result", "attempts", "state", "flake rate", "blocks", "why"):
-        table.add_column(column)
+def suite_table(session: SuiteSession) -> Table:
+    """Short cells only, so it reads at 80 columns; the reasons go below it."""
+    table = ci_table(f"suite {session.suite.name} ({session.run_name})")
+    table.add_column("scenario", overflow="fold")
+    for column in ("result", "tries", "state", "flaky", "blocks"):
+        table.add_column(column, no_wrap=True)
     for r in session.results:
         style = _STYLE.get(r.status, "")
-        why = "; ".join(r.decision.reasons + r.decision.notes) or (r.skipped_reason or "")
         table.add_row(r.name, f"[{style}]{r.status}[/]", str(len(r.attempts)), r.state or "-",
-                      f"{r.flake_rate:.0%}", "[red]yes[/]" if r.decision.blocking else "no", why)
-    console.print(table)
-    verdict = VERDICTS.get(code, "no verdict (infrastructure error)")
-    style = {EXIT_PASSED: "bold green", EXIT_SLO_FAILED: "bold red"}.get(code, "bold yellow")
-    console.print(f"[{style}]{verdict.upper()}[/] exit {code}  results: {session.suite_dir}")
+                      f"{r.flake_rate:.0%}", "[red]yes[/]" if r.decision.blocking else "no")
+    return table
+
+
+def why_lines(session: SuiteSession) -> list[str]:
+    """Why each scenario blocks, does not block though it could, or was not run."""
+    lines = []
     for r in session.results:
         if r.decision.blocking:
-            console.print(f"[red]blocking:[/] {r.name}: {'; '.join(r.decision.reasons)}")
-            console.print(f"  reproduce: {r.attempts[-1].reproduce_command}")
+            lines.append(f"[red]blocking:[/] {r.name}: {'; '.join(r.decision.reasons)}")
+            lines.append(f"  reproduce: {r.attempts[-1].reproduce_command}")
+        elif r.decision.notes or r.skipped_reason:
+            lines.append(f"[yellow]not blocking:[/] {r.name}: {'; '.join(r.decision.notes) or r.skipped_reason}")
+    return lines
+
+
+def print_suite(console: Console, session: SuiteSession, code: int) -> None:
+    console.print(suite_table(session))
+    for line in why_lines(session):
+        console.print(line, soft_wrap=True, highlight=False)
+    verdict = VERDICTS.get(code, "no verdict (infrastructure error)")
+    style = {EXIT_PASSED: "bold green", EXIT_SLO_FAILED: "bold red"}.get(code, "bold yellow")
+    console.print(f"[{style}]{verdict.upper()}[/] exit {code}  results: {session.suite_dir}",
+                  soft_wrap=True, highlight=False)

@@ -33,6 +33,7 @@ from harness.gate.states import (
 )
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
 from harness.outcome import CONFIG_ERROR, RunOutcome
+from harness.report.summary import app_version, versions
 
 LATEST_SUITE = "latest-suite"
 
@@ -88,6 +89,8 @@ class SuiteSession:
         quarantine: QuarantineList,
         console: Console | None = None,
         label: str | None = None,
+        release: str = "",
+        app_version: str | None = None,
     ):
         self.resolved = resolved
         self.suite = resolved.suite
@@ -103,6 +106,8 @@ class SuiteSession:
         self.results: list[EntryResult] = []
         self.stopped: str | None = None  # why no further scenario runs (interrupt, timeout)
         self.rules = StateRules(window=self.suite.history_runs)
+        self.release = release  # the release tag history rows carry (`--label`)
+        self.app_version = app_version
 
     # -- running -------------------------------------------------------------
 
@@ -188,7 +193,8 @@ class SuiteSession:
                 started_at=final.started_at, attempts=len(result.attempts),
                 blocking=result.decision.blocking, quarantined=q is not None,
                 metrics=result.metrics, failed_slos=result.failed_slos(),
-                run_dirs=[a.run_dir for a in result.attempts],
+                run_dirs=[a.run_dir for a in result.attempts], label=self.release,
+                versions={**versions(), "app": self.app_version or app_version(entry.scenario.app)},
             ))
             self._accept_by_policy(entry, result)
             statuses = [r.status for r in self.history.results(entry.name, self.rules.window)]

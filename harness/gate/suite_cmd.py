@@ -20,6 +20,7 @@ from harness.gate.config import find_suite_file, load_quarantine, load_suite
 from harness.gate.history import History
 from harness.loader import ConfigError
 from harness.outcome import EXIT_INFRA, EXIT_USAGE
+from harness.report.markdown import publish, suite_markdown
 
 SUITES_DIR = Path("configs/suites")
 QUARANTINE_FILE = Path("configs/quarantine.yaml")
@@ -41,6 +42,14 @@ def add_parser(sub: Any, results_default: Path) -> None:
                        help="quarantine list (default: configs/quarantine.yaml)")
     suite.add_argument("--validate", action="store_true",
                        help="only check the suite and every scenario it names")
+    suite.add_argument("--label", default="", metavar="TAG",
+                       help="the release under test (e.g. a tag), recorded in history")
+    suite.add_argument("--app-version", default=None,
+                       help="the app's version for history (default: read from the installed package)")
+    suite.add_argument("--json", action="store_true",
+                       help="one JSON document on stdout (the suite's summary); human text on stderr")
+    suite.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
+                       help="write the verdict as Markdown (also appended to $GITHUB_STEP_SUMMARY when set)")
 
 
 def _raise_interrupt(signum: int, _frame: Any) -> None:
@@ -61,16 +70,22 @@ def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     except ConfigError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
+        if args.json_out is not None:
+            args.json_out.emit({"command": "suite", "status": "invalid", "exit_code": EXIT_USAGE,
+                                "errors": exc.lines})
         return EXIT_USAGE
     if args.validate:
         console.print(f"{resolved.path}: ok ({resolved.suite.name}, {len(resolved.entries)} scenarios)")
+        if args.json_out is not None:
+            args.json_out.emit({"command": "suite", "status": "valid", "exit_code": 0,
+                                "suite_file": resolved.path, "scenarios": [e.name for e in resolved.entries]})
         return 0
     from harness.gate.session import SuiteSession  # imports Ray: only once all is valid
 
     try:
         history = None if args.no_history else History(args.history or args.results / HISTORY_FILE)
         session = SuiteSession(resolved, args.results, history=history, quarantine=quarantine,
-                               console=console)
+                               console=console, release=args.label, app_version=args.app_version)
     except (OSError, sqlite3.Error) as exc:
         print(f"{args.results}: expected a writable results directory and history ({exc})",
               file=sys.stderr)
@@ -84,4 +99,12 @@ def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         outcome = session.finish()
+    if args.json_out is not None:
+        args.json_out.emit({"command": "suite", "suite_dir": str(outcome.suite_dir),
+                            "junit": str(outcome.suite_dir / "junit.xml"), **outcome.summary})
+    try:
+        for path in publish(suite_markdown(outcome.summary), args.summary_md):
+            console.print(f"summary: {path}", highlight=False, soft_wrap=True)
+    except OSError as exc:  # a summary that cannot be written must not change the verdict
+        console.print(f"[yellow]could not write the Markdown summary: {exc}[/]")
     return outcome.exit_code

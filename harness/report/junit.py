@@ -1,48 +1,64 @@
 """JUnit for CI: one testcase per SLO; an infrastructure error is an error, not a failure.
 
+Written with junitparser (its xunit2 flavour, the one Jenkins and Maven Surefire read).
+Every testcase carries `file` (the scenario file) so CI annotations point at it.
 Properties carry the seed and metrics; system-out repeats the seed and the
 reproduce command because some CI systems (GitLab) drop properties.
 """
 
 from __future__ import annotations
 
+import io
+from datetime import datetime, timezone
 from pathlib import Path
 
-from junit_xml import TestCase, TestSuite, to_xml_report_string
+from junitparser import Error, Failure, Skipped
+from junitparser.xunit2 import JUnitXml, TestCase, TestSuite
 
 from harness.files import write_atomic
 from harness.outcome import RunOutcome
 
+INFRA_CASE = "infrastructure"
+
+
+def run_context(outcome: RunOutcome) -> str:
+    """The lines every testcase of a run repeats in system-out."""
+    return f"run: {outcome.run_id}\nseed: {outcome.seed}\nreproduce: {outcome.reproduce_command}\n"
+
+
+def new_case(name: str, classname: str, scenario_file: str, seconds: float | None = None) -> TestCase:
+    case = TestCase(name, classname, None if seconds is None else round(seconds, 3))
+    case._elem.set("file", scenario_file)  # junitparser has no attribute for it: set it on the element
+    return case
+
 
 def build_suite(outcome: RunOutcome) -> TestSuite:
     classname = f"harness.{outcome.scenario_name}"
-    context = (
-        f"run: {outcome.run_id}\nseed: {outcome.seed}\n"
-        f"reproduce: {outcome.reproduce_command}\n"
-    )
-    cases = []
+    context = run_context(outcome)
+    suite = TestSuite(outcome.scenario_name)
     for verdict in outcome.verdicts:
         elapsed = None
         if verdict.window_start is not None and verdict.window_end is not None:
             elapsed = max(0.0, verdict.window_end - verdict.window_start)
-        case = TestCase(verdict.name, classname=classname, elapsed_sec=elapsed,
-                        stdout=f"{verdict.message}\n{context}")
+        case = new_case(verdict.name, classname, outcome.scenario_file, elapsed)
+        case.system_out = f"{verdict.message}\n{context}"
         if not verdict.passed:
             if outcome.error is not None:
-                case.add_skipped_info(f"not judged: the run ended with an infrastructure error ({verdict.message})")
+                case.result = [Skipped(
+                    f"not judged: the run ended with an infrastructure error ({verdict.message})")]
             else:
-                case.add_failure_info(
-                    message=f"{verdict.message}. Reproduce: {outcome.reproduce_command}",
-                    output=f"{verdict.message}\n{context}",
-                    failure_type="SLOFailure",
-                )
-        cases.append(case)
+                failure = Failure(f"{verdict.message}. Reproduce: {outcome.reproduce_command}", "SLOFailure")
+                failure.text = f"{verdict.message}\n{context}"
+                case.result = [failure]
+        suite.add_testcase(case)
     if outcome.error is not None:
-        case = TestCase("infrastructure", classname=classname, stdout=context,
-                        elapsed_sec=max(0.0, outcome.ended_at - outcome.started_at))
-        case.add_error_info(message=f"{outcome.error_kind}: {outcome.error}", output=context,
-                            error_type=outcome.error_kind or "InfrastructureError")
-        cases.append(case)
+        case = new_case(INFRA_CASE, classname, outcome.scenario_file,
+                        max(0.0, outcome.ended_at - outcome.started_at))
+        case.system_out = context
+        error = Error(f"{outcome.error_kind}: {outcome.error}", outcome.error_kind or "InfrastructureError")
+        error.text = context
+        case.result = [error]
+        suite.add_testcase(case)
     properties = {
         "run_id": outcome.run_id,
         "seed": str(outcome.seed),
@@ -53,15 +69,42 @@ def build_suite(outcome: RunOutcome) -> TestSuite:
     for key, value in sorted(outcome.metrics.items()):
         if isinstance(value, (int, float)):
             properties[f"metric.{key}"] = f"{value:g}"
-    return TestSuite(outcome.scenario_name, cases, properties=properties,
-                     timestamp=_iso(outcome.started_at))
+    for key, value in properties.items():
+        suite.add_property(key, value)
+    suite.timestamp = _iso(outcome.started_at)
+    return suite
 
 
 def _iso(epoch: float) -> str:
-    from datetime import datetime, timezone
-
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
 
 
+def _schema_order(suite: TestSuite) -> None:
+    """Surefire's XSD order: a testsuite's properties first; a testcase's results before
+    its system-out (junitparser appends children in the order they were set)."""
+    elem = suite._elem
+    for props in elem.findall("properties"):
+        elem.remove(props)
+        elem.insert(0, props)
+    for case in elem.findall("testcase"):
+        for tag in ("system-out", "system-err"):
+            for child in case.findall(tag):
+                case.remove(child)
+                case.append(child)
+
+
+def render_junit(suites: list[TestSuite]) -> bytes:
+    xml = JUnitXml("harness")
+    for suite in suites:
+        suite.update_statistics()
+        _schema_order(suite)
+        xml.append(suite)  # add_testsuite would merge suites it deems equal
+    xml.update_statistics()
+    xml._elem.set("skipped", str(sum(suite.skipped for suite in suites)))  # junitparser omits it
+    buffer = io.BytesIO()
+    xml.write(buffer, pretty=True)
+    return buffer.getvalue()
+
+
 def write_junit(path: Path, suites: list[TestSuite]) -> None:
-    write_atomic(path, to_xml_report_string(suites, prettyprint=True, encoding="utf-8"))
+    write_atomic(path, render_junit(suites))

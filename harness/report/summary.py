@@ -22,6 +22,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def app_version(app: Any) -> str:
+    """The version of the app under test: the built-in app is the harness's; an import
+    path's top-level package's installed version, when it is an installed distribution."""
+    import_path = getattr(app, "import_path", None)
+    if import_path is None:
+        return f"builtin-{__version__}"
+    top = import_path.split(":")[0].split(".")[0]
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            return f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"unversioned ({import_path})"
+
+
 def build_summary(outcome: RunOutcome, resolved_config: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "run_id": outcome.run_id,

@@ -1,38 +1,53 @@
-"""The verdict table on the terminal."""
+"""The verdict table on the terminal, readable in an 80-column CI log: short cells in the
+table, each failing verdict's full why-line below it (never wrapped inside a cell)."""
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.outcome import CONFIG_ERROR, RunOutcome
-from harness.slo import format_value, one_line
+from harness.slo import format_value
 
 
-def print_verdicts(console: Console, outcome: RunOutcome) -> None:
-    table = Table(title=f"{outcome.scenario_name}  (seed {outcome.seed}, run {outcome.run_id})")
-    table.add_column("SLO")
-    table.add_column("window")
-    table.add_column("measured", justify="right")
-    table.add_column("bound", justify="right")
-    table.add_column("result")
+def ci_table(title: str) -> Table:
+    """A table for a CI log: a rule under the header, no outer frame, no edge padding."""
+    # min_width: a title longer than a narrow table would wrap; up to 80 columns it must not
+    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False,
+                 pad_edge=False, collapse_padding=True, min_width=min(len(title), 80))
+
+
+def verdict_table(outcome: RunOutcome) -> Table:
+    table = ci_table(f"{outcome.scenario_name}  (seed {outcome.seed}, run {outcome.run_id})")
+    table.add_column("SLO", overflow="fold")
+    table.add_column("window", overflow="fold")
+    table.add_column("measured", justify="right", no_wrap=True)
+    table.add_column("bound", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
     for v in outcome.verdicts:
         result = "[green]PASS[/]" if v.passed else "[red]FAIL[/]"
         table.add_row(v.name, v.window, format_value(v.measured, v.unit),
                       f"{v.op} {format_value(v.bound, v.unit)}", result)
-    console.print(table)
-    # One line per failure, 80 columns at most, so a CI log shows the cause where it
-    # is read; the full text is in junit.xml and summary.json.
+    return table
+
+
+def print_verdicts(console: Console, outcome: RunOutcome) -> None:
+    console.print(verdict_table(outcome))
     for v in outcome.verdicts:
-        if not v.passed:
-            console.print(v.line(), style="red", markup=False, highlight=False, soft_wrap=True)
+        if not v.passed:  # the why-line: one soft-wrapped line, the log viewer wraps it
+            # escaped: a message's own brackets ("[warning: ...]") are text, not markup
+            console.print(f"[red]FAIL[/] {escape(v.name)}: {escape(v.message)}", soft_wrap=True, highlight=False)
     style = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}[outcome.status]
-    console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}")
+    console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}",
+                  soft_wrap=True, highlight=False)
     if outcome.error:
+        # One log line (whitespace collapsed), printed whole: the log viewer wraps it.
         what = "invalid config" if outcome.error_kind == CONFIG_ERROR else f"infrastructure error ({outcome.error_kind})"
-        console.print(one_line(f"{what}: {outcome.error}"),
-                      style="yellow", markup=False, highlight=False, soft_wrap=True)
+        console.print(" ".join(f"{what}: {outcome.error}".split()), style="yellow", markup=False,
+                      soft_wrap=True, highlight=False)
     for note in outcome.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {note}[/]", soft_wrap=True, highlight=False)
     if outcome.status != "passed":
-        console.print(f"reproduce: {outcome.reproduce_command}")
+        console.print(f"reproduce: {outcome.reproduce_command}", soft_wrap=True, highlight=False)

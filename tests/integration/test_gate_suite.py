@@ -18,11 +18,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from junitparser import JUnitXml
+from junitparser.xunit2 import JUnitXml
 
 from harness.gate.config import load_suite
 from harness.gate.history import History, StoredResult
 from harness.gate.states import State, current_state
+from tests.junit_check import junit_problems
 
 pytestmark = pytest.mark.integration
 
@@ -96,13 +97,21 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "suite", str(tmp_path / "suite.yaml"),
-         "--results", str(results), "--quarantine", str(tmp_path / "none.yaml")],
+         "--results", str(results), "--quarantine", str(tmp_path / "none.yaml"),
+         "--json", "--summary-md", str(tmp_path / "verdict.md"), "--label", "v2.0-rc1"],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "80", "GITHUB_STEP_SUMMARY": str(tmp_path / "step.md")},
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "blocking: steady: regression: p99_ms regressed" in proc.stdout
+    # --json: stdout is the one document (Ray and Locust print too: to stderr), the text on stderr
+    document = json.loads(proc.stdout)
+    assert document["command"] == "suite" and document["verdict"] == "blocked"
+    assert document["label"] == "v2.0-rc1" and Path(document["junit"]).is_file()
+    assert "blocking: steady: regression: p99_ms regressed" in proc.stderr
+    markdown = (tmp_path / "verdict.md").read_text()
+    assert "### ❌ suite itest: blocked (exit 1)" in markdown and "- **steady** blocks: regression:" in markdown
+    assert (tmp_path / "step.md").read_text() == markdown + "\n"
 
     suite_dir = (results / "latest-suite").resolve()
     summary = json.loads((suite_dir / "summary.json").read_text())
@@ -119,13 +128,16 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     assert flaky["attempts"][0]["failed_slos"] == ["enough traffic"]
     assert flaky["state"] == "flaky"
 
+    assert junit_problems(suite_dir / "junit.xml") == []
     xml = JUnitXml.fromfile(str(suite_dir / "junit.xml"))
     totals = (sum(s.tests for s in xml), sum(s.failures for s in xml),
               sum(s.errors for s in xml), sum(s.skipped for s in xml))
-    # steady: 2 SLOs + 2 regression checks (p99 fails); flaky-once attempt 1: 2 SLOs (the
-    # failed one is reported skipped as flaky); attempt 2: 2 SLOs + 2 checks without baseline.
-    assert totals == (10, 1, 0, 3), [(s.name, s.tests, s.failures, s.errors, s.skipped) for s in xml]
-    assert [s.name for s in xml] == ["steady", "flaky-once [attempt 1/2]", "flaky-once [attempt 2/2]"]
+    # steady: 2 SLOs + 2 regression checks (p99 fails); flaky-once: its final attempt's 2 SLOs
+    # (attempt 1's failure inside as a flakyFailure) + 2 checks without baseline (skipped).
+    assert totals == (8, 1, 0, 2), [(s.name, s.tests, s.failures, s.errors, s.skipped) for s in xml]
+    assert [s.name for s in xml] == ["steady", "flaky-once"]
+    flaky_case = next(c for s in xml if s.name == "flaky-once" for c in s if c.name == "enough traffic")
+    assert flaky_case.is_passed and [f.message.split(":")[0] for f in flaky_case.flaky_failures()] == ["attempt 1/2"]
 
     stored = History(results / "history.sqlite")
     assert [r.status for r in stored.results("flaky-once")] == ["flaky"]
@@ -137,6 +149,13 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
                            cwd=ROOT, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "COLUMNS": "200"})
     assert shown.returncode == 0 and "flaky-once" in shown.stdout and "flaky" in shown.stdout
+    # History rows carry the label and the versions; a scenario across labels, as JSON
+    [row] = stored.results("flaky-once")
+    assert row.label == "v2.0-rc1" and row.versions["app"] == "builtin-0.1.0" and row.versions["ray"]
+    shown = subprocess.run([sys.executable, "-m", "harness", "history", "steady", "--by-label", "--json",
+                            "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    labels = json.loads(shown.stdout)["labels"]
+    assert [(r["label"], r["results"]) for r in labels] == [("-", ["passed"] * 3), ("v2.0-rc1", ["passed"])]
 
     leftovers = [pid for pid, ct in _recorded_pids(suite_dir) if _still_alive(pid, ct)]
     assert leftovers == []

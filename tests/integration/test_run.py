@@ -76,10 +76,19 @@ def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluste
     # Its own process, as a user runs it: Ray fixes a process's auth mode at first use.
     env = {**ray_env(tmp_path), **unrelated_cluster.auth_env}
     env.pop("RAY_TMPDIR")
-    done = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--results", str(results)],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--results", str(results),
+                           "--json", "--summary-md", str(tmp_path / "verdict.md")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run_dir = (results / "latest").resolve()
+    # --json: the whole of stdout is one document, whatever Ray and Serve print; text on stderr
+    document = json.loads(done.stdout)
+    assert document["status"] == "passed" and document["run_dir"] == str(run_dir)
+    assert [v["passed"] for v in document["verdicts"]] == [True, True]
+    assert "PASSED exit 0" in done.stderr
+    assert "### ✅ user-app: passed (exit 0)" in (tmp_path / "verdict.md").read_text()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["versions"]["app"] == "unversioned (tests.fixtures.user_app:app)"
     events = [json.loads(line) for line in (run_dir / "timeline" / "events.jsonl").read_text().splitlines()]
     replicas = [e["deployments"]["Hello"]["running"] for e in events if e["kind"] == "sample" and e["deployments"]]
     assert max(replicas) == 2  # the override reached the user's deployment

@@ -1,4 +1,4 @@
-"""The suite's JUnit, read back with junitparser: flaky attempts, non-blocking failures,
+"""The suite's JUnit, read back with junitparser and checked against Surefire's rules: flaky attempts, non-blocking failures,
 regressions, retried infrastructure errors and skipped scenarios (no cluster)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from junitparser import JUnitXml
+from junitparser.xunit2 import FlakyFailure, JUnitXml
 
 from harness.gate.config import ResolvedEntry, load_suite
 from harness.gate.regression import RegressionVerdict
@@ -16,6 +16,7 @@ from harness.gate.verdict import Decision
 from harness.outcome import RunOutcome
 from harness.report.junit import write_junit
 from harness.slo import Verdict
+from tests.junit_check import junit_problems
 
 SCENARIO = """
 name: tiny
@@ -68,36 +69,37 @@ def test_suite_junit_counts_and_messages(tmp_path: Path, entries: dict[str, Reso
         EntryResult(entries["late"], "skipped", skipped_reason="suite timeout of 60s elapsed"),
     ]
     write_junit(tmp_path / "junit.xml", [ts for r in results for ts in entry_suites(r, "nightly")])
+    assert junit_problems(tmp_path / "junit.xml") == []
     xml = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
     suites = {s.name: s for s in xml}
-    assert list(suites) == [
-        "steady", "flaky [attempt 1/2]", "flaky [attempt 2/2]", "broken [attempt 1/2]",
-        "broken [attempt 2/2]", "jailed", "infra [attempt 1/2]", "infra [attempt 2/2]", "late",
-    ]
+    # One testsuite per scenario: earlier attempts live inside the final attempt's testcases.
+    assert list(suites) == ["steady", "flaky", "broken", "jailed", "infra", "late"]
     counts = {name: (s.tests, s.failures, s.errors, s.skipped) for name, s in suites.items()}
     assert counts == {
-        "steady": (4, 1, 0, 1),              # 2 SLOs + 2 regression checks
-        "flaky [attempt 1/2]": (2, 0, 0, 1),  # the superseded failure is reported as skipped
-        "flaky [attempt 2/2]": (2, 0, 0, 0),
-        "broken [attempt 1/2]": (2, 1, 0, 0),  # a consistent failure stays a failure
-        "broken [attempt 2/2]": (2, 1, 0, 0),
+        "steady": (4, 1, 0, 1),  # 2 SLOs + 2 regression checks
+        "flaky": (2, 0, 0, 0),   # the failure a rerun superseded is a flakyFailure, not a failure
+        "broken": (2, 1, 0, 0),  # a consistent failure stays a failure
         "jailed": (2, 1, 0, 0),
-        "infra [attempt 1/2]": (3, 0, 0, 1),   # the infrastructure error, superseded
-        "infra [attempt 2/2]": (2, 0, 0, 0),
+        "infra": (3, 0, 0, 0),   # the superseded infrastructure error is a flakyError
         "late": (1, 0, 0, 1),
     }
-    flaky_case = next(c for c in suites["flaky [attempt 1/2]"] if c.name == "fast")
-    assert flaky_case.classname == "nightly.flaky.attempt1"
-    assert flaky_case.result[0].message.startswith(
-        "flaky: failed on attempt 1, passed on attempt 2: p(99) < 100ms violated")
-    final_case = next(c for c in suites["flaky [attempt 2/2]"] if c.name == "fast")
-    assert final_case.classname == "nightly.flaky" and final_case.is_passed
+    assert [xml._elem.get(k) for k in ("tests", "failures", "errors", "skipped")] == ["14", "3", "0", "2"]
+    flaky_case = next(c for c in suites["flaky"] if c.name == "fast")
+    assert flaky_case.classname == "nightly.flaky" and flaky_case.is_passed and flaky_case.is_flaky
+    [flake] = flaky_case.flaky_failures()
+    assert isinstance(flake, FlakyFailure) and flake.type == "SLOFailure"
+    assert flake.message.startswith("attempt 1/2: p(99) < 100ms violated: measured 500.0ms")
+    assert "reproduce: harness reproduce /r/f1" in flake.system_out
+    assert flaky_case._elem.get("file") == "tiny.yaml"
+    broken = next(c for c in suites["broken"] if c.name == "fast")
+    assert broken.is_failure and [r.message.split(":")[0] for r in broken.rerun_failures()] == ["attempt 1/2"]
     jailed = next(c for c in suites["jailed"] if c.name == "fast")
     assert jailed.result[0].message.startswith("[non-blocking: quarantined (slow proxy; owner serve)]")
-    infra = next(c for c in suites["infra [attempt 1/2]"] if c.name == "infrastructure")
-    assert infra.result[0].message.startswith("retried after an infrastructure error")
+    infra = next(c for c in suites["infra"] if c.name == "infrastructure")
+    assert infra.is_passed and infra.flaky_errors()[0].message == "attempt 1/2: app_not_ready: never ready"
     regressed = next(c for c in suites["steady"] if c.name == "regression p99_ms")
     assert regressed.is_failure and regressed.result[0].type == "Regression"
-    props = {p.name: p.value for p in suites["flaky [attempt 2/2]"].properties()}
+    props = {p.name: p.value for p in suites["flaky"].properties()}
     assert props["flaky"] == "true" and props["attempt"] == "2/2" and props["blocking"] == "false"
+    assert props["attempt1.reproduce"] == "harness reproduce /r/f1"
     assert {p.name: p.value for p in suites["jailed"].properties()}["quarantine"] == "slow proxy (owner serve)"

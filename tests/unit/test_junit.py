@@ -7,6 +7,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from harness.outcome import RunOutcome
 from harness.report.junit import build_suite, write_junit
 from harness.slo import Verdict
+from tests.junit_check import junit_problems
 
 
 def verdict(name: str, passed: bool) -> Verdict:
@@ -25,6 +26,7 @@ def outcome(verdicts: list[Verdict], error: str | None = None) -> RunOutcome:
 def read(tmp_path, run: RunOutcome):
     path = tmp_path / "junit.xml"
     write_junit(path, [build_suite(run)])
+    assert junit_problems(path) == []
     return next(iter(JUnitXml.fromfile(str(path))))
 
 
@@ -40,6 +42,8 @@ def test_failed_slo_is_a_failure_with_value_window_and_reproduce(tmp_path):
     props = {p.name: p.value for p in suite.properties()}
     assert props["seed"] == "42" and props["metric.requests"] == "10"
     assert "seed: 42" in failed[0].system_out
+    # CI annotations point at the scenario file
+    assert {c._elem.get("file") for c in suite} == {"configs/scenarios/smoke.yaml"}
 
 
 def test_infrastructure_error_is_an_error_not_a_failure(tmp_path):
@@ -49,3 +53,18 @@ def test_infrastructure_error_is_an_error_not_a_failure(tmp_path):
     assert suite.failures == 0 and suite.errors == 1
     kinds = {c.name: type(c.result[0]) for c in suite if c.result}
     assert kinds == {"fast": Skipped, "infrastructure": Error}
+
+
+def test_checker_catches_what_ci_would_misread(tmp_path):
+    """The validator is not vacuous: a count that does not add up, a testcase with no
+    file, a flakyFailure in a failing testcase are each named."""
+    path = tmp_path / "bad.xml"
+    path.write_text(
+        '<testsuites tests="1"><testsuite name="s" tests="2" failures="0" errors="0" skipped="0">'
+        '<testcase name="a" classname="c"><failure message="m"/><flakyFailure message="x" type="t"/>'
+        '</testcase></testsuite></testsuites>')
+    problems = junit_problems(path)
+    assert "s/a: missing file" in problems
+    assert "s: tests='2', its testcases say 1" in problems
+    assert "s: failures='0', its testcases say 1" in problems
+    assert any("flakyFailure> in a testcase that failed" in p for p in problems)

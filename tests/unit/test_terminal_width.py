@@ -1,0 +1,131 @@
+"""Every table reads at 80 columns, as a CI log shows it: no table line is wider, and a
+failing verdict's why-line is printed whole below the table, never wrapped in a cell."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from harness.compare import RunFolder, build_comparison, print_comparison
+from harness.gate.history_cmd import label_rows, print_labels, print_scenarios
+from harness.gate.report import print_suite
+from harness.gate.verdict import Decision
+from harness.loadreport import build_table
+from harness.outcome import RunOutcome
+from harness.report.terminal import print_verdicts
+from harness.slo import Verdict
+from tests.synthetic_run import make_run
+
+WHY = ("p(99) < 1000ms violated: measured 2003.4ms, expected below 1000.0ms in window 'load' "
+       "(15.0s): the slowest requests all came after the replica restart")
+
+
+def console() -> Console:
+    return Console(width=80, record=True, file=io.StringIO(), color_system=None)
+
+
+def table_lines(con: Console) -> list[str]:
+    return con.export_text().splitlines()
+
+
+def assert_fits(lines: list[str], allowed_long: tuple[str, ...] = ()) -> None:
+    wide = [line for line in lines if len(line.rstrip()) > 80 and not line.startswith(allowed_long)]
+    assert wide == []
+
+
+def test_run_verdicts_fit_and_why_lines_are_whole() -> None:
+    run = RunOutcome("20260101-000000-smoke-abcdef", "smoke", "configs/scenarios/smoke.yaml", 1,
+                     "/home/ci/builds/project/results/20260101-000000-smoke-abcdef", 0.0, 1.0)
+    run.verdicts = [
+        Verdict("requests succeed", "success_ratio >= 99%", "load", True, 1.0, 0.99, ">=", "ratio", "met"),
+        Verdict("p99 latency of checkout requests", "p(99) < 1000ms", "30s after fault-1", False,
+                2003.4, 1000.0, "<", "ms", WHY),
+        Verdict("replicas back", "replica_recovery_time(Echo) < 30s", "fault-1 + 60s", False,
+                float("inf"), 30.0, "<", "s", "never: Echo never reached 2 running replicas"),
+    ]
+    con = console()
+    print_verdicts(con, run)
+    lines = table_lines(con)
+    assert_fits(lines, ("FAIL ", "FAILED exit", "reproduce:"))
+    assert f"FAIL p99 latency of checkout requests: {WHY}" in lines  # one line, whole
+    for cell in ("p99 latency of checkout requests", "30s after fault-1", "2003.4ms", "< 1000.0ms"):
+        assert any(cell in line for line in lines[:8]), cell  # not wrapped inside its cell
+    assert any("never" in line and "FAIL" in line and "replicas back" in line for line in lines)
+
+
+def _result(name: str, status: str, blocking: bool, reasons: list[str], notes: list[str]) -> SimpleNamespace:
+    attempt = SimpleNamespace(reproduce_command=f"harness reproduce /results/suite/{name}-run")
+    return SimpleNamespace(name=name, status=status, attempts=[attempt, attempt], state="consistently_failing",
+                           flake_rate=0.07, decision=Decision(blocking, reasons, notes), skipped_reason=None)
+
+
+def test_suite_table_fits_with_reasons_below() -> None:
+    reason = "failed on every attempt: p99 latency of checkout requests, requests succeed; " \
+             "regression: p99_ms 2003.4 vs baseline 120.0 (+1570%, limit +50%)"
+    session = SimpleNamespace(
+        suite=SimpleNamespace(name="nightly"), run_name="suite-nightly-20260101-000000",
+        suite_dir=Path("/results/suite-nightly-20260101-000000"),
+        results=[_result("autoscaling-burst-with-node-kill", "failed", True, [reason], []),
+                 _result("smoke", "flaky", False, [], ["quarantined (slow proxy; owner serve): flaky"])])
+    con = console()
+    print_suite(con, session, 1)
+    lines = table_lines(con)
+    assert_fits(lines, ("blocking:", "  reproduce:", "not blocking:", "BLOCKED exit"))
+    assert f"blocking: autoscaling-burst-with-node-kill: {reason}" in lines
+    assert any(line.strip().startswith("smoke") and "flaky" in line for line in lines)
+    assert lines[0].rstrip() == "suite nightly (suite-nightly-20260101-000000)"  # the title on one line
+    session.results = session.results[1:]  # a narrow table: its title still on one line
+    session.results[0].state = "passing"
+    session.suite.name, session.run_name = "seeded-regression", "suite-seeded-regression-20261130-141038"
+    con = console()
+    print_suite(con, session, 0)
+    assert table_lines(con)[0].rstrip() == "suite seeded-regression (suite-seeded-regression-20261130-141038)"
+    for cell in ("autoscaling-burst-with-node-kill", "consistently_failing"):
+        assert any(cell in line for line in lines), cell
+
+
+def test_history_tables_fit() -> None:
+    rows = [{"scenario": "autoscaling-burst-with-node-kill", "state": "consistently_failing",
+             "results": ["passed", "failed"] * 15, "flake_rate": 0.5, "p99_baseline_ms": 1234.5,
+             "rps_baseline": 180.2, "last_run": time.time(), "quarantine": {"owner": "serve", "reason": "x" * 90}}]
+    con = console()
+    print_scenarios(con, "history: last 30 results per scenario", rows)
+    lines = table_lines(con)
+    assert_fits(lines, ("quarantined:",))
+    assert any("PF" * 15 in line for line in lines)  # all 30 results on one line
+    for cell in ("autoscaling-burst-with-node-kill", "consistently_failing", "1234.5ms", "180.2/s"):
+        assert any(cell in line for line in lines), cell
+    stored = [SimpleNamespace(label="release-2.60.0-rc1", status="passed", config_hash="h", started_at=1.0,
+                              metrics={"p50_ms": 5.0, "p99_ms": 50.0, "throughput_rps": 80.0},
+                              versions={"ray": "2.60.0", "app": "shop-frontend 12.4.1", "harness": "0.1.0"})]
+    con = console()
+    print_labels(con, "smoke", label_rows(stored * 30))  # type: ignore[arg-type]
+    lines = table_lines(con)
+    assert_fits(lines)
+    for cell in ("release-2.60.0-rc1", "shop-frontend 12.4.1", "P" * 30):
+        assert any(cell in line for line in lines), cell
+
+
+def test_compare_and_load_tables_fit(tmp_path: Path) -> None:
+    a, b = make_run(tmp_path, "smoke", seed=7), make_run(tmp_path, "smoke", seed=8)
+    summary = json.loads((b / "summary.json").read_text())
+    summary["artifacts"] = {"chaos_results": [{"fault": "kill_raylet", "outcome": "injected",
+                                               "targets": [{"node": "a40-node-r2"}], "noticed_after_s": 14.6}]}
+    (b / "summary.json").write_text(json.dumps(summary))
+    con = console()
+    print_comparison(con, build_comparison(RunFolder(a), RunFolder(b)))
+    lines = table_lines(con)
+    assert_fits(lines, ("A: ", "B: ", "A FAIL", "B FAIL"))
+    for cell in ("requests succeed", "injected on a40-node-r2, noticed 14.6s", "throughput_rps"):
+        assert any(cell in line for line in lines), cell
+    row = {"window": "recovery-1", "seconds": 300, "requests": 123456, "offered_rps": 6000.0,
+           "achieved_rps": 5999.9, "p50_ms": 1234.5, "p99_ms": 98765.0, "ok": 123000, "shed": 456,
+           "errors": 12345, "dropped": 1234, "retries": 99999}
+    con = console()
+    con.print(build_table([row], "load by window (open model, burst shape)"))
+    assert_fits(table_lines(con))

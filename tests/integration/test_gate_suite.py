@@ -155,7 +155,7 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     shown = subprocess.run([sys.executable, "-m", "harness", "history", "steady", "--by-label", "--json",
                             "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     labels = json.loads(shown.stdout)["labels"]
-    assert [(r["label"], r["results"]) for r in labels] == [("-", ["passed"] * 3), ("v2.0-rc1", ["passed"])]
+    assert [(r["label"], r["results"]) for r in labels] == [("-", ["passed"] * 3), ("v2.0-rc1", ["regressed"])]  # issue 11: blocked by a regression
 
     leftovers = [pid for pid, ct in _recorded_pids(suite_dir) if _still_alive(pid, ct)]
     assert leftovers == []

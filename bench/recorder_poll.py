@@ -17,6 +17,7 @@ from pathlib import Path
 from harness import cluster as cluster_mod
 from harness import recorder
 from harness.app import deploy
+from harness.app.serve_config import legacy_config
 from harness.config import AppSpec, ClusterSpec
 from harness.procs import ProcessLedger
 
@@ -37,8 +38,9 @@ def main() -> None:
     try:
         port = cluster_mod.free_port()
         client = deploy.start_serve(port, owned_cluster=True)
-        deploy.deploy(client, app, 0)
-        deploy.wait_ready(app, f"http://127.0.0.1:{deploy.serve_http_port(client, port)}/", 90)
+        config = legacy_config(app, 0)
+        deploy.deploy(client, config)
+        deploy.wait_ready(config, f"http://127.0.0.1:{deploy.serve_http_port(client, port)}", 90)
         parts = {"serve_details": recorder.serve_details, "cluster": recorder.cluster_sample}
         timings: dict[str, list[float]] = {name: [] for name in parts}
         for _ in range(polls):

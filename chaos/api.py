@@ -90,7 +90,19 @@ class FaultEnv:
 
     @property
     def app_name(self) -> str:
-        return self.ctx.scenario.app.name
+        """The app under test; with a Serve config file of several apps, its first."""
+        app = self.ctx.scenario.app
+        if app is None:  # a workload-only run has no app
+            return ""
+        config = app._serve
+        return config.apps[0].name if config is not None and config.apps else app.name
+
+    def app_of(self, deployment: str | None) -> tuple[str, str | None]:
+        """(app, deployment) of a target: `App/Deployment`, or a deployment of the first app."""
+        if deployment and "/" in deployment:
+            app, name = deployment.split("/", 1)
+            return app, name
+        return self.app_name, deployment
 
 
 class Fault(ABC):

@@ -12,6 +12,10 @@ shot:     injects (and records the planned and actual time, target and outcome);
           injected fault is also a window (`fault-N`).
 stop():   records planned shots that never fired, cleans up active faults, stops the
           proxy. Nothing is dropped in silence.
+
+With `chaos.resource_killer: true` the schedule's origin is not the load's start but
+the moment a script called `ResourceKiller.run()` (chaos.killer relays it), and the
+script's `stop_run()` ends the schedule: shots not yet due are `not_reached`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from chaos import registry
 from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
+from chaos.killer import KillerRelay
 from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
 from chaos.threads import ThreadGroup
@@ -43,7 +48,7 @@ LOAD_WAIT_POLL_S = 0.01
 class ChaosComponent:
     name = "chaos"
 
-    def __init__(self, spec: ChaosSpec, join_timeout_s: float = 60.0):
+    def __init__(self, spec: ChaosSpec, join_timeout_s: float = 60.0, relay: KillerRelay | None = None):
         self.spec = spec
         self.join_timeout_s = join_timeout_s  # at stop: for injections still in flight
         self.shots: list[PlannedShot] = []
@@ -52,6 +57,16 @@ class ChaosComponent:
         self._env: FaultEnv | None = None
         self._ctx: RunContext | None = None
         self._stop = threading.Event()
+        # The schedule fires nothing more: the run is ending, or the script called stop_run().
+        self._halt = threading.Event()
+        # The ResourceKiller relay (its own component, started before the workloads);
+        # one of our own when none is handed in.
+        self._own_relay = spec.resource_killer and relay is None
+        self._relay: KillerRelay | None = KillerRelay() if self._own_relay else relay
+        if self._relay is not None:
+            self._relay.bind(self._injected_count, self._halt.set)
+        self._origin: float | None = None  # offsets count from here (load start or run())
+        self._injected = 0  # faults injected so far (replacements are not faults)
         self._thread: threading.Thread | None = None
         self._jobs = ThreadGroup("chaos-shot")
         self._watcher: Watcher | None = None
@@ -76,7 +91,7 @@ class ChaosComponent:
         self.shots = self.plan(ctx)
         ctx.artifacts["chaos_schedule"] = {
             "seed": ctx.seed,
-            "relative_to": "load start",
+            "relative_to": self._origin_name(ctx),
             "faults": [f.describe() for f in self._faults],
             "shots": [s.as_dict() for s in self.shots],
         }
@@ -89,6 +104,8 @@ class ChaosComponent:
             ctx.load_url = proxy.url + route
             ctx.timeline.emit("chaos", event="proxy", proxy=proxy.url, upstream_port=port)
         self._env = FaultEnv(ctx, OwnershipGuard(ctx.cluster, ctx.ledger), proxy)
+        if self._own_relay:
+            self._relay.start(ctx)
         for index, fault in enumerate(self._faults):
             try:
                 fault.prepare(self._env)
@@ -126,6 +143,7 @@ class ChaosComponent:
 
     def stop(self, ctx: RunContext) -> None:
         self._stop.set()
+        self._halt.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         while not self._main_calls.empty():
@@ -142,13 +160,16 @@ class ChaosComponent:
                 self._watcher.clean(active, reason="run ended")
             self._watcher.close_window(active, time.time())
             self._finish(active.shot, active.record)
+        reason = self._unfired_reason()
         for shot in self.shots:  # never fired, or queued when the run ended
             if shot.id not in self.results:
                 self._finish(shot, {
                     "event": "not_injected", "outcome": "not_reached",
-                    "reason": "the run ended before the shot could fire",
+                    "reason": reason,
                     "planned_t": self._planned_t(shot),
                 })
+        if self._own_relay:
+            self._relay.stop(ctx)
         if self._env is not None and self._env.proxy is not None:
             self._env.proxy.stop()
         ctx.artifacts["chaos_results"] = [self.results[s.id] for s in self.shots if s.id in self.results]
@@ -173,17 +194,43 @@ class ChaosComponent:
     # -- scheduling --------------------------------------------------------
 
     def _planned_t(self, shot: PlannedShot) -> float | None:
-        t0 = self._ctx.load_started_at if self._ctx is not None else None
-        return None if t0 is None else t0 + shot.offset_s
+        return None if self._origin is None else self._origin + shot.offset_s
+
+    def _origin_name(self, ctx: RunContext) -> str:
+        if self.spec.resource_killer:
+            return "the script's ResourceKiller.run() call"
+        return "workloads start" if ctx.scenario.workload_only else "load start"
+
+    def _unfired_reason(self) -> str:
+        if self._relay is not None and not self._relay.started.is_set():
+            return "the script never started the ResourceKiller (no call to run())"
+        if self._relay is not None and self._relay.stopped.is_set():
+            return "the script stopped the ResourceKiller (stop_run()) before the shot was due"
+        return "the run ended before the shot could fire"
+
+    def _injected_count(self) -> int:
+        with self._lock:
+            return self._injected
+
+    def _wait_origin(self) -> float | None:
+        """The schedule's time zero: the load's start, or the script's run() call."""
+        ctx = self._ctx
+        while True:
+            if self._relay is not None and self._relay.started.is_set():
+                return self._relay.run_t
+            if self._relay is None and ctx.load_started_at is not None:
+                return ctx.load_started_at
+            if self._halt.wait(LOAD_WAIT_POLL_S):
+                return None
 
     def _schedule(self) -> None:
-        ctx = self._ctx
-        while ctx.load_started_at is None:
-            if self._stop.wait(LOAD_WAIT_POLL_S):
-                return
+        origin = self._wait_origin()
+        if origin is None:
+            return
+        self._origin = origin
         for shot in self.shots:
-            planned = ctx.load_started_at + shot.offset_s
-            if self._stop.wait(max(0.0, planned - time.time())):
+            planned = origin + shot.offset_s
+            if self._halt.wait(max(0.0, planned - time.time())):
                 return
             self._jobs.spawn(self._fire, shot, planned, time.time())
 
@@ -223,6 +270,8 @@ class ChaosComponent:
         if injection.outcome != "injected":
             self._finish(shot, record)
             return
+        with self._lock:
+            self._injected += 1
         self._watcher.add(Active(shot, fault, injection, record, actual))
 
     def _replace(self, shot: PlannedShot, base: dict[str, Any]) -> None:

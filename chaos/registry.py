@@ -76,8 +76,8 @@ def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     workers = scenario.cluster.nodes[1:]
     names = {n.name for n in scenario.cluster.nodes}
     head = scenario.cluster.nodes[0].name if scenario.cluster.nodes else None
-    deployments = {d.name for d in scenario.app.deployments}
-    if scenario.app.is_builtin:
+    deployments = {d.name for d in scenario.app.deployments} if scenario.app else set()
+    if scenario.app is not None and scenario.app.is_builtin:
         from harness.config import BUILTIN_DEPLOYMENT
 
         deployments.add(BUILTIN_DEPLOYMENT)

@@ -21,6 +21,12 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
     components: list[RunComponent] = [Recorder(scenario.recorder)]
     # The load streams are complete before any component stops: LoadReport reads them.
     components.append(LoadReport())
+    relay = None
+    if scenario.chaos.resource_killer:  # before the workloads: a script looks it up at once
+        from chaos.killer import KillerRelay
+
+        relay = KillerRelay()
+        components.append(relay)
     components.extend(build_workloads(scenario))
     components.append(HealthGuard(scenario.health))  # the harness's own parts: cluster, disk
     if scenario.host_guard.enabled:
@@ -28,6 +34,6 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
     if scenario.chaos.faults:
         from chaos.component import ChaosComponent  # loads only the faults the scenario names
 
-        components.append(ChaosComponent(scenario.chaos))
+        components.append(ChaosComponent(scenario.chaos, relay=relay))
     components.append(LiveView())  # last: started after the others, stopped first
     return components

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness.loadspec import LoadSpec
 
@@ -158,10 +166,24 @@ class AppSpec(Strict):
     # Extra directories put on the Python path of the cluster's workers, so the
     # controller can import the user's app.
     python_path: list[str] = Field(default_factory=list)
+    # A Serve config file (`serve build` output) instead of the fields above; read and
+    # validated by Ray Serve's own schema in harness.app.serve_config (the loader sets _serve).
+    config: str | None = Field(default=None, min_length=1)
+    _serve: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _config_alone(self) -> AppSpec:
+        if self.config is not None:
+            clash = sorted(self.model_fields_set & {"name", "route_prefix", "import_path", "args", "builtin",
+                                                     "deployments", "python_path"})
+            if clash:
+                raise ValueError(f"expected app.config alone (the Serve config file holds the apps), "
+                                 f"not also {', '.join(clash)}")
+        return self
 
     @property
     def is_builtin(self) -> bool:
-        return self.import_path is None
+        return self.import_path is None and self.config is None
 
     def resolved_import_path(self) -> str:
         return self.import_path or BUILTIN_IMPORT_PATH
@@ -188,11 +210,14 @@ class SLOSpec(Strict):
     # When the window holds nothing to measure (`p(99, shed)` on a run that shed
     # nothing): fail (the default: no evidence is no pass) or pass.
     on_no_data: Literal["fail", "pass"] = "fail"
+    # Judge only the requests of this name (load.requests); request metrics only.
+    request: str | None = Field(default=None, min_length=1, max_length=64)
 
     def display_name(self) -> str:
         if self.name:
             return self.name
-        return self.check if self.window in (None, "load") else f"{self.check} [{self.window}]"
+        text = self.check if self.request is None else f"{self.check} for {self.request}"
+        return text if self.window in (None, "load") else f"{text} [{self.window}]"
 
 
 WorkloadName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -322,6 +347,14 @@ class ChaosSpec(Strict):
     notice_timeout_s: PosFloat = 60  # how long to wait for the cluster to notice a fault
     # Destructive faults against cluster.address (a cluster this run did not start).
     allow_destructive_on_existing: bool = False
+    # Register a ResourceKiller actor (Ray's release chaos handshake): the node-fault
+    # schedule starts when a script calls its run() and stops at stop_run() (chaos.killer).
+    resource_killer: bool = False
+
+
+def _app_none_schema(schema: dict[str, Any]) -> None:
+    """`app: none` in the JSON schema (the validator turns the word into None)."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"const": "none"}]
 
 
 class Scenario(Strict):
@@ -334,14 +367,48 @@ class Scenario(Strict):
     # Keep recording for this long after the load stops (scale-down, recovery).
     cooldown_s: NonNegFloat = 0
     cluster: ClusterSpec
-    app: AppSpec = Field(default_factory=AppSpec)
-    load: LoadSpec = Field(default_factory=LoadSpec)
+    # `app: none`: a workload-only scenario (no Serve app, no load process; harness.workload_only).
+    app: AppSpec | None = Field(default_factory=AppSpec, json_schema_extra=_app_none_schema)
+    # Unset with an app: the default load. Always unset (None) when app is none.
+    load: LoadSpec | None = None
     slos: list[SLOSpec] = Field(default_factory=list, max_length=200)
     workloads: list[WorkloadSpec] = Field(default_factory=list, max_length=32)
     recorder: RecorderSpec = Field(default_factory=RecorderSpec)
     host_guard: HostGuardSpec = Field(default_factory=HostGuardSpec)
     chaos: ChaosSpec = Field(default_factory=ChaosSpec)
     health: HealthSpec = Field(default_factory=HealthSpec)
+
+    @field_validator("app", mode="before")
+    @classmethod
+    def _app_none(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        if not isinstance(value, dict) and not isinstance(value, AppSpec):
+            raise ValueError(f"expected a mapping (the Serve app to deploy) or 'none' (no app), got {value!r}")
+        return value
+
+    @field_validator("load")
+    @classmethod
+    def _no_load_without_app(cls, value: LoadSpec | None, info: ValidationInfo) -> LoadSpec | None:
+        if value is not None and "app" in info.data and info.data["app"] is None:
+            raise ValueError("expected no load section with app: none (a workload-only run sends no requests)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_load(self) -> Scenario:
+        if self.app is not None and self.load is None:
+            self.load = LoadSpec()
+        return self
+
+    @property
+    def workload_only(self) -> bool:
+        """No Serve app and no load: the run is driven by its workloads."""
+        return self.app is None
+
+    @property
+    def python_path(self) -> list[str]:
+        """Directories put on the cluster workers' Python path (the app's; none without one)."""
+        return self.app.python_path if self.app is not None else []
 
     @model_validator(mode="after")
     def _timeout_covers_run(self) -> Scenario:
@@ -360,7 +427,7 @@ class Scenario(Strict):
         return self
 
     def deployment(self, name: str) -> DeploymentSpec | None:
-        return next((d for d in self.app.deployments if d.name == name), None)
+        return next((d for d in self.app.deployments if d.name == name), None) if self.app else None
 
 
 def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
@@ -374,7 +441,7 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
                 f"workloads.{index}.timeout_s",
                 f"less than the scenario's timeout_s ({scenario.timeout_s:g}), got {work.timeout_s:g}",
             ))
-    if scenario.app.is_builtin:
+    if scenario.app is not None and scenario.app.is_builtin:
         for index, dep in enumerate(scenario.app.deployments):
             if dep.name != BUILTIN_DEPLOYMENT:
                 errors.append((f"app.deployments.{index}.name",
@@ -390,7 +457,7 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
                     f"a resource some node offers: workload {work.name!r} needs {resource}={amount:g}, "
                     f"the largest node has {offered.get(resource, 0):g}",
                 ))
-    for index, dep in enumerate(scenario.app.deployments):
+    for index, dep in enumerate(scenario.app.deployments if scenario.app else []):
         opts = dep.ray_actor_options
         if opts is None:
             continue

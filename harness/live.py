@@ -34,6 +34,11 @@ RATE_WINDOW_S = 5.0
 RATE_LAG_S = 1.0
 HIDDEN_PHASES = ("run",)
 ERROR_OUTCOMES = ("error", "timeout", "conn_error")
+# Where the progress clock starts: the load, or a workload-only run's drive.
+DRIVE_PHASES = ("load", "workloads")
+# Fields of a workload's progress shown, in this order, when it has them (`lost` only in
+# its result: until then an unanswered task is pending, not lost).
+WORKLOAD_FIELDS = ("ok", "submitted", "planned", "failed", "acknowledged", "failed_calls", "exit_code")
 
 
 class StreamTail:
@@ -105,6 +110,8 @@ class LiveSnapshot:
     nodes_dead: int = 0
     last_chaos: str | None = None
     last_chaos_age_s: float | None = None
+    has_requests: bool = True  # False: a workload-only run (no app, no load)
+    workloads: dict[str, str] = field(default_factory=dict)  # name -> its latest progress
 
     @property
     def progress(self) -> float | None:
@@ -116,8 +123,10 @@ class LiveSnapshot:
 class LiveState:
     """What the view shows, folded from timeline records as they arrive (bounded memory)."""
 
-    def __init__(self, planned_s: float, config_targets: dict[str, int] | None = None):
+    def __init__(self, planned_s: float, config_targets: dict[str, int] | None = None, has_requests: bool = True):
         self.planned_s = planned_s
+        self.has_requests = has_requests
+        self.workloads: dict[str, str] = {}
         self.config_targets = dict(config_targets or {})
         # (send time, latency_ms or None, outcome) of recent requests only
         self._recent: deque[tuple[float, float | None, str]] = deque()
@@ -143,6 +152,8 @@ class LiveState:
             elif kind == "sample":
                 if self._sample is None or record["t"] >= self._sample["t"]:
                     self._sample = record
+            elif kind == "workload" and record.get("event") in ("progress", "result"):
+                self.workloads[str(record.get("name"))] = describe_workload(record)
             elif kind == "chaos" and is_chaos_event(record):
                 text = describe_chaos(record, self._chaos_targets)
                 if self._chaos is None or record["t"] >= self._chaos_t:
@@ -162,7 +173,7 @@ class LiveState:
         name = str(record.get("name"))
         if record.get("edge") == "start":
             self._open[name] = record["t"]
-            if name == "load" and self.load_started is None:
+            if name in DRIVE_PHASES and self.load_started is None:
                 self.load_started = record["t"]
         elif record.get("edge") == "end":
             self._open.pop(name, None)
@@ -172,7 +183,7 @@ class LiveState:
         shown = [n for n, _ in sorted(self._open.items(), key=lambda kv: kv[1]) if n not in HIDDEN_PHASES]
         if shown:
             return " > ".join(shown)
-        if "load" in self._closed:
+        if self._closed.intersection(DRIVE_PHASES):
             return "finishing"
         return "starting"
 
@@ -214,6 +225,8 @@ class LiveState:
             nodes_dead=int((self._sample or {}).get("nodes_dead") or 0),
             last_chaos=self._chaos,
             last_chaos_age_s=now - self._chaos_t if self._chaos else None,
+            has_requests=self.has_requests,
+            workloads=dict(self.workloads),
         )
 
     def _deployments(self) -> dict[str, tuple[int, int | None]]:
@@ -226,6 +239,20 @@ class LiveState:
             target = dep.get("target", self.config_targets.get(name))
             out[name] = (int(dep.get("running", 0)), int(target) if isinstance(target, (int, float)) else None)
         return out
+
+
+def describe_workload(record: dict[str, Any]) -> str:
+    """`ok 40/120 lost 0`: a workload's latest numbers, read loosely (any kind of workload)."""
+    parts = [f"{key} {record[key]}" for key in WORKLOAD_FIELDS if isinstance(record.get(key), (int, float))]
+    if record.get("event") == "result":
+        if isinstance(record.get("lost"), (int, float)):
+            parts.append(f"lost {record['lost']}")
+        parts.append("passed" if record.get("passed") else "FAILED")
+    return " ".join(parts) or str(record.get("event", ""))
+
+
+def _workloads(snap: LiveSnapshot) -> str:
+    return "; ".join(f"{name}: {text}" for name, text in sorted(snap.workloads.items())) or "-"
 
 
 def _num(value: float | None, fmt: str, unit: str = "") -> str:
@@ -242,10 +269,15 @@ def render_line(snap: LiveSnapshot) -> str:
     """One plain line for logs that are not a terminal."""
     progress = "" if snap.progress is None else f" {snap.progress * 100:3.0f}%"
     elapsed = "" if snap.elapsed_s is None else f" {snap.elapsed_s:.0f}/{snap.planned_s:.0f}s"
+    if snap.elapsed_s is not None and snap.planned_s <= 0:  # a drive of unknown length (workloads)
+        elapsed = f" {snap.elapsed_s:.0f}s"
     chaos = snap.last_chaos or "none"
     if snap.last_chaos_age_s is not None:
         chaos += f" ({snap.last_chaos_age_s:.0f}s ago)"
     dropped = f" dropped {snap.dropped}" if snap.dropped else ""
+    if not snap.has_requests:
+        return (f"[live] {snap.phase}{progress}{elapsed} | workloads {_workloads(snap)} | "
+                f"nodes {_num(snap.nodes_alive, 'd')} | chaos {chaos}")
     return (
         f"[live] {snap.phase}{progress}{elapsed} | offered {_num(snap.offered_rps, '.1f', '/s')} "
         f"achieved {_num(snap.achieved_rps, '.1f', '/s')} ok {_num(snap.ok_rps, '.1f', '/s')} | "
@@ -261,12 +293,18 @@ def render_panel(snap: LiveSnapshot, title: str) -> Panel:
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     progress = Table.grid(padding=(0, 1))
-    progress.add_row(
-        ProgressBar(total=1.0, completed=snap.progress or 0.0, width=36),
-        "" if snap.progress is None else f"{snap.progress * 100:3.0f}%  {snap.elapsed_s:5.1f}s / {snap.planned_s:.0f}s",
-    )
+    if snap.progress is not None:
+        label = f"{snap.progress * 100:3.0f}%  {snap.elapsed_s:5.1f}s / {snap.planned_s:.0f}s"
+    elif snap.elapsed_s is not None and snap.planned_s <= 0:  # a drive of unknown length (workloads)
+        label = f"{snap.elapsed_s:5.1f}s, until the workloads end"
+    else:
+        label = ""
+    progress.add_row(ProgressBar(total=1.0, completed=snap.progress or 0.0, width=36), label)
     grid.add_row("phase", Text(snap.phase, style="bold"))
     grid.add_row("progress", progress)
+    if not snap.has_requests:  # a workload-only run: no requests, no replicas to show
+        grid.add_row("workloads", _workloads(snap))
+        return _panel_tail(grid, snap, title)
     grid.add_row("rate", f"offered {_num(snap.offered_rps, '.1f', ' req/s')}   "
                          f"achieved {_num(snap.achieved_rps, '.1f', ' req/s')}   "
                          f"ok {_num(snap.ok_rps, '.1f', ' req/s')}")
@@ -278,6 +316,12 @@ def render_panel(snap: LiveSnapshot, title: str) -> Panel:
     grid.add_row("requests", f"{snap.requests}   errors [{err_style}]{snap.errors}[/]   "
                              f"shed [{shed_style}]{snap.shed}[/]{dropped}")
     grid.add_row("replicas", _replicas(snap) + "   [dim](running/target)[/]")
+    if snap.workloads:
+        grid.add_row("workloads", _workloads(snap))
+    return _panel_tail(grid, snap, title)
+
+
+def _panel_tail(grid: Table, snap: LiveSnapshot, title: str) -> Panel:
     nodes = _num(snap.nodes_alive, "d") + (f" alive, [red]{snap.nodes_dead} dead[/]" if snap.nodes_dead else " alive")
     grid.add_row("nodes", nodes)
     chaos = snap.last_chaos or "[dim]none yet[/]"
@@ -308,8 +352,11 @@ class LiveView:
         console = self.console or ctx.console
         self.console = console
         scenario = ctx.scenario
-        targets = {d.name: d.num_replicas for d in scenario.app.deployments if d.num_replicas is not None}
-        self.state = LiveState(scenario.duration_s + scenario.cooldown_s, targets)
+        deployments = scenario.app.deployments if scenario.app is not None else []
+        targets = {d.name: d.num_replicas for d in deployments if d.num_replicas is not None}
+        # A workload-only run lasts until its workloads end: no planned length to show.
+        planned = 0.0 if scenario.workload_only else scenario.duration_s + scenario.cooldown_s
+        self.state = LiveState(planned, targets, has_requests=not scenario.workload_only)
         self.tail = TimelineTail(ctx.run_dir / TIMELINE_DIR)
         self.title = f"{scenario.name}  seed {scenario.seed}  {ctx.run_id}"
         if console.is_terminal and not console.is_dumb_terminal:

@@ -58,6 +58,7 @@ class LoadProcess:
         duration_s: float,
         seed: int,
         ledger: ProcessLedger,
+        requests: list[dict[str, Any]] | None = None,
     ):
         if not target_url.startswith("http://127.0.0.1:"):
             raise LoadError(f"load goes to loopback only, not {target_url}")
@@ -70,6 +71,11 @@ class LoadProcess:
         self.output_dir = run_dir / "locust"
         self.timeline_dir = run_dir / TIMELINE_DIR
         self.requests_path = self.timeline_dir / REQUESTS_FILE
+        # The resolved request mix (harness.traffic.resolve_requests); unset: load.method on load.path.
+        self.requests = requests or [{
+            "name": "default", "weight": 1, "method": spec.method, "path": spec.path, "headers": {},
+            "timeout_s": spec.request_timeout_s, "expect": None,
+        }]
         self.master_port = _free_port() if spec.workers > 1 else 0
         self._procs: list[_Proc] = []
 
@@ -80,6 +86,8 @@ class LoadProcess:
 
     @property
     def user_class(self) -> str:
+        if self.spec.user_class:  # the user's own class, wrapped (locustfiles.userclass)
+            return "HarnessOpenUser" if self.spec.model == "open" else "HarnessClosedUser"
         return "OpenUser" if self.spec.model == "open" else "ClosedUser"
 
     def drain_s(self) -> float:
@@ -119,6 +127,7 @@ class LoadProcess:
     def config(self) -> dict[str, Any]:
         return {
             "load": self.spec.resolved(),
+            "requests": self.requests,
             "base_level": self.spec.base_level,
             "drain_s": self.drain_s(),
             "seed": self.seed,
@@ -133,7 +142,8 @@ class LoadProcess:
         write_json_atomic(config_path, self.config())
         env = dict(os.environ)
         env["HARNESS_LOAD_CONFIG"] = str(config_path)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        # The working directory too: a user class ("pkg.module:MyUser") imports from where the harness runs.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.getcwd(), env.get("PYTHONPATH")]))
         if self.spec.workers == 1:
             self._spawn("locust", "standalone", env)
             return
@@ -223,10 +233,11 @@ class LoadProcess:
 
 
 def run_load(
-    run_dir: Path, spec: LoadSpec, target_url: str, duration_s: float, seed: int, ledger: ProcessLedger
+    run_dir: Path, spec: LoadSpec, target_url: str, duration_s: float, seed: int, ledger: ProcessLedger,
+    requests: list[dict[str, Any]] | None = None,
 ) -> LoadProcess:
     """Load alone, start to end, without a cluster (tests and benchmarks); raises LoadError."""
-    load = LoadProcess(run_dir, spec, target_url, duration_s, seed, ledger)
+    load = LoadProcess(run_dir, spec, target_url, duration_s, seed, ledger, requests=requests)
     try:
         load.start()
         load.wait_started(spec.start_timeout_s)

@@ -12,9 +12,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import safe_yaml, slo_targets
+from harness import safe_yaml, slo_targets, workload_only
+from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
+from harness.traffic import traffic_problems
 
 
 class ConfigError(Exception):
@@ -59,6 +61,22 @@ def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = 
 
 def format_validation_error(source: str, error: ValidationError) -> list[str]:
     return [f"{source}: {key}: {message}" for key, message in describe_validation_error(error)]
+
+
+def attach_serve_config(scenario: Scenario, source: str, overrides: list[tuple[str, list[str], Any]]) -> None:
+    """Read the Serve config file the scenario names (or build one from its app section)."""
+    app = scenario.app
+    if app is None:  # app: none (a workload-only run)
+        return
+    if app.config is None:
+        app._serve = legacy_config(app, scenario.seed)
+        return
+    try:
+        app._serve = load_serve_config(app.config, overrides)
+    except ServeConfigError as exc:
+        raise ConfigError([
+            f"{app.config}: {key}: expected {message} (app.config of {source})" for key, message in exc.problems
+        ]) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -128,22 +146,37 @@ def load_scenario(
     """Read, override and validate one scenario file; raise ConfigError on any problem."""
     path = Path(path)
     data = read_yaml(path)
+    config_overrides = []
     for text in overrides or []:
         key_path, value = parse_override(text)
+        if _in_config_file(data, key_path):  # app.config.<key>: a field of the Serve config file
+            config_overrides.append((text, key_path[2:], value))
+            continue
         apply_override(data, key_path, value, f"{path} (--set {text})")
     if seed is not None:
         data["seed"] = seed
-    return scenario_from_dict(data, str(path))
+    return scenario_from_dict(data, str(path), config_overrides)
 
 
-def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
+def _in_config_file(data: dict[str, Any], key_path: list[str]) -> bool:
+    app = data.get("app")
+    return (len(key_path) > 2 and key_path[:2] == ["app", "config"]
+            and isinstance(app, dict) and isinstance(app.get("config"), str))
+
+
+def scenario_from_dict(
+    data: dict[str, Any], source: str, config_overrides: list[tuple[str, list[str], Any]] | None = None
+) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
     except RecursionError:
         raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
+    attach_serve_config(scenario, source, config_overrides or [])
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
+    if scenario.app is not None:  # app: none sends no traffic (harness.workload_only)
+        problems += traffic_problems(scenario)
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
     problems += slo_targets.problems(scenario)
@@ -151,6 +184,7 @@ def scenario_from_dict(data: dict[str, Any], source: str) -> Scenario:
         from chaos.registry import scenario_problems  # imports only the faults named
 
         problems += scenario_problems(scenario)
+    problems += workload_only.scenario_problems(scenario)
     if problems:
         raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
     return scenario

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from harness.traffic import RequestSpec
+
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Level = Annotated[float, Field(ge=0, le=1_000_000)]
@@ -213,6 +215,9 @@ class LoadSpec(_Model):
     request_timeout_s: PosFloat = 10
     retry: RetrySpec = Field(default_factory=RetrySpec)
     start_timeout_s: PosFloat = 30
+    # A weighted mix of named requests (harness.traffic), or the user's own Locust class.
+    requests: list[RequestSpec] | None = Field(default=None, min_length=1, max_length=1000)
+    user_class: str | None = Field(default=None, min_length=3, max_length=300)
 
     @model_validator(mode="after")
     def _levels_match_model(self) -> LoadSpec:

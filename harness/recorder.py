@@ -69,13 +69,26 @@ def deployment_sample(details: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def serve_sample(app_name: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def serve_sample(app_names: str | list[str], details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One app: deployments by name, as always. Several: `App/Deployment` keys and `apps` statuses."""
     details = serve_details() if details is None else details
-    app = (details.get("applications") or {}).get(app_name)
-    if app is None:
-        return {"app_status": "NOT_STARTED", "deployments": {}}
-    deployments = {name: deployment_sample(dep) for name, dep in (app.get("deployments") or {}).items()}
-    return {"app_status": enum_text(app.get("status", "UNKNOWN")), "deployments": deployments}
+    names = [app_names] if isinstance(app_names, str) else list(app_names)
+    statuses: dict[str, str] = {}
+    deployments: dict[str, Any] = {}
+    for app_name in names:
+        app = (details.get("applications") or {}).get(app_name)
+        statuses[app_name] = "NOT_STARTED" if app is None else enum_text(app.get("status", "UNKNOWN"))
+        for name, dep in ((app or {}).get("deployments") or {}).items():
+            deployments[name if len(names) == 1 else f"{app_name}/{name}"] = deployment_sample(dep)
+    out: dict[str, Any] = {"app_status": _overall(list(statuses.values())), "deployments": deployments}
+    if len(names) > 1:
+        out["apps"] = statuses
+    return out
+
+
+def _overall(states: list[str]) -> str:
+    """RUNNING when every app runs, else the first other state."""
+    return next((s for s in states if s != "RUNNING"), "RUNNING") if states else "NOT_STARTED"
 
 
 def cluster_sample() -> dict[str, Any]:
@@ -126,12 +139,21 @@ class Recorder:
         )
         asked = time.time()
         sample: dict[str, Any] = {}
-        sample.update(retrying(serve_sample, ctx.scenario.app.name))
-        # Stamped when Serve answered: replica SLOs are measured against this moment.
-        sample["t"] = time.time()
+        if ctx.scenario.app is not None:  # a workload-only run has no Serve to ask
+            sample.update(retrying(serve_sample, self._app_names(ctx)))
+            # Stamped when Serve answered: replica SLOs are measured against this moment.
+            sample["t"] = time.time()
+        cluster = retrying(cluster_sample)
+        sample.setdefault("t", time.time())  # no Serve: when the cluster answered (resource SLOs)
         sample["poll_ms"] = round((sample["t"] - asked) * 1000, 1)
-        sample.update(retrying(cluster_sample))
+        sample.update(cluster)
         return sample
+
+    @staticmethod
+    def _app_names(ctx: RunContext) -> list[str]:
+        """Every app of the run's Serve config is sampled."""
+        config = ctx.scenario.app._serve
+        return [a.name for a in config.apps] if config is not None else [ctx.scenario.app.name]
 
     def _sample(self, ctx: RunContext) -> None:
         try:

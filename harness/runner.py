@@ -3,6 +3,10 @@
     cluster -> app ready -> components start -> load (+ ticks) -> cooldown
       -> teardown (always) -> SLOs on the timeline -> junit.xml, summary.json, table
 
+A workload-only scenario (`app: none`) deploys no app and starts no load: its
+components start, and the run lasts until every workload has reported (each within
+its own timeout_s), then the cooldown; the `workloads` window spans that drive.
+
 Whatever happens (an SLO fails, an exception, SIGINT/SIGTERM, the scenario's hard
 timeout) teardown runs and the results measured so far are written.
 """
@@ -27,6 +31,7 @@ from rich.console import Console
 from harness import cluster as cluster_mod
 from harness import slo_targets
 from harness.app import deploy as app_deploy
+from harness.app.serve_config import http_options as serve_options
 from harness.cluster import ClusterHandle
 from harness.components import build_components
 from harness.config import Scenario
@@ -43,6 +48,9 @@ from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.slo import evaluate
 from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+from harness.traffic import resolve_requests
+from harness.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.workloads import Workload
 
 TICK_S = 0.2
 
@@ -164,7 +172,7 @@ class Runner:
                 self._temp_root = cluster_mod.make_temp_root(self.run_id)
                 if self._watch is not None:
                     self._watch.set_temp_root(self._temp_root)
-                cluster_mod.prepare_process_env(self._temp_root, self.scenario.app.python_path)
+                cluster_mod.prepare_process_env(self._temp_root, self.scenario.python_path)
                 ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
             else:
                 ctx.cluster = cluster_mod.connect_existing(spec)
@@ -185,14 +193,18 @@ class Runner:
             if not ctx.cluster.owned:
                 ctx.artifacts["serve_was_running"] = app_deploy.serve_is_running()
             wanted_port = cluster_mod.free_port()
-            client = app_deploy.start_serve(wanted_port, owned_cluster=ctx.cluster.owned)
+            serve_config = app._serve
+            client = app_deploy.start_serve(
+                wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port)
+            )
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            config = app_deploy.deploy(client, app, self.scenario.seed)
-            ctx.artifacts["serve_application"] = config
-            route = app.route_prefix.rstrip("/")
-            ctx.app_url = f"http://127.0.0.1:{ctx.http_port}{route}"
-            probe_url = ctx.app_url + self.scenario.load.path
-            waited = app_deploy.wait_ready(app, probe_url, app.ready_timeout_s)
+            ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
+            ctx.artifacts["serve_config_notes"] = serve_config.notes
+            for note in serve_config.notes:
+                ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
+            # Every request's path is absolute (its app's route prefix included): load goes to the root.
+            ctx.app_url = f"http://127.0.0.1:{ctx.http_port}"
+            waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s)
         except app_deploy.AppNotReady as exc:
             raise InfraError("app_not_ready", str(exc)) from exc
         except InfraError:
@@ -205,7 +217,7 @@ class Runner:
             except cluster_mod.PortConflict as exc:
                 raise InfraError("port_conflict", str(exc)) from exc
         if not app.is_builtin:  # its deployments are known only now: check the SLOs that name one
-            self._check_slo_subjects(app_deploy.deployment_names(app.name))
+            self._check_slo_subjects(sorted({d for a in serve_config.apps for d in app_deploy.deployment_names(a.name)}))
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
 
@@ -217,16 +229,20 @@ class Runner:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise InfraError(CONFIG_ERROR, f"{self.ctx.scenario_file}: {key}: {what}{more}")
 
+    def _start_components(self) -> None:
+        for component in self.components:
+            self._part = f"{component.name} start"
+            component.start(self.ctx)
+            self._started.append(component)
+        self._part = "load"
+
     def _run_load(self) -> None:
         ctx, scenario = self.ctx, self.scenario
         ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
-        for component in self.components:
-            self._part = f"{component.name} start"
-            component.start(ctx)
-            self._started.append(component)
-        self._part = "load"
+        self._start_components()
         self._load = LoadProcess(
-            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger
+            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
+            requests=resolve_requests(scenario),
         )
         try:
             self._load.start()
@@ -256,6 +272,26 @@ class Runner:
         invalid = self._load.invalid_reason()
         if invalid is not None:
             raise InfraError("load_invalid", invalid)
+        self._cooldown()
+
+    def _run_workloads(self) -> None:
+        """A workload-only run: no app, no load; it lasts until every workload reported."""
+        ctx = self.ctx
+        self._start_components()
+        workloads = [c for c in self._started if isinstance(c, Workload)]
+        # The drive's start and end stand where a load's would: the chaos schedule counts
+        # from the start, and a workload stopped after the end is not cut short.
+        ctx.load_started_at = time.time()
+        ctx.timeline.phase(DRIVE_WINDOW, "start", t=ctx.load_started_at, workloads=[w.workload_name for w in workloads])
+        while any(w.result is None for w in workloads):
+            self._tick()
+            time.sleep(TICK_S)
+        ctx.load_ended_at = time.time()
+        ctx.timeline.phase(DRIVE_WINDOW, "end", t=ctx.load_ended_at)
+        self._cooldown()
+
+    def _cooldown(self) -> None:
+        ctx, scenario = self.ctx, self.scenario
         cooldown_end = time.monotonic() + scenario.cooldown_s
         if scenario.cooldown_s:
             ctx.timeline.phase("cooldown", "start")
@@ -272,6 +308,10 @@ class Runner:
 
     # -- teardown and verdict ----------------------------------------------
 
+    def _app_names(self) -> list[str]:
+        serve_config = self.scenario.app._serve
+        return [a.name for a in serve_config.apps] if serve_config is not None else [self.scenario.app.name]
+
     def _teardown(self) -> None:
         ctx = self.ctx
         t0 = time.monotonic()
@@ -283,12 +323,14 @@ class Runner:
             except Exception as exc:  # one broken component must not stop teardown
                 self.outcome.notes.append(f"{component.name} stop failed: {exc}")
             self.outcome.metrics.update(_safe_metrics(component))
+        app = self.scenario.app
         if self._shared_cluster is not None:
             # The caller's cluster stays up for the next run: remove only this run's app.
-            _leave_existing_cluster(self.scenario.app.name, serve_was_running=True)
+            if app is not None:
+                _leave_existing_cluster(self._app_names(), serve_was_running=True)
         elif ctx.cluster is not None:
-            if not ctx.cluster.owned:
-                _leave_existing_cluster(self.scenario.app.name, ctx.artifacts.get("serve_was_running", True))
+            if not ctx.cluster.owned and app is not None:
+                _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
             killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
             if killed:
                 ctx.timeline.emit("teardown", killed_after_shutdown=killed)
@@ -307,7 +349,8 @@ class Runner:
 
     def _judge(self) -> None:
         timeline = Timeline.load(self.ctx.run_dir)
-        self.outcome.verdicts = [evaluate(spec, timeline) for spec in self.scenario.slos]
+        slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
+        self.outcome.verdicts = [evaluate(spec, timeline) for spec in slos]
         load = timeline.window("load")
         if load is not None:
             final = timeline.requests_in(load)
@@ -347,16 +390,17 @@ class Runner:
 
     def run(self) -> RunOutcome:
         ctx = self.ctx
-        write_atomic(
-            ctx.run_dir / "scenario.yaml", yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False)
-        )
+        write_resolved_scenario(self.scenario, ctx.run_dir)
         ctx.timeline.phase("run", "start", run_id=self.run_id, seed=self.scenario.seed)
         self._watch = protect_run(ctx, self.outcome.notes)
         try:
             with _signals_raise(self.scenario.timeout_s):
                 self._start_cluster()
-                self._deploy_app()
-                self._run_load()
+                if self.scenario.workload_only:
+                    self._run_workloads()
+                else:
+                    self._deploy_app()
+                    self._run_load()
         except Interrupted as exc:
             self.outcome.fail("interrupted", f"run interrupted by {exc}")
         except HardTimeout as exc:
@@ -392,6 +436,18 @@ class Runner:
         return self.outcome
 
 
+def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
+    """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
+    resolved = scenario.model_dump(mode="json")
+    if scenario.app is not None and scenario.app.config is not None:
+        config_copy = run_dir / "serve_config.yaml"
+        write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
+        resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}
+    path = run_dir / "scenario.yaml"
+    write_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
+    return path
+
+
 class CpuMeter:
     """CPU used by the harness process itself (all threads), as % of one core."""
 
@@ -416,13 +472,14 @@ def _safe_metrics(component: RunComponent) -> dict[str, Any]:
         return {}
 
 
-def _leave_existing_cluster(app_name: str, serve_was_running: bool) -> None:
+def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> None:
     """Remove what this run added to a cluster it did not start, and nothing else."""
     try:
         from ray import serve
 
         if serve_was_running:
-            serve.delete(app_name)
+            for app_name in app_names:
+                serve.delete(app_name)
         else:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:

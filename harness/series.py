@@ -20,9 +20,22 @@ def deployment_series(timeline: Timeline, deployment: str, field: str) -> list[P
     """One field of one deployment in every sample: running, total, target, min_replicas, ..."""
 
     def pick(sample: dict[str, Any]) -> Any:
-        return (sample.get("deployments") or {}).get(deployment, {}).get(field)
+        deployments = sample.get("deployments") or {}
+        return deployments.get(sample_key(deployments, deployment), {}).get(field)
 
     return _series(timeline, pick)
+
+
+def sample_key(deployments: dict[str, Any], name: str) -> str:
+    """The key of a deployment in a sample: with several apps samples say `App/Deployment`, and a
+    bare name that only one app has finds it; with one app `App/Deployment` finds `Deployment`."""
+    if name in deployments:
+        return name
+    if "/" not in name:
+        owners = [key for key in deployments if key.endswith("/" + name)]
+        return owners[0] if len(owners) == 1 else name
+    bare = name.split("/", 1)[1]
+    return bare if bare in deployments and not any("/" in key for key in deployments) else name
 
 
 def resource_series(timeline: Timeline, resource: str, which: str = "available") -> list[Point]:

@@ -12,6 +12,7 @@ so every verdict can be checked by hand from summary.json.
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 import re
@@ -191,6 +192,8 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
         why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
         return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
                        why=why, on_no_data=spec.on_no_data)
+    if spec.request is not None:
+        timeline = requests_named(timeline, spec.request)
     measurement = METRICS[check.metric](timeline, window, list(check.args))
     why = measurement.inputs.get("why")
     why = None if why is None else " ".join(str(why).split())
@@ -217,6 +220,14 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
         why=None if passed else (f"no data ({why or 'nothing measured'}); on_no_data: fail" if no_data else why),
         on_no_data=spec.on_no_data, no_data=no_data,
     )
+
+
+def requests_named(timeline: Timeline, name: str) -> Timeline:
+    """The timeline with only the requests (and dropped sends) of one name; windows unchanged."""
+    view = copy.copy(timeline)
+    view.requests = [r for r in timeline.requests if r.get("name", "default") == name]
+    view.events = [e for e in timeline.events if e["kind"] != "dropped" or e.get("name", "default") == name]
+    return view
 
 
 def _outcomes(timeline: Timeline, window: Window) -> dict[str, int]:
@@ -365,8 +376,8 @@ def validate_windows(specs: list[SLOSpec]) -> list[tuple[int, str]]:
 
 
 def _register_builtin_metrics() -> None:
-    """Autoscaling, recovery and workload metrics live in their own modules."""
-    from harness import slo_autoscaling, slo_recovery, slo_workload  # noqa: F401
+    """Autoscaling, recovery, workload and resource/node metrics live in their own modules."""
+    from harness import slo_autoscaling, slo_recovery, slo_resources, slo_workload  # noqa: F401
 
 
 _register_builtin_metrics()

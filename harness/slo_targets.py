@@ -93,7 +93,9 @@ def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> l
     """SLOs naming a workload (always known) or a deployment (when `deployments` is given)."""
     workloads = sorted(w.name for w in scenario.workloads)
     known = {"workload": workloads, "deployment": None if deployments is None else sorted(deployments)}
-    whose = {"workload": "a workload of the scenario", "deployment": f"a deployment of app {scenario.app.name!r}"}
+    app = "the scenario (app: none)" if scenario.app is None else (
+        "the Serve config" if scenario.app.config is not None else f"app {scenario.app.name!r}")
+    whose = {"workload": "a workload of the scenario", "deployment": f"a deployment of {app}"}
     problems = []
     for index, spec in enumerate(scenario.slos):
         try:
@@ -111,12 +113,15 @@ def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> l
 
 
 def builtin_deployments(scenario: Scenario) -> list[str] | None:
-    """The built-in app's deployments; None for an import-path app (known after deploy)."""
-    return [BUILTIN_DEPLOYMENT] if scenario.app.is_builtin else None
+    """The built-in app's deployments; None for an import-path or config-file app
+    (known after deploy) and for no app."""
+    return [BUILTIN_DEPLOYMENT] if scenario.app is not None and scenario.app.is_builtin else None
 
 
 def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> list[tuple[str, str]]:
     """Every SLO naming what the scenario cannot have, as (key path, what was expected)."""
+    if scenario.app is None:  # app: none: harness.workload_only has its own rules for its SLOs
+        return []
     if deployments is None:
         deployments = builtin_deployments(scenario)
     return subject_problems(scenario, deployments) + window_problems(scenario)

@@ -18,6 +18,7 @@ import gevent
 
 from locustfiles.policy import RetryPolicy, classify
 from locustfiles.records import RecordWriter
+from locustfiles.requests import Request, RequestMix
 
 
 @dataclass
@@ -35,19 +36,24 @@ class Caller:
 
     writer: RecordWriter
     policy: RetryPolicy
-    method: str
-    path: str
-    rng: random.Random
+    mix: RequestMix
+    rng: random.Random  # retry jitter
     tally: Tally
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"worker": 2}
+    body_rng: random.Random = field(default_factory=random.Random)  # body templates (seeded by the caller)
+    default_timeout_s: float = 10.0  # the client's own; a request asking for less gets a timer
 
     def call(
-        self, session: Any, request_id: int, intended_wall: float, intended_perf: float, scheduled: bool = False
+        self, session: Any, request_id: int, intended_wall: float, intended_perf: float, scheduled: bool = False,
+        request: Request | None = None,
     ) -> str:
         """Run every attempt of one request; returns the final outcome.
 
         `scheduled` (open model): the send had an intended time, so its lag is recorded.
+        `request`: which request of the mix (drawn by the caller); unset, one is drawn here.
         """
+        request = request or self.mix.pick(self.rng.random())
+        body = request.body_for(self.body_rng)  # every attempt resends the same body
         self.tally.requests += 1
         attempt = 0
         lag = {"lag_ms": round((time.perf_counter() - intended_perf) * 1000.0, 3)} if scheduled else {}
@@ -55,14 +61,19 @@ class Caller:
             attempt += 1
             self.tally.attempts += 1
             started = time.perf_counter()
-            status, size, error = self._send(session)
+            status, size, error = self._send(session, request, body)
             ended = time.perf_counter()
             outcome = classify(status, error)
+            expected = request.outcome_ok(status) if status else None
+            if expected is not None:  # the request names its status: that one is ok, others are errors
+                outcome = "ok" if expected else ("shed" if outcome == "shed" else "error")
+                error = None if expected else error or f"expected status {sorted(request.expect)}, got {status}"
             final = not self.policy.should_retry(attempt, status, outcome)
             record = {
                 "t": intended_wall,
                 "kind": "request",
                 "id": request_id,
+                "name": request.name,
                 "latency_ms": round((ended - intended_perf) * 1000.0, 3),
                 "attempt_ms": round((ended - started) * 1000.0, 3),
                 **lag,
@@ -81,10 +92,23 @@ class Caller:
                 return outcome
             gevent.sleep(self.policy.backoff_s(attempt, self.rng))
 
-    def _send(self, session: Any) -> tuple[int, int, str | None]:
+    def pick(self, u: float) -> Request:
+        """The request a send with uniform draw `u` makes (the open model draws u from the seed)."""
+        return self.mix.pick(u)
+
+    def _send(self, session: Any, request: Request, body: bytes | None) -> tuple[int, int, str | None]:
         # No catch_response block: Locust counts non-2xx as failures itself, and the
         # context manager costs throughput.
-        response = session.request(self.method, self.path)
+        if request.timeout_s < self.default_timeout_s:
+            try:
+                with gevent.Timeout(request.timeout_s):
+                    response = session.request(request.method, request.path, name=request.name, data=body,
+                                               headers=request.headers)
+            except gevent.Timeout:
+                return 0, 0, f"Timeout: no answer within {request.timeout_s:g}s"
+        else:
+            response = session.request(request.method, request.path, name=request.name, data=body,
+                                       headers=request.headers)
         status = response.status_code or 0
         failure = getattr(response, "error", None)
         error = None if failure is None else f"{type(failure).__name__}: {failure}"[:200]

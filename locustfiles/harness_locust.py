@@ -2,7 +2,8 @@
 
 Configured by the JSON file named by HARNESS_LOAD_CONFIG (written by harness.load),
 so the locust command line stays plain; harness.load names the user class to run
-(ClosedUser or OpenUser) on the command line. Locust finds users and shapes only
+(ClosedUser or OpenUser, or HarnessClosedUser / HarnessOpenUser around the user's
+own class: locustfiles.userclass) on the command line. Locust finds users and shapes only
 as module attributes, hence the one module-level STATE.
 """
 
@@ -79,3 +80,12 @@ class OpenUser(FastHttpUser):
     def dispatch(self) -> None:
         STATE.run_open_loop(self.client)
         raise StopUser()
+
+
+if LOAD.get("user_class"):
+    from locustfiles.userclass import RequestRecorder, harness_classes
+
+    STATE.recorder = RequestRecorder(STATE)
+    events.request.add_listener(STATE.recorder.on_request)
+    events.user_error.add_listener(STATE.recorder.on_user_error)
+    HarnessClosedUser, HarnessOpenUser = harness_classes(LOAD["user_class"], STATE, int(LOAD["max_in_flight"]))

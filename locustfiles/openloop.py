@@ -19,9 +19,9 @@ from typing import Any
 import gevent
 from gevent.pool import Pool
 
-from locustfiles.client import Caller
+from locustfiles.client import Caller  # or a user class's TaskCaller: pick(u), call(...), extra
 from locustfiles.records import RecordWriter
-from locustfiles.schedule import Profile, arrival_offsets
+from locustfiles.schedule import Profile, arrival_offsets, request_draws
 
 YIELD_EVERY = 64  # let response greenlets run even when the schedule is behind
 # gevent's loop waits in epoll with millisecond resolution, so a timer fires up to 1 ms
@@ -51,7 +51,7 @@ class OpenLoop:
     profile: Profile
     arrivals: str
     seed: int
-    caller: Caller
+    caller: Caller | Any
     writer: RecordWriter
     max_in_flight: int
     max_lag_s: float
@@ -63,9 +63,12 @@ class OpenLoop:
         """Send on schedule until the profile ends, then wait up to drain_s for answers."""
         pool = Pool(self.max_in_flight)
         stats = self.stats
+        draws = request_draws(self.seed)  # which request each send makes: one draw per send, in order
         for index, offset in enumerate(arrival_offsets(self.profile, self.arrivals, self.seed)):
+            draw = next(draws)
             if index % self.workers != self.worker_index:
                 continue
+            request = self.caller.pick(draw)
             stats.scheduled += 1
             due = origin_perf + offset
             delay = due - time.perf_counter()
@@ -82,9 +85,9 @@ class OpenLoop:
                 stats.dropped[reason] += 1
                 self.writer.write({
                     "t": origin_wall + offset, "kind": "dropped", "id": index, "reason": reason,
-                    "lag_ms": round(lag_s * 1000.0, 3), **self.caller.extra,
+                    "lag_ms": round(lag_s * 1000.0, 3), "name": request.name, **self.caller.extra,
                 })
                 continue
             stats.sent += 1
-            pool.spawn(self.caller.call, session, index, origin_wall + offset, due, True)
+            pool.spawn(self.caller.call, session, index, origin_wall + offset, due, True, request)
         pool.join(timeout=drain_s)

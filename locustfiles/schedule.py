@@ -219,3 +219,25 @@ def dump_schedule(offsets: Iterator[float], limit: int | None = None) -> list[fl
             break
         out.append(round(offset, 6))
     return out
+
+
+def request_draws(seed: int) -> Iterator[float]:
+    """One uniform draw per scheduled send, in schedule order, for which request it sends.
+
+    The stream is the same in every load process of a run (a worker skips the sends
+    of others as it skips their offsets), so a seed fixes the whole sequence.
+    """
+    rng = seeded_rng(seed, "load.requests")
+    while True:
+        yield rng.random()
+
+
+def request_sequence(weights: list[float], seed: int, count: int) -> list[int]:
+    """The indices of the first `count` requests sent (for tests and reproducibility checks)."""
+    total = float(sum(weights))
+    edges, acc = [], 0.0
+    for weight in weights:
+        acc += weight / total
+        edges.append(acc)
+    draws = request_draws(seed)
+    return [min(bisect.bisect_right(edges, next(draws)), len(weights) - 1) for _ in range(count)]

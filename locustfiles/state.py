@@ -21,6 +21,7 @@ import gevent
 from locustfiles.client import Caller, RetryPolicy, Tally
 from locustfiles.openloop import OpenLoop
 from locustfiles.records import RecordWriter
+from locustfiles.requests import RequestMix
 from locustfiles.schedule import Profile, build_profile, seeded_rng
 
 ORIGIN_MESSAGE = "harness_origin"
@@ -58,10 +59,13 @@ class LoadState:
         self.tally = Tally()
         extra = {"worker": worker} if role == "worker" else {}
         self.caller = Caller(
-            self.writer, RetryPolicy.from_config(self.load["retry"]), self.load["method"],
-            self.load["path"], seeded_rng(self.seed, f"load.retry.{worker}"), self.tally, extra,
+            self.writer, RetryPolicy.from_config(self.load["retry"]), RequestMix(config["requests"]),
+            seeded_rng(self.seed, f"load.retry.{worker}"), self.tally, extra,
+            body_rng=seeded_rng(self.seed, f"load.bodies.{worker}"),
+            default_timeout_s=float(self.load["request_timeout_s"]),
         )
         self.open_loop: OpenLoop | None = None
+        self.recorder: Any = None  # a user class's RequestRecorder (locustfiles.userclass)
         self._next_id = 0
         self._written: list[Edge] = []
         self._clock: gevent.Greenlet | None = None
@@ -138,12 +142,13 @@ class LoadState:
 
     # -- the open model -------------------------------------------------------
 
-    def run_open_loop(self, session: Any) -> None:
+    def run_open_loop(self, session: Any, caller: Any = None) -> None:
+        """caller: a user class's TaskCaller; unset, the harness's own request mix."""
         if not self.wait_origin(float(self.load["start_timeout_s"])):
             raise RuntimeError("no load origin from the master")
         index = self.worker - 1 if self.role == "worker" else 0
         self.open_loop = OpenLoop(
-            self.profile, self.load["arrivals"], self.seed, self.caller, self.writer,
+            self.profile, self.load["arrivals"], self.seed, caller or self.caller, self.writer,
             int(self.load["max_in_flight"]), float(self.load["max_lag_ms"]) / 1000.0,
             worker_index=index, workers=self.senders,
         )

@@ -94,16 +94,17 @@ class KillReplica(_ActorFault):
     target_kind = "replica"
 
     def _class_prefix(self, env: FaultEnv, shot: Shot) -> tuple[str | None, str | None]:
-        if shot.deployment:
-            return f"ServeReplica:{env.app_name}:{shot.deployment}", None
-        return None, f"ServeReplica:{env.app_name}:"
+        app, deployment = env.app_of(shot.deployment)
+        if deployment:
+            return f"ServeReplica:{app}:{deployment}", None
+        return None, f"ServeReplica:{app}:"
 
     def candidates(self, env: FaultEnv, shot: Shot) -> list[dict[str, Any]]:
         exact, prefix = self._class_prefix(env, shot)
         return actors(class_name=exact, prefix=prefix)
 
     def inject(self, env: FaultEnv, shot: Shot) -> Injection:
-        running = _running_replicas(env.app_name)  # before the kill: the level to come back to
+        running = _running_replicas(env.app_of(shot.deployment)[0])  # before the kill: the level to come back to
         injection = super().inject(env, shot)
         deployments = {str(t.get("class", "")).rsplit(":", 1)[-1] for t in injection.targets}
         injection.state["running_before"] = {d: running.get(d, 0) for d in deployments}
@@ -118,7 +119,8 @@ class KillReplica(_ActorFault):
         fresh = [a for c in classes for a in actors(class_name=c) if a["ActorID"] not in killed]
         if len(fresh) < sum(injection.state["by_class"].get(c, 0) for c in classes):
             return None
-        running = _running_replicas(env.app_name)
+        app = str(next(iter(injection.targets), {}).get("class", "")).split(":")[1:2] or [env.app_name]
+        running = _running_replicas(app[0])
         before = injection.state["running_before"]
         if any(running.get(d, 0) < n for d, n in before.items()):
             return None

@@ -1,12 +1,13 @@
-"""Deploy the app under test the way `serve run config.yaml` does, then wait until it answers.
+"""Deploy the apps under test the way `serve run config.yaml` does, then wait until they answer.
 
-Both the built-in app and a user's app go through Serve's own config schema
-(import path, args, per-deployment overrides), so overrides behave exactly as in
-a Serve config file.
+Every app form is one Serve config (harness.app.serve_config): a user's config file,
+or the built-in / import_path app with its per-deployment overrides turned into one,
+so overrides behave exactly as in a Serve config file.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from harness.causes import last_error_line
+from harness.app.serve_config import ServeConfig, deploy_schema
 from harness.config import AppSpec
 
 LOOPBACK = "127.0.0.1"
@@ -39,15 +40,18 @@ def application_config(app: AppSpec, seed: int) -> dict[str, Any]:
     return config
 
 
-def start_serve(http_port: int, owned_cluster: bool) -> Any:
-    """Start Serve (or connect to a running one) on loopback; returns Serve's client."""
+def start_serve(http_port: int, owned_cluster: bool, http_options: dict[str, Any] | None = None) -> Any:
+    """Start Serve (or connect to a running one) on loopback; returns Serve's client.
+
+    http_options: the config file's own (timeouts, ...); host and port are always the harness's.
+    """
     from ray.serve._private import api as serve_api
     from ray.serve.config import ProxyLocation
 
-    http_options = {"host": LOOPBACK, "port": http_port}
+    options = {**(http_options or {}), "host": LOOPBACK, "port": http_port}
     # One proxy on the head: proxies on several local nodes would share one port.
     location = ProxyLocation.HeadOnly if owned_cluster else None
-    return serve_api.serve_start(http_options=http_options, proxy_location=location)
+    return serve_api.serve_start(http_options=options, proxy_location=location)
 
 
 def serve_is_running() -> bool:
@@ -69,62 +73,76 @@ def serve_http_port(client: Any, default: int) -> int:
         return default
 
 
-def deploy(client: Any, app: AppSpec, seed: int) -> dict[str, Any]:
-    from ray.serve.schema import ServeDeploySchema
-
-    app_config = application_config(app, seed)
-    client.deploy_apps(ServeDeploySchema(applications=[app_config]), _blocking=False)
-    return app_config
-
-
-def _app_status(app_name: str) -> tuple[str, str]:
-    from ray import serve
-
-    status = serve.status().applications.get(app_name)
-    if status is None:
-        return "NOT_STARTED", ""
-    return str(status.status.value if hasattr(status.status, "value") else status.status), status.message
+def deploy(client: Any, config: ServeConfig) -> dict[str, Any]:
+    """Hand the whole config to Serve's controller, as `serve deploy` does; returns what was sent."""
+    schema = deploy_schema(config)
+    client.deploy_apps(schema, _blocking=False)
+    return config.data
 
 
-def deployment_names(app_name: str) -> list[str]:
-    """The deployments of a deployed application, as Serve reports them."""
-    from ray import serve
+def short_message(message: str) -> str:
+    """Serve's message in one line: its first line and, for a traceback, the exception at its end."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) == 1:
+        return lines[0][:600]
+    return f"{lines[0][:300]} ... {lines[-1][:300]}"
 
-    status = serve.status().applications.get(app_name)
-    return [] if status is None else sorted(status.deployments)
+
+def _status_line(app_name: str, status: Any) -> str:
+    """An app's state and each unhealthy deployment with Serve's own message."""
+    state = str(getattr(status.status, "value", status.status))
+    parts = [f"app {app_name!r} {state}" + (f": {short_message(status.message)}" if status.message else "")]
+    for dep_name, dep in (status.deployments or {}).items():
+        dep_state = str(getattr(dep.status, "value", dep.status))
+        if dep_state != "HEALTHY":
+            message = short_message(dep.message or "")
+            parts.append(f"deployment {app_name}/{dep_name} {dep_state}" + (f": {message}" if message else ""))
+    return "; ".join(parts)
 
 
-def _probe(url: str, timeout_s: float) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback only
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+def _routes(root_url: str) -> dict[str, str]:
+    """Serve's proxy route table (route prefix -> app), as the proxy itself serves it."""
+    with urllib.request.urlopen(root_url + "/-/routes", timeout=5) as response:  # noqa: S310 - loopback only
+        return json.loads(response.read().decode() or "{}")
 
 
 class _NotYet(Exception):
     pass
 
 
-def wait_ready(app: AppSpec, url: str, timeout_s: float) -> float:
-    """Block until the app is RUNNING and answers over HTTP; returns seconds waited."""
-    assert url.startswith(f"http://{LOOPBACK}:"), "load and probes go to loopback only"
+def wait_ready(config: ServeConfig, root_url: str, timeout_s: float) -> float:
+    """Block until every app is RUNNING and the proxy routes to it; returns seconds waited."""
+    from ray import serve
+
+    assert root_url.startswith(f"http://{LOOPBACK}:"), "load and probes go to loopback only"
     started = time.monotonic()
+    apps = config.apps
+    last: dict[str, str] = {}
 
     def check() -> None:
-        state, message = _app_status(app.name)
-        if state == "DEPLOY_FAILED":
-            # Serve's message is a traceback: its last line is the cause, so it goes first.
-            cause = last_error_line(message) or "no message from Serve"
-            raise AppNotReady(f"app {app.name!r} failed to deploy: {cause}; Serve said: {message.strip()[:1000]}")
-        if state != "RUNNING":
-            raise _NotYet(state)
+        statuses = serve.status().applications
+        for app in apps:
+            status = statuses.get(app.name)
+            if status is None:
+                last[app.name] = f"app {app.name!r} NOT_STARTED"
+                raise _NotYet(app.name)
+            state = str(getattr(status.status, "value", status.status))
+            if state == "DEPLOY_FAILED":
+                raise AppNotReady(f"failed to deploy: {_status_line(app.name, status)}"[:1500])
+            if state != "RUNNING":
+                last[app.name] = _status_line(app.name, status)
+                raise _NotYet(app.name)
         try:
-            code = _probe(url, timeout_s=5)
-        except (OSError, urllib.error.URLError) as exc:
-            raise _NotYet(str(exc)) from exc
-        if code in (404, 503):  # route not registered yet / proxy not ready
-            raise _NotYet(f"HTTP {code}")
+            routes = _routes(root_url)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            last["proxy"] = f"proxy not answering ({exc})"
+            raise _NotYet("proxy") from exc
+        missing = [a.route_prefix for a in apps if a.route_prefix and a.route_prefix not in routes]
+        if missing:
+            last["proxy"] = f"proxy has no route yet for {', '.join(missing)}"
+            raise _NotYet("proxy")
 
     retrying = Retrying(
         retry=retry_if_exception_type(_NotYet),
@@ -135,7 +153,13 @@ def wait_ready(app: AppSpec, url: str, timeout_s: float) -> float:
     try:
         retrying(check)
     except _NotYet as exc:
-        raise AppNotReady(
-            f"app {app.name!r} not ready after {timeout_s:g}s (last state: {exc})"
-        ) from None
+        raise AppNotReady(f"not ready after {timeout_s:g}s: {last.get(str(exc), exc)}"[:1500]) from None
     return time.monotonic() - started
+
+
+def deployment_names(app_name: str) -> list[str]:
+    """The deployments of a deployed application, as Serve reports them."""
+    from ray import serve
+
+    status = serve.status().applications.get(app_name)
+    return [] if status is None else sorted(status.deployments)

@@ -43,7 +43,7 @@ def reuse_key(scenario: Scenario) -> str | None:
         "nodes": [n.model_dump(mode="json") for n in spec.nodes],
         "system_config": spec.system_config,
         "dashboard": spec.dashboard,
-        "python_path": scenario.app.python_path,
+        "python_path": scenario.python_path,
     }, sort_keys=True)
 
 
@@ -85,7 +85,7 @@ class ClusterPool:
             self._watch.set_temp_root(self._temp_root)
         except OSError:
             pass  # unprotected against a SIGKILL only; teardown still sweeps the ledger
-        cluster_mod.prepare_process_env(self._temp_root, scenario.app.python_path)
+        cluster_mod.prepare_process_env(self._temp_root, scenario.python_path)
         t0 = time.monotonic()
         self.handle = cluster_mod.start_local_cluster(scenario.cluster, self.ledger, self._temp_root)
         self.start_seconds.append(round(time.monotonic() - t0, 3))

@@ -106,6 +106,9 @@ def build_series(timeline: Timeline, config_targets: dict[str, float] | None = N
         _replica_chart(timeline, t0, config_targets or {}),
         _nodes_chart(timeline, t0),
     ]
+    if not has_load(timeline):  # a workload-only run: show what it has, not empty request charts
+        charts = [c for c in charts if c.key not in ("rps", "latency", "errors", "replicas") or c.has_data]
+        charts.append(_cpu_chart(timeline, t0))
     bands = [
         Band(w.name, w.start - t0, w.end - t0)
         for w in sorted(timeline.windows.values(), key=lambda w: (w.start, w.name))
@@ -180,6 +183,25 @@ def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: fl
         Chart("latency", "Latency percentiles", "ms", pct_series),
         Chart("errors", "Errors, shed and dropped sends", "req/s", errors),
     ]
+
+
+def has_load(timeline: Timeline) -> bool:
+    """Whether the run sent requests (a workload-only run, `app: none`, has no load)."""
+    return bool(timeline.requests) or timeline.window("load") is not None
+
+
+def _cpu_chart(timeline: Timeline, t0: float) -> Chart:
+    """Total and available CPU: resources reclaimed after a workload is where they meet again."""
+    total, available = [], []
+    for sample in _samples(timeline):
+        amounts = sample.get("total_resources"), sample.get("available_resources")
+        if isinstance(amounts[0], dict) and isinstance(amounts[1], dict):
+            total.append((sample["t"] - t0, float(amounts[0].get("CPU", 0.0))))
+            available.append((sample["t"] - t0, float(amounts[1].get("CPU", 0.0))))
+    return Chart("cpu", "Cluster CPU: total and available", "CPU", [
+        Series("total", total, "#444444", step=True, halo=True),
+        Series("available", available, "#1f77b4", step=True),
+    ])
 
 
 def _samples(timeline: Timeline) -> list[dict[str, Any]]:

@@ -25,6 +25,8 @@ def versions() -> dict[str, str]:
 def app_version(app: Any) -> str:
     """The version of the app under test: the built-in app is the harness's; an import
     path's top-level package's installed version, when it is an installed distribution."""
+    if app is None:  # a workload-only run (app: none)
+        return "none"
     import_path = getattr(app, "import_path", None)
     if import_path is None:
         return f"builtin-{__version__}"

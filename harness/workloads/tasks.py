@@ -17,6 +17,7 @@ from harness.context import RunContext
 from harness.workloads.base import Workload
 
 WAIT_S = 0.2  # how long one collection round waits for results
+LOST_NAMED = 20  # lost tasks named in a result (the count says how many in all)
 
 
 def leaf_value(seed: int, key: int) -> int:
@@ -60,6 +61,7 @@ class TasksWorkload(Workload):
         self.errors: Counter[str] = Counter()
         self.nodes: Counter[str] = Counter()  # where the tasks that answered ran
         self._pending: dict[Any, int] = {}
+        self._failed: dict[int, str] = {}  # task index -> the error it raised
 
     def partial(self) -> dict[str, Any]:
         return self._fields()
@@ -80,7 +82,13 @@ class TasksWorkload(Workload):
             "errors": dict(self.errors),
             "nodes": dict(self.nodes),
             "max_retries": self.spec.max_retries,
+            "lost_tasks": self.lost_tasks()[:LOST_NAMED],
         }
+
+    def lost_tasks(self) -> list[int]:
+        """Indices of the tasks that raised, never answered, or were never submitted."""
+        never = range(self.counts["submitted"], self.spec.num_tasks)
+        return sorted([*self._failed, *self._pending.values(), *never])
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         import ray
@@ -115,6 +123,8 @@ class TasksWorkload(Workload):
                 f"{fields['lost']} of {spec.num_tasks} tasks lost ({fields['failed']} raised, "
                 f"{fields['unfinished']} unfinished), {fields['wrong']} wrong; errors: {dict(self.errors)}"
             )
+            if fields["lost"]:
+                fields["why"] += f"; lost: {self._name_lost()}"
         return fields
 
     def _collect(self, seed: int, ref: Any) -> None:
@@ -126,10 +136,22 @@ class TasksWorkload(Workload):
         except Exception as exc:  # each task's failure is counted by type, never raised
             self.counts["failed"] += 1
             self.errors[type(exc).__name__] += 1
+            self._failed[index] = type(exc).__name__
             return
         self.nodes[str(node_id)[:12]] += 1
         outcome = "ok" if value == expected_value(seed, index, self.spec.children) else "wrong"
         self.counts[outcome] += 1
+
+    def _name_lost(self) -> str:
+        """`task 3 (WorkerCrashedError), task 17 (no answer), ...`: the first LOST_NAMED."""
+        lost = self.lost_tasks()
+        submitted = self.counts["submitted"]
+
+        def how(i: int) -> str:
+            return self._failed.get(i) or ("not submitted" if i >= submitted else "no answer")
+
+        named = ", ".join(f"task {i} ({how(i)})" for i in lost[:LOST_NAMED])
+        return named + (f" and {len(lost) - LOST_NAMED} more" if len(lost) > LOST_NAMED else "")
 
     def cleanup(self, ctx: RunContext) -> None:
         import ray

@@ -121,18 +121,6 @@ def test_load_error_quotes_the_locust_log(tmp_path):
     assert load.cause() == f"ImportError: cannot import name 'FastHttpUser' (log {log})"
 
 
-def test_a_failed_deploy_names_the_exception_first(monkeypatch):
-    from harness.app import deploy
-    from harness.config import AppSpec
-
-    serve_says = ("Deploying app 'app' failed with exception:\nTraceback (most recent call last):\n"
-                  + '  File "x.py", line 1, in <module>\n' * 40 + "ModuleNotFoundError: No module named 'torch'\n")
-    monkeypatch.setattr(deploy, "_app_status", lambda name: ("DEPLOY_FAILED", serve_says))
-    with pytest.raises(deploy.AppNotReady) as info:
-        deploy.wait_ready(AppSpec(), "http://127.0.0.1:1/", 5)
-    assert str(info.value).startswith("app 'app' failed to deploy: ModuleNotFoundError: No module named 'torch'")
-
-
 def test_the_line_does_not_repeat_the_check():
     no_data = evaluate(SLOSpec(check="p(99, shed) < 500ms"), timeline(*SHED_RUN))
     assert no_data.line() == "FAIL p(99, shed) < 500ms: no data (nothing measured); on_no_data: fail"

@@ -8,7 +8,7 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install run test unit integration release lint bench clean chromium
+.PHONY: help install run test unit integration release regressions lint bench clean chromium
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test: lint chromium ## the project's own tests: lint, unit, integration
 
 release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly; what CI runs)
 	$(BIN)/pytest tests/release -q --suite $(SUITE) --junitxml=results/release-junit.xml $(PYTEST_ARGS)
+
+regressions: $(STAMP) ## the seeded-regression set: known-bad variants must be blocked (docs/release-set.md)
+	$(BIN)/pytest tests/release/test_seeded_regressions.py -q -p no:cacheprovider --junitxml=results/regressions-junit.xml $(PYTEST_ARGS)
 
 bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
 	$(BIN)/python -m bench.cold_start

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness import __version__, compare
+from harness import __version__, calibrate_cmd, compare
 from harness.files import write_atomic
 from harness.gate import baseline_cmd, history_cmd, suite_cmd
 from harness.jsonout import JsonStdout
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
     add_output_flags(validate)
 
+    calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
@@ -217,6 +218,7 @@ COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
     "reproduce": cmd_reproduce,
+    "calibrate": calibrate_cmd.cmd_calibrate,
     "report": cmd_report,
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,

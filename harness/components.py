@@ -28,6 +28,12 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
         relay = KillerRelay()
         components.append(relay)
     components.extend(build_workloads(scenario))
+    autoscaling = scenario.cluster.autoscaling
+    if autoscaling is not None:
+        from harness.node_recorder import NodeGuard, NodeRecorder
+
+        nodes = NodeRecorder(scenario.recorder)
+        components += [nodes, NodeGuard(nodes, autoscaling.resolved_cap())]
     components.append(HealthGuard(scenario.health))  # the harness's own parts: cluster, disk
     if scenario.host_guard.enabled:
         components.append(HostGuard(scenario.host_guard))

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.autoscaling_spec import AutoscalingClusterSpec
 from harness.loadspec import LoadSpec
 
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -51,20 +52,25 @@ class ClusterSpec(Strict):
     system_config: dict[str, int | float | str | bool] = Field(default_factory=dict)
     dashboard: bool = False
     start_timeout_s: PosFloat = 120
+    # A head plus node types Ray's autoscaler launches on this machine (harness.autoscaling_cluster).
+    autoscaling: AutoscalingClusterSpec | None = None
 
     @model_validator(mode="after")
     def _nodes_or_address(self) -> ClusterSpec:
-        if self.address is None and not self.nodes:
+        kinds = [k for k in ("address", "nodes", "autoscaling") if getattr(self, k)]
+        if not kinds:
             raise ValueError("expected either cluster.address or at least one entry in cluster.nodes")
-        if self.address is not None and self.nodes:
-            raise ValueError("expected cluster.address or cluster.nodes, not both")
+        if len(kinds) > 1:
+            raise ValueError(f"expected one of cluster.address, cluster.nodes, cluster.autoscaling, got {kinds}")
         names = [n.name for n in self.nodes]
         if len(set(names)) != len(names):
             raise ValueError(f"expected unique node names, got {names}")
         return self
 
     def all_resources(self) -> dict[str, float]:
-        """The largest amount of each resource any single node offers."""
+        """The largest amount of each resource any single node (or node type) offers."""
+        if self.autoscaling is not None:
+            return self.autoscaling.all_resources()
         best: dict[str, float] = {}
         for node in self.nodes:
             offered = dict(node.resources, CPU=node.num_cpus, GPU=node.num_gpus)

@@ -16,6 +16,7 @@ from harness import safe_yaml, slo_targets, workload_only
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
+from harness.slo_nodes import node_type_problems
 from harness.traffic import traffic_problems
 
 
@@ -180,6 +181,10 @@ def scenario_from_dict(
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
     problems += slo_targets.problems(scenario)
+    autoscaling = scenario.cluster.autoscaling
+    node_types = None if autoscaling is None else autoscaling.type_names()
+    problems += [(f"slos.{index}.check", message)
+                 for index, message in node_type_problems([s.check for s in scenario.slos], node_types)]
     if scenario.chaos.faults:
         from chaos.registry import scenario_problems  # imports only the faults named
 

@@ -32,6 +32,7 @@ from harness import cluster as cluster_mod
 from harness import slo_targets
 from harness.app import deploy as app_deploy
 from harness.app.serve_config import http_options as serve_options
+from harness.autoscaling_cluster import start_autoscaling_cluster
 from harness.cluster import ClusterHandle
 from harness.components import build_components
 from harness.config import Scenario
@@ -173,7 +174,11 @@ class Runner:
                 if self._watch is not None:
                     self._watch.set_temp_root(self._temp_root)
                 cluster_mod.prepare_process_env(self._temp_root, self.scenario.python_path)
-                ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
+                if spec.autoscaling is not None:
+                    ctx.cluster = start_autoscaling_cluster(spec.autoscaling, ctx.ledger, self._temp_root,
+                                                            spec.start_timeout_s, dict(spec.system_config))
+                else:
+                    ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
             else:
                 ctx.cluster = cluster_mod.connect_existing(spec)
         except cluster_mod.PortConflict as exc:

@@ -376,8 +376,8 @@ def validate_windows(specs: list[SLOSpec]) -> list[tuple[int, str]]:
 
 
 def _register_builtin_metrics() -> None:
-    """Autoscaling, recovery, workload and resource/node metrics live in their own modules."""
-    from harness import slo_autoscaling, slo_recovery, slo_resources, slo_workload  # noqa: F401
+    """Autoscaling, recovery, workload, resource and node metrics live in their own modules."""
+    from harness import slo_autoscaling, slo_nodes, slo_recovery, slo_resources, slo_workload  # noqa: F401
 
 
 _register_builtin_metrics()

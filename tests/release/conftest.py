@@ -21,6 +21,14 @@ from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE, SUITES_DIR
 from harness.loader import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+SEEDED = "test_seeded_regressions.py"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The seeded-regression set runs only when named (`make regressions`), not with a suite."""
+    if collection_path.name == SEEDED:
+        return not any(SEEDED in str(arg) for arg in config.args)
+    return None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -38,7 +38,7 @@ Outcome = Literal["injected", "failed", "no_target", "refused"]
 class FaultArgs(BaseModel):
     """Base for a fault's arguments: unknown keys are errors, as in the scenario."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class NoArgs(FaultArgs):

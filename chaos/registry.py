@@ -106,6 +106,14 @@ def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
         late = [t for t in entry.schedule.at_s or [] if t >= end]
         if late:
             problems.append(_expected(f"{base}.schedule.at_s", f"offsets below {end:g}s (the load's end), got {late}"))
+        if not existing and cls.target_kind == "node" and not workers:
+            problems.append(_expected(f"{base}.fault", (
+                f"a worker node in cluster.nodes: {entry.fault!r} never targets the head node "
+                f"({head}), the only node, so it could never fire")))
+        elif not existing and cls.kills_node and len(workers) <= spec.keep_workers_alive:
+            problems.append(_expected(f"{base}.fault", (
+                f"more worker nodes ({len(workers)}) than chaos.keep_workers_alive "
+                f"({spec.keep_workers_alive}): {entry.fault!r} could never fire")))
         if not existing:
             for key, node in enumerate(entry.targets.nodes):
                 if node not in names:

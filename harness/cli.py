@@ -15,7 +15,7 @@ from rich.console import Console
 
 from harness import __version__, calibrate_cmd, compare
 from harness.files import write_atomic
-from harness.gate import history_cmd, suite_cmd
+from harness.gate import baseline_cmd, history_cmd, suite_cmd
 from harness.jsonout import JsonStdout
 from harness.loader import ConfigError, load_scenario
 from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub, DEFAULT_RESULTS)
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
+    baseline_cmd.add_parser(sub, DEFAULT_RESULTS)
     sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     compare.add_parser(sub)
     init = sub.add_parser("init", help="write a commented starter scenario (and its JSON schema beside it)")
@@ -221,6 +222,7 @@ COMMANDS = {
     "report": cmd_report,
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
+    "baseline": baseline_cmd.cmd_baseline,
     "cleanup": cmd_cleanup,
     "compare": compare.cmd_compare,
     "init": cmd_init,

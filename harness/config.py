@@ -33,7 +33,7 @@ ResourceAmount = Annotated[float, Field(ge=0, le=1e6)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, strict=True)
 
 
 class NodeSpec(Strict):
@@ -213,6 +213,9 @@ class SLOSpec(Strict):
     # A window of the timeline (see harness.windows): `load`, `fault-1`,
     # `30s after fault-1`, ... Unset: the metric's own default (`load` for most).
     window: str | None = Field(default=None, min_length=1, max_length=200)
+    # When the window holds nothing to measure (`p(99, shed)` on a run that shed
+    # nothing): fail (the default: no evidence is no pass) or pass.
+    on_no_data: Literal["fail", "pass"] = "fail"
     # Judge only the requests of this name (load.requests); request metrics only.
     request: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -444,6 +447,11 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
                 f"workloads.{index}.timeout_s",
                 f"less than the scenario's timeout_s ({scenario.timeout_s:g}), got {work.timeout_s:g}",
             ))
+    if scenario.app is not None and scenario.app.is_builtin:
+        for index, dep in enumerate(scenario.app.deployments):
+            if dep.name != BUILTIN_DEPLOYMENT:
+                errors.append((f"app.deployments.{index}.name",
+                               f"a deployment of the built-in app ({BUILTIN_DEPLOYMENT}), got {dep.name!r}"))
     if scenario.cluster.address is not None:
         return errors  # an existing cluster's resources are only known at run time
     offered = scenario.cluster.all_resources()

@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from harness.causes import log_cause
 from harness.config import LoadSpec
 from harness.files import write_json_atomic
 from harness.procs import ProcessLedger
@@ -170,8 +171,8 @@ class LoadProcess:
             for proc in self._procs:
                 code = proc.popen.poll()
                 if code is not None:
-                    raise LoadError(f"{proc.name} exited with code {code} before sending load; "
-                                    f"see {self.log_tail(proc)}")
+                    raise LoadError(f"{proc.name} exited with code {code} before sending load: "
+                                    f"{self.cause(proc)}")
             time.sleep(0.1)
         raise LoadError(f"locust sent nothing within {timeout_s:g}s; see {self.log_tail()}")
 
@@ -187,6 +188,14 @@ class LoadProcess:
         except OSError:
             return str(proc.log_path)
         return f"{proc.log_path}: " + " | ".join(tail)
+
+    def cause(self, proc: _Proc | None = None) -> str:
+        """The line of a Locust log that names its failure, and the log: for error messages."""
+        if proc is None and not self._procs:
+            return f"no output (see {self.output_dir})"
+        proc = proc or self._procs[0]
+        line = log_cause(proc.log_path)
+        return f"{line} (log {proc.log_path})" if line else f"no output (log {proc.log_path})"
 
     def stop(self, grace_s: float | None = None) -> int | None:
         """Let every process finish (workers drain their last requests), then end stragglers."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import safe_yaml, workload_only
+from harness import safe_yaml, slo_targets, workload_only
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.config import Scenario, semantic_errors
 from harness.slo import validate_checks, validate_windows
@@ -54,6 +54,8 @@ def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = 
         else:
             msg = f"expected {msg[0].lower()}{msg[1:]}"
         got = "" if item["type"] in ("missing", "value_error") else f" (got {_describe(item['input'])})"
+        if isinstance(item.get("input"), bool) and item["type"] in ("int_type", "float_type"):
+            got = f" (got {item['input']}: YAML reads yes/no/on/off/true/false as booleans)"
         problems.append((_key_path(prefix + loc), f"{msg}{got}"))
     return problems
 
@@ -178,6 +180,7 @@ def scenario_from_dict(
         problems += traffic_problems(scenario)
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    problems += slo_targets.problems(scenario)
     autoscaling = scenario.cluster.autoscaling
     node_types = None if autoscaling is None else autoscaling.type_names()
     problems += [(f"slos.{index}.check", message)

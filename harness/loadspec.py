@@ -25,7 +25,7 @@ MAX_USERS = 10_000
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True, strict=True)
 
 
 class RetrySpec(_Model):

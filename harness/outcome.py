@@ -11,6 +11,9 @@ EXIT_PASSED = 0
 EXIT_SLO_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INFRA = 3
+# An error kind that is the scenario's fault, found only once the run started (an SLO
+# naming a deployment an import-path app does not have): exit 2, no verdict.
+CONFIG_ERROR = "config"
 
 
 @dataclass
@@ -38,6 +41,8 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
+        if self.error_kind == CONFIG_ERROR:
+            return EXIT_USAGE
         return {"passed": EXIT_PASSED, "failed": EXIT_SLO_FAILED, "error": EXIT_INFRA}[self.status]
 
     @property

@@ -29,6 +29,7 @@ import yaml
 from rich.console import Console
 
 from harness import cluster as cluster_mod
+from harness import slo_targets
 from harness.app import deploy as app_deploy
 from harness.app.serve_config import http_options as serve_options
 from harness.autoscaling_cluster import start_autoscaling_cluster
@@ -40,7 +41,7 @@ from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.health import describe_load_exit
 from harness.load import LoadError, LoadProcess
 from harness.loader import attach_serve_config
-from harness.outcome import RunOutcome
+from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
 from harness.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
@@ -160,12 +161,14 @@ class Runner:
         # A running cluster owned by the caller (a suite): used as is, never stopped here.
         self._shared_cluster = cluster
         self._watch: RunWatch | None = None
+        self._part = "setup"  # what the run was doing: an unexpected error names it
 
     # -- phases ------------------------------------------------------------
 
     def _start_cluster(self) -> None:
         ctx, spec = self.ctx, self.scenario.cluster
         t0 = time.monotonic()
+        self._part = "cluster start"
         ctx.timeline.phase("cluster_start", "start")
         try:
             if self._shared_cluster is not None:
@@ -193,6 +196,7 @@ class Runner:
     def _deploy_app(self) -> None:
         ctx, app = self.ctx, self.scenario.app
         t0 = time.monotonic()
+        self._part = "app deploy"
         ctx.timeline.phase("app_deploy", "start")
         try:
             if not ctx.cluster.owned:
@@ -221,13 +225,25 @@ class Runner:
                 cluster_mod.check_ports_owned({"serve_http": ctx.http_port}, ctx.ledger)
             except cluster_mod.PortConflict as exc:
                 raise InfraError("port_conflict", str(exc)) from exc
+        if not app.is_builtin:  # its deployments are known only now: check the SLOs that name one
+            self._check_slo_subjects(sorted({d for a in serve_config.apps for d in app_deploy.deployment_names(a.name)}))
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
 
+    def _check_slo_subjects(self, deployments: list[str]) -> None:
+        """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
+        problems = slo_targets.subject_problems(self.scenario, deployments)
+        if problems:
+            key, what = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise InfraError(CONFIG_ERROR, f"{self.ctx.scenario_file}: {key}: {what}{more}")
+
     def _start_components(self) -> None:
         for component in self.components:
+            self._part = f"{component.name} start"
             component.start(self.ctx)
             self._started.append(component)
+        self._part = "load"
 
     def _run_load(self) -> None:
         ctx, scenario = self.ctx, self.scenario
@@ -259,7 +275,7 @@ class Runner:
         self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
         problem = describe_load_exit(code, time.monotonic() - load_started, scenario.duration_s)
         if problem:
-            raise InfraError("load", f"{problem}; see {self._load.log_tail()}")
+            raise InfraError("load", f"{problem}: {self._load.cause()}")
         # A generator that could not send on schedule says nothing about the release.
         self._load.stop()
         invalid = self._load.invalid_reason()
@@ -295,7 +311,9 @@ class Runner:
 
     def _tick(self) -> None:
         for component in self._started:
+            self._part = f"{component.name} tick"
             component.tick(self.ctx)
+        self._part = "load"
 
     # -- teardown and verdict ----------------------------------------------
 
@@ -402,7 +420,7 @@ class Runner:
             kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "harness"
             self.outcome.fail(kind, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
-            self.outcome.fail("harness", f"{type(exc).__name__}: {exc}")
+            self.outcome.fail("harness", f"{self._part}: {type(exc).__name__}: {exc}")
         finally:
             with _signals_deferred(ctx):
                 if self.outcome.error is not None:

@@ -54,6 +54,7 @@ class _Frame:
         self.key_next = True  # mappings alternate key, value
         self.key = "?"
         self.index = 0
+        self.key_lines: dict[str, int] = {}  # key -> the line it was first set on
 
     def child_path(self) -> str:
         part = (printable_key(self.key) if not self.key_next else "?") if self.is_mapping else str(self.index)
@@ -96,8 +97,24 @@ def scan(text: str, max_depth: int = MAX_DEPTH, max_events: int = MAX_VALUES) ->
         value = event.value if isinstance(event, yaml.ScalarEvent) else None
         if value is not None and len(value) > MAX_DIGITS and value.lstrip("+-").isdigit():
             raise YamlRejected(where, f"expected a number of at most {MAX_DIGITS} digits")
+        if value is not None and stack and stack[-1].is_mapping and stack[-1].key_next:
+            _check_unique_key(stack[-1], value, event.start_mark.line + 1)
         if stack:
             stack[-1].child_done(value)
+
+
+def _check_unique_key(frame: _Frame, key: str, line: int) -> None:
+    """YAML keeps the last of two equal keys: the first value would be lost in silence."""
+    first = frame.key_lines.get(key)
+    if first is None:
+        frame.key_lines[key] = line
+        return
+    path = _display(f"{frame.path}.{printable_key(key)}".lstrip("."))
+    raise YamlRejected(
+        f"line {line}: {path}",
+        f"expected each key once per mapping, {printable_key(key)!r} is also on line {first} "
+        "(YAML would keep only the last)",
+    )
 
 
 def check_shape(data: Any, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> None:

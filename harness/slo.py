@@ -46,15 +46,19 @@ SECONDS_METRICS: set[str] = set()
 # The window a metric judges when its SLO names none (`load` otherwise).
 DEFAULT_WINDOWS: dict[str, str] = {}
 DEFAULT_WINDOW = "load"
+# What a metric's first argument names (`deployment`, `workload`): checked against the scenario.
+SUBJECTS: dict[str, str] = {}
 
 
 def metric(
-    name: str, *aliases: str, seconds: bool = False, window: str | None = None
+    name: str, *aliases: str, seconds: bool = False, window: str | None = None, subject: str | None = None
 ) -> Callable[[MetricFn], MetricFn]:
     """Register a metric function under a name (and aliases).
 
     seconds: the metric's unit is seconds (durations such as recovery times).
     window: the window judged when the SLO names none.
+    subject: what its first argument names (`deployment`, `workload`), so that an SLO
+    naming one the scenario does not have is rejected before the run (harness.slo_targets).
     """
 
     def register(fn: MetricFn) -> MetricFn:
@@ -64,6 +68,8 @@ def metric(
                 SECONDS_METRICS.add(key)
             if window is not None:
                 DEFAULT_WINDOWS[key] = window
+            if subject is not None:
+                SUBJECTS[key] = subject
         return fn
 
     return register
@@ -113,6 +119,15 @@ def _is_latency(name: str) -> bool:
     return name in ("p", "avg_latency", "max_latency", "min_latency", "median_latency")
 
 
+LINE_WIDTH = 80
+
+
+def one_line(text: str, width: int = LINE_WIDTH) -> str:
+    """Text on one line (whitespace collapsed), cut to `width` columns with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
 @dataclass
 class Verdict:
     name: str
@@ -127,9 +142,22 @@ class Verdict:
     window_start: float | None = None
     window_end: float | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None  # the cause of a failure, in full (the message repeats it)
+    on_no_data: str = "fail"  # the SLO's policy when nothing was measured
+    no_data: bool = False  # nothing was measured: `passed` is the policy's answer
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def line(self, width: int = LINE_WIDTH) -> str:
+        """The verdict in one line of at most `width` columns (CI logs, the terminal).
+
+        A failure leads with its cause; the full text stays in `message` (JUnit,
+        summary.json).
+        """
+        mark = "PASS" if self.passed else "FAIL"
+        cause = self.why or self.message.removeprefix(self.check).lstrip(" :")  # the name already says the check
+        return one_line(f"{mark} {self.name}: {cause}", width)
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -161,34 +189,36 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
     window = windows.resolve(expression, timeline.windows)
     name = spec.display_name()
     if window is None:
-        return Verdict(
-            name, check.text, expression, False, None, check.bound, check.op, "",
-            f"window {expression!r} never happened in this run (known: "
-            f"{', '.join(sorted(timeline.windows))})",
-        )
+        why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
+        return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
+                       why=why, on_no_data=spec.on_no_data)
     if spec.request is not None:
         timeline = requests_named(timeline, spec.request)
     measurement = METRICS[check.metric](timeline, window, list(check.args))
-    if measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value)):
-        passed = False
-        why = measurement.inputs.get("why", "no data")
-        message = f"{check.text}: {why} in window {window.name!r} ({window.duration:.1f}s)"
+    why = measurement.inputs.get("why")
+    why = None if why is None else " ".join(str(why).split())
+    where = f"in window {window.name!r} ({window.duration:.1f}s)"
+    no_data = measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value))
+    if no_data:
+        # Nothing to measure: the SLO's own policy answers, and the verdict says so.
+        passed = spec.on_no_data == "pass"
+        verb = "passed" if passed else "failed"
+        message = f"{check.text} {verb}: no data ({why or 'nothing measured'}) {where}; on_no_data: {spec.on_no_data}"
     else:
         passed = OPS[check.op](measurement.value, check.bound)
         measured = format_value(measurement.value, measurement.unit)
         bound = format_value(check.bound, measurement.unit)
         verb = "met" if passed else "violated"
-        message = (
-            f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} "
-            f"in window {window.name!r} ({window.duration:.1f}s)"
-        )
-        if not passed and measurement.inputs.get("why"):
-            message += f": {measurement.inputs['why']}"
+        message = f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} {where}"
+        if not passed and why:
+            message += f": {why}"
         if measurement.inputs.get("warning"):
             message += f" [warning: {measurement.inputs['warning']}]"
     return Verdict(
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
+        why=None if passed else (f"no data ({why or 'nothing measured'}); on_no_data: fail" if no_data else why),
+        on_no_data=spec.on_no_data, no_data=no_data,
     )
 
 

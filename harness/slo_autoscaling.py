@@ -4,8 +4,10 @@
     time_to_target(Echo) < 30s          ... until running replicas reach the highest
                                         target the autoscaler set in the window
     scale_down_time(Echo, 1) < 20s      from the window's start (default: after_load)
-                                        until Echo runs at most 1 replica (default: its
-                                        min_replicas)
+                                        until Echo settled at 1 replica (default: its
+                                        min_replicas): live replicas (starting ones
+                                        count) and the target at or below it, and
+                                        staying so to the window's end
     max_replicas(Echo) <= 4             live replicas (all but STOPPING) never above 4
     min_replicas(Echo) >= 1             running replicas never below 1
     direction_changes(Echo) <= 2        the target turned from up to down (or back) at
@@ -84,7 +86,7 @@ def _replica_time(timeline: Timeline, window: Window, deployment: str, wanted: i
     return Measurement(value, "s", inputs)
 
 
-@metric("time_to_replicas", seconds=True)
+@metric("time_to_replicas", seconds=True, subject="deployment")
 def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("time_to_replicas", args, "N")
     if wanted is None:
@@ -92,7 +94,7 @@ def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Mea
     return _replica_time(timeline, window, deployment, wanted, None)
 
 
-@metric("scale_down_time", seconds=True, window="after_load")
+@metric("scale_down_time", seconds=True, window="after_load", subject="deployment")
 def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("scale_down_time", args, "N")
     if wanted is None:
@@ -101,10 +103,48 @@ def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Meas
             return Measurement(None, "s", {"why": f"no min_replicas recorded for {deployment!r}; "
                                                    f"write scale_down_time({deployment}, N)"})
         wanted = int(floor[-1][1])
-    return _replica_time(timeline, window, deployment, wanted, False)
+    return settle_time(timeline, window, deployment, wanted)
 
 
-@metric("time_to_target", seconds=True)
+def settle_time(timeline: Timeline, window: Window, deployment: str, floor: int) -> Measurement:
+    """Seconds from the window's start until the deployment settled at the floor (series.settled_since).
+
+    Settled: live replicas (every state but STOPPING, so starting ones count) at or
+    below the floor and the autoscaler's target at the floor, staying so to the
+    window's end. A deployment whose Serve reports no target is judged on live replicas.
+    """
+    live = series.deployment_series(timeline, deployment, "total")
+    target = series.deployment_series(timeline, deployment, "target")
+    seen = series.within(live, window)
+    if not seen:
+        return no_samples(deployment)
+
+    def at_floor(value: float) -> bool:
+        return value <= floor
+
+    conditions = [(live, at_floor)] + ([(target, at_floor)] if target else [])
+    settled = series.settled_since(conditions, window)
+    inputs: dict[str, object] = {
+        "deployment": deployment,
+        "floor": floor,
+        "rule": "live replicas <= floor and target <= floor, to the window's end",
+        "settled_after_s": None if settled is None else round(settled - window.start, 3),
+        "live": series.relative(seen, window.start),
+    }
+    if target:
+        inputs["target"] = series.relative(series.within(target, window), window.start)
+    if settled is None:
+        end_target = series.value_before(target, window.end)
+        target_text = "" if end_target is None else f", target {end_target:g}"
+        inputs["why"] = (
+            f"{deployment} had not settled at {floor} by the window's end "
+            f"({series.value_before(live, window.end):g} live replicas{target_text})"
+        )
+        return Measurement(NEVER, "s", inputs)
+    return Measurement(max(0.0, settled - window.start), "s", inputs)
+
+
+@metric("time_to_target", seconds=True, subject="deployment")
 def time_to_target(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("time_to_target", args)
     targets = series.within(series.deployment_series(timeline, deployment, "target"), window)
@@ -130,19 +170,19 @@ def _extreme(timeline: Timeline, window: Window, args: list[str], name: str, fie
     })
 
 
-@metric("max_replicas", window="run")
+@metric("max_replicas", window="run", subject="deployment")
 def max_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Live replicas (every state but STOPPING), at their highest."""
     return _extreme(timeline, window, args, "max_replicas", "total", max)
 
 
-@metric("min_replicas")
+@metric("min_replicas", subject="deployment")
 def min_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Running replicas, at their lowest."""
     return _extreme(timeline, window, args, "min_replicas", "running", min)
 
 
-@metric("direction_changes", window="run")
+@metric("direction_changes", window="run", subject="deployment")
 def direction_changes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("direction_changes", args)
     field = "target"
@@ -178,7 +218,7 @@ def start_episodes(target: list[series.Point], running: list[series.Point]) -> l
     return episodes
 
 
-@metric("replica_start_time", seconds=True, window="run")
+@metric("replica_start_time", seconds=True, window="run", subject="deployment")
 def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("replica_start_time", args)
     target = series.within(series.deployment_series(timeline, deployment, "target"), window)

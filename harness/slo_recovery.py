@@ -72,7 +72,7 @@ def time_back(points: list[series.Point], window: Window, level: float) -> tuple
     return (NEVER, dropped) if back is None else (back - window.start, dropped)
 
 
-@metric("replica_recovery_time", seconds=True)
+@metric("replica_recovery_time", seconds=True, subject="deployment")
 def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("replica_recovery_time", args, "N")
     running = series.deployment_series(timeline, deployment, "running")

@@ -45,7 +45,7 @@ def _field(timeline: Timeline, window: Window, metric_name: str, args: list[str]
     return Measurement(float(value), "count", inputs)
 
 
-@metric("tasks_failed", window="run")
+@metric("tasks_failed", window="run", subject="workload")
 def tasks_failed(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     measured = _field(timeline, window, "tasks_failed", args, "lost")
     if measured.value is not None:
@@ -68,9 +68,9 @@ FIELD_METRICS = {
     "tasks_lost": "lost", "tasks_wrong": "wrong", "messages_lost": "lost", "exit_code": "exit_code",
 }
 for _name, _field_name in FIELD_METRICS.items():
-    metric(_name, window="run")(field_metric(_name, _field_name))
+    metric(_name, window="run", subject="workload")(field_metric(_name, _field_name))
 
 
-@metric("workload", window="run")
+@metric("workload", window="run", subject="workload")
 def workload_field(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return _field(timeline, window, "workload", args, None)

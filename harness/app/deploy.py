@@ -155,3 +155,11 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float) -> float:
     except _NotYet as exc:
         raise AppNotReady(f"not ready after {timeout_s:g}s: {last.get(str(exc), exc)}"[:1500]) from None
     return time.monotonic() - started
+
+
+def deployment_names(app_name: str) -> list[str]:
+    """The deployments of a deployed application, as Serve reports them."""
+    from ray import serve
+
+    status = serve.status().applications.get(app_name)
+    return [] if status is None else sorted(status.deployments)

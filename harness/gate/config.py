@@ -29,7 +29,7 @@ KeyMetric = Literal["p50_ms", "p99_ms", "throughput_rps", "success_ratio"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegressionCheck(_Strict):
@@ -52,6 +52,10 @@ class RegressionPolicy(_Strict):
     # No verdict until this many comparable runs exist (a new scenario never blocks).
     min_baseline_runs: Annotated[int, Field(ge=1, le=100)] = 3
     blocks: bool = True
+    # A regressed run never enters the baseline; new numbers become it when a person
+    # runs `harness baseline accept`, or, only if set, after this many regressed runs
+    # in a row (same config).
+    accept_after: Annotated[int, Field(ge=1, le=100)] | None = None
     checks: list[RegressionCheck] = Field(default_factory=lambda: [
         RegressionCheck(metric="p99_ms", max_increase_pct=50),
         RegressionCheck(metric="throughput_rps", max_decrease_pct=30),

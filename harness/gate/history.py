@@ -1,11 +1,13 @@
 """Results of every scenario in every suite run, in SQLite under results/.
 
-One row per scenario per suite run: its status (passed, failed, flaky, error),
-attempts, whether it blocked, whether it was quarantined, the key metrics of its
-final attempt, the SLOs that failed, the config fingerprint that baselines
-compare on, the versions it ran with (Ray, harness, app) and an optional label
-(the release tag). States and flake rates are computed from these rows (harness.gate.states),
-never stored, so a rule change re-reads all history the same way.
+One row per scenario per suite run: its status (passed, failed, flaky, error,
+regressed), attempts, whether it blocked, whether it was quarantined, the key
+metrics of its final attempt, the SLOs that failed, the config fingerprint that
+baselines compare on, the versions it ran with (Ray, harness, app) and an optional
+label (the release tag). States and flake rates are computed from these rows
+(harness.gate.states), never stored, so a rule change re-reads all history the
+same way. Baselines are the passing runs only, from the latest accepted run on
+(`harness baseline accept`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ _ADDED_COLUMNS = {
     "label": "TEXT NOT NULL DEFAULT ''",  # a release tag given with `harness suite --label`
     "versions": "TEXT NOT NULL DEFAULT '{}'",  # ray, harness, python, locust, app
 }
+# A person (or the suite's accept_after rule) accepting new numbers: from the accepted
+# result on, baselines are taken from it and the passing runs after it.
+_ACCEPTS = """
+CREATE TABLE IF NOT EXISTS baseline_accepts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scenario TEXT NOT NULL,
+    result_id INTEGER NOT NULL,
+    accepted_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    accepted_by TEXT NOT NULL
+);
+"""
 
 
 @dataclass
@@ -79,10 +93,12 @@ class History:
                     f"{path}: history schema version {version}, expected {SCHEMA_VERSION}"
                 )
             db.executescript(_SCHEMA)
+            db.executescript(_ACCEPTS)
             have = {row["name"] for row in db.execute("PRAGMA table_info(results)")}
             for column, decl in _ADDED_COLUMNS.items():
                 if column not in have:
                     db.execute(f"ALTER TABLE results ADD COLUMN {column} {decl}")
+            _allow_every_status(db)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -118,14 +134,55 @@ class History:
         return [_from_row(row) for row in reversed(rows)]
 
     def baseline_metrics(self, scenario: str, config_hash: str, limit: int) -> list[dict[str, float]]:
-        """Metrics of the last `limit` passing (or flaky) runs with this config, newest first."""
+        """Metrics of the last `limit` passing (or flaky) runs with this config, newest first.
+
+        A regressed run is never one of them. After an accept, only the accepted run
+        (whatever its status) and the runs after it count: the baseline moves only then.
+        """
+        accepted = self.latest_accept(scenario)
+        since = 0 if accepted is None else accepted.result_id
         with self._connect() as db:
             rows = db.execute(
-                "SELECT metrics FROM results WHERE scenario = ? AND config_hash = ?"
-                " AND status IN (?, ?) ORDER BY started_at DESC, id DESC LIMIT ?",
-                (scenario, config_hash, PASSED, FLAKY, limit),
+                "SELECT metrics FROM results WHERE scenario = ? AND config_hash = ? AND id >= ?"
+                " AND (status IN (?, ?) OR id = ?) ORDER BY started_at DESC, id DESC LIMIT ?",
+                (scenario, config_hash, since, PASSED, FLAKY, since, limit),
             ).fetchall()
         return [json.loads(row["metrics"]) for row in rows]
+
+    def accept_baseline(self, scenario: str, reason: str, accepted_by: str,
+                        suite_run: str | None = None) -> BaselineAccept:
+        """Accept the numbers of the scenario's latest judged run (or of `suite_run`) as its baseline."""
+        query = "SELECT id, suite_run FROM results WHERE scenario = ? AND metrics != '{}'"
+        args: tuple[Any, ...] = (scenario,)
+        if suite_run is not None:
+            query += " AND suite_run = ?"
+            args += (suite_run,)
+        with self._connect() as db:
+            row = db.execute(query + " ORDER BY started_at DESC, id DESC LIMIT 1", args).fetchone()
+            if row is None:
+                raise LookupError(f"a recorded run of {scenario!r} with metrics"
+                                  + (f" in suite run {suite_run!r}" if suite_run else ""))
+            accept = BaselineAccept(scenario, int(row["id"]), row["suite_run"], time.time(), reason, accepted_by)
+            db.execute(
+                "INSERT INTO baseline_accepts (scenario, result_id, accepted_at, reason, accepted_by)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (scenario, accept.result_id, accept.accepted_at, reason, accepted_by),
+            )
+        return accept
+
+    def accepts(self, scenario: str) -> list[BaselineAccept]:
+        """Every baseline accept of the scenario, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT a.*, r.suite_run FROM baseline_accepts a LEFT JOIN results r ON r.id = a.result_id"
+                " WHERE a.scenario = ? ORDER BY a.id", (scenario,),
+            ).fetchall()
+        return [BaselineAccept(row["scenario"], row["result_id"], row["suite_run"] or "", row["accepted_at"],
+                               row["reason"], row["accepted_by"]) for row in rows]
+
+    def latest_accept(self, scenario: str) -> BaselineAccept | None:
+        found = self.accepts(scenario)
+        return found[-1] if found else None
 
     def scenarios(self, suite: str | None = None) -> list[str]:
         query = "SELECT scenario, MAX(started_at) AS last FROM results"
@@ -136,6 +193,35 @@ class History:
         with self._connect() as db:
             rows = db.execute(query + " GROUP BY scenario ORDER BY scenario", args).fetchall()
         return [row["scenario"] for row in rows]
+
+
+@dataclass
+class BaselineAccept:
+    scenario: str
+    result_id: int  # the accepted run's row: the baseline starts there
+    suite_run: str
+    accepted_at: float
+    reason: str
+    accepted_by: str
+
+
+def _allow_every_status(db: sqlite3.Connection) -> None:
+    """A history made before a status existed (`regressed`) refuses it in its CHECK:
+    rebuild the table under the current schema, every row and column kept."""
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'results'").fetchone()[0]
+    if all(repr(status) in sql for status in RESULT_STATUSES):
+        return
+    columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(results)"))
+    create_table, create_index = (part.strip() for part in _SCHEMA.split(";")[:2])
+    if not db.in_transaction:
+        db.execute("BEGIN IMMEDIATE")  # all or nothing: SQLite's DDL is transactional
+    db.execute("ALTER TABLE results RENAME TO results_before")
+    db.execute(create_table)
+    for column, decl in _ADDED_COLUMNS.items():
+        db.execute(f"ALTER TABLE results ADD COLUMN {column} {decl}")
+    db.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM results_before")  # noqa: S608 - own column names
+    db.execute("DROP TABLE results_before")
+    db.execute(create_index)
 
 
 def _from_row(row: sqlite3.Row) -> StoredResult:

@@ -20,7 +20,8 @@ from harness.loader import ConfigError
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
 
-GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]"}
+GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",
+          "regressed": "[red]R[/]"}
 STATE_STYLE = {"passing": "green", "failing": "red", "consistently_failing": "bold red",
                "flaky": "yellow", "quarantined": "cyan"}
 
@@ -50,6 +51,11 @@ def _median(results: list[StoredResult], metric: str, runs: int, same_config: bo
     return statistics.median(values[:runs]) if values else None
 
 
+def _baseline_median(baseline: list[dict[str, float]], metric: str) -> float | None:
+    values = [m[metric] for m in baseline if metric in m]
+    return statistics.median(values) if values else None
+
+
 def _fmt(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.1f}{unit}"
 
@@ -59,19 +65,27 @@ def _when(epoch: float) -> str:
 
 
 def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: QuarantineList,
-                  rules: StateRules, baseline_runs: int) -> list[dict[str, Any]]:
-    """One dict per scenario: what the table shows and `--json` prints."""
+                  rules: StateRules, baseline_runs: int,
+                  baselines: dict[str, list[dict[str, float]]] | None = None) -> list[dict[str, Any]]:
+    """One dict per scenario: what the table shows and `--json` prints.
+
+    `baselines`: per scenario, the metrics regression checks compare with now
+    (History.baseline_metrics: passing runs since the last accepted one).
+    """
     out = []
     for name, results in rows:
         q = quarantine.find(name)
         statuses = [r.status for r in results]
+        base = None if baselines is None else baselines.get(name, [])
         out.append({
             "scenario": name,
             "state": current_state(statuses, q is not None, rules).value if results else None,
             "results": statuses,
             "flake_rate": round(flake_rate(statuses, rules), 4) if results else None,
-            "p99_baseline_ms": _median(results, "p99_ms", baseline_runs) if results else None,
-            "rps_baseline": _median(results, "throughput_rps", baseline_runs) if results else None,
+            "p99_baseline_ms": (_median(results, "p99_ms", baseline_runs) if base is None
+                                else _baseline_median(base, "p99_ms")) if results else None,
+            "rps_baseline": (_median(results, "throughput_rps", baseline_runs) if base is None
+                             else _baseline_median(base, "throughput_rps")) if results else None,
             "last_run": results[-1].started_at if results else None,
             "last_label": results[-1].label if results else None,
             "last_versions": results[-1].versions if results else None,
@@ -128,8 +142,16 @@ def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) ->
             q = row["quarantine"]
             console.print(f"[cyan]quarantined:[/] {row['scenario']}: {q['owner']}: {q['reason']}",
                           soft_wrap=True, highlight=False)
+    for row in rows:
+        accept = row.get("baseline_accept")
+        if accept:
+            console.print(f"baseline of {row['scenario']} accepted {_when(accept['accepted_at'])} by "
+                          f"{accept['accepted_by']} (run {accept['suite_run']}): {accept['reason']}",
+                          soft_wrap=True, highlight=False)
     console.print("P passed  f flaky (failed, passed on rerun)  F failed  E infrastructure error"
                   "  (oldest left)", highlight=False)
+    console.print("R regressed (SLOs met, blocked by a regression check; never a baseline)",
+                  highlight=False)
 
 
 def print_labels(console: Console, scenario: str, rows: list[dict[str, Any]]) -> None:
@@ -173,6 +195,10 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
         names = args.scenarios or history.scenarios(args.suite)
         limit = args.last if not args.by_label else 100_000
         rows = [(name, history.results(name, limit)) for name in names]
+        # The baselines regression checks would use now: passing runs since the last accept.
+        baselines = {name: history.baseline_metrics(name, results[-1].config_hash, args.baseline_runs)
+                     for name, results in rows if results}
+        accepts = {name: history.latest_accept(name) for name, _ in rows}
     except sqlite3.Error as exc:
         print(f"{path}: expected a harness history database ({exc})", file=sys.stderr)
         return EXIT_USAGE
@@ -185,7 +211,12 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
                                 "labels": labels})
         print_labels(console, rows[0][0], labels)
         return EXIT_PASSED
-    table_rows = scenario_rows(rows, quarantine, StateRules(window=args.last), args.baseline_runs)
+    table_rows = scenario_rows(rows, quarantine, StateRules(window=args.last), args.baseline_runs, baselines)
+    for row in table_rows:
+        accept = accepts.get(row["scenario"])
+        row["baseline_accept"] = None if accept is None else {
+            "suite_run": accept.suite_run, "accepted_at": accept.accepted_at,
+            "accepted_by": accept.accepted_by, "reason": accept.reason}
     if args.json_out is not None:
         args.json_out.emit({"command": "history", "history": str(path), "scenarios": table_rows})
     print_scenarios(console, f"history: last {args.last} results per scenario", table_rows)

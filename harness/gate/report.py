@@ -223,7 +223,8 @@ def write_reports(session: SuiteSession, summary: dict[str, Any]) -> None:
         summary.setdefault("notes", []).append(f"suite report not written: {exc}")
 
 
-_STYLE = {"passed": "green", "flaky": "yellow", "failed": "red", "error": "magenta", "skipped": "dim"}
+_STYLE = {"passed": "green", "flaky": "yellow", "failed": "red", "error": "magenta", "skipped": "dim",
+          "regressed": "red"}
 
 
 def suite_table(session: SuiteSession) -> Table:

@@ -22,9 +22,17 @@ from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
 from harness.gate.pool import ClusterPool, can_reuse
 from harness.gate.regression import RegressionVerdict, check_regressions
-from harness.gate.states import ERROR, FLAKY, PASSED, StateRules, current_state, flake_rate
+from harness.gate.states import (
+    ERROR,
+    FLAKY,
+    PASSED,
+    REGRESSED,
+    StateRules,
+    current_state,
+    flake_rate,
+)
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
-from harness.outcome import RunOutcome
+from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.report.summary import app_version, versions
 
 LATEST_SUITE = "latest-suite"
@@ -122,6 +130,8 @@ class SuiteSession:
             if outcome.error_kind == "interrupted":
                 self.stopped = "interrupted"
                 break
+            if outcome.error_kind == CONFIG_ERROR:  # a rerun would find the same mistake
+                break
             if outcome.status == PASSED:
                 break
         result.status = classify_attempts([a.status for a in result.attempts])
@@ -174,6 +184,8 @@ class SuiteSession:
             regressions=[r.message for r in result.regressions if r.regressed],
             regressions_block=entry.regression.blocks,
         )
+        if result.status in (PASSED, FLAKY) and any(r.regressed for r in result.regressions):
+            result.status = REGRESSED  # never a baseline run; a failure for the state
         if self.history is not None:
             self.history.record(StoredResult(
                 scenario=entry.name, status=result.status, suite=self.suite.name,
@@ -184,9 +196,20 @@ class SuiteSession:
                 run_dirs=[a.run_dir for a in result.attempts], label=self.release,
                 versions={**versions(), "app": self.app_version or app_version(entry.scenario.app)},
             ))
+            self._accept_by_policy(entry, result)
             statuses = [r.status for r in self.history.results(entry.name, self.rules.window)]
             result.state = current_state(statuses, q is not None, self.rules).value
             result.flake_rate = round(flake_rate(statuses, self.rules), 4)
+
+    def _accept_by_policy(self, entry: ResolvedEntry, result: EntryResult) -> None:
+        """The suite's explicit rule, if it sets one: N regressed runs in a row become the baseline."""
+        n = entry.regression.accept_after
+        if self.history is None or n is None or result.status != REGRESSED:
+            return
+        recent = self.history.results(entry.name, n)
+        if len(recent) == n and all(r.status == REGRESSED and r.config_hash == result.config_hash for r in recent):
+            self.history.accept_baseline(entry.name, f"regression.accept_after: {n} regressed runs in a row",
+                                         accepted_by=f"suite {self.suite.name} policy")
 
     # -- the end ---------------------------------------------------------------
 

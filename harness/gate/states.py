@@ -14,7 +14,8 @@ The rules follow Ray's release-test automation (ray_release/test_automation):
 A run that failed and then passed on a rerun ("flaky" result) counts as a flip on
 its own and as a pass for recovery, but not as a clean pass for "recently stable".
 Infrastructure errors are no verdict and are ignored (Ray never records them as
-results). Ray jails a test after three failures in a row, which stops it blocking;
+results). A regressed result (SLOs met, blocked by a regression check) is a
+failure. Ray jails a test after three failures in a row, which stops it blocking;
 here that decision is a person's: an entry in configs/quarantine.yaml, with a
 reason and an owner, makes the state "quarantined" and the scenario non-blocking.
 """
@@ -26,7 +27,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 PASSED, FAILED, FLAKY, ERROR = "passed", "failed", "flaky", "error"
-RESULT_STATUSES = (PASSED, FAILED, FLAKY, ERROR)
+# Passed its SLOs but was blocked by a regression check: a failure for the state, and
+# never part of a baseline (harness.gate.history), so repeating it cannot make it normal.
+REGRESSED = "regressed"
+RESULT_STATUSES = (PASSED, FAILED, FLAKY, ERROR, REGRESSED)
 
 
 class State(str, Enum):
@@ -46,8 +50,9 @@ class StateRules:
 
 
 def judged(statuses: Sequence[str]) -> list[str]:
-    """Results that are a verdict (infrastructure errors are not), oldest first."""
-    return [s for s in statuses if s in (PASSED, FAILED, FLAKY)]
+    """Results that are a verdict (infrastructure errors are not), oldest first; a
+    regressed result counts as a failure."""
+    return [FAILED if s == REGRESSED else s for s in statuses if s in (PASSED, FAILED, FLAKY, REGRESSED)]
 
 
 def flips(statuses_oldest_first: Sequence[str]) -> int:

@@ -12,7 +12,7 @@ from harness.outcome import RunOutcome
 from harness.slo import format_value
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-_ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "flaky": "🟡", "skipped": "⏭️",
+_ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "flaky": "🟡", "skipped": "⏭️", "regressed": "❌",
          "ship": "✅", "blocked": "❌", "no verdict": "⚠️"}
 
 

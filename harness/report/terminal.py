@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from harness.outcome import RunOutcome
+from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.slo import format_value
 
 
@@ -36,12 +37,15 @@ def print_verdicts(console: Console, outcome: RunOutcome) -> None:
     console.print(verdict_table(outcome))
     for v in outcome.verdicts:
         if not v.passed:  # the why-line: one soft-wrapped line, the log viewer wraps it
-            console.print(f"[red]FAIL[/] {v.name}: {v.message}", soft_wrap=True, highlight=False)
+            # escaped: a message's own brackets ("[warning: ...]") are text, not markup
+            console.print(f"[red]FAIL[/] {escape(v.name)}: {escape(v.message)}", soft_wrap=True, highlight=False)
     style = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}[outcome.status]
     console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}",
                   soft_wrap=True, highlight=False)
     if outcome.error:
-        console.print(f"[yellow]infrastructure error ({outcome.error_kind}): {outcome.error}[/]",
+        # One log line (whitespace collapsed), printed whole: the log viewer wraps it.
+        what = "invalid config" if outcome.error_kind == CONFIG_ERROR else f"infrastructure error ({outcome.error_kind})"
+        console.print(" ".join(f"{what}: {outcome.error}".split()), style="yellow", markup=False,
                       soft_wrap=True, highlight=False)
     for note in outcome.notes:
         console.print(f"[dim]note: {note}[/]", soft_wrap=True, highlight=False)

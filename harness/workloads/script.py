@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from harness.causes import log_cause
 from harness.config import ScriptWorkloadSpec
 from harness.context import RunContext
 from harness.workloads.base import Workload
@@ -97,10 +98,16 @@ class ScriptWorkload(Workload):
         }
         fields["metrics"] = self._read_output(fields)
         fields["passed"] = code == 0 and not timed_out
+        # The cause first (the line of its output that names it), then where to read more.
+        cause = None if self.log_path is None else log_cause(self.log_path)
         if timed_out:
-            fields["why"] = f"script stopped after {self.spec.timeout_s:g}s (exit code {code}); see {self.log_path}"
+            said = f"; last output: {cause}" if cause else ""
+            fields["why"] = f"script stopped after {self.spec.timeout_s:g}s (exit code {code}){said}; log {self.log_path}"
         elif code != 0:
-            fields["why"] = f"script exited with code {code}; see {self.log_path}"
+            fields["why"] = (f"{cause} (script exited with code {code}; log {self.log_path})" if cause
+                             else f"script exited with code {code} and printed nothing; log {self.log_path}")
+        if cause and code != 0:
+            fields["error_line"] = cause
         return fields
 
     def _read_output(self, fields: dict[str, Any]) -> dict[str, float]:

@@ -119,7 +119,8 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     assert summary["clusters_started_by_suite"] == 1  # three runs, one cluster
     by_name = {s["name"]: s for s in summary["scenarios"]}
     assert [a["reused_cluster"] for s in by_name.values() for a in s["attempts"]] == [True] * 3
-    assert by_name["steady"]["status"] == "passed" and by_name["steady"]["blocking"]
+    # SLOs met, blocked by the regression check: recorded as regressed, never a pass (issue 11).
+    assert by_name["steady"]["status"] == "regressed" and by_name["steady"]["blocking"]
     assert [r["status"] for r in by_name["steady"]["regressions"]] == ["regressed", "ok"]
     flaky = by_name["flaky-once"]
     assert flaky["status"] == "flaky" and not flaky["blocking"] and summary["flaky"] == ["flaky-once"]
@@ -142,6 +143,7 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     assert [r.status for r in stored.results("flaky-once")] == ["flaky"]
     assert current_state([r.status for r in stored.results("flaky-once")]) == State.FLAKY
     assert stored.results("steady")[-1].metrics["p99_ms"] > 0.001
+    assert stored.results("steady")[-1].status == "regressed"
 
     shown = subprocess.run([sys.executable, "-m", "harness", "history", "--results", str(results)],
                            cwd=ROOT, capture_output=True, text=True, timeout=60,
@@ -153,7 +155,7 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
     shown = subprocess.run([sys.executable, "-m", "harness", "history", "steady", "--by-label", "--json",
                             "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     labels = json.loads(shown.stdout)["labels"]
-    assert [(r["label"], r["results"]) for r in labels] == [("-", ["passed"] * 3), ("v2.0-rc1", ["passed"])]
+    assert [(r["label"], r["results"]) for r in labels] == [("-", ["passed"] * 3), ("v2.0-rc1", ["regressed"])]  # issue 11: blocked by a regression
 
     leftovers = [pid for pid, ct in _recorded_pids(suite_dir) if _still_alive(pid, ct)]
     assert leftovers == []

@@ -120,3 +120,64 @@ def test_unknown_deployment_is_no_data_with_reason():
 def test_bad_arguments_are_syntax_errors(check):
     with pytest.raises(SLOSyntaxError):
         judge(check)
+
+
+# -- the settle rule of scale_down_time (issue 11) ------------------------------------------
+
+
+def _after_load(points):
+    """(at, running, total, target) samples; load 10-40 s, run to 80 s, floor 1."""
+    recs = [sample(at, running=r, total=tot, target=tg, min_replicas=1) for at, r, tot, tg in points]
+    return timeline(phase("run", 0, 80), phase("load", 10, 40), recs)
+
+
+def test_scale_down_counts_replicas_still_starting():
+    # 60 replicas asked for at the end of the load, only 1 running: it is not scaled down.
+    # The starting ones come up after the load (4 running), and it settles at 1 at 68 s.
+    tl = _after_load([(38, 1, 60, 60), (40, 1, 60, 60), (44, 4, 60, 1), (50, 4, 30, 1),
+                      (60, 2, 2, 1), (68, 1, 1, 1), (75, 1, 1, 1)])
+    verdict = evaluate(SLOSpec(check="scale_down_time(Echo) < 20s"), tl)
+    assert verdict.measured == pytest.approx(28.0)  # 40 s -> 68 s
+    assert not verdict.passed
+    assert verdict.inputs["settled_after_s"] == pytest.approx(28.0)
+
+
+def test_scale_down_waits_for_the_target_too():
+    # Live replicas at the floor while the autoscaler still wants 3: not settled until 52 s.
+    tl = _after_load([(40, 1, 1, 3), (46, 1, 1, 3), (52, 1, 1, 1), (70, 1, 1, 1)])
+    assert evaluate(SLOSpec(check="scale_down_time(Echo) < 20s"), tl).measured == pytest.approx(12.0)
+
+
+def test_scale_down_dip_and_rebound_counts_from_the_last_settle():
+    # At the floor at 45 s, back up to 3 at 50 s, settled again at 58 s for good.
+    tl = _after_load([(40, 3, 3, 3), (45, 1, 1, 1), (50, 3, 3, 3), (55, 2, 2, 1), (58, 1, 1, 1),
+                      (70, 1, 1, 1)])
+    verdict = evaluate(SLOSpec(check="scale_down_time(Echo) < 10s"), tl)
+    assert verdict.measured == pytest.approx(18.0)
+    assert not verdict.passed
+
+
+def test_scale_down_never_when_the_window_ends_first():
+    tl = _after_load([(40, 3, 3, 3), (45, 1, 1, 1), (50, 3, 3, 3), (79, 3, 3, 3)])
+    verdict = evaluate(SLOSpec(check="scale_down_time(Echo) < 60s"), tl)
+    assert not verdict.passed and math.isinf(verdict.measured)
+    assert "measured never" in verdict.message
+    assert "had not settled at 1 by the window's end (3 live replicas, target 3)" in verdict.message
+
+
+def test_scale_down_already_settled_is_zero():
+    tl = _after_load([(35, 1, 1, 1), (50, 1, 1, 1), (70, 1, 1, 1)])
+    assert evaluate(SLOSpec(check="scale_down_time(Echo) <= 0s"), tl).passed
+
+
+def test_settled_since_is_one_rule_for_any_series():
+    from harness import series
+    from harness.timeline import Window
+
+    nodes = [(0.0, 5.0), (10.0, 2.0), (12.0, 4.0), (20.0, 2.0), (30.0, 2.0)]
+    wanted = [(0.0, 2.0)]
+    window = Window("w", 5.0, 35.0)
+    assert series.settled_since([(nodes, lambda v: v <= 2), (wanted, lambda v: v <= 2)], window) == 20.0
+    assert series.settled_since([(nodes, lambda v: v <= 1)], window) is None
+    assert series.settled_since([(nodes, lambda v: v <= 5)], window) == 5.0
+    assert series.settled_since([([], lambda v: True)], window) is None

@@ -149,3 +149,24 @@ def test_workload_that_crashes_reports_why(tmp_path):
     assert "not connected to the run's Ray cluster" in work.result["why"]
     assert json.loads(json.dumps(work.result))  # plain data for the timeline
     assert sys.modules.get("gevent") is None
+
+
+def test_script_verdict_quotes_the_error_line_of_its_output(tmp_path):
+    from harness.config import SLOSpec
+    from harness.slo import evaluate
+
+    script = tmp_path / "needs_pandas.py"
+    script.write_text("print('starting')\nimport nomod\n")
+    scen = scenario(workloads=[{"type": "script", "name": "train", "path": str(script), "timeout_s": 30}])
+    ctx = make_ctx(tmp_path, scen)
+    work = ScriptWorkload(scen.workloads[0])
+    work.start(ctx)
+    work.stop(ctx)
+    ctx.timeline.close()
+    cause = "ModuleNotFoundError: No module named 'nomod'"
+    assert work.result["error_line"] == cause
+    assert work.result["why"].startswith(cause) and "exited with code 1" in work.result["why"]
+    verdict = evaluate(SLOSpec(check="exit_code(train) == 0"), Timeline.load(ctx.run_dir))
+    assert not verdict.passed and cause in verdict.message and cause in verdict.why
+    line = verdict.line()
+    assert len(line) <= 80 and line.startswith(f"FAIL exit_code(train) == 0: {cause}")

@@ -157,7 +157,8 @@ class Verdict:
         """
         mark = "PASS" if self.passed else "FAIL"
         cause = self.why or self.message.removeprefix(self.check).lstrip(" :")  # the name already says the check
-        return one_line(f"{mark} {self.name}: {cause}", width)
+        name = one_line(self.name, max(width // 2, 12))  # a long name must not crowd out the cause
+        return one_line(f"{mark} {name}: {cause}", width)
 
 
 def format_value(value: float | None, unit: str) -> str:

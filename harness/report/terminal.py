@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from harness.outcome import CONFIG_ERROR, RunOutcome
@@ -36,9 +35,8 @@ def verdict_table(outcome: RunOutcome) -> Table:
 def print_verdicts(console: Console, outcome: RunOutcome) -> None:
     console.print(verdict_table(outcome))
     for v in outcome.verdicts:
-        if not v.passed:  # the why-line: one soft-wrapped line, the log viewer wraps it
-            # escaped: a message's own brackets ("[warning: ...]") are text, not markup
-            console.print(f"[red]FAIL[/] {escape(v.name)}: {escape(v.message)}", soft_wrap=True, highlight=False)
+        if not v.passed:  # the why-line: 80 columns at most; the full text is in JUnit and summary.json
+            console.print(v.line(), style="red", markup=False, soft_wrap=True, highlight=False)
     style = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}[outcome.status]
     console.print(f"[{style}]{outcome.status.upper()}[/] exit {outcome.exit_code}  results: {outcome.run_dir}",
                   soft_wrap=True, highlight=False)

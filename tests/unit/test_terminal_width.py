@@ -1,8 +1,10 @@
 """Every table reads at 80 columns, as a CI log shows it: no table line is wider, and a
-failing verdict's why-line is printed whole below the table, never wrapped in a cell."""
+failing verdict's why-line is printed below the table in one line of at most 80 columns
+(the full text stays in JUnit), never wrapped in a cell."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import time
@@ -17,6 +19,7 @@ from harness.gate.report import print_suite
 from harness.gate.verdict import Decision
 from harness.loadreport import build_table
 from harness.outcome import RunOutcome
+from harness.report.junit import build_suite, write_junit
 from harness.report.terminal import print_verdicts
 from harness.slo import Verdict
 from tests.synthetic_run import make_run
@@ -38,7 +41,7 @@ def assert_fits(lines: list[str], allowed_long: tuple[str, ...] = ()) -> None:
     assert wide == []
 
 
-def test_run_verdicts_fit_and_why_lines_are_whole() -> None:
+def test_run_verdicts_fit_and_why_lines_are_one_line(tmp_path: Path) -> None:
     run = RunOutcome("20260101-000000-smoke-abcdef", "smoke", "configs/scenarios/smoke.yaml", 1,
                      "/home/ci/builds/project/results/20260101-000000-smoke-abcdef", 0.0, 1.0)
     run.verdicts = [
@@ -51,8 +54,11 @@ def test_run_verdicts_fit_and_why_lines_are_whole() -> None:
     con = console()
     print_verdicts(con, run)
     lines = table_lines(con)
-    assert_fits(lines, ("FAIL ", "FAILED exit", "reproduce:"))
-    assert f"FAIL p99 latency of checkout requests: {WHY}" in lines  # one line, whole
+    assert_fits(lines, ("FAILED exit", "reproduce:"))  # why-lines fit too
+    why_lines = [line for line in lines if line.startswith("FAIL p99 latency of checkout requests: violated")]
+    assert len(why_lines) == 1 and why_lines[0].endswith("...")  # cut to one line, not wrapped
+    write_junit(tmp_path / "junit.xml", [build_suite(run)])
+    assert WHY in html.unescape((tmp_path / "junit.xml").read_text())  # the full text is in JUnit
     for cell in ("p99 latency of checkout requests", "30s after fault-1", "2003.4ms", "< 1000.0ms"):
         assert any(cell in line for line in lines[:8]), cell  # not wrapped inside its cell
     assert any("never" in line and "FAIL" in line and "replicas back" in line for line in lines)

@@ -63,7 +63,7 @@ def test_a_generator_that_cannot_keep_up_makes_the_run_invalid_not_failed(tmp_pa
     # One request in flight at a time cannot keep a 50 req/s schedule of 40 ms requests.
     done = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results", str(tmp_path),
-         "--set", "load.max_in_flight=1", "--set", "duration_s=6"],
+         "--set", "load.max_in_flight=1", "--set", "duration_s=9"],  # 9: recovery-1 (8 s on) exists
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
     output = done.stdout + done.stderr

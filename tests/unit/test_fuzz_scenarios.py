@@ -12,6 +12,7 @@ import copy
 import io
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ BASE: dict[str, Any] = {
 # Every mapping that is a schema model (forbids unknown keys), by key path.
 MODELS = ["", "cluster", "cluster.nodes.0", "app", "app.builtin", "app.builtin.latency",
           "app.deployments.0", "app.deployments.0.ray_actor_options", "load", "slos.0"]
-KNOWN_FAULTS = {"cpu_stress", "drain_node", "kill_controller", "kill_proxy", "kill_raylet", "kill_replica",
-                "kill_task_worker", "memory_pressure", "network", "terminate_node"}
+# Every fault the installed project declares (the harness.faults entry points).
+KNOWN_FAULTS = {ep.name for ep in entry_points(group="harness.faults")}
 # Every leaf of BASE a mutation may replace.
 LEAVES = ["name", "seed", "duration_s", "cluster.nodes.0.name", "cluster.nodes.0.num_cpus",
           "cluster.nodes.1.num_cpus", "app.builtin.latency.distribution", "app.builtin.latency.ms",

@@ -227,8 +227,10 @@ class Runner:
                 raise InfraError("port_conflict", str(exc)) from exc
         if not app.is_builtin:  # its deployments are known only now: check the SLOs that name one
             deployed = {(a.name, d) for a in serve_config.apps for d in app_deploy.deployment_names(a.name)}
-            # an SLO may name a deployment bare or as App/Deployment (several apps)
-            self._check_slo_subjects(sorted({d for _, d in deployed} | {f"{a}/{d}" for a, d in deployed}))
+            names = {d for _, d in deployed}
+            if len(serve_config.apps) > 1:  # several apps: an SLO may also name App/Deployment
+                names |= {f"{a}/{d}" for a, d in deployed}
+            self._check_slo_subjects(sorted(names))
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
 

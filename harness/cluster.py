@@ -163,6 +163,9 @@ class ClusterHandle:
     owned: bool  # True when this run started it (and must stop it)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     temp_dir: Path | None = None
+    # Worker node name -> the port its Serve proxy binds (RAY_SERVE_WORKER_PROXY_HTTP_PORT), so
+    # proxies of nodes sharing this host are reachable one by one (load.target: node_proxy).
+    proxy_ports: dict[str, int] = field(default_factory=dict)
     _cluster: Any = None  # ray.cluster_utils.Cluster
 
     @property
@@ -199,7 +202,7 @@ class ClusterHandle:
         """Start one more worker node (e.g. a replacement after a fault)."""
         if not self.owned:
             raise ValueError("cannot add nodes to a cluster this run did not start")
-        ray_node = self._cluster.add_node(**_node_args(spec, self.temp_dir))
+        ray_node = self._cluster.add_node(**_worker_node_args(spec, self.temp_dir, self.proxy_ports))
         handle = NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
         self.nodes[spec.name] = handle
         return handle
@@ -218,6 +221,13 @@ def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
     if temp_dir is not None:
         args["temp_dir"] = str(temp_dir)
     return args
+
+
+def _worker_node_args(spec: NodeSpec, temp_dir: Path | None, proxy_ports: dict[str, int]) -> dict[str, Any]:
+    """A worker node's args: its own Serve proxy port, used only when Serve runs a proxy per node."""
+    proxy_ports[spec.name] = free_port()
+    return {**_node_args(spec, temp_dir),
+            "env_vars": {"RAY_SERVE_WORKER_PROXY_HTTP_PORT": str(proxy_ports[spec.name])}}
 
 
 def fence_ray_init(reason: str) -> None:
@@ -285,7 +295,7 @@ def start_local_cluster(
         for worker in worker_specs:
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
-            ray_node = cluster.add_node(**_node_args(worker, ray_temp))
+            ray_node = cluster.add_node(**_worker_node_args(worker, ray_temp, handle.proxy_ports))
             handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
             ledger.snapshot_descendants()
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from harness.autoscaling_spec import AutoscalingClusterSpec
+from harness.load_placement import static_problems
 from harness.loadspec import LoadSpec
 
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -452,6 +453,7 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
             if dep.name != BUILTIN_DEPLOYMENT:
                 errors.append((f"app.deployments.{index}.name",
                                f"a deployment of the built-in app ({BUILTIN_DEPLOYMENT}), got {dep.name!r}"))
+    errors += static_problems(scenario.load, scenario.cluster)  # placement: cluster vs the node list
     if scenario.cluster.address is not None:
         return errors  # an existing cluster's resources are only known at run time
     offered = scenario.cluster.all_resources()

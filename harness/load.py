@@ -2,7 +2,9 @@
 
 `load.workers: 1` runs one Locust process; `load.workers: N` (N > 1) a master
 bound to loopback and N workers, each writing its own stream of the timeline
-(requests-w<k>.jsonl). This module starts them, records them in the run's
+(requests-w<k>.jsonl). With `load.placement: cluster` the master runs here and
+the workers are children of Ray actors on the cluster's nodes (harness.load_cluster),
+whose records the harness streams into the same files. This module starts them, records them in the run's
 ledger, watches the master, stops them all, and reads the load processes'
 `load_report` records to tell whether the load offered was what was asked for.
 """
@@ -24,6 +26,7 @@ import psutil
 from harness.causes import log_cause
 from harness.config import LoadSpec
 from harness.files import write_json_atomic
+from harness.load_cluster import ClusterWorkers
 from harness.procs import ProcessLedger
 from harness.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 
@@ -59,6 +62,8 @@ class LoadProcess:
         seed: int,
         ledger: ProcessLedger,
         requests: list[dict[str, Any]] | None = None,
+        cluster_workers: ClusterWorkers | None = None,
+        master_host: str = "127.0.0.1",
     ):
         if not target_url.startswith("http://127.0.0.1:"):
             raise LoadError(f"load goes to loopback only, not {target_url}")
@@ -76,7 +81,11 @@ class LoadProcess:
             "name": "default", "weight": 1, "method": spec.method, "path": spec.path, "headers": {},
             "timeout_s": spec.request_timeout_s, "expect": None,
         }]
-        self.master_port = _free_port() if spec.workers > 1 else 0
+        # placement cluster: the workers are children of Ray actors (harness.load_cluster)
+        self.cluster_workers = cluster_workers
+        self.master_host = master_host
+        self.master_port = _free_port() if spec.workers > 1 or cluster_workers is not None else 0
+        self._finished = False
         self._procs: list[_Proc] = []
 
     @property
@@ -118,7 +127,7 @@ class LoadProcess:
         ]
         if role == "master":
             cmd += [
-                "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(self.master_port),
+                "--master", "--master-bind-host", self.master_host, "--master-bind-port", str(self.master_port),
                 "--expect-workers", str(self.spec.workers),
                 "--expect-workers-max-wait", str(max(1, int(self.spec.start_timeout_s))),
             ]
@@ -144,6 +153,17 @@ class LoadProcess:
         env["HARNESS_LOAD_CONFIG"] = str(config_path)
         # The working directory too: a user class ("pkg.module:MyUser") imports from where the harness runs.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.getcwd(), env.get("PYTHONPATH")]))
+        if self.cluster_workers is not None:
+            self._spawn("locust", "master", env)
+            try:
+                self.cluster_workers.start(
+                    self.config(), self.master_host, self.master_port, self.user_class, str(LOCUSTFILE),
+                    str(PROJECT_ROOT), {"PYTHONPATH": os.getcwd()}, self.spec.start_timeout_s,
+                )
+            except Exception as exc:  # Ray raises many kinds here; all mean "no workers"
+                raise LoadError(f"load workers did not start on the cluster: {type(exc).__name__}: "
+                                f"{str(exc).strip()[:300]}") from exc
+            return
         if self.spec.workers == 1:
             self._spawn("locust", "standalone", env)
             return
@@ -173,6 +193,8 @@ class LoadProcess:
                 if code is not None:
                     raise LoadError(f"{proc.name} exited with code {code} before sending load: "
                                     f"{self.cause(proc)}")
+            if self.cluster_workers is not None and self.cluster_workers.alive_problem():
+                raise LoadError(f"before sending load: {self.cluster_workers.alive_problem()}")
             time.sleep(0.1)
         raise LoadError(f"locust sent nothing within {timeout_s:g}s; see {self.log_tail()}")
 
@@ -200,6 +222,8 @@ class LoadProcess:
     def stop(self, grace_s: float | None = None) -> int | None:
         """Let every process finish (workers drain their last requests), then end stragglers."""
         if not self._procs:
+            if self.cluster_workers is not None:
+                self.cluster_workers.close()
             return None
         grace = grace_s if grace_s is not None else self.stop_timeout_s() + 5.0
         master = self._procs[0].popen
@@ -216,9 +240,18 @@ class LoadProcess:
                 except subprocess.TimeoutExpired:
                     _signal_group(proc.popen, signal.SIGKILL)
                     proc.popen.wait(timeout=5)
+        if self.cluster_workers is not None and not self._finished:
+            # The master told its workers to quit: pull until everything they wrote arrived.
+            self.cluster_workers.finish(timeout_s=max(5.0, deadline - time.monotonic()) + 5.0)
+        self._finished = True
         for proc in self._procs:
-            proc.log.close()
+            if not proc.log.closed:
+                proc.log.close()
         return master.returncode
+
+    def worker_losses(self) -> list[str]:
+        """Cluster-placed workers lost since the last call (their node died, their actor ended)."""
+        return self.cluster_workers.new_losses() if self.cluster_workers is not None else []
 
     def reports(self) -> list[dict[str, Any]]:
         """The `load_report` record each load process wrote when it quit."""
@@ -229,7 +262,15 @@ class LoadProcess:
 
     def invalid_reason(self) -> str | None:
         """Why the load offered was not the load asked for, or None when it was."""
-        return judge_reports(self.spec, self.reports())
+        reports = self.reports()
+        lost = self.cluster_workers.lost() if self.cluster_workers is not None else []
+        reason = judge_reports(self.spec, [r for r in reports if r.get("worker") not in lost], len(lost))
+        if reason is None and self.cluster_workers is not None:
+            by_worker = {int(r.get("worker", 0)): r for r in reports if r.get("role") == "worker"}
+            problems = self.cluster_workers.count_problems(by_worker)
+            if problems:
+                reason = "records lost between the workers and the timeline: " + "; ".join(problems)
+        return reason
 
 
 def run_load(
@@ -254,12 +295,14 @@ def run_load(
     return load
 
 
-def judge_reports(spec: LoadSpec, reports: list[dict[str, Any]]) -> str | None:
-    """Open model: every sending process reported, and no more than max_dropped sends dropped."""
+def judge_reports(spec: LoadSpec, reports: list[dict[str, Any]], lost: int = 0) -> str | None:
+    """Open model: every sending process reported, and no more than max_dropped sends dropped.
+
+    lost: cluster-placed workers lost with `on_worker_loss: continue` (not expected to report)."""
     if spec.model != "open":
         return None
     senders = [r for r in reports if r.get("role") != "master"]
-    expected = spec.workers if spec.workers > 1 else 1
+    expected = (spec.workers if spec.workers > 1 or spec.placement == "cluster" else 1) - lost
     if len(senders) < expected:
         return f"only {len(senders)} of {expected} load processes reported what they sent"
     dropped = sum(int(r.get("dropped", 0)) for r in senders)

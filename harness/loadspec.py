@@ -210,6 +210,15 @@ class LoadSpec(_Model):
     max_dropped: Annotated[int, Field(ge=0)] = 0
     shape: Shape = Field(default_factory=ConstantShape)
     workers: Annotated[int, Field(ge=1, le=32)] = 1  # >1: a Locust master and this many workers
+    # Where workers run (harness.load_cluster): `local` processes on this machine, or `cluster`:
+    # each worker the child of a 0-CPU Ray actor on its own node (master stays here).
+    placement: Literal["local", "cluster"] = "local"
+    # placement cluster: only nodes offering this custom resource take a worker
+    node_resource: str | None = Field(default=None, min_length=1, max_length=100)
+    # placement cluster: each worker sends to its own node's Serve proxy, or all to the head's
+    target: Literal["node_proxy", "head"] = "node_proxy"
+    # placement cluster: a worker lost mid-run (its node died) invalidates the load, or the run goes on
+    on_worker_loss: Literal["fail", "continue"] = "fail"
     path: str = Field(default="/", pattern=r"^/")
     method: Literal["GET", "POST"] = "GET"
     request_timeout_s: PosFloat = 10
@@ -235,6 +244,11 @@ class LoadSpec(_Model):
                     )
         if self.model == "closed" and shape_peak(self.shape) > MAX_USERS:
             raise ValueError(f"expected at most {MAX_USERS} users at the shape's peak, got {shape_peak(self.shape):g}")
+        if self.placement == "local":
+            given = sorted({"node_resource", "target", "on_worker_loss"} & self.model_fields_set)
+            if given:
+                raise ValueError(f"expected load.placement: cluster with load.{given[0]} (local workers "
+                                 f"run on this machine)")
         names = shape_window_names(self.shape)
         clash = sorted(RESERVED_WINDOWS.intersection(names))
         if clash:

@@ -40,6 +40,7 @@ from harness.context import InfraError, RunComponent, RunContext
 from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.health import describe_load_exit
 from harness.load import LoadError, LoadProcess
+from harness.load_cluster import ClusterWorkers, place_workers
 from harness.loader import attach_serve_config
 from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
@@ -204,7 +205,8 @@ class Runner:
             wanted_port = cluster_mod.free_port()
             serve_config = app._serve
             client = app_deploy.start_serve(
-                wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port)
+                wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port),
+                every_node=self._node_proxies_wanted(),
             )
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
             ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
@@ -234,6 +236,35 @@ class Runner:
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
 
+    def _node_proxies_wanted(self) -> bool:
+        """Load workers on the cluster's nodes that send to their own node's proxy, on a cluster this
+        run started whose worker nodes bind proxy ports of their own (harness.cluster)."""
+        load, cluster = self.scenario.load, self.ctx.cluster
+        return (load is not None and load.placement == "cluster" and load.target == "node_proxy"
+                and self._shared_cluster is None and cluster is not None and cluster.owned
+                and bool(cluster.proxy_ports))
+
+    def _cluster_workers(self) -> ClusterWorkers | None:
+        """placement cluster: where each worker goes and where it sends (exit 2 if the cluster cannot)."""
+        ctx, spec = self.ctx, self.scenario.load
+        if spec.placement != "cluster":
+            return None
+        try:
+            workers = place_workers(ctx, spec, node_proxies=self._node_proxies_wanted())
+        except ValueError as exc:  # PlacementError: the cluster up now cannot hold it
+            raise InfraError(CONFIG_ERROR, f"{ctx.scenario_file}: {exc}") from exc
+        self.outcome.notes.extend(workers.notes())
+        return workers
+
+    def _worker_losses(self) -> None:
+        """A cluster-placed worker lost (its node died): on_worker_loss decides."""
+        assert self._load is not None
+        for message in self._load.worker_losses():
+            if self.scenario.load.on_worker_loss == "fail":
+                raise InfraError("load_invalid", f"{message} (load.on_worker_loss: fail)")
+            self.outcome.notes.append(f"{message}; the run went on with the remaining workers "
+                                      f"(load.on_worker_loss: continue)")
+
     def _check_slo_subjects(self, deployments: list[str]) -> None:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
@@ -253,9 +284,10 @@ class Runner:
         ctx, scenario = self.ctx, self.scenario
         ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
         self._start_components()
+        workers = self._cluster_workers()
         self._load = LoadProcess(
             ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
-            requests=resolve_requests(scenario),
+            requests=resolve_requests(scenario), cluster_workers=workers,
         )
         try:
             self._load.start()
@@ -273,6 +305,7 @@ class Runner:
                 break
             if time.monotonic() > deadline:
                 raise InfraError("load", "locust did not stop after the scenario's duration")
+            self._worker_losses()
             self._tick()
             time.sleep(TICK_S)
         ctx.load_ended_at = time.time()
@@ -282,6 +315,9 @@ class Runner:
             raise InfraError("load", f"{problem}: {self._load.cause()}")
         # A generator that could not send on schedule says nothing about the release.
         self._load.stop()
+        self._worker_losses()  # lost while the workers drained
+        if workers is not None:
+            ctx.artifacts["load_workers"] = workers.counts()
         invalid = self._load.invalid_reason()
         if invalid is not None:
             raise InfraError("load_invalid", invalid)

@@ -54,7 +54,17 @@ class HarnessShape(LoadTestShape):
         return users, float(spawn_rate)
 
 
-class ClosedUser(FastHttpUser):
+class OwnTarget:
+    """A worker placed on a cluster node sends to its own node's proxy, whatever host the master
+    names (Locust's master hands every worker its --host with each spawn message)."""
+
+    def __init__(self, environment, *args, **kwargs):
+        if STATE.target:
+            self.host = STATE.target
+        super().__init__(environment, *args, **kwargs)
+
+
+class ClosedUser(OwnTarget, FastHttpUser):
     """Locust's own model: each user sends, waits for the answer, waits wait_ms, repeats."""
 
     wait_time = constant(LOAD["wait_ms"] / 1000.0)
@@ -68,7 +78,7 @@ class ClosedUser(FastHttpUser):
         STATE.caller.call(self.client, STATE.next_id(), time.time(), time.perf_counter())
 
 
-class OpenUser(FastHttpUser):
+class OpenUser(OwnTarget, FastHttpUser):
     """The open model's dispatcher: sends on the seeded schedule, whatever the server does."""
 
     wait_time = constant(0)
@@ -88,4 +98,6 @@ if LOAD.get("user_class"):
     STATE.recorder = RequestRecorder(STATE)
     events.request.add_listener(STATE.recorder.on_request)
     events.user_error.add_listener(STATE.recorder.on_user_error)
-    HarnessClosedUser, HarnessOpenUser = harness_classes(LOAD["user_class"], STATE, int(LOAD["max_in_flight"]))
+    HarnessClosedUser, HarnessOpenUser = harness_classes(
+        LOAD["user_class"], STATE, int(LOAD["max_in_flight"]), OwnTarget
+    )

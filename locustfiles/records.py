@@ -22,11 +22,13 @@ class RecordWriter:
         self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
         self._interval = flush_interval_s
         self._last_flush = time.monotonic()
+        self.written = 0  # records written: a worker's report says how many the harness must receive
 
     def write(self, record: dict[str, Any]) -> None:
         if self._file.closed:
             return
         self._file.write(_ENCODE(record) + "\n")
+        self.written += 1
         now = time.monotonic()
         if now - self._last_flush >= self._interval:
             self._file.flush()

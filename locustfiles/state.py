@@ -57,7 +57,12 @@ class LoadState:
         self.origin_wall: float | None = None
         self.origin_perf = 0.0
         self.tally = Tally()
-        extra = {"worker": worker} if role == "worker" else {}
+        # Placement `cluster` (harness.load_cluster): the worker's own target and where it runs.
+        self.target: str | None = os.environ.get("HARNESS_LOAD_TARGET") or None
+        extra: dict[str, Any] = {"worker": worker} if role == "worker" else {}
+        if role == "worker" and os.environ.get("HARNESS_LOAD_WORKER_NODE"):
+            extra["worker_node"] = os.environ["HARNESS_LOAD_WORKER_NODE"]
+            extra["node"] = os.environ.get("HARNESS_LOAD_PROXY_NODE") or None
         self.caller = Caller(
             self.writer, RetryPolicy.from_config(self.load["retry"]), RequestMix(config["requests"]),
             seeded_rng(self.seed, f"load.retry.{worker}"), self.tally, extra,
@@ -67,6 +72,7 @@ class LoadState:
         self.open_loop: OpenLoop | None = None
         self.recorder: Any = None  # a user class's RequestRecorder (locustfiles.userclass)
         self._next_id = 0
+        self._dispatching = False
         self._written: list[Edge] = []
         self._clock: gevent.Greenlet | None = None
 
@@ -144,6 +150,9 @@ class LoadState:
 
     def run_open_loop(self, session: Any, caller: Any = None) -> None:
         """caller: a user class's TaskCaller; unset, the harness's own request mix."""
+        if self._dispatching:
+            return  # one dispatcher per process: a second (Locust rebalancing users) would resend its share
+        self._dispatching = True
         if not self.wait_origin(float(self.load["start_timeout_s"])):
             raise RuntimeError("no load origin from the master")
         index = self.worker - 1 if self.role == "worker" else 0
@@ -159,6 +168,7 @@ class LoadState:
             "t": time.time(), "kind": "load_report", "role": self.role, "worker": self.worker,
             "model": self.load["model"], "requests": self.tally.requests,
             "attempts": self.tally.attempts, "by_outcome": dict(self.tally.by_outcome),
+            "records": self.writer.written,  # before this one: what the harness must have received
         }
         if self.open_loop is not None:
             record.update(self.open_loop.stats.as_dict())

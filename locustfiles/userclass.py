@@ -163,11 +163,16 @@ class _Named:
         self.name = task_name(fn)
 
 
-def harness_classes(spec: str, state: Any, max_in_flight: int) -> tuple[type[User], type[User]]:
-    """(closed, open) subclasses of the user's class for the locustfile to expose."""
+def harness_classes(
+    spec: str, state: Any, max_in_flight: int, mixin: type | None = None
+) -> tuple[type[User], type[User]]:
+    """(closed, open) subclasses of the user's class for the locustfile to expose.
+
+    mixin: put before the user's class (the worker's own target host)."""
     cls = load_user_class(spec)
     tasks = task_functions(cls)
-    closed = type("HarnessClosedUser", (cls,), {"__module__": "locustfiles.harness_locust"})
+    bases: tuple[type, ...] = (mixin, cls) if mixin is not None else (cls,)
+    closed = type("HarnessClosedUser", bases, {"__module__": "locustfiles.harness_locust"})
 
     def dispatch(self: Any) -> None:
         state.run_open_loop(self.client, TaskCaller(self, tasks, state.recorder, state.caller.extra))
@@ -176,7 +181,7 @@ def harness_classes(spec: str, state: Any, max_in_flight: int) -> tuple[type[Use
     attrs: dict[str, Any] = {"__module__": "locustfiles.harness_locust"}
     if issubclass(cls, FastHttpUser):
         attrs["concurrency"] = max_in_flight
-    opened = type("HarnessOpenUser", (cls,), attrs)
+    opened = type("HarnessOpenUser", bases, attrs)
     # After the class exists: Locust's metaclass merges a base class's tasks into `tasks`,
     # and the dispatcher must run nothing but the schedule.
     opened.tasks = [dispatch]

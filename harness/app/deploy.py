@@ -40,17 +40,21 @@ def application_config(app: AppSpec, seed: int) -> dict[str, Any]:
     return config
 
 
-def start_serve(http_port: int, owned_cluster: bool, http_options: dict[str, Any] | None = None) -> Any:
+def start_serve(
+    http_port: int, owned_cluster: bool, http_options: dict[str, Any] | None = None, every_node: bool = False
+) -> Any:
     """Start Serve (or connect to a running one) on loopback; returns Serve's client.
 
     http_options: the config file's own (timeouts, ...); host and port are always the harness's.
+    every_node: a proxy on every node with replicas (each worker node of a local cluster binds its
+    own port, harness.cluster), for load workers that send to their own node's proxy.
     """
     from ray.serve._private import api as serve_api
     from ray.serve.config import ProxyLocation
 
     options = {**(http_options or {}), "host": LOOPBACK, "port": http_port}
     # One proxy on the head: proxies on several local nodes would share one port.
-    location = ProxyLocation.HeadOnly if owned_cluster else None
+    location = ProxyLocation.EveryNode if every_node else ProxyLocation.HeadOnly if owned_cluster else None
     return serve_api.serve_start(http_options=options, proxy_location=location)
 
 

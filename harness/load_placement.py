@@ -1,0 +1,68 @@
+"""Where `load.placement: cluster` puts its workers: one per distinct node, decided before any starts.
+
+Pure and stdlib only (the config check uses it on the scenario's node list, the run on
+the cluster's alive nodes). Order: worker nodes in the cluster's order, the head last;
+with `load.node_resource`, only nodes offering that resource. Fewer such nodes than
+workers, or a resource no node has, is a config error (exit 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PlacementError(ValueError):
+    """The cluster cannot hold the placement asked for: a config error (exit 2)."""
+
+    def __init__(self, key: str, expected: str):
+        super().__init__(f"{key}: expected {expected}")
+        self.key = key
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node_id: str
+    name: str
+    is_head: bool
+    ip: str = "127.0.0.1"
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placement:
+    worker: int  # 1-based, as HARNESS_LOAD_WORKER
+    node: NodeInfo
+
+
+def eligible(nodes: list[NodeInfo], resource: str | None) -> list[NodeInfo]:
+    """Nodes a worker may go to, in placement order: worker nodes first, the head last."""
+    chosen = [n for n in nodes if resource is None or n.resources.get(resource, 0) > 0]
+    return [n for n in chosen if not n.is_head] + [n for n in chosen if n.is_head]
+
+
+def plan_placement(nodes: list[NodeInfo], workers: int, resource: str | None) -> list[Placement]:
+    """One worker per distinct node; raises PlacementError when the nodes do not suffice."""
+    if resource is not None and not any(n.resources.get(resource, 0) > 0 for n in nodes):
+        raise PlacementError("load.node_resource", f"a resource some node offers, got {resource!r} "
+                                                   f"(no alive node of the cluster has it)")
+    pool = eligible(nodes, resource)
+    if len(pool) < workers:
+        which = f"nodes offering {resource!r}" if resource else "alive nodes"
+        raise PlacementError("load.workers", f"at most {len(pool)} with load.placement: cluster (one worker "
+                                             f"per node; the cluster has {len(pool)} {which}), got {workers}")
+    return [Placement(k, node) for k, node in enumerate(pool[:workers], start=1)]
+
+
+def static_problems(load: Any, cluster: Any) -> list[tuple[str, str]]:
+    """The placement against the scenario's own node list (a cluster the harness starts)."""
+    if load is None or load.placement != "cluster" or not cluster.nodes:
+        return []  # an existing or autoscaling cluster is checked once it is up
+    nodes = [NodeInfo(n.name, n.name, i == 0, resources={**n.resources, "CPU": n.num_cpus})
+             for i, n in enumerate(cluster.nodes)]
+    try:
+        plan_placement(nodes, load.workers, load.node_resource)
+    except PlacementError as exc:
+        return [(exc.key, exc.expected)]
+    return []

@@ -228,7 +228,9 @@ class LoadProcess:
         grace = grace_s if grace_s is not None else self.stop_timeout_s() + 5.0
         master = self._procs[0].popen
         if master.poll() is None:
-            _signal_group(master, signal.SIGTERM)
+            # SIGINT, not SIGTERM: Locust then shuts down from its main greenlet (windows closed,
+            # report written, quit sent to workers); its SIGTERM handler can leave a master hanging.
+            _signal_group(master, signal.SIGINT)
         deadline = time.monotonic() + grace
         for proc in self._procs:
             try:

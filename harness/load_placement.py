@@ -46,7 +46,7 @@ def plan_placement(nodes: list[NodeInfo], workers: int, resource: str | None) ->
     """One worker per distinct node; raises PlacementError when the nodes do not suffice."""
     if resource is not None and not any(n.resources.get(resource, 0) > 0 for n in nodes):
         raise PlacementError("load.node_resource", f"a resource some node offers, got {resource!r} "
-                                                   f"(no alive node of the cluster has it)")
+                                                   f"(no node of the cluster has it)")
     pool = eligible(nodes, resource)
     if len(pool) < workers:
         which = f"nodes offering {resource!r}" if resource else "alive nodes"

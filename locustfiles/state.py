@@ -169,6 +169,7 @@ class LoadState:
             "model": self.load["model"], "requests": self.tally.requests,
             "attempts": self.tally.attempts, "by_outcome": dict(self.tally.by_outcome),
             "records": self.writer.written,  # before this one: what the harness must have received
+            "cpu_s": round(time.process_time(), 3),  # this process's CPU: the generator's cost per request
         }
         if self.open_loop is not None:
             record.update(self.open_loop.stats.as_dict())

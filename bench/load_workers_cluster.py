@@ -7,7 +7,7 @@ Starts a local Ray cluster (a head with 0 CPUs and --nodes worker nodes, one CPU
 one trivial endpoint (bench.load_server) per worker, so the endpoint is never the
 bottleneck. For each worker count N: the open model at N x rate-per-worker req/s,
 uniform arrivals, first with N workers placed as actors on N distinct nodes
-(harness.load_cluster), then with N local worker processes (placement local). Per run:
+(harness.load.cluster), then with N local worker processes (placement local). Per run:
 records lost between the workers and the timeline (must be 0), the achieved rate
 (requests inside the load window / its length) against the target, sends dropped, and
 the generator's CPU per request (the Locust workers' own CPU from their reports, plus,
@@ -33,14 +33,20 @@ from typing import Any
 import psutil
 
 from bench.load_server import running_server
-from harness import cluster as cluster_mod
-from harness.config import ClusterSpec
-from harness.load import LoadProcess
-from harness.load_cluster import ClusterWorkers, Target, alive_nodes
-from harness.load_placement import plan_placement
-from harness.loadspec import LoadSpec
-from harness.procs import ProcessLedger
-from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter, read_stream
+from harness.cluster import local as cluster_mod
+from harness.load.cluster import ClusterWorkers, Target, alive_nodes
+from harness.load.placement import plan_placement
+from harness.load.process import LoadProcess
+from harness.load.spec import LoadSpec
+from harness.measure.timeline import (
+    EVENTS_FILE,
+    TIMELINE_DIR,
+    Timeline,
+    TimelineWriter,
+    read_stream,
+)
+from harness.procs.ledger import ProcessLedger
+from harness.scenario.config import ClusterSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.procs import read_owned
-from harness.timeline import read_stream
+from harness.measure.timeline import read_stream
+from harness.procs.ledger import read_owned
 from tests.integration.conftest import surviving_run_processes, wait_for
 from tests.integration.robust_support import PROJECT_ROOT, HarnessRun
 

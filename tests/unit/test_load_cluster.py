@@ -12,14 +12,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.load import judge_reports
-from harness.load_actor import LoadWorker
-from harness.load_cluster import ClusterWorkers, Target, _Worker, resolve_targets
-from harness.load_placement import NodeInfo, PlacementError, plan_placement
-from harness.loader import ConfigError, scenario_from_dict
-from harness.loadspec import LoadSpec
-from harness.procs import ProcessLedger
-from harness.timeline import TimelineWriter
+from harness.load.actor import LoadWorker
+from harness.load.cluster import ClusterWorkers, Target, _Worker, resolve_targets
+from harness.load.placement import NodeInfo, PlacementError, plan_placement
+from harness.load.process import judge_reports
+from harness.load.spec import LoadSpec
+from harness.measure.timeline import TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.scenario.loader import ConfigError, scenario_from_dict
 
 HEAD = NodeInfo("id-h", "head", True, resources={"CPU": 0})
 W1 = NodeInfo("id-1", "w1", False, resources={"CPU": 1, "loadgen": 1})
@@ -146,7 +146,7 @@ def test_the_locust_worker_dies_with_its_actor_process(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     script = (
         "import subprocess, sys, time\n"
-        "from harness.load_actor import _die_with_parent\n"
+        "from harness.load.actor import _die_with_parent\n"
         "p = subprocess.Popen(['sleep', '60'], start_new_session=True, preexec_fn=_die_with_parent)\n"
         f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
         "time.sleep(60)\n"

@@ -114,17 +114,28 @@ def place_workers(ctx: Any, spec: Any, node_proxies: bool) -> ClusterWorkers:
     healthy = healthy_proxy_nodes(wanted) if spec.target == "node_proxy" and wanted else set()
     targets = resolve_targets(placements, spec.target, ctx.load_url, head_name, proxy_urls, healthy,
                               rerouted=ctx.load_url != ctx.app_url, no_url_reason=reason)
-    return ClusterWorkers(placements, targets, ctx.run_dir / TIMELINE_DIR, ctx.timeline, ctx.ledger)
+    workers = ClusterWorkers(placements, targets, ctx.run_dir / TIMELINE_DIR, ctx.timeline, ctx.ledger)
+    workers.master_host = ray_node_ip()  # the workers dial the master from their nodes
+    return workers
+
+
+def ray_node_ip() -> str:
+    """This driver's node address as Ray knows it (127.0.0.1 on a local cluster)."""
+    import ray
+
+    return str(ray.util.get_node_ip_address())
 
 
 def healthy_proxy_nodes(wanted: set[str], timeout_s: float = PROXY_WAIT_S) -> set[str]:
     """Node ids whose Serve proxy is HEALTHY, waiting up to timeout_s for all of `wanted`."""
     from ray.serve.context import _get_global_client
 
-    client = _get_global_client()
     deadline = time.monotonic() + timeout_s
     while True:
-        proxies = client.get_serve_details().get("proxies") or {}
+        try:
+            proxies = _get_global_client().get_serve_details().get("proxies") or {}
+        except Exception:  # Serve's state unreadable: no proxy is known healthy (fallback, with a note)
+            return set()
         healthy = {node_id for node_id, p in proxies.items() if str(p.get("status")) in ("HEALTHY", "ProxyStatus.HEALTHY")}
         if wanted <= healthy or time.monotonic() > deadline:
             return healthy
@@ -159,6 +170,7 @@ class ClusterWorkers:
         self.events = events
         self.ledger = ledger
         self.workers: list[_Worker] = []
+        self.master_host = "127.0.0.1"  # where the Locust master listens for these workers
         self._losses: list[str] = []
         self._reported = 0
         self._lock = threading.Lock()

@@ -83,7 +83,7 @@ class LoadProcess:
         }]
         # placement cluster: the workers are children of Ray actors (harness.load.cluster)
         self.cluster_workers = cluster_workers
-        self.master_host = master_host
+        self.master_host = cluster_workers.master_host if cluster_workers is not None else master_host
         self.master_port = _free_port() if spec.workers > 1 or cluster_workers is not None else 0
         self._finished = False
         self._procs: list[_Proc] = []

@@ -75,8 +75,8 @@ def test_a_worker_node_killed_mid_run(tmp_path: Path, on_loss: str) -> None:
     lost = [e for e in events(run_dir, "load_worker") if e["event"] == "lost"]
     assert [(e["worker"], e["worker_node"]) for e in lost] == [(2, "w2")], run.output()[-2000:]
     if on_loss == "fail":
-        assert code == 3 and summary["error_kind"] == "load_invalid", run.output()[-2000:]
-        assert "load worker 2 on node w2 lost" in summary["error"]
+        assert code == 3 and summary["error"]["kind"] == "load_invalid", run.output()[-2000:]
+        assert "load worker 2 on node w2 lost" in summary["error"]["message"]
     else:
         assert code == 0, run.output()[-2000:]
         assert any("load worker 2 on node w2 lost" in n and "went on" in n for n in summary["notes"])

@@ -53,7 +53,8 @@ def start_serve(
     from ray.serve.config import ProxyLocation
 
     options = {**(http_options or {}), "host": LOOPBACK, "port": http_port}
-    # One proxy on the head: proxies on several local nodes would share one port.
+    # One proxy on the head: proxies on several local nodes would share one port (every_node: each
+    # worker node of a local cluster the harness started has a port of its own).
     location = ProxyLocation.EveryNode if every_node else ProxyLocation.HeadOnly if owned_cluster else None
     return serve_api.serve_start(http_options=options, proxy_location=location)
 

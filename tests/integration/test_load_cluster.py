@@ -85,3 +85,29 @@ def test_a_worker_node_killed_mid_run(tmp_path: Path, on_loss: str) -> None:
         report = next(r for r in w1 if r["kind"] == "load_report")
         assert report["records"] + 1 == len(w1) and report["requests"] > 40
     assert surviving_run_processes(run_dir) == []
+
+
+def test_a_master_stopped_mid_run_closes_its_windows_and_reports(tmp_path: Path) -> None:
+    """No Ray: the early-stop path (a lost worker under `fail`, an interrupt) stops the master with
+    SIGINT; it quits at once, ends the `load` window, writes its report and tells its workers."""
+    from bench.load_server import running_server
+    from harness.load.process import LoadProcess
+    from harness.load.spec import LoadSpec
+    from harness.procs.ledger import ProcessLedger
+
+    spec = LoadSpec.model_validate({"model": "open", "rate": 20, "workers": 2})
+    ledger = ProcessLedger("stop")
+    with running_server() as (url, _server):
+        load = LoadProcess(tmp_path, spec, url, 30, 3, ledger)
+        try:
+            load.start()
+            load.wait_started(30)
+            wait_for(lambda: any(r["kind"] == "request" for r in stream(tmp_path, 1)), 15, "worker 1 sending")
+            code = load.stop()
+        finally:
+            ledger.kill_survivors()
+    assert code == 0  # quit by itself, not killed after the grace period
+    master = list(read_stream(tmp_path / "timeline" / "requests.jsonl"))
+    assert [(r["name"], r["edge"]) for r in master if r["kind"] == "phase"] == [("load", "start"), ("load", "end")]
+    assert [r["role"] for r in master if r["kind"] == "load_report"] == ["master"]
+    assert all(any(r["kind"] == "load_report" for r in stream(tmp_path, k)) for k in (1, 2))

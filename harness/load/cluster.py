@@ -228,8 +228,9 @@ class ClusterWorkers:
             pass
 
     def notes(self) -> list[str]:
-        return [f"load worker {w.index} (node {w.placement.node.name}): {w.target.note}"
-                for w in self.workers if w.target.note]
+        """Why a worker does not send to its own node's proxy, for the verdict output (known before start)."""
+        return [f"load worker {p.worker} (node {p.node.name}): {t.note}"
+                for p, t in zip(self.placements, self.targets, strict=True) if t.note]
 
     # -- the pump -------------------------------------------------------------
 

@@ -105,6 +105,10 @@ def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -
     placements = plan_placement([HEAD, W1, W2], 2, None)
     targets = [Target("http://127.0.0.1:1", "w1"), Target("http://127.0.0.1:2", "w2")]
     pool = ClusterWorkers(placements, targets, tmp_path, TimelineWriter(tmp_path / "e.jsonl"), ProcessLedger("t"))
+    assert pool.notes() == []
+    noted = ClusterWorkers(placements, [targets[0], Target("http://h", "head", "no proxy")], tmp_path,
+                           TimelineWriter(tmp_path / "n.jsonl"), ProcessLedger("t"))
+    assert noted.notes() == ["load worker 2 (node w2): no proxy"]  # before any actor starts
     pool.workers = [_Worker(p, t, None, -1) for p, t in zip(placements, targets, strict=True)]
     pool.workers[0].received, pool.workers[1].received = 11, 7
     assert pool.count_problems({1: {"records": 10}, 2: {"records": 6}}) == []

@@ -36,7 +36,14 @@ from harness.calibrate import (
     table_rows,
 )
 from harness.files import write_atomic
-from harness.loader import ConfigError, apply_override, load_scenario, parse_override, read_yaml
+from harness.loader import (
+    ConfigError,
+    apply_override,
+    load_scenario,
+    parse_override,
+    read_yaml,
+    seed_override,
+)
 from harness.outcome import EXIT_INFRA, EXIT_USAGE, RunOutcome
 
 DEFAULT_MARGIN_PCT = 25.0
@@ -117,7 +124,8 @@ def run_calibration(scenario_file: str, overrides: list[str], seeds: list[int], 
     shared = False
     try:
         for index, seed in enumerate(seeds, 1):
-            scenario = load_scenario(scenario_file, overrides, seed)
+            run_overrides = [*overrides, *seed_override(seed)]
+            scenario = load_scenario(scenario_file, run_overrides)
             console.rule(f"[bold]{scenario.name}[/] run {index}/{len(seeds)}, seed {seed}")
             cluster = None
             if reuse_key(scenario) is not None and not destroys_nodes(scenario):
@@ -126,7 +134,7 @@ def run_calibration(scenario_file: str, overrides: list[str], seeds: list[int], 
                     shared = True
                 except ClusterStartError as exc:
                     console.print(f"[yellow]shared cluster did not start: {exc}[/]")
-            runner = Runner(scenario, scenario_file, work_dir, overrides=[*overrides, f"seed={seed}"],
+            runner = Runner(scenario, scenario_file, work_dir, overrides=run_overrides,
                             console=console, cluster=cluster)
             outcome = runner.run()
             outcomes.append(outcome)

@@ -39,8 +39,8 @@ from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
 from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
-from harness.config import ChaosSpec
-from harness.context import RunContext
+from harness.run.context import RunContext
+from harness.scenario.config import ChaosSpec
 from harness.seed import stream
 
 LOAD_WAIT_POLL_S = 0.01

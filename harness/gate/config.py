@@ -17,8 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.config import Scenario
-from harness.loader import ConfigError, format_validation_error, load_scenario, read_yaml
+from harness.scenario.config import Scenario
+from harness.scenario.errors import format_validation_error
+from harness.scenario.loader import ConfigError, load_scenario, read_yaml
 
 EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 Pct = Annotated[float, Field(gt=0, le=10_000)]

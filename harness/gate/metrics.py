@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.slo import percentile
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
+from harness.slo.core import percentile
 
 
 def key_metrics(run_dir: Path) -> dict[str, float]:

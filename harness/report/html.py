@@ -19,10 +19,10 @@ import yaml
 
 from harness import __version__
 from harness.files import write_atomic
+from harness.measure.timeline import Timeline
 from harness.report.series import Marker, RunSeries, build_series, fixed_targets
 from harness.report.svg import legend, render_chart
-from harness.slo import format_value
-from harness.timeline import Timeline
+from harness.slo.core import format_value
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"

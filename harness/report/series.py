@@ -12,8 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.slo import percentile
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
+from harness.slo.core import percentile
 
 SHED = "shed"
 OK = "ok"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
 
 T0 = 1_000_000.0  # an arbitrary epoch second; tests speak in seconds after it
 

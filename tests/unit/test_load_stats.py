@@ -8,14 +8,20 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.config import SLOSpec
-from harness.context import RunContext
-from harness.loader import scenario_from_dict
-from harness.loadreport import LoadReport
-from harness.loadstats import load_windows, min_samples, percentile, sample_warning, window_stats
-from harness.procs import ProcessLedger
-from harness.slo import evaluate
-from harness.timeline import Timeline, TimelineWriter
+from harness.load.report import LoadReport
+from harness.measure.stats import (
+    load_windows,
+    min_samples,
+    percentile,
+    sample_warning,
+    window_stats,
+)
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.config import SLOSpec
+from harness.scenario.loader import scenario_from_dict
+from harness.slo.core import evaluate
 
 T0 = 1_000.0
 

@@ -20,13 +20,13 @@ from rich.console import Console
 import harness.seed as seed_module
 from chaos.component import ChaosComponent
 from harness.app.builtin import replica_stream, sample_latency_ms
-from harness.context import RunContext
-from harness.load import LoadProcess
-from harness.loader import load_scenario, scenario_from_dict, seed_override
-from harness.procs import ProcessLedger
+from harness.load.process import LoadProcess
+from harness.load.traffic import resolve_requests
+from harness.measure.timeline import TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.loader import load_scenario, scenario_from_dict, seed_override
 from harness.seed import STREAMS, UndeclaredStream, derive, stream
-from harness.timeline import TimelineWriter
-from harness.traffic import resolve_requests
 from harness.workloads import build_workloads
 from harness.workloads.tasks import expected_value
 from locustfiles.policy import RetryPolicy

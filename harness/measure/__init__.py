@@ -1,0 +1,1 @@
+"""The measurement core: the timeline, its declared records, series, windows and statistics."""

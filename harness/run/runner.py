@@ -129,6 +129,9 @@ class Runner:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
         self.scenario = scenario
+        # The cluster this run stands on (own, existing, a pool's): acquired at start, released at
+        # teardown. A pool's shared cluster starts here, as a suite's setup, outside the run's clock.
+        self.lease = lease_for(scenario, pool, share_cluster)
         self.run_id = run_id or new_run_id(scenario)
         run_dir = (results_root / self.run_id).resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -157,8 +160,6 @@ class Runner:
         )
         self._load: LoadProcess | None = None
         self._started: list[RunComponent] = []
-        # The cluster this run stands on (own, existing, a pool's): acquired at start, released at teardown.
-        self.lease = lease_for(scenario, pool, share_cluster)
         self._watch: RunWatch | None = None
         self._part = "setup"  # what the run was doing: an unexpected error names it
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from harness import PROJECT_ROOT
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.config import ClusterSpec, NodeSpec
@@ -94,7 +95,7 @@ def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     # ~/.ray/auth_token, a file any other Ray on the machine may create or replace.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Workers must import the harness (the built-in app) and the user's app.
-    project_root = str(Path(__file__).resolve().parent.parent)
+    project_root = str(PROJECT_ROOT)
     paths = [project_root, os.getcwd(), *extra_python_path]
     existing = os.environ.get("PYTHONPATH", "")
     merged = [p for p in paths if p] + ([existing] if existing else [])

@@ -21,13 +21,13 @@ from typing import Any
 
 import psutil
 
+from harness import PROJECT_ROOT
 from harness.files import write_json_atomic
 from harness.measure.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.config import LoadSpec
 from harness.slo.causes import log_cause
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "harness_locust.py"
 
 

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness import PROJECT_ROOT
+
 if TYPE_CHECKING:
     from harness.app.serve_config import ServeConfig
     from harness.scenario.config import Scenario
@@ -181,7 +183,7 @@ def user_class_problems(scenario: Scenario) -> list[tuple[str, str]]:
 def _child_env() -> dict[str, str]:
     import os
 
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(PROJECT_ROOT)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), root, env.get("PYTHONPATH")]))
     return env

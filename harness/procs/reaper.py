@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from harness import PROJECT_ROOT
 from harness.procs.ledger import ProcessLedger
 from harness.procs.run_registry import (
     RunEntry,
@@ -49,7 +50,6 @@ POLL_S = 0.25
 OBSERVE_EVERY_S = 1.0
 DONE = b"done\n"
 REAPER_LOG = "reaper.log"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _log(run_dir: str, message: str) -> None:

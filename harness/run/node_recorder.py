@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 from harness.cluster.autoscaling import head_process
 from harness.cluster.fake_provider import read_json
 from harness.run.context import InfraError, RunContext
+from harness.run.periodic import Periodic
 from harness.scenario.config import RecorderSpec
 
 STATUS_KEY = "__autoscaling_status"  # ray._private.ray_constants.DEBUG_AUTOSCALING_STATUS
@@ -102,8 +102,7 @@ class NodeRecorder:
         spec = spec or RecorderSpec()
         self.interval_s = spec.interval_s
         self.retries = spec.retries
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic: Periodic | None = None
         self.samples = 0
         self.errors = 0
         self.exceptions: list[str] = []
@@ -115,8 +114,8 @@ class NodeRecorder:
             ctx.timeline.emit("node_types", min_workers={t.name: t.min_workers for t in spec.node_types},
                               max_workers={t.name: t.max_workers for t in spec.node_types},
                               node_cap=spec.resolved_cap())
-        self._thread = threading.Thread(target=self._loop, args=(ctx,), name="node-recorder", daemon=True)
-        self._thread.start()
+        self._periodic = Periodic(self.interval_s, lambda: self._sample(ctx), "node-recorder")
+        self._periodic.start()
 
     def tick(self, ctx: RunContext) -> None:
         pass
@@ -134,24 +133,19 @@ class NodeRecorder:
         record["t"] = time.time()
         return record
 
-    def _loop(self, ctx: RunContext) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                record = self.poll(ctx)
-                self.latest = record
-                ctx.timeline.emit("nodes", **record)
-                self.samples += 1
-            except Exception as exc:  # eventually consistent state: recorded, never fatal
-                self.errors += 1
-                ctx.timeline.emit("sample_error", source="nodes", error=f"{type(exc).__name__}: {exc}"[:300])
-            next_at = max(next_at + self.interval_s, time.monotonic())
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+    def _sample(self, ctx: RunContext) -> None:
+        try:
+            record = self.poll(ctx)
+            self.latest = record
+            ctx.timeline.emit("nodes", **record)
+            self.samples += 1
+        except Exception as exc:  # eventually consistent state: recorded, never fatal
+            self.errors += 1
+            ctx.timeline.emit("sample_error", source="nodes", error=f"{type(exc).__name__}: {exc}"[:300])
 
     def stop(self, ctx: RunContext) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._periodic is not None:
+            self._periodic.stop()
         head = head_process(ctx)
         if head is None:
             return

@@ -21,6 +21,7 @@ from typing import Any
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from harness.run.context import RunContext
+from harness.run.periodic import Periodic
 from harness.scenario.config import RecorderSpec
 
 # A poll must never hang the recorder (a controller being restarted by a fault).
@@ -113,8 +114,8 @@ class Recorder:
         self.interval_s = spec.interval_s
         self.retries = spec.retries
         self.ledger_every_s = ledger_every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic: Periodic | None = None
+        self._last_ledger = 0.0
         # Polls overlap: one slow answer (a busy controller) must not stall the cadence.
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="recorder-poll")
         self._in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
@@ -124,8 +125,8 @@ class Recorder:
         self.skipped = 0
 
     def start(self, ctx: RunContext) -> None:
-        self._thread = threading.Thread(target=self._loop, args=(ctx,), name="recorder", daemon=True)
-        self._thread.start()
+        self._periodic = Periodic(self.interval_s, lambda: self._round(ctx), "recorder")
+        self._periodic.start()
 
     def tick(self, ctx: RunContext) -> None:
         pass
@@ -158,7 +159,7 @@ class Recorder:
     def _sample(self, ctx: RunContext) -> None:
         try:
             record = self._poll(ctx)
-            if not self._stop.is_set():
+            if not self._stopping():
                 ctx.timeline.emit("sample", **record)
                 with self._count_lock:
                     self.samples += 1
@@ -169,25 +170,22 @@ class Recorder:
         finally:
             self._in_flight.release()
 
-    def _loop(self, ctx: RunContext) -> None:
-        last_ledger = 0.0
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            started = time.monotonic()
-            if self._in_flight.acquire(blocking=False):
-                self._pool.submit(self._sample, ctx)
-            else:
-                self.skipped += 1  # every poller is still waiting for an answer
-            if ctx.cluster is not None and ctx.cluster.owned and started - last_ledger >= self.ledger_every_s:
-                ctx.ledger.snapshot_descendants()
-                last_ledger = started
-            next_at = max(next_at + self.interval_s, time.monotonic())
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+    def _stopping(self) -> bool:
+        return self._periodic is not None and self._periodic.stopping.is_set()
+
+    def _round(self, ctx: RunContext) -> None:
+        started = time.monotonic()
+        if self._in_flight.acquire(blocking=False):
+            self._pool.submit(self._sample, ctx)
+        else:
+            self.skipped += 1  # every poller is still waiting for an answer
+        if ctx.cluster is not None and ctx.cluster.owned and started - self._last_ledger >= self.ledger_every_s:
+            ctx.ledger.snapshot_descendants()
+            self._last_ledger = started
 
     def stop(self, ctx: RunContext) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._periodic is not None:
+            self._periodic.stop()
         # Polls are bounded by CALL_TIMEOUT_S and retries; do not wait for them here.
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -200,7 +200,8 @@ class SuiteSession:
     # -- the end ---------------------------------------------------------------
 
     def exit_code(self) -> int:
-        return suite_exit_code([(r.status, r.decision.blocking, r.eligible) for r in self.results])
+        config_error = any(a.error_kind == CONFIG_ERROR for r in self.results for a in r.attempts)
+        return suite_exit_code([(r.status, r.decision.blocking, r.eligible) for r in self.results], config_error)
 
     def finish(self, report_unrun: bool = True) -> SuiteOutcome:
         """Stop the shared cluster, write junit.xml and summary.json, point latest-suite here.

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from harness.run.context import RunContext
+from harness.seed import derive
 
 PROGRESS_EVERY_S = 2.0
 JOIN_SLACK_S = 10.0
@@ -37,6 +38,10 @@ class Workload:
         self._thread: threading.Thread | None = None
         self._ctx: RunContext | None = None
         self._last_progress = 0.0
+
+    def seed(self, ctx: RunContext) -> int:
+        """This workload's seed: the run seed's `workload.<name>` stream (harness.seed)."""
+        return derive(ctx.seed, "workload.{name}", name=self.workload_name)
 
     # -- for subclasses -----------------------------------------------------
 

@@ -41,6 +41,7 @@ from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
 from harness.config import ChaosSpec
 from harness.context import RunContext
+from harness.measure.records import Chaos
 
 LOAD_WAIT_POLL_S = 0.01
 
@@ -102,7 +103,7 @@ class ChaosComponent:
             proxy.start()
             route = ctx.app_url.split(str(port), 1)[1]
             ctx.load_url = proxy.url + route
-            ctx.timeline.emit("chaos", event="proxy", proxy=proxy.url, upstream_port=port)
+            ctx.timeline.emit(Chaos, event="proxy", proxy=proxy.url, upstream_port=port)
         self._env = FaultEnv(ctx, OwnershipGuard(ctx.cluster, ctx.ledger), proxy)
         if self._own_relay:
             self._relay.start(ctx)
@@ -110,7 +111,7 @@ class ChaosComponent:
             try:
                 fault.prepare(self._env)
             except Exception as exc:  # its shots will fail and say why
-                ctx.timeline.emit("chaos", event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
+                ctx.timeline.emit(Chaos, event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
         self._watcher = Watcher(self._env, ctx.timeline, self._jobs, self.spec.notice_timeout_s, self._emit, self._finish)
         self._watcher.start()
         self._thread = threading.Thread(target=self._schedule, name="chaos-schedule", daemon=True)
@@ -152,7 +153,7 @@ class ChaosComponent:
             self._watcher.stop()
         stuck = self._jobs.join(self.join_timeout_s)
         if stuck:
-            ctx.timeline.emit("chaos", event="stuck", threads=stuck)
+            ctx.timeline.emit(Chaos, event="stuck", threads=stuck)
         still_active = self._watcher.remaining() if self._watcher is not None else []
         for active in still_active:
             active.record.setdefault("noticed", "not noticed before the run ended")
@@ -297,7 +298,7 @@ class ChaosComponent:
     # -- records -----------------------------------------------------------
 
     def _emit(self, shot: PlannedShot, fields: dict[str, Any]) -> None:
-        self._ctx.timeline.emit("chaos", id=shot.id, fault=shot.fault, **fields)
+        self._ctx.timeline.emit(Chaos, id=shot.id, fault=shot.fault, **fields)
 
     def _finish(self, shot: PlannedShot, record: dict[str, Any]) -> None:
         """The shot's final record: on the timeline (event `result`) and in the results."""
@@ -307,7 +308,7 @@ class ChaosComponent:
             result = {"id": shot.id, "fault": shot.fault, "offset_s": shot.offset_s, **record}
             result.pop("event", None)
             self.results[shot.id] = result
-        self._ctx.timeline.emit("chaos", event="result", **result)
+        self._ctx.timeline.emit(Chaos, event="result", **result)
 
 
 def _public(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:

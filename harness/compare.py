@@ -18,15 +18,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness import loadstats
 from harness.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
 from harness.slo import format_value
 
 # summary.json metrics worth a row when both runs have them (key_metrics adds the timeline's).
-KEY_METRICS = ("requests", "ok", "load_seconds", "load_offered_rps", "load_achieved_rps",
+KEY_METRICS = ("requests", "ok", "load_seconds", "load_offered_rps", "load_sent_rps",
                "load_shed", "load_errors", "load_dropped", "load_retries",
                "harness_cpu_percent_during_load")
-TIMELINE_METRICS = ("p50_ms", "p99_ms", "throughput_rps", "success_ratio")
+TIMELINE_METRICS = loadstats.KEY_METRICS
 
 
 def add_parser(sub: Any) -> None:
@@ -48,7 +49,7 @@ class RunFolder:
             self.summary: dict[str, Any] = json.loads(summary.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{summary}: expected a harness summary.json ({exc})") from exc
-        self.metrics = dict(self.summary.get("metrics") or {})
+        self.metrics = loadstats.renamed(self.summary.get("metrics") or {})  # an older run's names too
         self.timeline_metrics = self._timeline_metrics()
 
     def _timeline_metrics(self) -> dict[str, float]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from harness.measure.records import LeftoversCleaned
 from harness.procs import ProcessLedger
 from harness.registry import RunEntry, clean_dead_runs, ensure_runs_dir, reap_run, runs_dir
 
@@ -155,7 +156,7 @@ def protect_run(ctx: RunContext, notes: list[str]) -> RunWatch | None:
     try:
         for report in clean_dead_runs():
             ctx.console.print(f"[yellow]{report.line()}[/]")
-            ctx.timeline.emit("leftovers_cleaned", line=report.line(), run=report.run_id,
+            ctx.timeline.emit(LeftoversCleaned, line=report.line(), run=report.run_id,
                               killed=[p.pid for p in report.killed])
             notes.append(report.line())
         return RunWatch.start(ctx.run_id, ctx.run_dir, ctx.ledger)

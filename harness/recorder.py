@@ -22,6 +22,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from harness.config import RecorderSpec
 from harness.context import RunContext
+from harness.measure.records import Sample, SampleError
 
 # A poll must never hang the recorder (a controller being restarted by a fault).
 CALL_TIMEOUT_S = 5.0
@@ -159,13 +160,13 @@ class Recorder:
         try:
             record = self._poll(ctx)
             if not self._stop.is_set():
-                ctx.timeline.emit("sample", **record)
+                ctx.timeline.emit(Sample, **record)
                 with self._count_lock:
                     self.samples += 1
         except Exception as exc:  # recorded, never fatal: state polls are eventually consistent
             with self._count_lock:
                 self.errors += 1
-            ctx.timeline.emit("sample_error", error=f"{type(exc).__name__}: {exc}"[:300])
+            ctx.timeline.emit(SampleError, error=f"{type(exc).__name__}: {exc}"[:300])
         finally:
             self._in_flight.release()
 

@@ -41,6 +41,8 @@ from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.health import describe_load_exit
 from harness.load import LoadError, LoadProcess
 from harness.loader import attach_serve_config
+from harness.loadstats import window_stats
+from harness.measure.records import Error, Teardown
 from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.procs import OWNED_FILE, ProcessLedger
 from harness.reaper import RunWatch, protect_run
@@ -346,7 +348,7 @@ class Runner:
                 _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
             killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
             if killed:
-                ctx.timeline.emit("teardown", killed_after_shutdown=killed)
+                ctx.timeline.emit(Teardown, killed_after_shutdown=killed)
             try:
                 if self.outcome.error_kind != "disk_full":  # keep the room for the results
                     cluster_mod.copy_ray_logs(ctx.cluster, ctx.run_dir / "ray_logs")
@@ -366,12 +368,8 @@ class Runner:
         self.outcome.verdicts = [evaluate(spec, timeline) for spec in slos]
         load = timeline.window("load")
         if load is not None:
-            final = timeline.requests_in(load)
-            self.outcome.metrics.update(
-                requests=len(final),
-                load_seconds=round(load.duration, 3),
-                ok=sum(1 for r in final if r.get("outcome") == "ok"),
-            )
+            stats = window_stats(timeline, load)
+            self.outcome.metrics.update(requests=stats["requests"], load_seconds=stats["seconds"], ok=stats["ok"])
 
     def _write_results(self) -> None:
         ctx = self.ctx
@@ -428,7 +426,7 @@ class Runner:
         finally:
             with _signals_deferred(ctx):
                 if self.outcome.error is not None:
-                    ctx.timeline.emit("error", error_kind=self.outcome.error_kind, message=self.outcome.error)
+                    ctx.timeline.emit(Error, error_kind=self.outcome.error_kind, message=self.outcome.error)
                 try:
                     self._teardown()
                 finally:

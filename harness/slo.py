@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness import windows
+from harness import loadstats, windows
 from harness.config import SLOSpec
 from harness.loadstats import ERROR_OUTCOMES, percentile, sample_warning, window_stats
+from harness.measure.records import Dropped, Request
 from harness.timeline import Timeline, Window
 
 __all__ = ["percentile"]  # re-exported: reporters and tests import it from here
@@ -226,20 +227,14 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
 def requests_named(timeline: Timeline, name: str) -> Timeline:
     """The timeline with only the requests (and dropped sends) of one name; windows unchanged."""
     view = copy.copy(timeline)
-    view.requests = [r for r in timeline.requests if r.get("name", "default") == name]
-    view.events = [e for e in timeline.events if e["kind"] != "dropped" or e.get("name", "default") == name]
+    view.requests = [r for r in timeline.requests if r.get(Request.name, "default") == name]
+    view.events = [e for e in timeline.events
+                   if e[Dropped.kind] != Dropped.KIND or e.get(Dropped.name, "default") == name]
     return view
 
 
-def _outcomes(timeline: Timeline, window: Window) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in timeline.requests_in(window):
-        counts[record.get("outcome", "error")] = counts.get(record.get("outcome", "error"), 0) + 1
-    return counts
-
-
 def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -> Measurement:
-    counts = _outcomes(timeline, window)
+    counts = loadstats.outcome_counts(timeline.requests_in(window))
     total = sum(counts.values())
     hits = sum(counts.get(o, 0) for o in outcome_names)
     value = hits / total if total else None
@@ -248,7 +243,7 @@ def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -
 
 @metric("success_ratio")
 def success_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return _ratio(timeline, window, ("ok",))
+    return _ratio(timeline, window, (loadstats.OK,))
 
 
 @metric("error_ratio")
@@ -258,20 +253,12 @@ def error_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurem
 
 @metric("shed_ratio")
 def shed_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return _ratio(timeline, window, ("shed",))
+    return _ratio(timeline, window, (loadstats.SHED,))
 
 
 @metric("requests")
 def request_count(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return Measurement(float(len(timeline.requests_in(window))), "count", {})
-
-
-@metric("rps")
-def achieved_rps(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    done = [r for r in timeline.requests_in(window) if r.get("outcome") == "ok"]
-    if window.duration <= 0:
-        return Measurement(None, "rps")
-    return Measurement(len(done) / window.duration, "rps", {"ok_requests": len(done), "seconds": window.duration})
 
 
 def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[float]:
@@ -282,15 +269,8 @@ def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[floa
     """
     words = set(a for a in args if not _is_number(a))
     every_attempt = "attempts" in words
-    wanted = words - {"attempts"}
-    field_name = "attempt_ms" if every_attempt else "latency_ms"
-    values = [
-        float(r.get(field_name, r.get("latency_ms")))
-        for r in timeline.requests_in(window, final_only=not every_attempt)
-        if "latency_ms" in r and (not wanted or r.get("outcome") in wanted)
-    ]
-    values.sort()
-    return values
+    records = timeline.requests_in(window, final_only=not every_attempt)
+    return loadstats.latencies(records, words - {"attempts"}, attempts=every_attempt)
 
 
 def _is_number(text: str) -> bool:
@@ -337,10 +317,12 @@ def _window_figure(key: str, unit: str, *keep: str) -> MetricFn:
     return measure
 
 
-# Rates over the window: offered counts every scheduled send (dropped ones too),
-# achieved every request made; the open model's gap between them is `dropped`.
+# Rates over the window (harness.loadstats names them by population): offered counts
+# every scheduled send (dropped ones too), sent every request made, ok the successful
+# ones. `rps` and `achieved_rps` are the older names of ok_rps and sent_rps.
 metric("offered_rps")(_window_figure("offered_rps", "rps"))
-metric("achieved_rps")(_window_figure("achieved_rps", "rps"))
+metric("sent_rps", "achieved_rps")(_window_figure("sent_rps", "rps"))
+metric("ok_rps", "rps")(_window_figure("ok_rps", "rps", "ok"))
 metric("dropped")(_window_figure("dropped", "count"))
 metric("shed")(_window_figure("shed", "count", "by_outcome"))
 metric("errors")(_window_figure("errors", "count", "by_outcome"))

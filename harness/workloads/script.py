@@ -24,6 +24,7 @@ import psutil
 from harness.causes import log_cause
 from harness.config import ScriptWorkloadSpec
 from harness.context import RunContext
+from harness.measure.records import Workload as WorkloadRecord
 from harness.workloads.base import Workload
 
 POLL_S = 0.2
@@ -78,7 +79,7 @@ class ScriptWorkload(Workload):
             )
         self._started = time.monotonic()
         ctx.ledger.add(psutil.Process(self.process.pid))
-        ctx.timeline.emit(self.kind, name=self.spec.name, event="process", pid=self.process.pid,
+        ctx.timeline.emit(WorkloadRecord, name=self.spec.name, event="process", pid=self.process.pid,
                           command=self.command())
 
     def partial(self) -> dict[str, Any]:

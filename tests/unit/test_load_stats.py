@@ -62,13 +62,13 @@ def test_window_stats_per_window() -> None:
     assert [w.name for w in load_windows(timeline)] == ["load", "baseline", "burst-1"]
     base = window_stats(timeline, timeline.window("baseline"))
     assert (base["requests"], base["ok"], base["shed"], base["errors"], base["dropped"]) == (100, 100, 0, 0, 0)
-    assert base["offered_rps"] == base["achieved_rps"] == 20.0
+    assert base["offered_rps"] == base["sent_rps"] == 20.0
     assert base["p50_ms"] == 5.0 and base["p99_ms"] == 10.0
     assert base["warnings"] == []
     burst = window_stats(timeline, timeline.window("burst-1"))
     assert (burst["requests"], burst["shed"], burst["errors"], burst["dropped"]) == (202, 1, 1, 10)
     assert (burst["attempts"], burst["retries"]) == (203, 1)
-    assert burst["offered_rps"] == 42.4 and burst["achieved_rps"] == 40.4
+    assert burst["offered_rps"] == 42.4 and burst["sent_rps"] == 40.4
     assert burst["max_ms"] == 2000.0
 
 

@@ -1,0 +1,1 @@
+"""Measurement core: declared timeline records and the statistics over them (stdlib-light)."""

@@ -35,8 +35,8 @@ from typing import Any
 from bench.load_server import running_server
 from harness.load import run_load
 from harness.loadspec import LoadSpec
+from harness.loadstats import percentile
 from harness.procs import ProcessLedger
-from harness.slo import percentile
 from harness.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,6 @@ script's `stop_run()` ends the schedule: shots not yet due are `not_reached`.
 from __future__ import annotations
 
 import contextlib
-import math
 import queue
 import threading
 import time
@@ -41,6 +40,7 @@ from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
 from harness.config import ChaosSpec
 from harness.context import RunContext
+from harness.loadstats import percentile
 from harness.measure.records import Chaos
 
 LOAD_WAIT_POLL_S = 0.01
@@ -186,7 +186,7 @@ class ChaosComponent:
             "chaos_noticed": sum(1 for r in results if r.get("noticed_t") is not None),
         }
         if lags:
-            out["chaos_lag_p99_ms"] = lags[max(0, math.ceil(0.99 * len(lags)) - 1)]  # nearest rank
+            out["chaos_lag_p99_ms"] = percentile(lags, 99)
             out["chaos_lag_max_ms"] = lags[-1]
         if dead_after:
             out["chaos_node_dead_after_s_max"] = max(dead_after)

@@ -328,6 +328,7 @@ class Workload(Record):
     passed = Field(BOOL, "result: whether it passed")
     why = Field(STR, "result: the cause of a failure")
     aborted = Field(BOOL, "result: cut short by the run's end")
+    metrics = Field(DICT, "result of a script: the numbers of its TEST_OUTPUT_JSON")
 
 
 class Error(Record):
@@ -364,3 +365,7 @@ def markdown_table() -> str:
             fields += f"; and more: {kind.OPEN}"
         rows.append(f"| `{name}` | {streams} | {kind.WRITER} | {kind.DOC}. {fields} |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # the table for docs/architecture.md
+    print(markdown_table(), end="")

@@ -31,10 +31,10 @@ from pathlib import Path
 from rich.console import Console
 
 from chaos.component import ChaosComponent
-from harness.context import RunContext
-from harness.loader import scenario_from_dict
-from harness.procs import ProcessLedger
-from harness.timeline import TimelineWriter
+from harness.measure.timeline import TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.loader import scenario_from_dict
 from tests.fixtures.http_ok import serve_ok
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,11 +30,11 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
-from harness.config import ClusterSpec, NodeSpec, Scenario
-from harness.context import RunContext
-from harness.live import LiveView
-from harness.procs import ProcessLedger
-from harness.timeline import EVENTS_FILE, REQUESTS_FILE, TIMELINE_DIR, TimelineWriter
+from harness.measure.timeline import EVENTS_FILE, REQUESTS_FILE, TIMELINE_DIR, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.run.live import LiveView
+from harness.scenario.config import ClusterSpec, NodeSpec, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER = r"""

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.load_server import running_server
-from harness.load import run_load
-from harness.loadspec import LoadSpec
-from harness.loadstats import percentile
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline
+from harness.load.process import run_load
+from harness.load.spec import LoadSpec
+from harness.measure.stats import percentile
+from harness.measure.timeline import Timeline
+from harness.procs.ledger import ProcessLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 RATES = (250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000)

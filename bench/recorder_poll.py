@@ -14,12 +14,12 @@ import statistics
 import time
 from pathlib import Path
 
-from harness import cluster as cluster_mod
-from harness import recorder
 from harness.app import deploy
 from harness.app.serve_config import legacy_config
-from harness.config import AppSpec, ClusterSpec
-from harness.procs import ProcessLedger
+from harness.cluster import local as cluster_mod
+from harness.procs.ledger import ProcessLedger
+from harness.run import recorder
+from harness.scenario.config import AppSpec, ClusterSpec
 
 
 def main() -> None:

@@ -30,11 +30,11 @@ from typing import Any
 import psutil
 
 from bench.load_server import running_server
-from harness.load import LoadProcess
-from harness.loadspec import LoadSpec
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline
-from harness.traffic import RequestSpec, resolve_specs
+from harness.load.process import LoadProcess
+from harness.load.spec import LoadSpec
+from harness.load.traffic import RequestSpec, resolve_specs
+from harness.measure.timeline import Timeline
+from harness.procs.ledger import ProcessLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "configs" / "apps" / "prompts.txt"

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from chaos.guard import OwnershipGuard
     from chaos.proxy import FaultProxy
-    from harness.context import RunContext
+    from harness.run.context import RunContext
 
 TargetKind = Literal["node", "replica", "proxy", "controller", "task_worker", "network", "none"]
 Outcome = Literal["injected", "failed", "no_target", "refused"]

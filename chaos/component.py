@@ -38,10 +38,10 @@ from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
 from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
-from harness.config import ChaosSpec
-from harness.context import RunContext
-from harness.loadstats import percentile
 from harness.measure.records import Chaos
+from harness.measure.stats import percentile
+from harness.run.context import RunContext
+from harness.scenario.config import ChaosSpec
 
 LOAD_WAIT_POLL_S = 0.01
 

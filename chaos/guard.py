@@ -16,8 +16,8 @@ import signal
 import psutil
 
 from chaos.api import FaultError
-from harness.cluster import ClusterHandle
-from harness.procs import ProcessLedger
+from harness.cluster.local import ClusterHandle
+from harness.procs.ledger import ProcessLedger
 
 
 class NotOwned(FaultError):

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.context import InfraError, RunContext
 from harness.measure.records import Chaos
-from harness.timeline import TimelineWriter
+from harness.measure.timeline import TimelineWriter
+from harness.run.context import InfraError, RunContext
 
 ACTOR_NAME = "ResourceKiller"
 NAMESPACE = "release_test_namespace"

@@ -19,7 +19,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.config import ChaosSpec, FaultSpec, ScheduleSpec, TargetFilter
+from harness.scenario.config import ChaosSpec, FaultSpec, ScheduleSpec, TargetFilter
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from chaos.api import Fault
+from harness.scenario.errors import describe_validation_error
 
 if TYPE_CHECKING:
-    from harness.config import Scenario
+    from harness.scenario.config import Scenario
 
 ENTRY_POINT_GROUP = "harness.faults"
 
@@ -68,8 +69,6 @@ def load_named(names: list[str]) -> dict[str, type[Fault]]:
 
 def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every chaos problem of a scenario as (key path, what was expected), before any start."""
-    from harness.loader import describe_validation_error
-
     spec = scenario.chaos
     problems: list[tuple[str, str]] = []
     existing = scenario.cluster.address is not None
@@ -78,7 +77,7 @@ def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     head = scenario.cluster.nodes[0].name if scenario.cluster.nodes else None
     deployments = {d.name for d in scenario.app.deployments} if scenario.app else set()
     if scenario.app is not None and scenario.app.is_builtin:
-        from harness.config import BUILTIN_DEPLOYMENT
+        from harness.scenario.config import BUILTIN_DEPLOYMENT
 
         deployments.add(BUILTIN_DEPLOYMENT)
     for index, entry in enumerate(spec.faults):

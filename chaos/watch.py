@@ -19,7 +19,7 @@ from typing import Any
 from chaos.api import Fault, FaultEnv, Injection
 from chaos.plan import PlannedShot
 from chaos.threads import ThreadGroup
-from harness.timeline import TimelineWriter
+from harness.measure.timeline import TimelineWriter
 
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 1.0

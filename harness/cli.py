@@ -13,14 +13,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness import __version__, calibrate_cmd, compare
+from harness import __version__
 from harness.files import write_atomic
-from harness.gate import baseline_cmd, history_cmd, suite_cmd
+from harness.gate import baseline_cmd, calibrate_cmd, history_cmd, suite_cmd
 from harness.jsonout import JsonStdout
-from harness.loader import ConfigError, load_scenario
-from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
+from harness.report import compare
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report
+from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
+from harness.scenario.loader import ConfigError, load_scenario
 
 DEFAULT_RESULTS = Path("results")
 
@@ -125,7 +126,7 @@ def _report_run(args: argparse.Namespace, outcome: RunOutcome, console: Console)
 
 
 def cmd_init(args: argparse.Namespace, console: Console) -> int:
-    from harness.scaffold import schema_text, starter_scenario
+    from harness.scenario.scaffold import schema_text, starter_scenario
 
     path: Path = args.file
     if path.exists() and not args.force:
@@ -142,14 +143,14 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, console: Console) -> int:
-    from harness.scaffold import schema_text
+    from harness.scenario.scaffold import schema_text
 
     sys.stdout.write(schema_text())
     return EXIT_PASSED
 
 
 def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
-    from harness.registry import clean_dead_runs
+    from harness.procs.run_registry import clean_dead_runs
 
     reports = clean_dead_runs()
     for report in reports:
@@ -182,7 +183,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         scenario = load_scenario(args.scenario, args.overrides, args.seed)
     except ConfigError as exc:
         return _config_error(args, exc, "run")
-    from harness.runner import Runner  # imports Ray: only once the config is valid
+    from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     try:
@@ -205,7 +206,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return EXIT_USAGE
-    from harness.runner import Runner
+    from harness.run.runner import Runner
 
     console.print(f"reproducing {args.run_dir.name}: scenario {scenario.name}, seed {scenario.seed}")
     results = args.results or args.run_dir.resolve().parent

@@ -1,7 +1,7 @@
 """The harness's locustfile: the load shape, the closed and open users, and their records.
 
-Configured by the JSON file named by HARNESS_LOAD_CONFIG (written by harness.load),
-so the locust command line stays plain; harness.load names the user class to run
+Configured by the JSON file named by HARNESS_LOAD_CONFIG (written by harness.load.process),
+so the locust command line stays plain; harness.load.process names the user class to run
 (ClosedUser or OpenUser, or HarnessClosedUser / HarnessOpenUser around the user's
 own class: locustfiles.userclass) on the command line. Locust finds users and shapes only
 as module attributes, hence the one module-level STATE.

@@ -1,6 +1,6 @@
 """The request mix inside the load process: which named request to send, and its body.
 
-Built from the resolved `load.requests` (harness.traffic.resolve_requests): plain
+Built from the resolved `load.requests` (harness.load.traffic.resolve_requests): plain
 data, already validated. Stdlib only; runs in the load process (never import ray).
 A body template's fields are drawn from a random stream of the run's seed, so
 the same seed sends the same bodies in the same order (open model).

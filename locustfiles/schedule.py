@@ -23,7 +23,7 @@ LevelFn = Callable[[float], float]
 
 
 def seeded_rng(seed: int, purpose: str) -> random.Random:
-    """One random stream per purpose; the same derivation as harness.context.RunContext.rng."""
+    """One random stream per purpose; the same derivation as harness.run.context.RunContext.rng."""
     digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
@@ -86,7 +86,7 @@ def _const(value: float) -> LevelFn:
 
 
 def build_profile(shape: dict[str, Any], base_level: float, duration_s: float, seed: int) -> Profile:
-    """The Profile of a resolved `load.shape` section (harness.loadspec) over duration_s."""
+    """The Profile of a resolved `load.shape` section (harness.load.spec) over duration_s."""
     kind = shape.get("kind", "constant")
     builder = _BUILDERS.get(kind)
     if builder is None:

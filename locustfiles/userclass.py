@@ -11,7 +11,7 @@ from the intended send time (no coordinated omission). A task that raises become
 an `error` request record named `task:<name>`; the load process lives on.
 
 `python -m locustfiles.userclass pkg.module:MyUser closed|open` checks a class in
-a process of its own (harness.traffic calls it at validation: importing Locust
+a process of its own (harness.load.traffic calls it at validation: importing Locust
 monkey-patches the importing process). Runs in the load process only: never import ray.
 """
 

@@ -12,11 +12,17 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.config import SLOSpec
-from harness.outcome import RunOutcome
+from harness.measure.timeline import (
+    EVENTS_FILE,
+    REQUESTS_FILE,
+    TIMELINE_DIR,
+    Timeline,
+    TimelineWriter,
+)
 from harness.report.summary import build_summary, write_summary
-from harness.slo import evaluate
-from harness.timeline import EVENTS_FILE, REQUESTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+from harness.run.outcome import RunOutcome
+from harness.scenario.config import SLOSpec
+from harness.slo.core import evaluate
 
 T0 = 1_700_000_000.0
 LOAD = (8.0, 38.0)

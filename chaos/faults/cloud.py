@@ -1,7 +1,7 @@
 """Control-plane faults: the cloud API the autoscaler talks to misbehaves for a while.
 
 They act inside Ray's autoscaler monitor, where the node provider lives, through
-the provider's control file (harness.fake_provider reads it on every call):
+the provider's control file (harness.cluster.fake_provider reads it on every call):
 
     cloud_api_lag        newly launched instances are missing from the provider's
                          listing for `lag_s` (AWS DescribeInstances is eventually
@@ -26,14 +26,13 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, NoTarget, Shot
+from harness.cluster.autoscaling import head_process
 from harness.files import write_json_atomic
 
 _LOCK = threading.Lock()  # faults fire on worker threads: one writer of the control file at a time
 
 
 def control_file(env: FaultEnv) -> Path:
-    from harness.node_recorder import head_process
-
     head = head_process(env.ctx)
     if head is None:
         raise NoTarget("not an autoscaling cluster this run started: no node provider to act on")

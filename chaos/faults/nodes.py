@@ -17,7 +17,7 @@ from pydantic import Field
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import dead_nodes, node_id_of
 from chaos.guard import NotOwned
-from harness.cluster import LOOPBACK, NodeHandle
+from harness.cluster.local import LOOPBACK, NodeHandle
 
 
 def _node(env: FaultEnv, name: str) -> NodeHandle:

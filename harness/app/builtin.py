@@ -1,6 +1,6 @@
 """The built-in Serve app under test, with knobs for what a release test varies.
 
-Knobs (see harness.config.BuiltinAppSpec): service latency (fixed or drawn from a
+Knobs (see harness.scenario.config.BuiltinAppSpec): service latency (fixed or drawn from a
 distribution), CPU work per request, error rate, payload size and replica
 start-up delay. Each replica draws from its own generator, seeded from the run's
 seed and the replica's id, so a run is replayable replica by replica.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import safe_yaml
+from harness.scenario import safe_yaml
 
 LOOPBACK = "127.0.0.1"
 
@@ -220,9 +220,9 @@ def load_serve_config(path: str | Path, overrides: list[tuple[str, list[str], An
     """Read, override, localize and validate one config file.
 
     overrides: (the --set text, key path inside the file, value). Raises ServeConfigError,
-    or harness.loader.ConfigError for an override that does not fit the file.
+    or harness.scenario.loader.ConfigError for an override that does not fit the file.
     """
-    from harness.loader import apply_override
+    from harness.scenario.loader import apply_override
 
     path = Path(path)
     data = read_config_file(path)

@@ -17,15 +17,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness import loadstats
-from harness.config import Scenario
-from harness.loader import ConfigError, format_validation_error, load_scenario, read_yaml
+from harness.measure import stats
+from harness.scenario.config import Scenario
+from harness.scenario.errors import format_validation_error
+from harness.scenario.loader import ConfigError, load_scenario, read_yaml
 
 EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 Pct = Annotated[float, Field(gt=0, le=10_000)]
 
-# Key metrics a run leaves for history and regression checks (harness.loadstats.KEY_METRICS).
-KEY_METRICS = loadstats.KEY_METRICS
+# Key metrics a run leaves for history and regression checks (harness.stats.KEY_METRICS).
+KEY_METRICS = stats.KEY_METRICS
 KeyMetric = Literal["p50_ms", "p99_ms", "p50_ok_ms", "p99_ok_ms", "ok_rps", "sent_rps", "success_ratio"]
 # Older names a suite may still write: the same quantity under today's name.
 METRIC_ALIASES = {"throughput_rps": "ok_rps"}

@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.gate.states import FLAKY, PASSED, RESULT_STATUSES
 
-# 2: metric names say their population (harness.loadstats); version 1 files are migrated.
+# 2: metric names say their population (harness.measure.stats); version 1 files are migrated.
 SCHEMA_VERSION = 2
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS results (

@@ -16,9 +16,9 @@ from harness.gate.config import QuarantineList, load_quarantine
 from harness.gate.history import History, StoredResult
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
-from harness.loader import ConfigError
-from harness.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
+from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
+from harness.scenario.loader import ConfigError
 
 GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",
           "regressed": "[red]R[/]"}

@@ -1,7 +1,7 @@
 """Key metrics of a finished run, read from its stored timeline (never re-measured live).
 
 These are what history keeps per run and what regression checks compare with the
-baseline: harness.loadstats.KEY_METRICS of the `load` window (latency percentiles of
+baseline: harness.stats.KEY_METRICS of the `load` window (latency percentiles of
 every final request and of successful ones, ok and sent rates, the success ratio).
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import loadstats
-from harness.timeline import Timeline
+from harness.measure import stats
+from harness.measure.timeline import Timeline
 
 
 def key_metrics(run_dir: Path) -> dict[str, float]:
-    """The run's key metrics (harness.loadstats.key_metrics); {} without a load window."""
-    return loadstats.key_metrics(Timeline.load(run_dir))
+    """The run's key metrics (harness.stats.key_metrics); {} without a load window."""
+    return stats.key_metrics(Timeline.load(run_dir))

@@ -14,13 +14,12 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.cluster import ClusterStartError
-from harness.config import Scenario
+from harness.cluster.local import ClusterStartError
+from harness.cluster.pool import ClusterPool, can_reuse
 from harness.files import point_symlink
 from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
-from harness.gate.pool import ClusterPool, can_reuse
 from harness.gate.regression import RegressionVerdict, check_regressions
 from harness.gate.states import (
     ERROR,
@@ -32,8 +31,9 @@ from harness.gate.states import (
     flake_rate,
 )
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
-from harness.outcome import CONFIG_ERROR, RunOutcome
 from harness.report.summary import app_version, versions
+from harness.run.outcome import CONFIG_ERROR, RunOutcome
+from harness.scenario.config import Scenario
 
 LATEST_SUITE = "latest-suite"
 
@@ -140,7 +140,7 @@ class SuiteSession:
         return result
 
     def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
-        from harness.runner import Runner  # imports Ray: only once everything is validated
+        from harness.run.runner import Runner  # imports Ray: only once everything is validated
 
         cluster = None
         if can_reuse(entry, scenario):

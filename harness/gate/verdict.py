@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.gate.states import ERROR, FAILED, FLAKY, PASSED
-from harness.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_SLO_FAILED
+from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_SLO_FAILED
 
 SKIPPED = "skipped"
 

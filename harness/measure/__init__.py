@@ -1,1 +1,1 @@
-"""Measurement core: declared timeline records and the statistics over them (stdlib-light)."""
+"""The measurement core: the timeline, its declared records, series, windows and statistics."""

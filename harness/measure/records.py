@@ -204,7 +204,7 @@ class Phase(Record):
 
 class Sample(Record):
     KIND = "sample"
-    WRITER = "harness.recorder"
+    WRITER = "harness.run.recorder"
     DOC = "Serve and cluster state, every recorder.interval_s; `t` is when Serve answered"
     app_status = Field(STR, "RUNNING when every app runs, else the first other status")
     apps = Field(DICT, "several apps: each app's status")
@@ -221,7 +221,7 @@ class Sample(Record):
 
 class SampleError(Record):
     KIND = "sample_error"
-    WRITER = "harness.recorder, harness.node_recorder"
+    WRITER = "harness.run.recorder, harness.run.node_recorder"
     DOC = "a poll that failed after its retries (never fatal)"
     error = Field(STR, "the exception")
     source = Field(STR, "`nodes`: the node recorder's poll")
@@ -229,7 +229,7 @@ class SampleError(Record):
 
 class Nodes(Record):
     KIND = "nodes"
-    WRITER = "harness.node_recorder (autoscaling clusters)"
+    WRITER = "harness.run.node_recorder (autoscaling clusters)"
     DOC = "the autoscaler's view of worker nodes"
     types = Field(DICT, "per node type: `alive`, `pending`, `terminating`")
     demand = Field(LIST, "unmet resource demand: [shape, count] pairs")
@@ -242,7 +242,7 @@ class Nodes(Record):
 
 class NodeTypes(Record):
     KIND = "node_types"
-    WRITER = "harness.node_recorder, at start"
+    WRITER = "harness.run.node_recorder, at start"
     DOC = "the scenario's node types: the floors and ceilings node SLOs default to"
     min_workers = Field(DICT, "per node type")
     max_workers = Field(DICT, "per node type")
@@ -251,7 +251,7 @@ class NodeTypes(Record):
 
 class AutoscalerException(Record):
     KIND = "autoscaler_exception"
-    WRITER = "harness.node_recorder, at stop"
+    WRITER = "harness.run.node_recorder, at stop"
     DOC = "an exception line of the autoscaler monitor's log"
     line = Field(STR, "the line")
     log = Field(STR, "the log file's name")
@@ -259,7 +259,7 @@ class AutoscalerException(Record):
 
 class Host(Record):
     KIND = "host"
-    WRITER = "harness.guard.HostGuard"
+    WRITER = "harness.run.host_guard.HostGuard"
     DOC = "the host, on the runner's tick (only the bounds the scenario sets)"
     cpu_percent = Field(NUM, "host CPU")
     memory_percent = Field(NUM, "host memory")
@@ -268,7 +268,7 @@ class Host(Record):
 
 class HostGuard(Record):
     KIND = "host_guard"
-    WRITER = "harness.guard.HostGuard, harness.node_recorder.NodeGuard"
+    WRITER = "harness.run.host_guard.HostGuard, harness.run.node_recorder.NodeGuard"
     DOC = "a host or node-cap bound held too long: the run ends as `host_guard`"
     tripped = Field(STR, "the bound (`cpu_percent`, ..., `node_cap`)")
     value = Field(NUM, "the value measured")
@@ -333,7 +333,7 @@ class Workload(Record):
 
 class Error(Record):
     KIND = "error"
-    WRITER = "harness.runner"
+    WRITER = "harness.run.runner"
     DOC = "the infrastructure error that ended the run"
     error_kind = Field(STR, "the error's kind (exit 3): cluster_lost, load, host_guard, ...")
     message = Field(STR, "what happened")
@@ -341,14 +341,14 @@ class Error(Record):
 
 class Teardown(Record):
     KIND = "teardown"
-    WRITER = "harness.runner"
+    WRITER = "harness.run.runner"
     DOC = "owned processes still alive after the cluster's shutdown, killed"
     killed_after_shutdown = Field(LIST, "their pids")
 
 
 class LeftoversCleaned(Record):
     KIND = "leftovers_cleaned"
-    WRITER = "harness.reaper, at run start"
+    WRITER = "harness.procs.reaper, at run start"
     DOC = "a dead run's processes this run cleaned up"
     line = Field(STR, "what was done, in one line")
     run = Field(STR, "the dead run's id")

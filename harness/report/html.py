@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
-from harness import __version__, loadstats
+from harness import __version__
 from harness.files import write_atomic
+from harness.measure import stats
+from harness.measure.timeline import Timeline
 from harness.report.series import Marker, RunSeries, build_series, fixed_targets
 from harness.report.svg import legend, render_chart
-from harness.slo import format_value
-from harness.timeline import Timeline
+from harness.slo.core import format_value
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -189,7 +190,7 @@ def _load_windows_section(summary: dict[str, Any]) -> str:
     for row in rows:
         if not isinstance(row, dict):
             continue
-        row = loadstats.renamed(row)  # a run written before the names said their population
+        row = stats.renamed(row)  # a run written before the names said their population
         cells = "".join(
             f"<td{'' if key == 'window' else NUM}>{escape(_cell(row.get(key), fmt))}</td>"
             for key, _, fmt in LOAD_COLUMNS

@@ -16,7 +16,7 @@ from junitparser import Error, Failure, Skipped
 from junitparser.xunit2 import JUnitXml, TestCase, TestSuite
 
 from harness.files import write_atomic
-from harness.outcome import RunOutcome
+from harness.run.outcome import RunOutcome
 
 INFRA_CASE = "infrastructure"
 

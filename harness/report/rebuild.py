@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.html import SUMMARY_FILE, ReportError, write_report
 from harness.report.suite_html import write_suite_report
+from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 
 
 def add_report_parser(sub: argparse._SubParsersAction, default_results: Path) -> None:

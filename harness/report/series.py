@@ -12,9 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import loadstats
+from harness.measure import stats
 from harness.measure.records import Chaos, Dropped, Error, Request, Sample
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
 
 MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
 PERCENTILES = (50.0, 90.0, 99.0)
@@ -128,7 +128,7 @@ def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
 
 
 def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
-    """Per bucket, harness.loadstats.request_stats: the load report's numbers over one bucket."""
+    """Per bucket, harness.stats.request_stats: the load report's numbers over one bucket."""
     n = max(1, math.ceil(duration / bucket_s))  # buckets from the run's start, so all charts align
     finals: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     dropped = [0] * n
@@ -145,20 +145,20 @@ def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: fl
         index = bucket(record)
         if index is not None:
             dropped[index] += 1
-    stats = [loadstats.request_stats(finals[i], bucket_s, dropped[i]) for i in range(n)]
+    figures = [stats.request_stats(finals[i], bucket_s, dropped[i]) for i in range(n)]
     has_requests = bool(timeline.requests)
 
     def per_second(key: str) -> list[tuple[float, float]]:
         """A rate of the stats (`ok_rps`), or a count of them per second (`errors`)."""
         if not has_requests:
             return []
-        values = (row[key] if key.endswith("_rps") else loadstats.rate(row[key], bucket_s) for row in stats)
+        values = (row[key] if key.endswith("_rps") else stats.rate(row[key], bucket_s) for row in figures)
         return [((i + 0.5) * bucket_s, float(v or 0.0)) for i, v in enumerate(values)]
 
     pct_series = []
     for pct, color in zip(PERCENTILES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True):
         key = f"p{pct:g}_ms"
-        points = [((i + 0.5) * bucket_s, row[key]) for i, row in enumerate(stats) if row[key] is not None]
+        points = [((i + 0.5) * bucket_s, row[key]) for i, row in enumerate(figures) if row[key] is not None]
         pct_series.append(Series(f"p{pct:g}", points, color))
     errors = [
         Series("errors", per_second("errors"), "#d62728"),

@@ -3,7 +3,7 @@
 A workload is a RunComponent. It starts beside the traffic, runs on its own thread
 (the runner's loop is never blocked by it), and writes `workload` records to the
 timeline: `start`, `progress` now and then, and exactly one `result` whose fields
-the workload SLOs read (harness.slo_workload). Its name is also a window (phase)
+the workload SLOs read (harness.slo.workload). Its name is also a window (phase)
 from its start to its result.
 
 At stop(), a workload whose run ended normally gets until its deadline to finish;
@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any
 
-from harness.context import RunContext
 from harness.measure.records import Workload as WorkloadRecord
+from harness.run.context import RunContext
 
 PROGRESS_EVERY_S = 2.0
 JOIN_SLACK_S = 10.0

@@ -21,10 +21,10 @@ from typing import Any
 
 import psutil
 
-from harness.causes import log_cause
-from harness.config import ScriptWorkloadSpec
-from harness.context import RunContext
 from harness.measure.records import Workload as WorkloadRecord
+from harness.run.context import RunContext
+from harness.scenario.config import ScriptWorkloadSpec
+from harness.slo.causes import log_cause
 from harness.workloads.base import Workload
 
 POLL_S = 0.2

@@ -17,7 +17,7 @@ import psutil
 import pytest
 import yaml
 
-from harness.cluster import free_port
+from harness.cluster.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"

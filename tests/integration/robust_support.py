@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.procs import OWNED_FILE, OwnedProcess, read_owned
+from harness.procs.ledger import OWNED_FILE, OwnedProcess, read_owned
 from tests.integration.conftest import wait_for  # noqa: F401 - re-exported for the robust tests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import SLOSpec
-from harness.gate.pool import ClusterPool
-from harness.loader import load_scenario
-from harness.runner import Runner
-from harness.slo import evaluate
-from harness.timeline import Timeline
+from harness.cluster.pool import ClusterPool
+from harness.measure.timeline import Timeline
+from harness.run.runner import Runner
+from harness.scenario.config import SLOSpec
+from harness.scenario.loader import load_scenario
+from harness.slo.core import evaluate
 from locustfiles.schedule import request_sequence
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from harness.cli import main
-from harness.loader import load_scenario
+from harness.scenario.loader import load_scenario
 
 SCENARIO = """
 name: calibrate-short

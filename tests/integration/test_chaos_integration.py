@@ -21,11 +21,11 @@ import pytest
 from rich.console import Console
 
 from chaos.component import ChaosComponent
-from harness.components import build_components
-from harness.context import RunContext
-from harness.loader import scenario_from_dict
-from harness.runner import Runner
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
+from harness.run.components import build_components
+from harness.run.context import RunContext
+from harness.run.runner import Runner
+from harness.scenario.loader import scenario_from_dict
 from tests.integration.conftest import surviving_run_processes
 
 pytestmark = pytest.mark.integration
@@ -81,8 +81,8 @@ def run(tmp_path: Path, data: dict, extra: list | None = None) -> tuple[Any, dic
 
 def replanned(tmp_path: Path, data: dict) -> list[dict]:
     """The schedule a rerun of the resolved scenario would plan (no cluster)."""
-    from harness.procs import ProcessLedger
-    from harness.timeline import TimelineWriter
+    from harness.measure.timeline import TimelineWriter
+    from harness.procs.ledger import ProcessLedger
 
     sc = scenario_from_dict(data, "scenario.yaml")
     ctx = RunContext(sc, "x", "x", tmp_path, TimelineWriter(tmp_path / "replan.jsonl"), ProcessLedger("x"), Console(quiet=True))

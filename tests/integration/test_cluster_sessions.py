@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cluster as cluster_mod
-from harness.config import ClusterSpec, NodeSpec
-from harness.procs import ProcessLedger
+from harness.cluster import local as cluster_mod
+from harness.procs.ledger import ProcessLedger
+from harness.scenario.config import ClusterSpec, NodeSpec
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from harness.loader import scenario_from_dict
-from harness.runner import Runner
-from harness.timeline import Timeline
-from harness.workload_only import KILLER_SLO_NAME
+from harness.measure.timeline import Timeline
+from harness.run.runner import Runner
+from harness.scenario.loader import scenario_from_dict
+from harness.scenario.workload_only import KILLER_SLO_NAME
 from tests.integration.conftest import surviving_run_processes
 
 pytestmark = pytest.mark.integration

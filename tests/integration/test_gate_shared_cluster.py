@@ -7,9 +7,9 @@ from pathlib import Path
 
 import psutil
 
-from harness.gate.pool import ClusterPool
-from harness.loader import load_scenario
-from harness.runner import Runner
+from harness.cluster.pool import ClusterPool
+from harness.run.runner import Runner
+from harness.scenario.loader import load_scenario
 from tests.integration.conftest import surviving_run_processes, wait_for
 
 SCENARIO = """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.loader import load_scenario
+from harness.scenario.loader import load_scenario
 from locustfiles.schedule import arrival_offsets, build_profile
 
 pytestmark = pytest.mark.integration

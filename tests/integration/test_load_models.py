@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from bench.load_server import running_server
-from harness.load import LoadProcess, run_load
-from harness.loadspec import LoadSpec
-from harness.loadstats import window_stats
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline
+from harness.load.process import LoadProcess, run_load
+from harness.load.spec import LoadSpec
+from harness.measure.stats import window_stats
+from harness.measure.timeline import Timeline
+from harness.procs.ledger import ProcessLedger
 from locustfiles.schedule import arrival_offsets, build_profile
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import free_port
-from harness.procs import OwnedProcess
+from harness.cluster.local import free_port
+from harness.procs.ledger import OwnedProcess
 from tests.integration.robust_support import (
     PROJECT_ROOT,
     HarnessRun,

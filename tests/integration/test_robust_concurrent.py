@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.procs import OwnedProcess
-from harness.registry import RunEntry
+from harness.procs.ledger import OwnedProcess
+from harness.procs.run_registry import RunEntry
 from tests.integration.conftest import UnrelatedCluster
 from tests.integration.robust_support import (
     HarnessRun,

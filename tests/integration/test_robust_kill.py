@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.procs import OwnedProcess
+from harness.procs.ledger import OwnedProcess
 from tests.integration.robust_support import (
     HarnessRun,
     alive,

@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from junitparser import JUnitXml
 
-from harness import cluster as cluster_mod
 from harness.app import deploy as app_deploy
-from harness.components import build_components
-from harness.config import ClusterSpec, NodeSpec, Scenario
-from harness.context import RunContext
-from harness.outcome import EXIT_INFRA, EXIT_SLO_FAILED
-from harness.procs import ProcessLedger
-from harness.runner import Runner
+from harness.cluster import local as cluster_mod
+from harness.procs.ledger import ProcessLedger
+from harness.run.components import build_components
+from harness.run.context import RunContext
+from harness.run.outcome import EXIT_INFRA, EXIT_SLO_FAILED
+from harness.run.runner import Runner
+from harness.scenario.config import ClusterSpec, NodeSpec, Scenario
 
 pytestmark = pytest.mark.integration
 

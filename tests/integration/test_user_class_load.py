@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bench.load_server import running_server
-from harness.load import run_load
-from harness.loadspec import LoadSpec
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline
+from harness.load.process import run_load
+from harness.load.spec import LoadSpec
+from harness.measure.timeline import Timeline
+from harness.procs.ledger import ProcessLedger
 
 pytestmark = pytest.mark.integration
 LOAD = {"model": "open", "rate": 100, "arrivals": "uniform", "user_class": "tests.fixtures.apps.users:FlakyUser"}

@@ -6,7 +6,7 @@ from typing import Any
 
 from harness.measure import records
 from harness.measure.records import Phase, Request, Sample, Workload
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
 
 T0 = 1_000_000.0  # an arbitrary epoch second; tests speak in seconds after it
 

@@ -19,7 +19,7 @@ import pytest
 from junitparser import JUnitXml
 
 from harness.files import write_atomic
-from harness.timeline import TimelineWriter, read_stream
+from harness.measure.timeline import TimelineWriter, read_stream
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ["harness", "locustfiles", "chaos"]
@@ -29,7 +29,7 @@ ALLOWED = {"harness/files.py"}
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from harness.outcome import RunOutcome
+    from harness.run.outcome import RunOutcome
     from harness.report.junit import build_suite, write_junit
     from harness.report.summary import build_summary, write_summary
     folder = Path(sys.argv[1])
@@ -80,7 +80,7 @@ def test_failed_atomic_write_keeps_the_previous_file(tmp_path: Path, monkeypatch
 APPENDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from harness.timeline import TimelineWriter
+    from harness.measure.timeline import TimelineWriter
     writer = TimelineWriter(Path(sys.argv[1]))
     n = 0
     while True:

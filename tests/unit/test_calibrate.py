@@ -1,4 +1,4 @@
-"""harness.calibrate: spread, margin, flake warnings and suggested bounds, on verdicts built by hand."""
+"""harness.gate.calibrate: spread, margin, flake warnings and suggested bounds, on verdicts built by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.calibrate import (
+from harness.gate.calibrate import (
     Calibration,
     calibrate,
     calibrate_slo,
@@ -21,9 +21,9 @@ from harness.calibrate import (
     suggested_header,
     would_flake,
 )
-from harness.calibrate_cmd import write_suggested
-from harness.loader import load_scenario
-from harness.slo import OPS, Verdict, parse_check
+from harness.gate.calibrate_cmd import write_suggested
+from harness.scenario.loader import load_scenario
+from harness.slo.core import OPS, Verdict, parse_check
 
 ROOT = Path(__file__).resolve().parents[2]
 

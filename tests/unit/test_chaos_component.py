@@ -10,10 +10,10 @@ from pathlib import Path
 from rich.console import Console
 
 from chaos.component import ChaosComponent
-from harness.context import RunContext
-from harness.loader import scenario_from_dict
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline, TimelineWriter
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.loader import scenario_from_dict
 from tests.fixtures.http_ok import serve_ok
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from chaos import registry
 from harness.cli import main
-from harness.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import ConfigError, scenario_from_dict
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "extra_faults"
 

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from chaos.guard import NotOwned, OwnershipGuard
-from harness.cluster import ClusterHandle, NodeHandle
-from harness.procs import OwnedProcess, ProcessLedger
+from harness.cluster.local import ClusterHandle, NodeHandle
+from harness.procs.ledger import OwnedProcess, ProcessLedger
 
 
 def _wait_children(proc: psutil.Process, count: int) -> list[psutil.Process]:

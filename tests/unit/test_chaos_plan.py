@@ -10,11 +10,11 @@ from rich.console import Console
 
 from chaos.component import ChaosComponent
 from chaos.plan import NodeInfo, Traits, plan, shot_times
-from harness.config import ChaosSpec, ScheduleSpec
-from harness.context import RunContext
-from harness.loader import scenario_from_dict
-from harness.procs import ProcessLedger
-from harness.timeline import TimelineWriter
+from harness.measure.timeline import TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.config import ChaosSpec, ScheduleSpec
+from harness.scenario.loader import scenario_from_dict
 
 NODES = [
     {"name": "head", "num_cpus": 2},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
 
 HEAD_ONLY = {"nodes": [{"name": "head", "num_cpus": 1}]}
 WITH_WORKER = {"nodes": [{"name": "head", "num_cpus": 1}, {"name": "w1", "num_cpus": 1}]}
@@ -161,9 +161,9 @@ def test_unknown_window_lists_the_known_ones():
 
 
 def test_import_path_app_deployments_are_checked_after_deploy(tmp_path):
-    from harness.context import InfraError
-    from harness.outcome import EXIT_USAGE
-    from harness.runner import Runner
+    from harness.run.context import InfraError
+    from harness.run.outcome import EXIT_USAGE
+    from harness.run.runner import Runner
 
     scenario = scenario_from_dict({
         "name": "s", "duration_s": 5, "cluster": HEAD_ONLY,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.gate.config import load_suite
-from harness.loader import load_scenario
+from harness.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

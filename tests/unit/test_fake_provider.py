@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from chaos.faults.cloud import update_control
-from harness.fake_provider import HarnessNodeProvider, InjectedCloudError, NodeCapReached, read_json
+from harness.cluster.fake_provider import (
+    HarnessNodeProvider,
+    InjectedCloudError,
+    NodeCapReached,
+    read_json,
+)
 
 TAGS = {"ray-user-node-type": "A100", "ray-node-kind": "worker"}
 BOOTING = {"startup_delay_s": 600}
@@ -83,13 +88,13 @@ def test_node_guard_trips_when_the_autoscaler_keeps_asking_past_the_cap(tmp_path
 
     from rich.console import Console
 
-    from harness.autoscaling_cluster import HeadProcess
-    from harness.cluster import ClusterHandle
-    from harness.config import Scenario
-    from harness.context import InfraError, RunContext
-    from harness.node_recorder import NodeGuard, NodeRecorder
-    from harness.procs import ProcessLedger
-    from harness.timeline import TimelineWriter
+    from harness.cluster.autoscaling import HeadProcess
+    from harness.cluster.local import ClusterHandle
+    from harness.measure.timeline import TimelineWriter
+    from harness.procs.ledger import ProcessLedger
+    from harness.run.context import InfraError, RunContext
+    from harness.run.node_recorder import NodeGuard, NodeRecorder
+    from harness.scenario.config import Scenario
 
     scenario = Scenario.model_validate({"name": "g", "duration_s": 5, "cluster": {"autoscaling": {
         "node_types": [{"name": "R", "resources": {"R": 1}, "max_workers": 12}], "node_cap": 2}}})

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
-from harness.loader import ConfigError, load_scenario
+from harness.scenario.loader import ConfigError, load_scenario
 
 BASE: dict[str, Any] = {
     "name": "fuzz",
@@ -159,7 +159,7 @@ def test_hostile_fault_arguments_are_refused_by_name(tmp_path: Path, key: str, v
 TAGS = ["!!python/object/apply:os.system ['touch {sentinel}']",
         "!!python/object/new:subprocess.Popen [['touch', '{sentinel}']]",
         "!!python/name:os.system", "!!python/module:os", "!!binary aGVsbG8=x", "!custom {{a: 1}}",
-        "!!python/object:harness.config.Scenario {{name: x}}"]
+        "!!python/object:harness.scenario.config.Scenario {{name: x}}"]
 
 
 @SETTINGS

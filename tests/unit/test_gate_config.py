@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.cluster.pool import can_reuse, destroys_nodes, reuse_key
 from harness.gate.config import (
     config_hash,
     find_suite_file,
     load_quarantine,
     load_suite,
 )
-from harness.gate.pool import can_reuse, destroys_nodes, reuse_key
-from harness.loader import ConfigError
+from harness.scenario.loader import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """
@@ -183,7 +183,7 @@ scenarios:
 
 
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:
-    from harness.config import Scenario
+    from harness.scenario.config import Scenario
 
     class WithChaos(Scenario):  # the chaos section another part adds to Scenario
         chaos: dict = {}

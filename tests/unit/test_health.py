@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.cluster import ClusterHandle, PortConflict, check_ports_owned, free_port
-from harness.config import HealthSpec
-from harness.context import InfraError, RunContext
-from harness.health import HealthGuard, describe_load_exit, gcs_reachable
-from harness.loader import scenario_from_dict
-from harness.procs import ProcessLedger
-from harness.timeline import TimelineWriter
+from harness.cluster.local import ClusterHandle, PortConflict, check_ports_owned, free_port
+from harness.measure.timeline import TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import InfraError, RunContext
+from harness.run.health import HealthGuard, describe_load_exit, gcs_reachable
+from harness.scenario.config import HealthSpec
+from harness.scenario.loader import scenario_from_dict
 
 SCENARIO = {"name": "g", "duration_s": 5, "cluster": {"nodes": [{"name": "head", "num_cpus": 1}]}}
 
@@ -107,7 +107,7 @@ def test_a_port_served_by_a_stranger_is_a_conflict() -> None:
 def test_after_teardown_ray_init_never_joins_a_cluster_it_finds(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    from harness.cluster import fence_ray_init, unfence_ray_init
+    from harness.cluster.local import fence_ray_init, unfence_ray_init
 
     calls: list[object] = []
     monkeypatch.setattr(ray, "init", lambda address=None, **kw: calls.append(address))

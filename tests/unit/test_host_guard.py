@@ -3,11 +3,11 @@ import time
 import pytest
 from rich.console import Console
 
-from harness.config import HostGuardSpec, Scenario
-from harness.context import InfraError, RunContext
-from harness.guard import HostGuard, Saturation, own_rss_mb
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline, TimelineWriter
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import InfraError, RunContext
+from harness.run.host_guard import HostGuard, Saturation, own_rss_mb
+from harness.scenario.config import HostGuardSpec, Scenario
 
 
 def test_saturation_needs_an_unbroken_stretch():

@@ -9,11 +9,24 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.config import ClusterSpec, DeploymentSpec, NodeSpec, Scenario
-from harness.context import RunContext
-from harness.live import LiveState, LiveView, StreamTail, TimelineTail, render_line, render_panel
-from harness.procs import ProcessLedger
-from harness.timeline import EVENTS_FILE, REQUESTS_FILE, TIMELINE_DIR, TimelineWriter, read_stream
+from harness.measure.timeline import (
+    EVENTS_FILE,
+    REQUESTS_FILE,
+    TIMELINE_DIR,
+    TimelineWriter,
+    read_stream,
+)
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.run.live import (
+    LiveState,
+    LiveView,
+    StreamTail,
+    TimelineTail,
+    render_line,
+    render_panel,
+)
+from harness.scenario.config import ClusterSpec, DeploymentSpec, NodeSpec, Scenario
 from tests.synthetic_run import BURST, CHAOS_AT, LOAD, NODE_DEAD_AT, T0, make_run
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.load import LoadProcess, judge_reports
-from harness.loader import ConfigError, load_scenario, scenario_from_dict
-from harness.loadspec import LoadSpec
-from harness.procs import ProcessLedger
+from harness.load.process import LoadProcess, judge_reports
+from harness.load.spec import LoadSpec
+from harness.procs.ledger import ProcessLedger
+from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
 from locustfiles.policy import RetryPolicy, classify
 
 ROOT = Path(__file__).resolve().parents[2]

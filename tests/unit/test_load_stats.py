@@ -8,11 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.config import SLOSpec
-from harness.context import RunContext
-from harness.loader import scenario_from_dict
-from harness.loadreport import LoadReport
-from harness.loadstats import (
+from harness.load.report import LoadReport
+from harness.measure.stats import (
     KEY_METRICS,
     key_metrics,
     load_windows,
@@ -22,9 +19,12 @@ from harness.loadstats import (
     sample_warning,
     window_stats,
 )
-from harness.procs import ProcessLedger
-from harness.slo import evaluate
-from harness.timeline import Timeline, TimelineWriter
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.config import SLOSpec
+from harness.scenario.loader import scenario_from_dict
+from harness.slo.core import evaluate
 
 T0 = 1_000.0
 
@@ -168,7 +168,7 @@ def test_load_report_prints_the_window_table_and_stores_it(tmp_path: Path) -> No
 def test_every_statistic_is_tabled_in_the_results_page() -> None:
     from pathlib import Path
 
-    from harness.loadstats import KEY_METRICS, RENAMED, STATISTICS
+    from harness.measure.stats import KEY_METRICS, RENAMED, STATISTICS
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
     for names in STATISTICS:

@@ -7,7 +7,7 @@ import sys
 PROBE = """
 import ray  # imported first, as pytest or a notebook would, with no loopback variable set
 from ray._private.services import canonicalize_bootstrap_address
-from harness.cluster import pin_loopback
+from harness.cluster.local import pin_loopback
 pin_loopback()
 print(canonicalize_bootstrap_address("127.0.0.1:6379"))
 """

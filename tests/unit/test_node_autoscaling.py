@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.autoscaling_cluster import autoscaling_config
-from harness.autoscaling_spec import AutoscalingClusterSpec, machine_node_limit
 from harness.cli import main
-from harness.config import SLOSpec
-from harness.loader import ConfigError, load_scenario
-from harness.node_recorder import nodes_record
-from harness.slo import evaluate
-from harness.timeline import Timeline
+from harness.cluster.autoscaling import autoscaling_config
+from harness.cluster.autoscaling_spec import AutoscalingClusterSpec, machine_node_limit
+from harness.measure.timeline import Timeline
+from harness.run.node_recorder import nodes_record
+from harness.scenario.config import SLOSpec
+from harness.scenario.loader import ConfigError, load_scenario
+from harness.slo.core import evaluate
 from tests.unit.slo_timelines import T0, phase
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "scenarios" / "node_autoscaling.yaml"
@@ -81,7 +81,7 @@ def test_provider_config_names_the_harness_provider_and_the_head_gcs(tmp_path: P
     spec = AutoscalingClusterSpec.model_validate(scenario_data()["cluster"]["autoscaling"])
     config = autoscaling_config(spec, "127.0.0.1:45678", tmp_path)
     provider = config["provider"]
-    assert provider["type"] == "external" and provider["module"] == "harness.fake_provider.HarnessNodeProvider"
+    assert provider["type"] == "external" and provider["module"] == "harness.cluster.fake_provider.HarnessNodeProvider"
     assert provider["gcs_address"] == "127.0.0.1:45678" and provider["node_cap"] == machine_node_limit()
     a100 = config["available_node_types"]["A100"]
     assert a100["resources"]["A100"] == 1 and a100["max_workers"] == 2

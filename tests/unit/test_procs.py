@@ -7,7 +7,7 @@ import sys
 
 import psutil
 
-from harness.procs import ProcessLedger
+from harness.procs.ledger import ProcessLedger
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 

@@ -15,16 +15,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.procs import OWNED_FILE, OwnedProcess
-from harness.registry import RunEntry, clean_dead_runs, safe_temp_root
+from harness.procs.ledger import OWNED_FILE, OwnedProcess
+from harness.procs.run_registry import RunEntry, clean_dead_runs, safe_temp_root
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_HARNESS = textwrap.dedent("""
     import json, subprocess, sys, time
     from pathlib import Path
-    from harness.procs import ProcessLedger
-    from harness.reaper import RunWatch
+    from harness.procs.ledger import ProcessLedger
+    from harness.procs.reaper import RunWatch
     runs, run_dir, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
     # A child the host process had before the run (as when the harness runs inside pytest).
@@ -157,7 +157,7 @@ def test_only_our_temp_roots_are_ever_removed(path: str) -> None:
 
 
 def test_a_registry_of_another_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import registry
+    from harness.procs import run_registry as registry
 
     other_uid = os.getuid() + 4242
     monkeypatch.setattr(registry.os, "getuid", lambda: other_uid)

@@ -4,11 +4,11 @@ import time
 
 from rich.console import Console
 
-from harness.config import RecorderSpec, Scenario
-from harness.context import RunContext
-from harness.procs import ProcessLedger
-from harness.recorder import Recorder
-from harness.timeline import Timeline, TimelineWriter
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.run.recorder import Recorder
+from harness.scenario.config import RecorderSpec, Scenario
 
 
 class SlowPolls(Recorder):

@@ -2,7 +2,7 @@
 
 from ray.serve._private.common import DeploymentStatus, ReplicaState
 
-from harness.recorder import deployment_sample, serve_sample
+from harness.run.recorder import deployment_sample, serve_sample
 
 DETAILS = {
     "applications": {

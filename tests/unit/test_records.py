@@ -12,7 +12,7 @@ import pytest
 
 from harness.measure import records
 from harness.measure.records import KINDS, STRICT_ENV, Request, UndeclaredRecord, problems
-from harness.timeline import TIMELINE_DIR, TimelineWriter, read_stream
+from harness.measure.timeline import TIMELINE_DIR, TimelineWriter, read_stream
 from tests.synthetic_run import make_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -16,10 +16,10 @@ from harness.app.serve_config import (
     load_serve_config,
 )
 from harness.cli import main
-from harness.loader import ConfigError, load_scenario
-from harness.recorder import serve_sample
-from harness.series import deployment_series
-from harness.timeline import Timeline
+from harness.measure.series import deployment_series
+from harness.measure.timeline import Timeline
+from harness.run.recorder import serve_sample
+from harness.scenario.loader import ConfigError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "apps" / "serve_config.yaml"
@@ -170,7 +170,7 @@ def test_keys_ray_ignores_become_notes_so_a_typo_is_seen(tmp_path: Path) -> None
 
 
 def test_the_recorded_scenario_reloads_with_the_config_as_deployed(tmp_path: Path) -> None:
-    from harness.runner import write_resolved_scenario
+    from harness.run.runner import write_resolved_scenario
 
     overrides = ["app.config.applications.0.deployments.0.num_replicas=3"]
     scenario = load_scenario(ROOT / "configs" / "apps" / "mix.yaml", overrides)

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from harness.config import SLOSpec
-from harness.slo import SLOSyntaxError, evaluate, parse_check, percentile
-from harness.timeline import Timeline
+from harness.measure.timeline import Timeline
+from harness.scenario.config import SLOSpec
+from harness.slo.core import SLOSyntaxError, evaluate, parse_check, percentile
 
 
 def req(t: float, latency_ms: float, outcome: str = "ok", final: bool = True) -> dict:

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from harness.config import SLOSpec
-from harness.slo import SLOSyntaxError, evaluate, parse_check
+from harness.scenario.config import SLOSpec
+from harness.slo.core import SLOSyntaxError, evaluate, parse_check
 from tests.unit.slo_timelines import phase, sample, samples, timeline
 
 # Load from 10 s to 40 s. The autoscaler raises the target 1 -> 3 at 14 s, replicas follow
@@ -171,8 +171,8 @@ def test_scale_down_already_settled_is_zero():
 
 
 def test_settled_since_is_one_rule_for_any_series():
-    from harness import series
-    from harness.timeline import Window
+    from harness.measure import series
+    from harness.measure.timeline import Window
 
     nodes = [(0.0, 5.0), (10.0, 2.0), (12.0, 4.0), (20.0, 2.0), (30.0, 2.0)]
     wanted = [(0.0, 2.0)]

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from harness.config import SLOSpec
-from harness.slo import evaluate
+from harness.scenario.config import SLOSpec
+from harness.slo.core import evaluate
 from tests.unit.slo_timelines import phase, request, sample, samples, timeline
 
 

@@ -1,9 +1,9 @@
 import pytest
 
-from harness import windows
-from harness.config import SLOSpec
-from harness.slo import evaluate, validate_windows, window_of
-from harness.timeline import Window
+from harness.measure import windows
+from harness.measure.timeline import Window
+from harness.scenario.config import SLOSpec
+from harness.slo.core import evaluate, validate_windows, window_of
 from tests.unit.slo_timelines import T0, phase, request, timeline
 
 NAMED = {

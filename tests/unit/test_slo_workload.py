@@ -1,7 +1,7 @@
 import pytest
 
-from harness.config import SLOSpec
-from harness.slo import SLOSyntaxError, evaluate
+from harness.scenario.config import SLOSpec
+from harness.slo.core import SLOSyntaxError, evaluate
 from tests.unit.slo_timelines import phase, timeline, workload_result
 
 

@@ -17,7 +17,7 @@ from chaos.faults.aws import (  # noqa: E402
     instance_state,
     terminate_and_wait,
 )
-from harness.cluster import free_port  # noqa: E402
+from harness.cluster.local import free_port  # noqa: E402
 
 REGION = "us-west-2"
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from harness.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter, read_stream
+from harness.measure.timeline import (
+    EVENTS_FILE,
+    TIMELINE_DIR,
+    Timeline,
+    TimelineWriter,
+    read_stream,
+)
 
 
 def test_torn_last_line_is_skipped(tmp_path):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import SLOSpec
-from harness.loader import ConfigError, load_scenario
-from harness.slo import evaluate
-from harness.timeline import Timeline
-from harness.traffic import resolve_requests
+from harness.load.traffic import resolve_requests
+from harness.measure.timeline import Timeline
+from harness.scenario.config import SLOSpec
+from harness.scenario.loader import ConfigError, load_scenario
+from harness.slo.core import evaluate
 from locustfiles.requests import RequestMix
 from locustfiles.schedule import request_sequence
 

@@ -7,11 +7,11 @@ import io
 import pytest
 from rich.console import Console
 
-from harness.config import SLOSpec
-from harness.loader import scenario_from_dict
-from harness.outcome import RunOutcome
 from harness.report.terminal import print_verdicts
-from harness.slo import evaluate
+from harness.run.outcome import RunOutcome
+from harness.scenario.config import SLOSpec
+from harness.scenario.loader import scenario_from_dict
+from harness.slo.core import evaluate
 from tests.unit.slo_timelines import phase, request, timeline
 
 TRACEBACK = """\
@@ -32,13 +32,13 @@ ModuleNotFoundError: No module named 'pandas'
     ("\n\n", None),
 ])
 def test_last_error_line_prefers_the_exception(text, expected):
-    from harness.causes import last_error_line
+    from harness.slo.causes import last_error_line
 
     assert last_error_line(text) == expected
 
 
 def test_log_cause_reads_only_the_end_of_a_big_log(tmp_path):
-    from harness.causes import log_cause
+    from harness.slo.causes import log_cause
 
     log = tmp_path / "x.log"
     log.write_text("noise\n" * 100_000 + TRACEBACK)
@@ -110,9 +110,9 @@ def test_on_no_data_takes_only_fail_or_pass():
 
 
 def test_load_error_quotes_the_locust_log(tmp_path):
-    from harness.load import LoadProcess, _Proc
-    from harness.loadspec import LoadSpec
-    from harness.procs import ProcessLedger
+    from harness.load.process import LoadProcess, _Proc
+    from harness.load.spec import LoadSpec
+    from harness.procs.ledger import ProcessLedger
 
     log = tmp_path / "locust.log"
     log.write_text("[2026] INFO Starting Locust\nTraceback (most recent call last):\n"

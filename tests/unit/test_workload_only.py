@@ -15,15 +15,15 @@ from rich.console import Console
 
 from chaos.component import ChaosComponent
 from harness.cli import main
-from harness.config import Scenario, SLOSpec, TasksWorkloadSpec
-from harness.context import RunContext
-from harness.live import LiveState, render_line, render_panel
-from harness.loader import ConfigError, load_scenario, scenario_from_dict
-from harness.procs import ProcessLedger
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
 from harness.report.html import build_report
-from harness.slo import evaluate
-from harness.timeline import Timeline, TimelineWriter
-from harness.workload_only import KILLER_SLO_NAME, implicit_slos
+from harness.run.context import RunContext
+from harness.run.live import LiveState, render_line, render_panel
+from harness.scenario.config import Scenario, SLOSpec, TasksWorkloadSpec
+from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.scenario.workload_only import KILLER_SLO_NAME, implicit_slos
+from harness.slo.core import evaluate
 from harness.workloads.tasks import TasksWorkload
 from tests.unit.slo_timelines import T0, phase, sample, timeline, workload_result
 
@@ -350,8 +350,8 @@ def test_report_of_a_workload_only_run_has_cpu_not_request_charts(tmp_path: Path
 
 
 def test_terminal_says_why_a_verdict_failed() -> None:
-    from harness.outcome import RunOutcome
     from harness.report.terminal import print_verdicts
+    from harness.run.outcome import RunOutcome
 
     records = [workload_result(20, "t", lost=2, wrong=0, why="lost: task 6 (NodeDiedError), task 9 (NodeDiedError)")]
     outcome = RunOutcome("r", "core", "s.yaml", 1, "/tmp/r", 0.0)

@@ -8,11 +8,11 @@ import time
 import pytest
 from rich.console import Console
 
-from harness.config import Scenario
-from harness.context import RunContext
-from harness.loader import ConfigError, scenario_from_dict
-from harness.procs import ProcessLedger
-from harness.timeline import Timeline, TimelineWriter
+from harness.measure.timeline import Timeline, TimelineWriter
+from harness.procs.ledger import ProcessLedger
+from harness.run.context import RunContext
+from harness.scenario.config import Scenario
+from harness.scenario.loader import ConfigError, scenario_from_dict
 from harness.workloads import build_workloads
 from harness.workloads.actors import lost_messages
 from harness.workloads.script import ScriptWorkload, numeric_fields
@@ -152,8 +152,8 @@ def test_workload_that_crashes_reports_why(tmp_path):
 
 
 def test_script_verdict_quotes_the_error_line_of_its_output(tmp_path):
-    from harness.config import SLOSpec
-    from harness.slo import evaluate
+    from harness.scenario.config import SLOSpec
+    from harness.slo.core import evaluate
 
     script = tmp_path / "needs_pandas.py"
     script.write_text("print('starting')\nimport nomod\n")

@@ -1,0 +1,384 @@
+"""Cluster lifecycle: a local multi-node Ray cluster on loopback, or an existing one.
+
+A local cluster is started with ray.cluster_utils.Cluster, every node on
+127.0.0.1, with a per-run temp dir (short: Ray puts Unix sockets in it) whose
+logs are copied into the run's results at teardown. An existing cluster
+(`cluster.address`) is only connected to: nothing is started there and nothing
+of it is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness import PROJECT_ROOT
+from harness.procs.ledger import ProcessLedger
+from harness.scenario.config import ClusterSpec, NodeSpec
+
+LOOPBACK = "127.0.0.1"
+MB = 1024 * 1024
+
+
+class ClusterStartError(Exception):
+    """The cluster did not come up: an infrastructure error, not a verdict."""
+
+
+class PortConflict(ClusterStartError):
+    """A port the run uses is served by a process this run does not own."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def pin_loopback() -> None:
+    """Keep this process's Ray on 127.0.0.1, even if ray was imported before the harness ran.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import. A host that imported ray
+    first (pytest collecting tests, a notebook, a user's own tooling) would have ray.init
+    swap "127.0.0.1" for the machine's routable address, where no GCS of ours listens.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if "ray" in sys.modules:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def refresh_ray_config() -> None:
+    """Make this process's Ray re-read its environment before a new driver session.
+
+    Ray caches its config (the auth mode among it) and the auth token per process. A
+    session before, in the same process (a connection to a token-auth cluster, which
+    switches the process to token mode), would leave this driver's own server demanding
+    a token the run's cluster never sends; the GCS then takes every actor the driver
+    creates for out of scope and drops it before it runs. Ray's tests reset the same way.
+    """
+    if "ray" not in sys.modules:
+        return  # nothing cached yet
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray from before token auth: no such cache to refresh
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def prepare_driver() -> None:
+    """What this process's Ray needs before each new driver session (start or connect)."""
+    pin_loopback()
+    refresh_ray_config()
+
+
+def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
+    """Environment every Ray process of the run inherits (loopback: `prepare_driver`)."""
+    # Ray writes ray_current_cluster under $RAY_TMPDIR/ray: keep it per run.
+    os.environ["RAY_TMPDIR"] = str(temp_root)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Pin the auth mode of the run's own loopback cluster: left unset, Ray decides from
+    # ~/.ray/auth_token, a file any other Ray on the machine may create or replace.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Workers must import the harness (the built-in app) and the user's app.
+    project_root = str(PROJECT_ROOT)
+    paths = [project_root, os.getcwd(), *extra_python_path]
+    existing = os.environ.get("PYTHONPATH", "")
+    merged = [p for p in paths if p] + ([existing] if existing else [])
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(merged))
+
+
+# Ports each node's processes listen on (attributes `<kind>_port` of Ray's Node).
+NODE_PORTS = ("node_manager", "metrics_export", "metrics_agent", "runtime_env_agent", "dashboard_agent_listen")
+
+
+def port_listeners(ports: set[int]) -> dict[int, int | None]:
+    """The pid listening on each of these TCP ports (None when psutil cannot tell)."""
+    out: dict[int, int | None] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in ports:
+            if out.get(conn.laddr.port) is None:
+                out[conn.laddr.port] = conn.pid
+    return out
+
+
+def check_ports_owned(ports: dict[str, int], ledger: ProcessLedger) -> None:
+    """Raise PortConflict if any port is served by a process this run does not own.
+
+    Free ports are picked before the server binds them, so another process may take
+    one in between; then the run must stop rather than talk to someone else's server.
+    """
+    if not ports:
+        return
+    ledger.snapshot_descendants()
+    ours = {os.getpid(), *(p.pid for p in ledger.alive())}
+    listeners = port_listeners(set(ports.values()))
+    for component, port in sorted(ports.items()):
+        pid = listeners.get(port)
+        if pid is not None and pid not in ours:
+            try:
+                who = f"{psutil.Process(pid).name()} (pid {pid})"
+            except psutil.Error:
+                who = f"pid {pid}"
+            raise PortConflict(
+                f"port {port} ({component}) is served by {who}, which this run did not start; "
+                f"another process took it: retry the run"
+            )
+
+
+@dataclass
+class NodeHandle:
+    name: str
+    spec: NodeSpec | None
+    node_id: str
+    is_head: bool
+    ray_node: Any = None  # ray._private.node.Node for local clusters
+    alive: bool = True
+
+    def process_pids(self) -> dict[str, list[int]]:
+        """The node's own processes by type (raylet, gcs_server, ...)."""
+        if self.ray_node is None:
+            return {}
+        out: dict[str, list[int]] = {}
+        for kind, infos in self.ray_node.all_processes.items():
+            out[kind] = [info.process.pid for info in infos if info.process is not None]
+        return out
+
+
+@dataclass
+class ClusterHandle:
+    """What the rest of the run needs to know about the cluster."""
+
+    address: str
+    owned: bool  # True when this run started it (and must stop it)
+    nodes: dict[str, NodeHandle] = field(default_factory=dict)
+    temp_dir: Path | None = None
+    _cluster: Any = None  # ray.cluster_utils.Cluster
+
+    @property
+    def head(self) -> NodeHandle | None:
+        return next((n for n in self.nodes.values() if n.is_head), None)
+
+    def workers(self) -> list[NodeHandle]:
+        return [n for n in self.nodes.values() if not n.is_head]
+
+    def ports(self) -> dict[str, int]:
+        """Every TCP port the run's own Ray processes listen on, by component."""
+        out: dict[str, int] = {}
+        if self.address.rpartition(":")[2].isdigit():
+            out["gcs"] = int(self.address.rpartition(":")[2])
+        for name, node in self.nodes.items():
+            ray_node = node.ray_node
+            if ray_node is None or not node.alive:
+                continue
+            for kind in NODE_PORTS:
+                port = getattr(ray_node, f"{kind}_port", None)
+                if isinstance(port, int) and port > 0:
+                    out[f"{name}.{kind}"] = port
+        return out
+
+    def remove_node(self, name: str, graceful: bool = False) -> None:
+        """Kill every process of a worker node of a local cluster."""
+        node = self.nodes[name]
+        if not self.owned or node.is_head or node.ray_node is None:
+            raise ValueError(f"node {name!r} is not a worker node this run started")
+        self._cluster.remove_node(node.ray_node, allow_graceful=graceful)
+        node.alive = False
+
+    def add_node(self, spec: NodeSpec) -> NodeHandle:
+        """Start one more worker node (e.g. a replacement after a fault)."""
+        if not self.owned:
+            raise ValueError("cannot add nodes to a cluster this run did not start")
+        ray_node = self._cluster.add_node(**_node_args(spec, self.temp_dir))
+        handle = NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
+        self.nodes[spec.name] = handle
+        return handle
+
+
+def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "num_cpus": spec.num_cpus,
+        "num_gpus": spec.num_gpus,
+        "object_store_memory": spec.object_store_mb * MB,
+        "node_ip_address": LOOPBACK,
+        "node_name": spec.name,
+    }
+    if spec.resources:
+        args["resources"] = dict(spec.resources)
+    if temp_dir is not None:
+        args["temp_dir"] = str(temp_dir)
+    return args
+
+
+def fence_ray_init(reason: str) -> None:
+    """Make ray.init() without an address fail fast in this process from now on.
+
+    Ray APIs connect on their own when the driver is not connected (auto-init,
+    Serve's client), and ray.init() without an address joins whatever cluster it
+    finds on the machine. After teardown, a straggling poll would otherwise join
+    another run's (or engineer's) cluster and keep this process alive. An explicit
+    address still goes through: that is a deliberate choice of the caller.
+    """
+    import ray
+
+    original = getattr(ray.init, "_unfenced", ray.init)
+
+    def fenced(*args: Any, **kwargs: Any) -> Any:
+        address = kwargs.get("address", args[0] if args else None)
+        if address in (None, "", "auto"):
+            raise RuntimeError(f"ray.init() without an address refused: {reason}")
+        return original(*args, **kwargs)
+
+    fenced._unfenced = original  # type: ignore[attr-defined]
+    ray.init = fenced
+
+
+def unfence_ray_init() -> None:
+    import ray
+
+    ray.init = getattr(ray.init, "_unfenced", ray.init)
+
+
+def start_local_cluster(
+    spec: ClusterSpec,
+    ledger: ProcessLedger,
+    temp_root: Path,
+) -> ClusterHandle:
+    """Start head and workers; on failure stop whatever started and raise ClusterStartError."""
+    prepare_driver()
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray_temp = temp_root / "ray"
+    ray_temp.mkdir(parents=True, exist_ok=True)
+    head_spec, *worker_specs = spec.nodes
+    head_args = _node_args(head_spec, ray_temp)
+    head_args.update(
+        include_dashboard=spec.dashboard,
+        dashboard_host=LOOPBACK,
+        # Default ports would collide with a second run (or cluster) on this machine.
+        dashboard_agent_listen_port=free_port(),
+        _system_config=dict(spec.system_config) or None,
+    )
+    if spec.dashboard:
+        head_args["dashboard_port"] = free_port()
+    handle = ClusterHandle(address="", owned=True, temp_dir=ray_temp)
+    deadline = time.monotonic() + spec.start_timeout_s
+    unfence_ray_init()
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args=head_args)
+        handle._cluster = cluster
+        handle.address = cluster.address
+        head = cluster.head_node
+        handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.node_id, True, head)
+        ledger.snapshot_descendants()
+        for worker in worker_specs:
+            if time.monotonic() > deadline:
+                raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
+            ray_node = cluster.add_node(**_node_args(worker, ray_temp))
+            handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
+            ledger.snapshot_descendants()
+        ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
+        cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
+        check_ports_owned(handle.ports(), ledger)  # also snapshots the ledger
+    except ClusterStartError:
+        stop_cluster(handle, ledger)
+        raise
+    except Exception as exc:  # Ray raises many types here; all mean "no cluster"
+        stop_cluster(handle, ledger)
+        raise ClusterStartError(f"cluster did not start: {type(exc).__name__}: {exc}") from exc
+    except BaseException:  # interrupted or timed out half-way: stop what did start
+        stop_cluster(handle, ledger)
+        raise
+    return handle
+
+
+def connect_existing(spec: ClusterSpec) -> ClusterHandle:
+    prepare_driver()
+    import ray
+    from tenacity import Retrying, stop_after_delay, wait_exponential
+
+    def connect() -> None:
+        try:
+            ray.init(address=spec.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
+        except Exception:
+            ray.shutdown()  # leave no half-made connection before the next try
+            raise
+
+    unfence_ray_init()
+    # A cluster that is still coming up refuses the first tries: retry with backoff.
+    retrying = Retrying(stop=stop_after_delay(spec.start_timeout_s),
+                        wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
+    try:
+        retrying(connect)
+    except Exception as exc:
+        raise ClusterStartError(
+            f"could not connect to cluster at {spec.address} within {spec.start_timeout_s:g}s: {exc}"
+        ) from exc
+    handle = ClusterHandle(address=spec.address, owned=False)
+    for info in ray.nodes():
+        if not info.get("Alive"):
+            continue
+        name = info.get("NodeName") or info["NodeID"][:8]
+        is_head = "node:__internal_head__" in info.get("Resources", {})
+        handle.nodes.setdefault(name, NodeHandle(name, None, info["NodeID"], is_head))
+    return handle
+
+
+def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0) -> list[str]:
+    """Disconnect, stop an owned cluster, then kill any recorded process still alive.
+
+    Returns the names of processes that had to be killed after Ray's own shutdown.
+    """
+    import ray
+
+    if handle.owned:
+        # Record descendants while they are still ours: agents outlive their raylet.
+        ledger.snapshot_descendants()
+    # Fence first: a poll that fails while shutdown runs (seconds when the GCS is gone)
+    # would otherwise reconnect on its own to whatever cluster it finds.
+    fence_ray_init(f"the run's cluster at {handle.address} is shut down")
+    try:
+        ray.shutdown()
+    except Exception:  # best effort: teardown must go on
+        pass
+    if not handle.owned:
+        return []
+    if handle._cluster is not None:
+        try:
+            handle._cluster.shutdown()
+        except Exception:
+            pass
+    # What survived Ray's own shutdown ignores SIGTERM (node agents): a short grace is enough.
+    survivors = ledger.kill_survivors(grace_s=min(0.5, timeout_s))
+    return [f"{p.name}({p.pid})" for p in survivors]
+
+
+def copy_ray_logs(handle: ClusterHandle, dest: Path) -> None:
+    """Copy the session logs of a local cluster into the run's results."""
+    if handle.temp_dir is not None:
+        copy_session_logs(handle.temp_dir, dest)
+
+
+def copy_session_logs(ray_temp: Path, dest: Path) -> None:
+    """Copy every session's logs under a Ray temp dir (also used after a dead run)."""
+    for session in ray_temp.glob("session_2*"):
+        logs = session / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, dest / session.name, dirs_exist_ok=True, ignore_dangling_symlinks=True)
+
+
+def make_temp_root(run_id: str) -> Path:
+    # Unix socket paths are limited to ~107 bytes: keep the root short.
+    return Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))

@@ -1,0 +1,1 @@
+"""The load: its spec, the Locust process(es), the traffic mix and the load report."""

@@ -1,0 +1,305 @@
+"""The traffic a scenario sends: a weighted mix of named requests, or the user's own Locust class.
+
+    load:
+      requests:
+        - name: predict                 # every request record carries it; SLOs take `request: predict`
+          weight: 3
+          method: POST
+          app: api                      # path is under this app's route_prefix (or give a full path)
+          path: /predict
+          headers: {x-tenant: gate}
+          body_template:                # a JSON object whose fields are drawn from the run's seed
+            prompt: {line_of: configs/apps/prompts.txt}
+            max_tokens: {int: [16, 64]}
+            temperature: {float: [0.0, 1.0]}
+            model: {choice: [small, large]}
+            stream: false               # anything else is taken as is ({value: {...}} for an object)
+          timeout_s: 5
+          expect_status: 200            # or a list; default: any 2xx/3xx is ok
+      # or: user_class: "pkg.module:MyUser"   (an HttpUser / FastHttpUser subclass)
+
+This module validates that section against the apps of the Serve config (names,
+routes, body fields) and resolves it to plain data for the load process
+(locustfiles.requests builds and sends it, stdlib only).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from harness.app.serve_config import ServeConfig
+    from harness.scenario.config import Scenario
+
+DRAW_KINDS = ("choice", "int", "float", "line_of", "value")
+DEFAULT_REQUEST = "default"
+MAX_LINES_BYTES = 8_000_000  # a line_of file travels to the load process in its config
+USER_CLASS_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+RequestName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Status = Annotated[int, Field(ge=100, le=599)]
+
+
+class RequestSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: RequestName
+    weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    app: str | None = Field(default=None, min_length=1)
+    path: str = Field(default="/", pattern=r"^/", max_length=2000)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None  # any JSON value, sent as is
+    body_template: dict[str, Any] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # default: load.request_timeout_s
+    expect_status: Status | list[Status] | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if self.body is not None and self.body_template is not None:
+            raise ValueError("expected body or body_template, not both")
+        return self
+
+
+# -- validation ---------------------------------------------------------------
+
+
+def template_problems(template: dict[str, Any], key: str) -> list[tuple[str, str]]:
+    """Each field of a body template: a literal, or a one-key draw {choice|int|float|line_of|value: ...}."""
+    problems: list[tuple[str, str]] = []
+    for name, spec in template.items():
+        where = f"{key}.{name}"
+        if not isinstance(spec, dict):
+            continue  # a literal
+        if len(spec) != 1 or next(iter(spec)) not in DRAW_KINDS:
+            problems.append((where, f"one of {', '.join(DRAW_KINDS)} as the field's kind, got {sorted(spec)}"))
+            continue
+        kind, arg = next(iter(spec.items()))
+        if kind == "choice" and (not isinstance(arg, list) or not arg):
+            problems.append((f"{where}.choice", f"a non-empty list to choose from, got {arg!r}"))
+        elif kind in ("int", "float"):
+            numbers = (int,) if kind == "int" else (int, float)
+            ok = (isinstance(arg, list) and len(arg) == 2
+                  and all(isinstance(v, numbers) and not isinstance(v, bool) for v in arg) and arg[0] <= arg[1])
+            if not ok:
+                problems.append((f"{where}.{kind}", f"[low, high] {kind}s with low <= high, got {arg!r}"))
+        elif kind == "line_of":
+            problem = _lines_problem(arg)
+            if problem:
+                problems.append((f"{where}.line_of", problem))
+    return problems
+
+
+def _lines_problem(path: Any) -> str | None:
+    if not isinstance(path, str) or not Path(path).is_file():
+        return f"an existing text file (relative to the working directory), got {path!r}"
+    if Path(path).stat().st_size > MAX_LINES_BYTES:
+        return f"a file of at most {MAX_LINES_BYTES // 1_000_000} MB"
+    try:
+        if not read_lines(path):
+            return f"a file with at least one non-empty line, got {path!r}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"a readable UTF-8 file ({exc})"
+    return None
+
+
+def read_lines(path: str) -> list[str]:
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def route_app(config: ServeConfig, path: str) -> str | None:
+    """The app whose route prefix serves a full path (the longest prefix wins, as in Serve's proxy)."""
+    best, best_len = None, -1
+    for app in config.apps:
+        prefix = (app.route_prefix or "").rstrip("/")
+        if app.route_prefix is None:
+            continue
+        if (path == prefix or path.startswith(prefix + "/") or prefix == "") and len(prefix) > best_len:
+            best, best_len = app.name, len(prefix)
+    return best
+
+
+def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    load, config = scenario.load, scenario.app._serve
+    problems: list[tuple[str, str]] = []
+    if load.requests is None:
+        return problems
+    if load.user_class is not None:
+        problems.append(("load.user_class", "load.requests or load.user_class, not both"))
+    if load.path != "/" or load.method != "GET":  # (the defaults: a resolved scenario.yaml lists them)
+        problems.append(("load.requests", "load.requests or load.path/method, not both"))
+    seen: set[str] = set()
+    for index, req in enumerate(load.requests):
+        key = f"load.requests.{index}"
+        if req.name in seen:
+            problems.append((f"{key}.name", f"a name used once, got {req.name!r} again"))
+        seen.add(req.name)
+        if req.app is not None:
+            app = config.app(req.app) if config else None
+            if app is None:
+                known = ", ".join(a.name for a in config.apps) if config else ""
+                problems.append((f"{key}.app", f"an app of the Serve config ({known}), got {req.app!r}"))
+            elif app.route_prefix is None:
+                problems.append((f"{key}.app", f"an app with a route_prefix (app {req.app!r} has none)"))
+        elif config is not None and route_app(config, req.path) is None:
+            prefixes = ", ".join(a.route_prefix for a in config.apps if a.route_prefix)
+            problems.append((f"{key}.path", f"a path under a route_prefix of the Serve config ({prefixes}), "
+                                            f"got {req.path!r}"))
+        if req.body_template is not None:
+            problems += template_problems(req.body_template, f"{key}.body_template")
+        if req.timeout_s is not None and req.timeout_s > load.request_timeout_s:
+            problems.append((f"{key}.timeout_s", f"at most load.request_timeout_s ({load.request_timeout_s:g}), "
+                                                 f"got {req.timeout_s:g}"))
+    return problems
+
+
+def user_class_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Import the class in a child process (Locust monkey-patches whatever imports it)."""
+    load = scenario.load
+    if load.user_class is None:
+        return []
+    if not re.match(USER_CLASS_PATTERN, load.user_class):
+        return [("load.user_class", f"'pkg.module:ClassName', got {load.user_class!r}")]
+    import subprocess
+    import sys
+
+    check = subprocess.run(  # noqa: S603 - our own interpreter and checker module
+        [sys.executable, "-m", "locustfiles.userclass", load.user_class, load.model],
+        capture_output=True, text=True, timeout=120, cwd=Path.cwd(),
+        env=_child_env(),
+    )
+    if check.returncode != 0:
+        lines = (check.stdout.strip() or check.stderr.strip() or "the check failed").splitlines()
+        return [("load.user_class", lines[-1][:400])]
+    return []
+
+
+def _child_env() -> dict[str, str]:
+    import os
+
+    root = str(PROJECT_ROOT)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), root, env.get("PYTHONPATH")]))
+    return env
+
+
+def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """`request:` names a request of the mix; `App/Deployment` names an app of the config."""
+    from harness.slo.core import SLOSyntaxError, parse_check
+
+    problems: list[tuple[str, str]] = []
+    names = request_names(scenario)
+    config = scenario.app._serve
+    for index, spec in enumerate(scenario.slos):
+        try:
+            check = parse_check(spec.check)
+        except SLOSyntaxError:
+            continue  # reported by slo.validate_checks
+        if spec.request is not None:
+            if names is not None and spec.request not in names:
+                problems.append((f"slos.{index}.request", f"a request of load.requests ({', '.join(names)}), "
+                                                          f"got {spec.request!r}"))
+            if check.metric in REPLICA_METRICS:
+                problems.append((f"slos.{index}.request", f"a request metric ({check.metric} is about replicas)"))
+        if check.metric in REPLICA_METRICS and check.args and config is not None:
+            problem = deployment_problem(config, check.args[0])
+            if problem:
+                problems.append((f"slos.{index}.check", problem))
+    return problems
+
+
+REPLICA_METRICS = frozenset({
+    "time_to_replicas", "time_to_target", "scale_down_time", "max_replicas", "min_replicas",
+    "direction_changes", "replica_start_time", "replica_recovery_time",
+})
+
+
+def deployment_problem(config: ServeConfig, name: str) -> str | None:
+    """An `App/Deployment` whose app is unknown, or a bare name that several apps list."""
+    apps = config.apps
+    if "/" in name:
+        app_name, dep = name.split("/", 1)
+        if config.app(app_name) is None:
+            return f"an app of the Serve config in {name!r} ({', '.join(a.name for a in apps)})"
+        if not dep:
+            return f"App/Deployment, got {name!r}"
+        return None
+    owners = [a.name for a in apps if name in a.deployments]
+    if len(owners) > 1:
+        return f"App/Deployment for {name!r}, which several apps have ({', '.join(f'{o}/{name}' for o in owners)})"
+    return None
+
+
+def request_names(scenario: Scenario) -> list[str] | None:
+    """Names the request records carry (None: a user class, whose requests Locust names at run time)."""
+    if scenario.load.user_class is not None:
+        return None
+    if scenario.load.requests is None:
+        return [DEFAULT_REQUEST]
+    return [r.name for r in scenario.load.requests]
+
+
+def traffic_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Every problem of the traffic section, as (key path, message) pairs."""
+    problems = request_problems(scenario) + slo_problems(scenario)
+    problems = [(k, m if m.startswith("expected ") else f"expected {m}") for k, m in problems]
+    return problems + [(k, m if m.startswith("expected ") else f"expected {m}") for k, m in user_class_problems(scenario)]
+
+
+# -- resolution for the load process -----------------------------------------
+
+
+def full_path(config: ServeConfig | None, req: RequestSpec) -> str:
+    if req.app is None or config is None:
+        return req.path
+    app = config.app(req.app)
+    prefix = ((app.route_prefix if app else "") or "").rstrip("/")
+    return prefix + req.path if req.path != "/" or not prefix else prefix
+
+
+def resolve_requests(scenario: Scenario) -> list[dict[str, Any]]:
+    """The mix as plain data for locustfiles.requests; the legacy load.path/method is one request."""
+    load, config = scenario.load, scenario.app._serve
+    if load.requests is None:
+        legacy = RequestSpec(name=DEFAULT_REQUEST, method=load.method, path=load.path,
+                             app=config.apps[0].name if config and config.apps else None)
+        return resolve_specs([legacy], load.request_timeout_s, config)
+    return resolve_specs(list(load.requests), load.request_timeout_s, config)
+
+
+def resolve_specs(
+    specs: list[RequestSpec], default_timeout_s: float, config: ServeConfig | None = None
+) -> list[dict[str, Any]]:
+    """Validated requests as plain data (paths under their apps' route prefixes, files read)."""
+    out = []
+    for req in specs:
+        item: dict[str, Any] = {
+            "name": req.name, "weight": req.weight, "method": req.method, "path": full_path(config, req),
+            "headers": dict(req.headers), "timeout_s": req.timeout_s or default_timeout_s,
+            "expect": [req.expect_status] if isinstance(req.expect_status, int) else req.expect_status,
+        }
+        if req.body is not None:
+            item["body"] = json.dumps(req.body, separators=(",", ":"))
+        if req.body_template is not None:
+            item["template"] = {
+                name: _resolve_field(spec) for name, spec in req.body_template.items()
+            }
+        out.append(item)
+    return out
+
+
+def _resolve_field(spec: Any) -> list[Any]:
+    """[kind, argument] for the load process; a line_of file is read here, once."""
+    if not isinstance(spec, dict):
+        return ["value", spec]
+    kind, arg = next(iter(spec.items()))
+    if kind == "line_of":
+        return ["choice", read_lines(arg)]
+    return [kind, arg]
+

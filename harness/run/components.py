@@ -1,0 +1,45 @@
+"""Which run components a scenario gets. Each part of the harness adds itself here."""
+
+from __future__ import annotations
+
+from harness.load.report import LoadReport
+from harness.run.context import RunComponent
+from harness.run.health import HealthGuard
+from harness.run.host_guard import HostGuard
+from harness.run.live import LiveView
+from harness.run.recorder import Recorder
+from harness.scenario.config import Scenario
+from harness.workloads import build_workloads
+
+
+def build_components(scenario: Scenario) -> list[RunComponent]:
+    """Components in start order; they are stopped in reverse order.
+
+    The recorder starts first and stops last, so its samples cover the workloads'
+    ends; the host guard is ticked after the others have started.
+    """
+    components: list[RunComponent] = [Recorder(scenario.recorder)]
+    # The load streams are complete before any component stops: LoadReport reads them.
+    components.append(LoadReport())
+    relay = None
+    if scenario.chaos.resource_killer:  # before the workloads: a script looks it up at once
+        from chaos.killer import KillerRelay
+
+        relay = KillerRelay()
+        components.append(relay)
+    components.extend(build_workloads(scenario))
+    autoscaling = scenario.cluster.autoscaling
+    if autoscaling is not None:
+        from harness.run.node_recorder import NodeGuard, NodeRecorder
+
+        nodes = NodeRecorder(scenario.recorder)
+        components += [nodes, NodeGuard(nodes, autoscaling.resolved_cap())]
+    components.append(HealthGuard(scenario.health))  # the harness's own parts: cluster, disk
+    if scenario.host_guard.enabled:
+        components.append(HostGuard(scenario.host_guard))
+    if scenario.chaos.faults:
+        from chaos.component import ChaosComponent  # loads only the faults the scenario names
+
+        components.append(ChaosComponent(scenario.chaos, relay=relay))
+    components.append(LiveView())  # last: started after the others, stopped first
+    return components

@@ -1,0 +1,497 @@
+"""One scenario run, start to teardown: the spine every other part plugs into.
+
+    cluster -> app ready -> components start -> load (+ ticks) -> cooldown
+      -> teardown (always) -> SLOs on the timeline -> junit.xml, summary.json, table
+
+A workload-only scenario (`app: none`) deploys no app and starts no load: its
+components start, and the run lasts until every workload has reported (each within
+its own timeout_s), then the cooldown; the `workloads` window spans that drive.
+
+Whatever happens (an SLO fails, an exception, SIGINT/SIGTERM, the scenario's hard
+timeout) teardown runs and the results measured so far are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import secrets
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+from rich.console import Console
+
+from harness.app import deploy as app_deploy
+from harness.app.serve_config import http_options as serve_options
+from harness.cluster import local as cluster_mod
+from harness.cluster.autoscaling import start_autoscaling_cluster
+from harness.cluster.local import ClusterHandle
+from harness.files import point_symlink, results_fallback_dir, write_atomic
+from harness.load.process import LoadError, LoadProcess
+from harness.load.traffic import resolve_requests
+from harness.measure.records import Error, Teardown
+from harness.measure.stats import window_stats
+from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+from harness.procs.ledger import OWNED_FILE, ProcessLedger
+from harness.procs.reaper import RunWatch, protect_run
+from harness.report.html import REPORT_FILE, write_report
+from harness.report.junit import build_suite, write_junit
+from harness.report.summary import app_version, build_summary, write_summary
+from harness.report.terminal import print_verdicts
+from harness.run.components import build_components
+from harness.run.context import InfraError, RunComponent, RunContext
+from harness.run.health import describe_load_exit
+from harness.run.outcome import CONFIG_ERROR, RunOutcome
+from harness.scenario.config import Scenario
+from harness.scenario.loader import attach_serve_config
+from harness.scenario.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.slo import targets as slo_targets
+from harness.slo.core import evaluate
+from harness.workloads import Workload
+
+TICK_S = 0.2
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: stop, tear down, write what was measured."""
+
+
+class HardTimeout(BaseException):
+    """The scenario's timeout_s elapsed."""
+
+
+def new_run_id(scenario: Scenario) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def _signals_raise(timeout_s: float) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM and the hard timeout into exceptions, in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise HardTimeout(f"scenario timeout of {timeout_s:g}s elapsed")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_deferred(ctx: RunContext) -> Iterator[None]:
+    """During teardown a second Ctrl-C must not leave processes behind: note it, go on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, _frame: Any) -> None:
+        ctx.console.print(f"[yellow]{signal.Signals(signum).name}: teardown in progress, please wait[/]")
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Runner:
+    """Runs one scenario. Build it, call run(), read the RunOutcome."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        scenario_file: str,
+        results_root: Path,
+        overrides: list[str] | None = None,
+        console: Console | None = None,
+        components: list[RunComponent] | None = None,
+        run_id: str | None = None,
+        cluster: ClusterHandle | None = None,
+    ):
+        if scenario.app is not None and scenario.app._serve is None:
+            # A Scenario built in code (not by the loader) still needs its Serve config.
+            attach_serve_config(scenario, scenario_file, [])
+        self.scenario = scenario
+        self.run_id = run_id or new_run_id(scenario)
+        run_dir = (results_root / self.run_id).resolve()
+        run_dir.mkdir(parents=True, exist_ok=False)
+        ledger = ProcessLedger(self.run_id, run_dir / OWNED_FILE)
+        self.ctx = RunContext(
+            scenario=scenario,
+            scenario_file=scenario_file,
+            run_id=self.run_id,
+            run_dir=run_dir,
+            timeline=TimelineWriter(run_dir / TIMELINE_DIR / EVENTS_FILE),
+            ledger=ledger,
+            console=console or Console(),
+            overrides=list(overrides or []),
+        )
+        self.components: list[RunComponent] = (
+            components if components is not None else build_components(scenario)
+        )
+        self.results_root = results_root
+        self.outcome = RunOutcome(
+            run_id=self.run_id,
+            scenario_name=scenario.name,
+            scenario_file=scenario_file,
+            seed=scenario.seed,
+            run_dir=str(run_dir),
+            started_at=time.time(),
+        )
+        self._load: LoadProcess | None = None
+        self._started: list[RunComponent] = []
+        self._temp_root: Path | None = None
+        # A running cluster owned by the caller (a suite): used as is, never stopped here.
+        self._shared_cluster = cluster
+        self._watch: RunWatch | None = None
+        self._part = "setup"  # what the run was doing: an unexpected error names it
+
+    # -- phases ------------------------------------------------------------
+
+    def _start_cluster(self) -> None:
+        ctx, spec = self.ctx, self.scenario.cluster
+        t0 = time.monotonic()
+        self._part = "cluster start"
+        ctx.timeline.phase("cluster_start", "start")
+        try:
+            if self._shared_cluster is not None:
+                ctx.cluster = self._shared_cluster
+            elif spec.address is None:
+                self._temp_root = cluster_mod.make_temp_root(self.run_id)
+                if self._watch is not None:
+                    self._watch.set_temp_root(self._temp_root)
+                cluster_mod.prepare_process_env(self._temp_root, self.scenario.python_path)
+                if spec.autoscaling is not None:
+                    ctx.cluster = start_autoscaling_cluster(spec.autoscaling, ctx.ledger, self._temp_root,
+                                                            spec.start_timeout_s, dict(spec.system_config))
+                else:
+                    ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
+            else:
+                ctx.cluster = cluster_mod.connect_existing(spec)
+        except cluster_mod.PortConflict as exc:
+            raise InfraError("port_conflict", str(exc)) from exc
+        except cluster_mod.ClusterStartError as exc:
+            raise InfraError("cluster", str(exc)) from exc
+        ctx.artifacts["ports"] = ctx.cluster.ports()
+        ctx.timeline.phase("cluster_start", "end", nodes=sorted(ctx.cluster.nodes))
+        self.outcome.timings["cluster_start_s"] = round(time.monotonic() - t0, 3)
+
+    def _deploy_app(self) -> None:
+        ctx, app = self.ctx, self.scenario.app
+        t0 = time.monotonic()
+        self._part = "app deploy"
+        ctx.timeline.phase("app_deploy", "start")
+        try:
+            if not ctx.cluster.owned:
+                ctx.artifacts["serve_was_running"] = app_deploy.serve_is_running()
+            wanted_port = cluster_mod.free_port()
+            serve_config = app._serve
+            client = app_deploy.start_serve(
+                wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port)
+            )
+            ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
+            ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
+            ctx.artifacts["serve_config_notes"] = serve_config.notes
+            for note in serve_config.notes:
+                ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
+            # Every request's path is absolute (its app's route prefix included): load goes to the root.
+            ctx.app_url = f"http://127.0.0.1:{ctx.http_port}"
+            waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s)
+        except app_deploy.AppNotReady as exc:
+            raise InfraError("app_not_ready", str(exc)) from exc
+        except InfraError:
+            raise
+        except Exception as exc:
+            raise InfraError("app_deploy", f"{type(exc).__name__}: {exc}") from exc
+        if ctx.cluster.owned and self._shared_cluster is None:
+            try:  # the port was free when picked: is it our proxy that answers on it?
+                cluster_mod.check_ports_owned({"serve_http": ctx.http_port}, ctx.ledger)
+            except cluster_mod.PortConflict as exc:
+                raise InfraError("port_conflict", str(exc)) from exc
+        if not app.is_builtin:  # its deployments are known only now: check the SLOs that name one
+            deployed = {(a.name, d) for a in serve_config.apps for d in app_deploy.deployment_names(a.name)}
+            names = {d for _, d in deployed}
+            if len(serve_config.apps) > 1:  # several apps: an SLO may also name App/Deployment
+                names |= {f"{a}/{d}" for a, d in deployed}
+            self._check_slo_subjects(sorted(names))
+        ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
+        self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
+
+    def _check_slo_subjects(self, deployments: list[str]) -> None:
+        """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
+        problems = slo_targets.subject_problems(self.scenario, deployments)
+        if problems:
+            key, what = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise InfraError(CONFIG_ERROR, f"{self.ctx.scenario_file}: {key}: {what}{more}")
+
+    def _start_components(self) -> None:
+        for component in self.components:
+            self._part = f"{component.name} start"
+            component.start(self.ctx)
+            self._started.append(component)
+        self._part = "load"
+
+    def _run_load(self) -> None:
+        ctx, scenario = self.ctx, self.scenario
+        ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
+        self._start_components()
+        self._load = LoadProcess(
+            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
+            requests=resolve_requests(scenario),
+        )
+        try:
+            self._load.start()
+            self._load.wait_started(scenario.load.start_timeout_s)
+        except LoadError as exc:
+            raise InfraError("load", str(exc)) from exc
+        ctx.load_started_at = time.time()
+        cpu_meter = CpuMeter()
+        load_started = time.monotonic()
+        # Locust ends itself after duration_s; allow it time to stop its users.
+        deadline = time.monotonic() + scenario.duration_s + self._load.stop_timeout_s() + 15
+        while True:
+            code = self._load.poll()
+            if code is not None:
+                break
+            if time.monotonic() > deadline:
+                raise InfraError("load", "locust did not stop after the scenario's duration")
+            self._tick()
+            time.sleep(TICK_S)
+        ctx.load_ended_at = time.time()
+        self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
+        problem = describe_load_exit(code, time.monotonic() - load_started, scenario.duration_s)
+        if problem:
+            raise InfraError("load", f"{problem}: {self._load.cause()}")
+        # A generator that could not send on schedule says nothing about the release.
+        self._load.stop()
+        invalid = self._load.invalid_reason()
+        if invalid is not None:
+            raise InfraError("load_invalid", invalid)
+        self._cooldown()
+
+    def _run_workloads(self) -> None:
+        """A workload-only run: no app, no load; it lasts until every workload reported."""
+        ctx = self.ctx
+        self._start_components()
+        workloads = [c for c in self._started if isinstance(c, Workload)]
+        # The drive's start and end stand where a load's would: the chaos schedule counts
+        # from the start, and a workload stopped after the end is not cut short.
+        ctx.load_started_at = time.time()
+        ctx.timeline.phase(DRIVE_WINDOW, "start", t=ctx.load_started_at, workloads=[w.workload_name for w in workloads])
+        while any(w.result is None for w in workloads):
+            self._tick()
+            time.sleep(TICK_S)
+        ctx.load_ended_at = time.time()
+        ctx.timeline.phase(DRIVE_WINDOW, "end", t=ctx.load_ended_at)
+        self._cooldown()
+
+    def _cooldown(self) -> None:
+        ctx, scenario = self.ctx, self.scenario
+        cooldown_end = time.monotonic() + scenario.cooldown_s
+        if scenario.cooldown_s:
+            ctx.timeline.phase("cooldown", "start")
+            while time.monotonic() < cooldown_end:
+                self._tick()
+                time.sleep(TICK_S)
+            ctx.timeline.phase("cooldown", "end")
+
+    def _tick(self) -> None:
+        for component in self._started:
+            self._part = f"{component.name} tick"
+            component.tick(self.ctx)
+        self._part = "load"
+
+    # -- teardown and verdict ----------------------------------------------
+
+    def _app_names(self) -> list[str]:
+        serve_config = self.scenario.app._serve
+        return [a.name for a in serve_config.apps] if serve_config is not None else [self.scenario.app.name]
+
+    def _teardown(self) -> None:
+        ctx = self.ctx
+        t0 = time.monotonic()
+        if self._load is not None:
+            self._load.stop()
+        for component in reversed(self._started):
+            try:
+                component.stop(ctx)
+            except Exception as exc:  # one broken component must not stop teardown
+                self.outcome.notes.append(f"{component.name} stop failed: {exc}")
+            self.outcome.metrics.update(_safe_metrics(component))
+        app = self.scenario.app
+        if self._shared_cluster is not None:
+            # The caller's cluster stays up for the next run: remove only this run's app.
+            if app is not None:
+                _leave_existing_cluster(self._app_names(), serve_was_running=True)
+        elif ctx.cluster is not None:
+            if not ctx.cluster.owned and app is not None:
+                _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
+            killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
+            if killed:
+                ctx.timeline.emit(Teardown, killed_after_shutdown=killed)
+            try:
+                if self.outcome.error_kind != "disk_full":  # keep the room for the results
+                    cluster_mod.copy_ray_logs(ctx.cluster, ctx.run_dir / "ray_logs")
+            except OSError as exc:
+                self.outcome.notes.append(f"could not copy Ray logs: {exc}")
+        else:
+            # Interrupted before the cluster handle existed: sweep what was started anyway.
+            ctx.ledger.snapshot_descendants()
+            ctx.ledger.kill_survivors()
+        if self._temp_root is not None:
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+        self.outcome.timings["teardown_s"] = round(time.monotonic() - t0, 3)
+
+    def _judge(self) -> None:
+        timeline = Timeline.load(self.ctx.run_dir)
+        slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
+        self.outcome.verdicts = [evaluate(spec, timeline) for spec in slos]
+        load = timeline.window("load")
+        if load is not None:
+            stats = window_stats(timeline, load)
+            self.outcome.metrics.update(requests=stats["requests"], load_seconds=stats["seconds"], ok=stats["ok"])
+
+    def _write_results(self) -> None:
+        ctx = self.ctx
+        self.outcome.ended_at = time.time()
+        summary = build_summary(
+            self.outcome,
+            self.scenario.model_dump(mode="json"),
+            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts},
+        )
+        summary["versions"]["app"] = app_version(self.scenario.app)
+        try:
+            write_summary(ctx.run_dir / "summary.json", summary)
+            write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])
+        except OSError as exc:  # e.g. a full disk: each file is complete or absent
+            fallback = results_fallback_dir(self.run_id)
+            self.outcome.notes.append(f"could not write results to {ctx.run_dir} ({exc}); wrote them to {fallback}")
+            summary["notes"] = self.outcome.notes
+            write_summary(fallback / "summary.json", summary)
+            write_junit(fallback / "junit.xml", [build_suite(self.outcome)])
+            return
+        try:
+            write_report(ctx.run_dir)
+        except Exception as exc:  # the report is a view of the results: never worth the verdict
+            self.outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
+        try:
+            point_symlink(self.results_root / "latest", ctx.run_dir.name)
+        except OSError as exc:
+            self.outcome.notes.append(f"could not update results/latest: {exc}")
+
+    def run(self) -> RunOutcome:
+        ctx = self.ctx
+        write_resolved_scenario(self.scenario, ctx.run_dir)
+        ctx.timeline.phase("run", "start", run_id=self.run_id, seed=self.scenario.seed)
+        self._watch = protect_run(ctx, self.outcome.notes)
+        try:
+            with _signals_raise(self.scenario.timeout_s):
+                self._start_cluster()
+                if self.scenario.workload_only:
+                    self._run_workloads()
+                else:
+                    self._deploy_app()
+                    self._run_load()
+        except Interrupted as exc:
+            self.outcome.fail("interrupted", f"run interrupted by {exc}")
+        except HardTimeout as exc:
+            self.outcome.fail("timeout", str(exc))
+        except InfraError as exc:
+            self.outcome.fail(exc.kind, exc.message)
+        except OSError as exc:
+            kind = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "harness"
+            self.outcome.fail(kind, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self.outcome.fail("harness", f"{self._part}: {type(exc).__name__}: {exc}")
+        finally:
+            with _signals_deferred(ctx):
+                if self.outcome.error is not None:
+                    ctx.timeline.emit(Error, error_kind=self.outcome.error_kind, message=self.outcome.error)
+                try:
+                    self._teardown()
+                finally:
+                    ctx.timeline.phase("run", "end")
+                    ctx.timeline.close()
+                    try:
+                        self._judge()
+                    except Exception as exc:
+                        self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
+                    try:
+                        self._write_results()
+                    finally:
+                        if self._watch is not None:
+                            self._watch.finish()
+        print_verdicts(ctx.console, self.outcome)
+        if (ctx.run_dir / REPORT_FILE).exists():
+            ctx.console.print(f"report: {ctx.run_dir / REPORT_FILE}", highlight=False, soft_wrap=True)
+        return self.outcome
+
+
+def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
+    """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
+    resolved = scenario.model_dump(mode="json")
+    if scenario.app is not None and scenario.app.config is not None:
+        config_copy = run_dir / "serve_config.yaml"
+        write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
+        resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}
+    path = run_dir / "scenario.yaml"
+    write_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
+    return path
+
+
+class CpuMeter:
+    """CPU used by the harness process itself (all threads), as % of one core."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process()
+        self._cpu0 = self._cpu()
+        self._wall0 = time.monotonic()
+
+    def _cpu(self) -> float:
+        times = self._proc.cpu_times()
+        return times.user + times.system
+
+    def percent(self) -> float:
+        wall = time.monotonic() - self._wall0
+        return 100.0 * (self._cpu() - self._cpu0) / wall if wall > 0 else 0.0
+
+
+def _safe_metrics(component: RunComponent) -> dict[str, Any]:
+    try:
+        return dict(component.metrics())
+    except Exception:
+        return {}
+
+
+def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> None:
+    """Remove what this run added to a cluster it did not start, and nothing else."""
+    try:
+        from ray import serve
+
+        if serve_was_running:
+            for app_name in app_names:
+                serve.delete(app_name)
+        else:
+            serve.shutdown()  # this run started Serve there: stop it again
+    except Exception:
+        pass

@@ -1,0 +1,1 @@
+"""Scenario files: safe YAML, the typed config, the loader and its cross-checks."""

@@ -1,0 +1,161 @@
+"""Scenario files to typed Scenario objects, with one-line errors.
+
+YAML is only ever loaded through harness.scenario.safe_yaml (PyYAML's safe loader, with
+bounded depth and size): a tag that would construct an object is an error
+naming its key, not code that runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
+from harness.load.traffic import traffic_problems
+from harness.scenario import safe_yaml, workload_only
+from harness.scenario.config import Scenario, semantic_errors
+from harness.scenario.errors import format_validation_error
+from harness.slo import targets as slo_targets
+from harness.slo.core import validate_checks, validate_windows
+from harness.slo.nodes import node_type_problems
+
+
+class ConfigError(Exception):
+    """Invalid scenario or usage. Each line names the file, the key and what was expected."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def attach_serve_config(scenario: Scenario, source: str, overrides: list[tuple[str, list[str], Any]]) -> None:
+    """Read the Serve config file the scenario names (or build one from its app section)."""
+    app = scenario.app
+    if app is None:  # app: none (a workload-only run)
+        return
+    if app.config is None:
+        app._serve = legacy_config(app, scenario.seed)
+        return
+    try:
+        app._serve = load_serve_config(app.config, overrides)
+    except ServeConfigError as exc:
+        raise ConfigError([
+            f"{app.config}: {key}: expected {message} (app.config of {source})" for key, message in exc.problems
+        ]) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.0.c=value` to (path, value); the value is read as YAML (numbers, bools, lists)."""
+    if "=" not in text:
+        raise ConfigError([f"--set {text}: expected key.path=value"])
+    key, raw = text.split("=", 1)
+    path = [part for part in key.strip().split(".") if part]
+    if not path:
+        raise ConfigError([f"--set {text}: expected a key path before '='"])
+    try:
+        value = safe_yaml.load(raw) if raw.strip() else ""
+    except safe_yaml.YamlRejected as exc:
+        raise ConfigError([f"--set {text}: {exc.where}: {exc.expected}"]) from None
+    return path, value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
+    node: Any = data
+    for depth, part in enumerate(path[:-1]):
+        here = ".".join(path[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError([f"{source}: {here}: expected a list index below {len(node)}"])
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError([f"{source}: {here}: expected a mapping to set a key in"])
+    last = path[-1]
+    if isinstance(node, list):
+        # An index one past the end appends, so `--set slos.3=...` can add an SLO.
+        if not last.isdigit() or int(last) > len(node):
+            raise ConfigError([f"{source}: {'.'.join(path)}: expected a list index up to {len(node)}"])
+        if int(last) == len(node):
+            node.append(value)
+        else:
+            node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError([f"{source}: {'.'.join(path)}: expected a mapping to set a key in"])
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: expected an existing scenario file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{source}: expected a readable UTF-8 file ({exc})"]) from None
+    try:
+        data = safe_yaml.load(text)
+    except safe_yaml.YamlRejected as exc:
+        raise ConfigError([f"{source}: {exc.where}: {exc.expected}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: (top level): expected a mapping (got {type(data).__name__})"])
+    return data
+
+
+def load_scenario(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """Read, override and validate one scenario file; raise ConfigError on any problem."""
+    path = Path(path)
+    data = read_yaml(path)
+    config_overrides = []
+    for text in overrides or []:
+        key_path, value = parse_override(text)
+        if _in_config_file(data, key_path):  # app.config.<key>: a field of the Serve config file
+            config_overrides.append((text, key_path[2:], value))
+            continue
+        apply_override(data, key_path, value, f"{path} (--set {text})")
+    if seed is not None:
+        data["seed"] = seed
+    return scenario_from_dict(data, str(path), config_overrides)
+
+
+def _in_config_file(data: dict[str, Any], key_path: list[str]) -> bool:
+    app = data.get("app")
+    return (len(key_path) > 2 and key_path[:2] == ["app", "config"]
+            and isinstance(app, dict) and isinstance(app.get("config"), str))
+
+
+def scenario_from_dict(
+    data: dict[str, Any], source: str, config_overrides: list[tuple[str, list[str], Any]] | None = None
+) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
+    attach_serve_config(scenario, source, config_overrides or [])
+    problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
+    if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
+        problems += traffic_problems(scenario)
+    problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
+    problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    problems += slo_targets.problems(scenario)
+    autoscaling = scenario.cluster.autoscaling
+    node_types = None if autoscaling is None else autoscaling.type_names()
+    problems += [(f"slos.{index}.check", message)
+                 for index, message in node_type_problems([s.check for s in scenario.slos], node_types)]
+    if scenario.chaos.faults:
+        from chaos.registry import scenario_problems  # imports only the faults named
+
+        problems += scenario_problems(scenario)
+    problems += workload_only.scenario_problems(scenario)
+    if problems:
+        raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
+    return scenario

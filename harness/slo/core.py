@@ -1,0 +1,224 @@
+"""SLOs: rules that read like a sentence, judged as pure functions of timeline windows.
+
+A check is `<metric> <op> <bound>`, as k6 thresholds are written:
+
+    success_ratio >= 99%        p(99) < 500ms        error_ratio <= 0.5%
+    requests >= 100             avg_latency < 50ms   shed_ratio == 0
+
+Metrics are registered by name (harness.slo.registry; harness.slo.catalog lists every
+metric module, so the table is whole whatever was imported first); each takes the timeline, a window and
+the metric's arguments and returns a Measurement that carries the inputs it used,
+so every verdict can be checked by hand from summary.json.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.measure import windows
+from harness.measure.records import Dropped, Request
+from harness.measure.stats import percentile
+from harness.measure.timeline import Timeline, Window
+from harness.scenario.config import SLOSpec
+from harness.slo.catalog import METRICS, SECONDS_METRICS
+from harness.slo.registry import (
+    DEFAULT_WINDOW,
+    DEFAULT_WINDOWS,
+    Measurement,
+    SLOSyntaxError,
+    is_number,
+)
+
+__all__ = ["percentile", "Measurement", "SLOSyntaxError"]  # re-exported for callers of core
+
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+OP_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "equal to", "!=": "not"}
+_CHECK = re.compile(
+    r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?:\((?P<args>[^)]*)\))?\s*"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    args: tuple[str, ...]
+    op: str
+    bound: float  # in the metric's own unit: ms for latencies, a fraction for ratios
+    text: str
+
+
+def parse_check(text: str) -> Check:
+    match = _CHECK.match(text)
+    if not match:
+        raise SLOSyntaxError(f"expected '<metric> <op> <number>[ms|s|%]' such as 'p(99) < 500ms', got {text!r}")
+    name = match["metric"]
+    if name not in METRICS:
+        known = ", ".join(sorted(METRICS))
+        raise SLOSyntaxError(f"expected a known metric ({known}), got {name!r}")
+    args = tuple(a.strip() for a in (match["args"] or "").split(",") if a.strip())
+    number = float(match["number"])
+    unit = match["unit"]
+    if unit == "s":
+        number *= 1000.0 if _is_latency(name) else 1.0
+    elif unit == "ms" and name in SECONDS_METRICS:
+        number /= 1000.0
+    elif unit == "%":
+        number /= 100.0
+    return Check(name, args, match["op"], number, text.strip())
+
+
+def _is_latency(name: str) -> bool:
+    return name in ("p", "avg_latency", "max_latency", "min_latency", "median_latency")
+
+
+LINE_WIDTH = 80
+
+
+def one_line(text: str, width: int = LINE_WIDTH) -> str:
+    """Text on one line (whitespace collapsed), cut to `width` columns with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+@dataclass
+class Verdict:
+    name: str
+    check: str
+    window: str
+    passed: bool
+    measured: float | None
+    bound: float
+    op: str
+    unit: str
+    message: str
+    window_start: float | None = None
+    window_end: float | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None  # the cause of a failure, in full (the message repeats it)
+    on_no_data: str = "fail"  # the SLO's policy when nothing was measured
+    no_data: bool = False  # nothing was measured: `passed` is the policy's answer
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self, width: int = LINE_WIDTH) -> str:
+        """The verdict in one line of at most `width` columns (CI logs, the terminal).
+
+        A failure leads with its cause; the full text stays in `message` (JUnit,
+        summary.json).
+        """
+        mark = "PASS" if self.passed else "FAIL"
+        cause = self.why or self.message.removeprefix(self.check).lstrip(" :")  # the name already says the check
+        name = one_line(self.name, max(width // 2, 12))  # a long name must not crowd out the cause
+        return one_line(f"{mark} {name}: {cause}", width)
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "no data"
+    if math.isinf(value):
+        return "never" if value > 0 else "-inf"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    if unit == "ms":
+        return f"{value:.1f}ms"
+    if unit == "s":
+        return f"{value:.2f}s"
+    if unit == "rps":
+        return f"{value:.1f} req/s"
+    return f"{value:g}"
+
+
+def window_of(spec: SLOSpec) -> str:
+    """The window expression an SLO judges: its own, else its metric's default."""
+    if spec.window is not None:
+        return spec.window
+    return DEFAULT_WINDOWS.get(parse_check(spec.check).metric, DEFAULT_WINDOW)
+
+
+def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
+    check = parse_check(spec.check)
+    expression = window_of(spec)
+    window = windows.resolve(expression, timeline.windows)
+    name = spec.display_name()
+    if window is None:
+        why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
+        return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
+                       why=why, on_no_data=spec.on_no_data)
+    if spec.request is not None:
+        timeline = requests_named(timeline, spec.request)
+    measurement = METRICS[check.metric](timeline, window, list(check.args))
+    why = measurement.inputs.get("why")
+    why = None if why is None else " ".join(str(why).split())
+    where = f"in window {window.name!r} ({window.duration:.1f}s)"
+    no_data = measurement.value is None or (isinstance(measurement.value, float) and math.isnan(measurement.value))
+    if no_data:
+        # Nothing to measure: the SLO's own policy answers, and the verdict says so.
+        passed = spec.on_no_data == "pass"
+        verb = "passed" if passed else "failed"
+        message = f"{check.text} {verb}: no data ({why or 'nothing measured'}) {where}; on_no_data: {spec.on_no_data}"
+    else:
+        passed = OPS[check.op](measurement.value, check.bound)
+        measured = format_value(measurement.value, measurement.unit)
+        bound = format_value(check.bound, measurement.unit)
+        verb = "met" if passed else "violated"
+        message = f"{check.text} {verb}: measured {measured}, expected {OP_WORDS[check.op]} {bound} {where}"
+        if not passed and why:
+            message += f": {why}"
+        if measurement.inputs.get("warning"):
+            message += f" [warning: {measurement.inputs['warning']}]"
+    return Verdict(
+        name, check.text, window.name, passed, measurement.value, check.bound, check.op,
+        measurement.unit, message, window.start, window.end, measurement.inputs,
+        why=None if passed else (f"no data ({why or 'nothing measured'}); on_no_data: fail" if no_data else why),
+        on_no_data=spec.on_no_data, no_data=no_data,
+    )
+
+
+def requests_named(timeline: Timeline, name: str) -> Timeline:
+    """The timeline with only the requests (and dropped sends) of one name; windows unchanged."""
+    view = copy.copy(timeline)
+    view.requests = [r for r in timeline.requests if r.get(Request.name, "default") == name]
+    view.events = [e for e in timeline.events
+                   if e[Dropped.kind] != Dropped.KIND or e.get(Dropped.name, "default") == name]
+    return view
+
+
+def validate_checks(specs: list[SLOSpec]) -> list[tuple[int, str]]:
+    """Syntax errors of a scenario's SLOs as (index, message), found before anything starts."""
+    problems = []
+    for index, spec in enumerate(specs):
+        try:
+            check = parse_check(spec.check)
+            if check.metric == "p":
+                numbers = [a for a in check.args if is_number(a)]
+                if len(numbers) != 1 or not 0 < float(numbers[0]) <= 100:
+                    raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got {spec.check!r}")
+            # A dry run on an empty timeline: metrics check their arguments before any data.
+            METRICS[check.metric](Timeline([]), Window("validate", 0.0, 0.0), list(check.args))
+        except SLOSyntaxError as exc:
+            problems.append((index, str(exc)))
+    return problems
+
+
+def validate_windows(specs: list[SLOSpec]) -> list[tuple[int, str]]:
+    """Window expressions that do not parse, as (index, message)."""
+    problems = []
+    for index, spec in enumerate(specs):
+        try:
+            if spec.window is not None:
+                windows.parse(spec.window)
+        except windows.WindowSyntaxError as exc:
+            problems.append((index, str(exc)))
+    return problems

@@ -1,0 +1,122 @@
+"""Recovery SLOs: how the service came back after a fault. Judge them over a window
+that starts when the fault does and leaves time to recover, e.g. `fault-1 + 30s`.
+
+    recovery_time < 10s                  from the window's start until requests succeed
+                                         again: the first success after the last failure
+                                         (0 when nothing failed; never if the window ends
+                                         failing)
+    replica_recovery_time(Echo) < 30s    from the window's start until running replicas
+                                         are back to their level before it (its target,
+                                         or N with `(Echo, N)`); 0 if they never dropped
+    failed_requests <= 20                requests that failed (error, timeout, connection
+                                         error; not shed) in the window: a budget
+    resource_recovery_time(CPU) < 30s    from the window's start until the available
+                                         amount (or `(CPU, total)`) is back to its level
+                                         before the window
+"""
+
+from __future__ import annotations
+
+import math
+
+from harness.measure import series
+from harness.measure.records import Request
+from harness.measure.stats import ERROR_OUTCOMES, OK, errors_of, outcome_counts, outcome_of
+from harness.measure.timeline import Timeline, Window
+from harness.slo.autoscaling import NEVER, deployment_args, no_samples
+from harness.slo.registry import Measurement, SLOSyntaxError, metric
+
+# Resource amounts are floats summed by Ray: compare with a little slack.
+RESOURCE_SLACK = 1e-6
+
+
+@metric("recovery_time", "time_to_success", seconds=True)
+def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    requests = timeline.requests_in(window)
+    if not requests:
+        return Measurement(None, "s", {"why": "no requests"})
+    bad = [r for r in requests if outcome_of(r) != OK]
+    inputs = {"requests": len(requests), "not_ok": len(bad)}
+    if not bad:
+        return Measurement(0.0, "s", inputs)
+    last_bad = bad[-1][Request.t]
+    first_ok = next((r[Request.t] for r in requests if r[Request.t] > last_bad and outcome_of(r) == OK), None)
+    inputs.update(
+        first_failure_s=round(bad[0][Request.t] - window.start, 3),
+        last_failure_s=round(last_bad - window.start, 3),
+        last_failure_outcome=bad[-1].get(Request.outcome),
+    )
+    if first_ok is None:
+        inputs["why"] = f"requests still failed at the window's end ({bad[-1].get(Request.outcome)})"
+        return Measurement(NEVER, "s", inputs)
+    inputs["recovered_at_s"] = round(first_ok - window.start, 3)
+    return Measurement(first_ok - window.start, "s", inputs)
+
+
+@metric("failed_requests")
+def failed_requests(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    requests = timeline.requests_in(window)
+    counts = outcome_counts(requests)
+    by_outcome = {outcome: n for outcome, n in counts.items() if outcome in ERROR_OUTCOMES}
+    return Measurement(float(errors_of(counts)), "count", {"requests": len(requests), "by_outcome": by_outcome})
+
+
+def time_back(points: list[series.Point], window: Window, level: float) -> tuple[float, float | None]:
+    """Seconds from the window's start until the series, once below `level`, is back (0: never dropped)."""
+    seen = series.within(points, window)
+    dropped = series.first_time(seen, lambda v: v < level - RESOURCE_SLACK)
+    if dropped is None:
+        return 0.0, None
+    back = series.first_time(seen, lambda v: v >= level - RESOURCE_SLACK, after=dropped)
+    return (NEVER, dropped) if back is None else (back - window.start, dropped)
+
+
+@metric("replica_recovery_time", seconds=True, subject="deployment")
+def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    deployment, wanted = deployment_args("replica_recovery_time", args, "N")
+    running = series.deployment_series(timeline, deployment, "running")
+    seen = series.within(running, window)
+    if not seen:
+        return no_samples(deployment)
+    source = "given"
+    if wanted is None:
+        target = series.value_before(series.deployment_series(timeline, deployment, "target"), window.start)
+        before = series.value_before(running, window.start)
+        level, source = (target, "target before the window") if target is not None else (before, "running before the window")
+        if level is None:
+            return Measurement(None, "s", {"why": f"no sample of {deployment!r} before the window"})
+    else:
+        level = float(wanted)
+    value, dropped = time_back(running, window, level)
+    inputs = {
+        "deployment": deployment, "level": level, "level_from": source,
+        "dropped_at_s": None if dropped is None else round(dropped - window.start, 3),
+        "running": series.relative(seen, window.start),
+    }
+    if math.isinf(value):
+        inputs["why"] = f"{deployment} stayed below {level:g} running replicas (lowest {min(v for _, v in seen):g})"
+    return Measurement(value, "s", inputs)
+
+
+@metric("resource_recovery_time", seconds=True)
+def resource_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    if not args or len(args) > 2 or (len(args) == 2 and args[1] not in ("available", "total")):
+        raise SLOSyntaxError(
+            f"expected resource_recovery_time(Resource[, available|total]), got ({', '.join(args)})"
+        )
+    resource, which = args[0], (args[1] if len(args) == 2 else "available")
+    points = series.resource_series(timeline, resource, which)
+    level = series.value_before(points, window.start)
+    if level is None:
+        return Measurement(None, "s", {"why": f"no sample of {which} {resource} before the window"})
+    value, dropped = time_back(points, window, level)
+    seen = series.within(points, window)
+    inputs = {
+        "resource": resource, "which": which, "level_before": level,
+        "dropped_at_s": None if dropped is None else round(dropped - window.start, 3),
+        which: series.relative(seen, window.start),
+    }
+    if math.isinf(value):
+        lowest = min((v for _, v in seen), default=level)
+        inputs["why"] = f"{which} {resource} stayed below {level:g} (lowest {lowest:g})"
+    return Measurement(value, "s", inputs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from harness.gate.config import QuarantineList, load_quarantine
 from harness.gate.history import History, StoredResult
+from harness.gate.regression import baseline_of
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.report.terminal import ci_table
@@ -45,15 +45,14 @@ def add_parser(sub: Any, results_default: Path) -> None:
 
 def _median(results: list[StoredResult], metric: str, runs: int, same_config: bool = True) -> float | None:
     latest = results[-1].config_hash
-    values = [r.metrics[metric] for r in reversed(results)
-              if (r.config_hash == latest or not same_config)
-              and r.status in ("passed", "flaky") and metric in r.metrics]
-    return statistics.median(values[:runs]) if values else None
+    passing = [r.metrics for r in reversed(results)
+               if (r.config_hash == latest or not same_config)
+               and r.status in ("passed", "flaky") and metric in r.metrics]
+    return baseline_of(metric, passing[:runs])[0]
 
 
 def _baseline_median(baseline: list[dict[str, float]], metric: str) -> float | None:
-    values = [m[metric] for m in baseline if metric in m]
-    return statistics.median(values) if values else None
+    return baseline_of(metric, baseline)[0]
 
 
 def _fmt(value: float | None, unit: str) -> str:

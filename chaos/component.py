@@ -177,13 +177,14 @@ class ChaosComponent:
 
     def metrics(self) -> dict[str, Any]:
         results = list(self.results.values())
-        lags = sorted(r["lag_ms"] for r in results if r.get("lag_ms") is not None)
-        dead_after = [r["noticed_after_s"] for r in results if r.get("noticed_after_s") is not None and r.get("kills_node")]
+        lags = sorted(r[Chaos.lag_ms] for r in results if r.get(Chaos.lag_ms) is not None)
+        dead_after = [r[Chaos.noticed_after_s] for r in results
+                      if r.get(Chaos.noticed_after_s) is not None and r.get(Chaos.kills_node)]
         out: dict[str, Any] = {
             "chaos_planned": len(self.shots),
-            "chaos_injected": sum(1 for r in results if r.get("outcome") == "injected"),
-            "chaos_not_injected": sum(1 for r in results if r.get("outcome") != "injected"),
-            "chaos_noticed": sum(1 for r in results if r.get("noticed_t") is not None),
+            "chaos_injected": sum(1 for r in results if r.get(Chaos.outcome) == "injected"),
+            "chaos_not_injected": sum(1 for r in results if r.get(Chaos.outcome) != "injected"),
+            "chaos_noticed": sum(1 for r in results if r.get(Chaos.noticed_t) is not None),
         }
         if lags:
             out["chaos_lag_p99_ms"] = percentile(lags, 99)

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.measure import stats
+from harness.measure.records import Chaos
 from harness.report.terminal import ci_table
 from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.slo.core import format_value
@@ -96,12 +97,12 @@ def _num(value: Any) -> float | None:
 def _shot(r: dict[str, Any] | None) -> str:
     if r is None:
         return "absent"
-    target = r.get("node") or next((t.get("node") or t.get("actor_id") for t in r.get("targets") or []), None)
-    text = f"{r.get('outcome', '?')}"
+    target = r.get(Chaos.node) or next((t.get("node") or t.get("actor_id") for t in r.get(Chaos.targets) or []), None)
+    text = f"{r.get(Chaos.outcome, '?')}"
     if target:
         text += f" on {target}"
-    if r.get("noticed_after_s") is not None:
-        text += f", noticed {r['noticed_after_s']:.1f}s"
+    if r.get(Chaos.noticed_after_s) is not None:
+        text += f", noticed {r[Chaos.noticed_after_s]:.1f}s"
     return text
 
 

@@ -42,6 +42,7 @@ from harness.measure.records import Chaos
 from harness.measure.stats import percentile
 from harness.run.context import RunContext
 from harness.scenario.config import ChaosSpec
+from harness.seed import stream
 
 LOAD_WAIT_POLL_S = 0.01
 
@@ -83,7 +84,7 @@ class ChaosComponent:
         classes = registry.load_named([f.fault for f in self.spec.faults])
         self._faults = [classes[e.fault](classes[e.fault].Args.model_validate(e.args)) for e in self.spec.faults]
         traits = {name: Traits(cls.target_kind, cls.kills_node) for name, cls in classes.items()}
-        return plan(self.spec, _nodes(ctx), ctx.scenario.duration_s, ctx.rng("chaos"), traits)
+        return plan(self.spec, _nodes(ctx), ctx.scenario.duration_s, stream(ctx.seed, "chaos"), traits)
 
     # -- component seam ----------------------------------------------------
 
@@ -99,7 +100,7 @@ class ChaosComponent:
         proxy = None
         if any(f.target_kind == "network" for f in self._faults):
             port = ctx.http_port or int(ctx.app_url.split(":")[2].split("/")[0])
-            proxy = FaultProxy(port, ctx.rng("chaos-network"))
+            proxy = FaultProxy(port, stream(ctx.seed, "chaos-network"))
             proxy.start()
             route = ctx.app_url.split(str(port), 1)[1]
             ctx.load_url = proxy.url + route

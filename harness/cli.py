@@ -21,7 +21,7 @@ from harness.report import compare
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report
 from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.scenario.loader import ConfigError, load_scenario, seed_override
 
 DEFAULT_RESULTS = Path("results")
 
@@ -179,13 +179,13 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    overrides = [*args.overrides, *seed_override(args.seed)]
     try:
-        scenario = load_scenario(args.scenario, args.overrides, args.seed)
+        scenario = load_scenario(args.scenario, overrides)
     except ConfigError as exc:
         return _config_error(args, exc, "run")
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
-    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     try:
         runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console)
     except OSError as exc:

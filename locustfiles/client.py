@@ -42,6 +42,7 @@ class Caller:
     tally: Tally
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"worker": 2}
     body_rng: random.Random = field(default_factory=random.Random)  # body templates (seeded by the caller)
+    pick_rng: random.Random = field(default_factory=random.Random)  # closed model: which request (seeded too)
     default_timeout_s: float = 10.0  # the client's own; a request asking for less gets a timer
 
     def call(
@@ -53,7 +54,7 @@ class Caller:
         `scheduled` (open model): the send had an intended time, so its lag is recorded.
         `request`: which request of the mix (drawn by the caller); unset, one is drawn here.
         """
-        request = request or self.mix.pick(self.rng.random())
+        request = request or self.mix.pick(self.pick_rng.random())
         body = request.body_for(self.body_rng)  # every attempt resends the same body
         self.tally.requests += 1
         attempt = 0

@@ -1,31 +1,26 @@
 """Load shapes and arrival schedules as pure functions of (shape, seed).
 
-Stdlib only (no gevent, no locust): the harness, the load process and unit tests
-import it alike. A shape becomes a Profile, a list of pieces on [0, duration)
-each with a level over time (users in the closed model, requests per second in
-the open model) and an optional window name. The open model's sends are the
-arrival times of a (possibly non-homogeneous) Poisson or uniform process with
-that rate, drawn from a generator seeded by the run's seed: the same seed and
-shape give the same sends, to the microsecond.
+Stdlib only (no gevent, no locust; streams from harness.seed): the harness, the
+load process and unit tests import it alike. A shape becomes a Profile, a list of
+pieces on [0, duration) each with a level over time (users in the closed model,
+requests per second in the open model) and an optional window name. The open
+model's sends are the arrival times of a (possibly non-homogeneous) Poisson or
+uniform process with that rate, drawn from the seed's `load.arrivals` stream: the
+same seed and shape give the same sends, to the microsecond.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from harness.seed import stream
+
 LevelFn = Callable[[float], float]
-
-
-def seeded_rng(seed: int, purpose: str) -> random.Random:
-    """One random stream per purpose; the same derivation as harness.run.context.RunContext.rng."""
-    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 @dataclass(frozen=True)
@@ -136,7 +131,7 @@ def _ramp(shape: dict[str, Any], base: float, duration: float, seed: int) -> lis
 def _sine(shape: dict[str, Any], base: float, duration: float, seed: int) -> list[Piece]:
     mean, amp, period = float(shape["mean"]), float(shape["amplitude"]), float(shape["period_s"])
     noise_sd, every = float(shape.get("noise", 0)), float(shape.get("noise_every_s", 1))
-    rng = seeded_rng(seed, "load.shape.noise")
+    rng = stream(seed, "load.shape.noise")
     noise = [rng.gauss(0.0, noise_sd) if noise_sd else 0.0 for _ in range(int(duration / every) + 2)]
     # Tabulated on a fine grid so that `rising_only` (a running maximum) stays O(1) per lookup.
     step = max(0.01, duration / 200_000)
@@ -188,7 +183,7 @@ def arrival_offsets(
     """
     if process not in ("poisson", "uniform"):
         raise ValueError(f"unknown arrival process {process!r}")
-    rng = seeded_rng(seed, "load.arrivals")
+    rng = stream(seed, "load.arrivals")
 
     def gap() -> float:
         return rng.expovariate(1.0) if process == "poisson" else 1.0
@@ -227,7 +222,7 @@ def request_draws(seed: int) -> Iterator[float]:
     The stream is the same in every load process of a run (a worker skips the sends
     of others as it skips their offsets), so a seed fixes the whole sequence.
     """
-    rng = seeded_rng(seed, "load.requests")
+    rng = stream(seed, "load.requests")
     while True:
         yield rng.random()
 
@@ -241,3 +236,20 @@ def request_sequence(weights: list[float], seed: int, count: int) -> list[int]:
         edges.append(acc)
     draws = request_draws(seed)
     return [min(bisect.bisect_right(edges, next(draws)), len(weights) - 1) for _ in range(count)]
+
+
+@dataclass(frozen=True)
+class WorkerStreams:
+    """One load process's own streams (`worker` 0: a standalone process or the master)."""
+
+    retry: random.Random  # retries' backoff jitter
+    bodies: random.Random  # body template fields
+    picks: random.Random  # closed model: which request a user's call makes
+
+
+def worker_streams(seed: int, worker: int) -> WorkerStreams:
+    return WorkerStreams(
+        retry=stream(seed, "load.retry.{worker}", worker=worker),
+        bodies=stream(seed, "load.bodies.{worker}", worker=worker),
+        picks=stream(seed, "load.picks.{worker}", worker=worker),
+    )

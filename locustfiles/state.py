@@ -23,7 +23,7 @@ from locustfiles.client import Caller, RetryPolicy, Tally
 from locustfiles.openloop import OpenLoop
 from locustfiles.records import RecordWriter
 from locustfiles.requests import RequestMix
-from locustfiles.schedule import Profile, build_profile, seeded_rng
+from locustfiles.schedule import Profile, build_profile, worker_streams
 
 ORIGIN_MESSAGE = "harness_origin"
 MASTER_LEAD_S = 0.5  # time for the origin message to reach the workers before the first send
@@ -52,17 +52,17 @@ class LoadState:
         self.worker = worker  # 1-based on workers, 0 elsewhere
         self.seed = int(config["seed"])
         self.duration_s = float(config["duration_s"])
-        stream = f"requests-w{worker}.jsonl" if role == "worker" else "requests.jsonl"
-        self.writer = RecordWriter(str(Path(config["timeline_dir"]) / stream))
+        stream_file = f"requests-w{worker}.jsonl" if role == "worker" else "requests.jsonl"
+        self.writer = RecordWriter(str(Path(config["timeline_dir"]) / stream_file))
         self.profile = build_profile(self.load["shape"], float(config["base_level"]), self.duration_s, self.seed)
         self.origin_wall: float | None = None
         self.origin_perf = 0.0
         self.tally = Tally()
         extra = {"worker": worker} if role == "worker" else {}
+        streams = worker_streams(self.seed, worker)
         self.caller = Caller(
             self.writer, RetryPolicy.from_config(self.load["retry"]), RequestMix(config["requests"]),
-            seeded_rng(self.seed, f"load.retry.{worker}"), self.tally, extra,
-            body_rng=seeded_rng(self.seed, f"load.bodies.{worker}"),
+            streams.retry, self.tally, extra, body_rng=streams.bodies, pick_rng=streams.picks,
             default_timeout_s=float(self.load["request_timeout_s"]),
         )
         self.open_loop: OpenLoop | None = None

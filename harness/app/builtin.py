@@ -2,14 +2,16 @@
 
 Knobs (see harness.scenario.config.BuiltinAppSpec): service latency (fixed or drawn from a
 distribution), CPU work per request, error rate, payload size and replica
-start-up delay. Each replica draws from its own generator, seeded from the run's
-seed and the replica's id, so a run is replayable replica by replica.
+start-up delay. Each replica draws from its own stream of the run's seed
+(harness.seed, `app.replica.<app>.<deployment>.<rank>`), keyed by the replica's
+rank: Serve numbers a deployment's replicas 0..N-1 and a replacement takes the
+lowest free rank, so replica k of a replay draws what replica k drew (which
+request reaches which replica is still Serve's routing, not the seed's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 from typing import Any
@@ -18,14 +20,23 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
 
+from harness.seed import stream
 
-def _replica_seed(run_seed: int) -> int:
+
+def replica_stream(run_seed: int, app: str, deployment: str, rank: int | str) -> random.Random:
+    return stream(run_seed, "app.replica.{app}.{deployment}.{rank}", app=app, deployment=deployment, rank=rank)
+
+
+def _replica_identity() -> tuple[str, str, int | str]:
+    """(app, deployment, rank) of the running replica; ("", "", 0) outside Serve (unit tests)."""
     try:
-        replica_id = serve.get_replica_context().replica_id.unique_id
-    except Exception:  # outside Serve (unit tests)
-        replica_id = "local"
-    digest = hashlib.sha256(f"{run_seed}:{replica_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+        context = serve.get_replica_context()
+    except Exception:
+        return "", "", 0
+    rank = getattr(context, "rank", None)  # a ReplicaRank in recent Ray (2.60 here)
+    if rank is None:  # an older Ray has no stable number: the random id (not replayable)
+        return context.app_name, context.deployment, context.replica_tag
+    return context.app_name, context.deployment, rank.rank
 
 
 def sample_latency_ms(rng: random.Random, latency: dict[str, Any]) -> float:
@@ -59,7 +70,7 @@ class Echo:
         delay = float(knobs.get("startup_delay_s", 0))
         if delay:
             time.sleep(delay)
-        self.rng = random.Random(_replica_seed(int(knobs.get("seed", 0))))
+        self.rng = replica_stream(int(knobs.get("seed", 0)), *_replica_identity())
         self.payload = b"x" * int(knobs.get("payload_bytes", 64))
         self.latency = knobs.get("latency", {})
         self.cpu_work_ms = float(knobs.get("cpu_work_ms", 0))

@@ -34,6 +34,7 @@ from harness.cluster.local import (
     MB,
     ClusterHandle,
     ClusterStartError,
+    LocalLease,
     NodeHandle,
     check_ports_owned,
     free_port,
@@ -244,6 +245,18 @@ def _wait_min_workers(spec: AutoscalingClusterSpec, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise ClusterStartError(f"{alive - 1} of {wanted - 1} min_workers nodes came up in time")
         time.sleep(0.25)
+
+
+class AutoscalingLease(LocalLease):
+    """A run's own autoscaling cluster: the same lifecycle as a local one, another start."""
+
+    kind = "autoscaling"
+
+    def _start(self, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
+        spec = self.spec
+        assert spec.autoscaling is not None  # harness.cluster.lease.own_lease picks this lease for it
+        return start_autoscaling_cluster(spec.autoscaling, ledger, temp_root, spec.start_timeout_s,
+                                         dict(spec.system_config))
 
 
 def head_process(ctx: Any) -> HeadProcess | None:

@@ -1,14 +1,16 @@
-"""Cluster lifecycle: a local multi-node Ray cluster on loopback, or an existing one.
+"""Cluster lifecycle: a local multi-node Ray cluster on loopback, and the driver's session.
 
 A local cluster is started with ray.cluster_utils.Cluster, every node on
 127.0.0.1, with a per-run temp dir (short: Ray puts Unix sockets in it) whose
-logs are copied into the run's results at teardown. An existing cluster
-(`cluster.address`) is only connected to: nothing is started there and nothing
-of it is stopped.
+logs are copied into the run's results at teardown. `LocalLease` is the one place
+a cluster of one's own is started and stopped (a run's own, or a pool's shared
+one): temp root, process environment, start; stop, logs, temp root. An existing
+cluster (`cluster.address`) is harness.cluster.existing's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -22,6 +24,7 @@ from typing import Any
 import psutil
 
 from harness import PROJECT_ROOT
+from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.config import ClusterSpec, NodeSpec
 
@@ -304,38 +307,6 @@ def start_local_cluster(
     return handle
 
 
-def connect_existing(spec: ClusterSpec) -> ClusterHandle:
-    prepare_driver()
-    import ray
-    from tenacity import Retrying, stop_after_delay, wait_exponential
-
-    def connect() -> None:
-        try:
-            ray.init(address=spec.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
-        except Exception:
-            ray.shutdown()  # leave no half-made connection before the next try
-            raise
-
-    unfence_ray_init()
-    # A cluster that is still coming up refuses the first tries: retry with backoff.
-    retrying = Retrying(stop=stop_after_delay(spec.start_timeout_s),
-                        wait=wait_exponential(multiplier=0.5, max=5), reraise=True)
-    try:
-        retrying(connect)
-    except Exception as exc:
-        raise ClusterStartError(
-            f"could not connect to cluster at {spec.address} within {spec.start_timeout_s:g}s: {exc}"
-        ) from exc
-    handle = ClusterHandle(address=spec.address, owned=False)
-    for info in ray.nodes():
-        if not info.get("Alive"):
-            continue
-        name = info.get("NodeName") or info["NodeID"][:8]
-        is_head = "node:__internal_head__" in info.get("Resources", {})
-        handle.nodes.setdefault(name, NodeHandle(name, None, info["NodeID"], is_head))
-    return handle
-
-
 def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0) -> list[str]:
     """Disconnect, stop an owned cluster, then kill any recorded process still alive.
 
@@ -382,3 +353,42 @@ def copy_session_logs(ray_temp: Path, dest: Path) -> None:
 def make_temp_root(run_id: str) -> Path:
     # Unix socket paths are limited to ~107 bytes: keep the root short.
     return Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))
+
+
+class LocalLease(ClusterLease):
+    """A cluster of the holder's own on this machine: started at acquire, stopped at release."""
+
+    kind = "local"
+
+    def __init__(self, spec: ClusterSpec, python_path: list[str]):
+        super().__init__()
+        self.spec = spec
+        self.python_path = python_path
+        self.temp_root: Path | None = None
+
+    def _start(self, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
+        return start_local_cluster(self.spec, ledger, temp_root)
+
+    def acquire(self, site: LeaseSite) -> ClusterHandle:
+        self.temp_root = make_temp_root(site.name)
+        if site.watch is not None:
+            with contextlib.suppress(OSError):  # unprotected against a SIGKILL only; release still sweeps
+                site.watch.set_temp_root(self.temp_root)
+        prepare_process_env(self.temp_root, self.python_path)
+        self.handle = self._start(site.ledger, self.temp_root)
+        return self.handle
+
+    def release(self, site: LeaseSite, failed: bool = False, keep_logs: bool = True) -> Released:
+        out = Released()
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            out.killed = stop_cluster(handle, site.ledger)
+            try:
+                if keep_logs:
+                    copy_ray_logs(handle, site.logs_dir)
+            except OSError as exc:
+                out.notes.append(f"could not copy Ray logs: {exc}")
+        if self.temp_root is not None:
+            shutil.rmtree(self.temp_root, ignore_errors=True)
+            self.temp_root = None
+        return out

@@ -6,20 +6,24 @@ reuse the running cluster when its cluster spec (nodes, system config, dashboard
 and the Python path its app needs are the same, and it does not destroy nodes.
 Anything else gets a fresh cluster that its own Runner starts and stops.
 
-The pool owns the shared cluster: each run deploys and deletes its own app and
-kills its own load; the pool stops the cluster (and sweeps every process it
-recorded) when the spec changes, after an infrastructure error, and at close().
+The pool owns the shared cluster (a LocalLease held in the pool's name, so it is
+started and stopped as a run's own is): each run holds a `PoolLease` on it, deploys
+and deletes its own app and kills its own load; the pool stops the cluster (and
+sweeps every process it recorded) when the spec changes, when a scenario that may
+not share comes (it gets a fresh cluster of its own: one at a time on this
+machine), after a run's infrastructure error, and at close().
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
-from harness.cluster import local as cluster_mod
-from harness.cluster.local import ClusterHandle
+from rich.console import Console
+
+from harness.cluster.lease import ClusterLease, LeaseSite, Released, own_lease
+from harness.cluster.local import ClusterHandle, ClusterStartError, LocalLease
 from harness.gate.config import ResolvedEntry
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch
@@ -47,66 +51,92 @@ def reuse_key(scenario: Scenario) -> str | None:
     }, sort_keys=True)
 
 
-def can_reuse(entry: ResolvedEntry, scenario: Scenario) -> bool:
-    if entry.entry.reuse_cluster is False or reuse_key(scenario) is None:
+def may_share(scenario: Scenario, share: bool | None = None) -> bool:
+    """share: a suite entry's `reuse_cluster` (None: share unless the scenario destroys nodes)."""
+    if share is False or reuse_key(scenario) is None:
         return False
-    if entry.entry.reuse_cluster is True:
+    if share is True:
         return True  # the suite author vouches that its faults leave nodes alone
     return not destroys_nodes(scenario)
+
+
+def can_reuse(entry: ResolvedEntry, scenario: Scenario) -> bool:
+    return may_share(scenario, entry.entry.reuse_cluster)
 
 
 class ClusterPool:
     """Holds at most one running shared cluster (one at a time keeps the machine calm)."""
 
-    def __init__(self, work_dir: Path):
+    def __init__(self, work_dir: Path, console: Console | None = None):
         self.work_dir = work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
+        self.console = console
         self.ledger = ProcessLedger(f"pool-{work_dir.name}", work_dir / OWNED_FILE)
-        self.handle: ClusterHandle | None = None
         self.started = 0  # clusters this pool started (for the summary)
         self.start_seconds: list[float] = []
         self._key: str | None = None
-        self._temp_root: Path | None = None
+        self._lease: LocalLease | None = None
+        self._site: LeaseSite | None = None  # the running cluster's
         # The shared cluster outlives each run: its own reaper covers a SIGKILLed suite.
         self._watch: RunWatch | None = None
+
+    @property
+    def handle(self) -> ClusterHandle | None:
+        return None if self._lease is None else self._lease.handle
+
+    def lease(self, scenario: Scenario, share: bool | None = None) -> ClusterLease:
+        """A run's lease: on the shared cluster where the scenario may share it, else its own.
+
+        The shared cluster is started (or reused) now, before the run's clock starts; if
+        it does not start, the run gets a cluster of its own, which reports the error.
+        """
+        if may_share(scenario, share):
+            try:
+                return PoolLease(self, self.acquire(scenario))
+            except ClusterStartError as exc:
+                if self.console is not None:
+                    self.console.print(f"[yellow]shared cluster did not start: {exc}[/]")
+        else:
+            self.release()  # one cluster at a time on this machine
+        return own_lease(scenario)
 
     def acquire(self, scenario: Scenario) -> ClusterHandle:
         """The running cluster if it matches, else a fresh one; raises ClusterStartError."""
         key = reuse_key(scenario)
         if key is None:
             raise ValueError(f"scenario {scenario.name!r} cannot share a cluster")
-        if self.handle is not None and key == self._key:
-            return self.handle
+        if self._lease is not None and self._lease.handle is not None and key == self._key:
+            return self._lease.handle
         self.release()
-        self._temp_root = cluster_mod.make_temp_root(self.work_dir.name)
+        lease = LocalLease(scenario.cluster, scenario.python_path)
+        site = self._next_site()
+        t0 = time.monotonic()
+        try:
+            handle = lease.acquire(site)
+        except BaseException:
+            lease.release(site)  # the temp root of a start that failed
+            raise
+        self.start_seconds.append(round(time.monotonic() - t0, 3))
+        self.started += 1
+        self._lease, self._site, self._key = lease, site, key
+        return handle
+
+    def _next_site(self) -> LeaseSite:
         try:
             if self._watch is None:
                 self._watch = RunWatch.start(f"pool-{self.work_dir.name}", self.work_dir, self.ledger)
-            self._watch.set_temp_root(self._temp_root)
         except OSError:
             pass  # unprotected against a SIGKILL only; teardown still sweeps the ledger
-        cluster_mod.prepare_process_env(self._temp_root, scenario.python_path)
-        t0 = time.monotonic()
-        self.handle = cluster_mod.start_local_cluster(scenario.cluster, self.ledger, self._temp_root)
-        self.start_seconds.append(round(time.monotonic() - t0, 3))
-        self.started += 1
-        self._key = key
-        return self.handle
+        logs = self.work_dir / "ray_logs" / f"cluster-{self.started + 1}"
+        return LeaseSite(self.work_dir.name, self.ledger, logs, self._watch)
 
     def release(self) -> list[str]:
         """Stop the shared cluster, if any; returns processes that had to be killed."""
-        if self.handle is None:
+        if self._lease is None or self._site is None:
             return []
-        handle, self.handle, self._key = self.handle, None, None
-        killed = cluster_mod.stop_cluster(handle, self.ledger)
-        try:
-            cluster_mod.copy_ray_logs(handle, self.work_dir / "ray_logs" / f"cluster-{self.started}")
-        except OSError:
-            pass  # logs are a convenience; the runs' own results are complete
-        if self._temp_root is not None:
-            shutil.rmtree(self._temp_root, ignore_errors=True)
-            self._temp_root = None
-        return killed
+        lease, site = self._lease, self._site
+        self._lease, self._site, self._key = None, None, None
+        return lease.release(site).killed  # logs are a convenience: the runs' own results are complete
 
     def close(self) -> list[str]:
         killed = self.release()
@@ -115,3 +145,25 @@ class ClusterPool:
             self._watch.finish()
             self._watch = None
         return killed + [f"{p.name}({p.pid})" for p in survivors]
+
+
+class PoolLease(ClusterLease):
+    """A run's hold on the pool's running cluster: released, it stays up for the next run."""
+
+    kind = "pool"
+    outlives_run = True
+    shared = True
+
+    def __init__(self, pool: ClusterPool, handle: ClusterHandle):
+        super().__init__()
+        self.pool = pool
+        self.handle = handle
+
+    def acquire(self, site: LeaseSite) -> ClusterHandle:
+        assert self.handle is not None  # the pool acquired it when it made this lease
+        return self.handle
+
+    def release(self, site: LeaseSite, failed: bool = False, keep_logs: bool = True) -> Released:
+        if failed and self.pool.handle is self.handle:
+            self.pool.release()  # the cluster may be what broke: the next run gets a fresh one
+        return Released()

@@ -43,6 +43,7 @@ from harness.scenario.loader import (
     load_scenario,
     parse_override,
     read_yaml,
+    seed_override,
 )
 
 DEFAULT_MARGIN_PCT = 25.0
@@ -113,33 +114,25 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
 def run_calibration(scenario_file: str, overrides: list[str], seeds: list[int], margin_pct: float,
                     work_dir: Path, console: Console) -> Calibration:
     """The N runs (one shared cluster where allowed), then the statistics."""
-    from harness.cluster.local import ClusterStartError
-    from harness.cluster.pool import ClusterPool, destroys_nodes, reuse_key
+    from harness.cluster.pool import ClusterPool
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
-    pool = ClusterPool(work_dir)
+    pool = ClusterPool(work_dir, console)
     outcomes: list[RunOutcome] = []
     errors: list[str] = []
     shared = False
     try:
         for index, seed in enumerate(seeds, 1):
-            scenario = load_scenario(scenario_file, overrides, seed)
+            run_overrides = [*overrides, *seed_override(seed)]
+            scenario = load_scenario(scenario_file, run_overrides)
             console.rule(f"[bold]{scenario.name}[/] run {index}/{len(seeds)}, seed {seed}")
-            cluster = None
-            if reuse_key(scenario) is not None and not destroys_nodes(scenario):
-                try:
-                    cluster = pool.acquire(scenario)
-                    shared = True
-                except ClusterStartError as exc:
-                    console.print(f"[yellow]shared cluster did not start: {exc}[/]")
-            runner = Runner(scenario, scenario_file, work_dir, overrides=[*overrides, f"seed={seed}"],
-                            console=console, cluster=cluster)
+            runner = Runner(scenario, scenario_file, work_dir, overrides=run_overrides,
+                            console=console, pool=pool)
             outcome = runner.run()
             outcomes.append(outcome)
+            shared = shared or runner.lease.shared
             if outcome.error is not None:
                 errors.append(f"run {index} (seed {seed}): {outcome.error_kind}: {outcome.error}")
-                if cluster is not None:
-                    pool.release()  # the cluster may be what broke
                 if outcome.error_kind == "interrupted":
                     break
     except KeyboardInterrupt:

@@ -14,15 +14,13 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.cluster.local import ClusterStartError
-from harness.cluster.pool import ClusterPool, can_reuse
+from harness.cluster.pool import ClusterPool
 from harness.files import point_symlink
 from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
 from harness.gate.regression import RegressionVerdict, check_regressions
 from harness.gate.states import (
-    ERROR,
     FLAKY,
     PASSED,
     REGRESSED,
@@ -102,7 +100,7 @@ class SuiteSession:
         self.history = history
         self.quarantine = quarantine
         self.console = console or Console()
-        self.pool = ClusterPool(self.suite_dir)
+        self.pool = ClusterPool(self.suite_dir, self.console)
         self.results: list[EntryResult] = []
         self.stopped: str | None = None  # why no further scenario runs (interrupt, timeout)
         self.rules = StateRules(window=self.suite.history_runs)
@@ -142,21 +140,9 @@ class SuiteSession:
     def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
         from harness.run.runner import Runner  # imports Ray: only once everything is validated
 
-        cluster = None
-        if can_reuse(entry, scenario):
-            try:
-                cluster = self.pool.acquire(scenario)
-            except ClusterStartError as exc:
-                # Let the run start its own cluster: it reports the error with its artifacts.
-                self.console.print(f"[yellow]shared cluster did not start: {exc}[/]")
-        else:
-            self.pool.release()  # one cluster at a time on this machine
         runner = Runner(scenario, entry.scenario_file, self.suite_dir, overrides=overrides,
-                        console=self.console, cluster=cluster)
-        outcome = runner.run()
-        if cluster is not None and outcome.status == ERROR:
-            self.pool.release()  # the cluster may be what broke: the next run gets a fresh one
-        return outcome, cluster is not None
+                        console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster)
+        return runner.run(), runner.lease.shared
 
     def _skip(self, entry: ResolvedEntry, reason: str, quarantined: bool) -> EntryResult:
         result = EntryResult(entry, SKIPPED, skipped_reason=reason)
@@ -214,7 +200,8 @@ class SuiteSession:
     # -- the end ---------------------------------------------------------------
 
     def exit_code(self) -> int:
-        return suite_exit_code([(r.status, r.decision.blocking, r.eligible) for r in self.results])
+        config_error = any(a.error_kind == CONFIG_ERROR for r in self.results for a in r.attempts)
+        return suite_exit_code([(r.status, r.decision.blocking, r.eligible) for r in self.results], config_error)
 
     def finish(self, report_unrun: bool = True) -> SuiteOutcome:
         """Stop the shared cluster, write junit.xml and summary.json, point latest-suite here.

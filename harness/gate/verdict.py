@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.gate.states import ERROR, FAILED, FLAKY, PASSED
-from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_SLO_FAILED
+from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE
 
 SKIPPED = "skipped"
 
@@ -67,14 +67,18 @@ def decide(
     return Decision(True, reasons)
 
 
-def suite_exit_code(results: Sequence[tuple[str, bool, bool]]) -> int:
+def suite_exit_code(results: Sequence[tuple[str, bool, bool]], config_error: bool = False) -> int:
     """(status, blocking decision, scenario is blocking-eligible) per scenario -> exit code.
 
-    1 when anything blocks; else 3 when a blocking-eligible scenario ended with no verdict
-    (infrastructure error) or was not run; else 0.
+    1 when anything blocks; else 2 when some scenario's config proved invalid only once it
+    ran (an SLO naming a deployment its app does not have): the suite file needs fixing;
+    else 3 when a blocking-eligible scenario ended with no verdict (infrastructure error)
+    or was not run; else 0.
     """
     if any(blocking for _, blocking, _ in results):
         return EXIT_SLO_FAILED
+    if config_error:
+        return EXIT_USAGE
     if any(status in (ERROR, SKIPPED) and eligible for status, _, eligible in results):
         return EXIT_INFRA
     return EXIT_PASSED

@@ -7,8 +7,6 @@ during cooldown, and always stopped at teardown, in reverse order.
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,12 +49,8 @@ class RunContext:
 
     @property
     def seed(self) -> int:
+        """The run's seed; consumers take their streams from harness.seed by name."""
         return self.scenario.seed
-
-    def rng(self, purpose: str) -> random.Random:
-        """An independent random stream per purpose, fixed by the run's seed."""
-        digest = hashlib.sha256(f"{self.seed}:{purpose}".encode()).digest()
-        return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 class RunComponent(Protocol):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import secrets
-import shutil
 import signal
 import threading
 import time
@@ -31,8 +30,7 @@ from rich.console import Console
 from harness.app import deploy as app_deploy
 from harness.app.serve_config import http_options as serve_options
 from harness.cluster import local as cluster_mod
-from harness.cluster.autoscaling import start_autoscaling_cluster
-from harness.cluster.local import ClusterHandle
+from harness.cluster.lease import LeasePool, LeaseSite, lease_for
 from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.load.process import LoadError, LoadProcess
 from harness.load.traffic import resolve_requests
@@ -125,12 +123,17 @@ class Runner:
         console: Console | None = None,
         components: list[RunComponent] | None = None,
         run_id: str | None = None,
-        cluster: ClusterHandle | None = None,
+        pool: LeasePool | None = None,
+        share_cluster: bool | None = None,
     ):
+        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster."""
         if scenario.app is not None and scenario.app._serve is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
         self.scenario = scenario
+        # The cluster this run stands on (own, existing, a pool's): acquired at start, released at
+        # teardown. A pool's shared cluster starts here, as a suite's setup, outside the run's clock.
+        self.lease = lease_for(scenario, pool, share_cluster)
         self.run_id = run_id or new_run_id(scenario)
         run_dir = (results_root / self.run_id).resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -159,34 +162,22 @@ class Runner:
         )
         self._load: LoadProcess | None = None
         self._started: list[RunComponent] = []
-        self._temp_root: Path | None = None
-        # A running cluster owned by the caller (a suite): used as is, never stopped here.
-        self._shared_cluster = cluster
         self._watch: RunWatch | None = None
         self._part = "setup"  # what the run was doing: an unexpected error names it
 
     # -- phases ------------------------------------------------------------
 
+    def _site(self) -> LeaseSite:
+        ctx = self.ctx
+        return LeaseSite(self.run_id, ctx.ledger, ctx.run_dir / "ray_logs", self._watch)
+
     def _start_cluster(self) -> None:
-        ctx, spec = self.ctx, self.scenario.cluster
+        ctx = self.ctx
         t0 = time.monotonic()
         self._part = "cluster start"
         ctx.timeline.phase("cluster_start", "start")
         try:
-            if self._shared_cluster is not None:
-                ctx.cluster = self._shared_cluster
-            elif spec.address is None:
-                self._temp_root = cluster_mod.make_temp_root(self.run_id)
-                if self._watch is not None:
-                    self._watch.set_temp_root(self._temp_root)
-                cluster_mod.prepare_process_env(self._temp_root, self.scenario.python_path)
-                if spec.autoscaling is not None:
-                    ctx.cluster = start_autoscaling_cluster(spec.autoscaling, ctx.ledger, self._temp_root,
-                                                            spec.start_timeout_s, dict(spec.system_config))
-                else:
-                    ctx.cluster = cluster_mod.start_local_cluster(spec, ctx.ledger, self._temp_root)
-            else:
-                ctx.cluster = cluster_mod.connect_existing(spec)
+            ctx.cluster = self.lease.acquire(self._site())
         except cluster_mod.PortConflict as exc:
             raise InfraError("port_conflict", str(exc)) from exc
         except cluster_mod.ClusterStartError as exc:
@@ -222,7 +213,7 @@ class Runner:
             raise
         except Exception as exc:
             raise InfraError("app_deploy", f"{type(exc).__name__}: {exc}") from exc
-        if ctx.cluster.owned and self._shared_cluster is None:
+        if ctx.cluster.owned and not self.lease.shared:  # its processes are in this run's ledger
             try:  # the port was free when picked: is it our proxy that answers on it?
                 cluster_mod.check_ports_owned({"serve_http": ctx.http_port}, ctx.ledger)
             except cluster_mod.PortConflict as exc:
@@ -338,28 +329,18 @@ class Runner:
             except Exception as exc:  # one broken component must not stop teardown
                 self.outcome.notes.append(f"{component.name} stop failed: {exc}")
             self.outcome.metrics.update(_safe_metrics(component))
-        app = self.scenario.app
-        if self._shared_cluster is not None:
-            # The caller's cluster stays up for the next run: remove only this run's app.
-            if app is not None:
-                _leave_existing_cluster(self._app_names(), serve_was_running=True)
-        elif ctx.cluster is not None:
-            if not ctx.cluster.owned and app is not None:
-                _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
-            killed = cluster_mod.stop_cluster(ctx.cluster, ctx.ledger)
-            if killed:
-                ctx.timeline.emit(Teardown, killed_after_shutdown=killed)
-            try:
-                if self.outcome.error_kind != "disk_full":  # keep the room for the results
-                    cluster_mod.copy_ray_logs(ctx.cluster, ctx.run_dir / "ray_logs")
-            except OSError as exc:
-                self.outcome.notes.append(f"could not copy Ray logs: {exc}")
-        else:
+        if ctx.cluster is not None and self.lease.outlives_run and self.scenario.app is not None:
+            # The cluster stays up (a pool's, an existing one): remove only what this run added.
+            _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
+        released = self.lease.release(self._site(), failed=self.outcome.error is not None,
+                                      keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
+        if released.killed:
+            ctx.timeline.emit(Teardown, killed_after_shutdown=released.killed)
+        self.outcome.notes.extend(released.notes)
+        if ctx.cluster is None:
             # Interrupted before the cluster handle existed: sweep what was started anyway.
             ctx.ledger.snapshot_descendants()
             ctx.ledger.kill_survivors()
-        if self._temp_root is not None:
-            shutil.rmtree(self._temp_root, ignore_errors=True)
         self.outcome.timings["teardown_s"] = round(time.monotonic() - t0, 3)
 
     def _judge(self) -> None:

@@ -105,11 +105,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_scenario(
-    path: str | Path,
-    overrides: list[str] | None = None,
-    seed: int | None = None,
-) -> Scenario:
+def seed_override(seed: int | None) -> list[str]:
+    """`--seed N` as what it is, the override `seed=N`: the run's seed has one channel."""
+    return [] if seed is None else [f"seed={seed}"]
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Read, override and validate one scenario file; raise ConfigError on any problem."""
     path = Path(path)
     data = read_yaml(path)
@@ -120,8 +121,6 @@ def load_scenario(
             config_overrides.append((text, key_path[2:], value))
             continue
         apply_override(data, key_path, value, f"{path} (--set {text})")
-    if seed is not None:
-        data["seed"] = seed
     return scenario_from_dict(data, str(path), config_overrides)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.measure.records import Workload as WorkloadRecord
 from harness.run.context import RunContext
+from harness.seed import derive
 
 PROGRESS_EVERY_S = 2.0
 JOIN_SLACK_S = 10.0
@@ -38,6 +39,10 @@ class Workload:
         self._thread: threading.Thread | None = None
         self._ctx: RunContext | None = None
         self._last_progress = 0.0
+
+    def seed(self, ctx: RunContext) -> int:
+        """This workload's seed: the run seed's `workload.<name>` stream (harness.seed)."""
+        return derive(ctx.seed, "workload.{name}", name=self.workload_name)
 
     # -- for subclasses -----------------------------------------------------
 

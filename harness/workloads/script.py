@@ -70,6 +70,7 @@ class ScriptWorkload(Workload):
             "RAY_ADDRESS": ctx.cluster.address if ctx.cluster is not None else "",
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "TEST_OUTPUT_JSON": str(self.output_json),
+            "HARNESS_WORKLOAD_SEED": str(self.seed(ctx)),  # for a script's own random choices
         }
         with open(self.log_path, "wb") as log:
             # Own session: the harness stops it (and anything it started) as a group.

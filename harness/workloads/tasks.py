@@ -98,7 +98,8 @@ class TasksWorkload(Workload):
         options: dict[str, Any] = {"max_retries": spec.max_retries, "num_cpus": spec.num_cpus}
         if spec.resources:
             options["resources"] = dict(spec.resources)
-        task = remote_task(ctx.seed, options)
+        seed = self.seed(ctx)
+        task = remote_task(seed, options)
         started = time.monotonic()
         interval = self.spread_s / spec.num_tasks
         while self._pending or self.counts["submitted"] < spec.num_tasks:
@@ -111,7 +112,7 @@ class TasksWorkload(Workload):
             if self._pending:
                 ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=WAIT_S)
                 for ref in ready:
-                    self._collect(ctx.seed, ref)
+                    self._collect(seed, ref)
             else:
                 time.sleep(min(WAIT_S, interval))
             self.progress(**{k: v for k, v in self._fields().items() if isinstance(v, int)})

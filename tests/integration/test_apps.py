@@ -94,7 +94,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             path = tmp / f"{name}.yaml"
             path.write_text(text)
             scenario = load_scenario(path, overrides)
-            runner = Runner(scenario, str(path), tmp / "results", overrides=overrides, cluster=pool.acquire(scenario))
+            runner = Runner(scenario, str(path), tmp / "results", overrides=overrides, pool=pool)
             out[name] = (scenario, runner.run())
     finally:
         pool.close()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 import pytest
 
-from harness.cluster import local as cluster_mod
+from harness.cluster.lease import LeaseSite
+from harness.cluster.local import LocalLease
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.config import ClusterSpec, NodeSpec
 
@@ -40,14 +40,15 @@ def test_a_run_after_a_token_auth_session_still_runs_its_actors(tmp_path: Path, 
         def ping(self) -> str:
             return "pong"
 
-    root = cluster_mod.make_temp_root("sessions")
-    cluster_mod.prepare_process_env(root, [])
-    ledger = ProcessLedger("sessions", tmp_path / "owned.json")
-    spec = ClusterSpec(nodes=[NodeSpec(name="head", num_cpus=1, object_store_mb=80)])
-    handle = cluster_mod.start_local_cluster(spec, ledger, root)
+    site = LeaseSite("sessions", ProcessLedger("sessions", tmp_path / "owned.json"), tmp_path / "ray_logs")
+    lease = LocalLease(ClusterSpec(nodes=[NodeSpec(name="head", num_cpus=1, object_store_mb=80)]), [])
     try:
+        lease.acquire(site)
+        root = lease.temp_root
+        assert root is not None and root.is_dir()
         assert os.environ["RAY_AUTH_MODE"] == "disabled"
         assert ray.get(Pinger.remote().ping.remote(), timeout=60) == "pong"
     finally:
-        cluster_mod.stop_cluster(handle, ledger)
-        shutil.rmtree(root, ignore_errors=True)
+        released = lease.release(site)
+    assert lease.handle is None and not root.exists() and released.notes == []
+    assert any((tmp_path / "ray_logs").iterdir())  # the session's logs were kept

@@ -1,4 +1,4 @@
-"""Runner(cluster=...) on a cluster the caller owns: the run deploys and deletes its app
+"""Runner(pool=...) on the pool's shared cluster: the run deploys and deletes its app
 and stops its load, the cluster survives it, and only the pool stops the cluster."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def test_a_run_on_a_shared_cluster_leaves_it_running_for_the_next(tmp_path: Path
 
         node_pids = [pid for pids in handle.head.process_pids().values() for pid in pids]
         assert node_pids
-        runner = Runner(scenario, str(path), tmp_path / "results", cluster=handle)
+        runner = Runner(scenario, str(path), tmp_path / "results", pool=pool)
+        assert runner.lease.shared and runner.lease.handle is handle
         outcome = runner.run()
         assert outcome.status == "passed", (outcome.error, [v.message for v in outcome.verdicts])
         # The run's load process is gone; whatever else it recorded and is still alive

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.scenario.loader import ConfigError, load_scenario, seed_override
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"
@@ -100,7 +100,7 @@ def test_yaml_python_tag_is_not_constructed(tmp_path):
 
 
 def test_set_override_and_seed():
-    scenario = load_scenario(SMOKE, ["load.users=7", "app.deployments.0.num_replicas=3"], seed=99)
+    scenario = load_scenario(SMOKE, ["load.users=7", "app.deployments.0.num_replicas=3", *seed_override(99)])
     assert scenario.load.users == 7
     assert scenario.app.deployments[0].num_replicas == 3
     assert scenario.seed == 99

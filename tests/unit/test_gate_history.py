@@ -131,6 +131,10 @@ def test_blocking_decisions_and_exit_codes() -> None:
     assert suite_exit_code([("failed", True, True), ("error", False, True)]) == 1
     assert suite_exit_code([("passed", False, True), ("error", False, True)]) == 3
     assert suite_exit_code([("passed", False, True), (SKIPPED, False, True)]) == 3
+    # A config found invalid at run time (after deploy): the suite file needs fixing, exit 2,
+    # unless something already blocks the release.
+    assert suite_exit_code([("passed", False, True), ("error", False, True)], config_error=True) == 2
+    assert suite_exit_code([("failed", True, True), ("error", False, True)], config_error=True) == 1
     # an infrastructure error of a quarantined or unstable scenario does not stop a release
     assert suite_exit_code([("passed", False, True), ("error", False, False)]) == 0
 

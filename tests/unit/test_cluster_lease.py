@@ -1,0 +1,185 @@
+"""Cluster leases (harness.cluster.lease): which lease a run gets, and what acquire/release do.
+
+No cluster starts here: a lease's `_start` and `stop_cluster` are replaced by stand-ins
+that record their calls; the integration tests run the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import harness.cluster.local as local_mod
+from harness.cluster.autoscaling import AutoscalingLease
+from harness.cluster.existing import ExistingLease
+from harness.cluster.lease import LeaseSite, lease_for
+from harness.cluster.local import ClusterHandle, ClusterStartError, LocalLease
+from harness.cluster.pool import ClusterPool, PoolLease
+from harness.procs.ledger import ProcessLedger
+from harness.scenario.loader import scenario_from_dict
+
+HEAD = {"name": "head", "num_cpus": 1, "object_store_mb": 80}
+CHAOS = {"faults": [{"fault": "kill_replica", "schedule": {"at_s": [1]}}]}
+
+
+def scenario(cluster: dict[str, Any] | None = None, **extra: Any) -> Any:
+    return scenario_from_dict({
+        "name": "lease", "duration_s": 5, "timeout_s": 60,
+        "cluster": cluster or {"nodes": [HEAD]}, **extra,
+    }, "test")
+
+
+class Watch:
+    def __init__(self) -> None:
+        self.roots: list[Path] = []
+
+    def set_temp_root(self, temp_root: Path) -> None:
+        self.roots.append(temp_root)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> LeaseSite:
+    return LeaseSite("run-1", ProcessLedger("run-1", tmp_path / "owned.json"), tmp_path / "ray_logs", Watch())
+
+
+@pytest.fixture
+def stopped(monkeypatch: pytest.MonkeyPatch) -> list[ClusterHandle]:
+    calls: list[ClusterHandle] = []
+
+    def stop(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0) -> list[str]:
+        calls.append(handle)
+        return ["raylet(1)"] if handle.owned else []
+
+    monkeypatch.setattr(local_mod, "stop_cluster", stop)
+    return calls
+
+
+class FakeLocal(LocalLease):
+    def _start(self, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
+        (temp_root / "ray" / "session_2026" / "logs").mkdir(parents=True)
+        (temp_root / "ray" / "session_2026" / "logs" / "raylet.out").write_text("log")
+        return ClusterHandle(address="127.0.0.1:1", owned=True, temp_dir=temp_root / "ray")
+
+
+def test_the_factory_gives_each_cluster_section_its_lease() -> None:
+    assert isinstance(lease_for(scenario()), LocalLease) and lease_for(scenario()).kind == "local"
+    assert isinstance(lease_for(scenario({"address": "127.0.0.1:6379"})), ExistingLease)
+    autoscaling = {"autoscaling": {"head": {"num_cpus": 1},
+                                   "node_types": [{"name": "cpu", "num_cpus": 1, "max_workers": 1}]}}
+    assert isinstance(lease_for(scenario(autoscaling)), AutoscalingLease)
+    for lease in (lease_for(scenario()), lease_for(scenario({"address": "127.0.0.1:6379"}))):
+        assert not lease.shared and lease.handle is None
+    assert lease_for(scenario({"address": "127.0.0.1:6379"})).outlives_run  # never stopped by the run
+    assert not lease_for(scenario()).outlives_run
+
+
+def test_an_own_cluster_is_started_in_its_temp_root_and_stopped_with_its_logs_kept(
+    site: LeaseSite, stopped: list[ClusterHandle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # prepare_process_env writes the environment
+    lease = FakeLocal(scenario().cluster, ["extra/path"])
+    handle = lease.acquire(site)
+    root = lease.temp_root
+    assert root is not None and root.is_dir() and site.watch.roots == [root]
+    assert os.environ["RAY_TMPDIR"] == str(root) and "extra/path" in os.environ["PYTHONPATH"]
+    released = lease.release(site)
+    assert stopped == [handle] and released.killed == ["raylet(1)"] and released.notes == []
+    assert (site.logs_dir / "session_2026" / "raylet.out").read_text() == "log"
+    assert not root.exists() and lease.handle is None and lease.temp_root is None
+    assert lease.release(site).killed == [] and len(stopped) == 1  # a second release does nothing
+
+
+def test_a_failed_start_leaves_no_temp_root(site: LeaseSite, stopped: list[ClusterHandle],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+
+    class Broken(LocalLease):
+        def _start(self, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
+            raise ClusterStartError("no room")
+
+    lease = Broken(scenario().cluster, [])
+    with pytest.raises(ClusterStartError):
+        lease.acquire(site)
+    root = lease.temp_root
+    assert root is not None and root.exists()
+    assert lease.release(site).killed == [] and stopped == [] and not root.exists()
+
+
+def test_an_existing_cluster_is_only_disconnected(site: LeaseSite, stopped: list[ClusterHandle],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.cluster.existing as existing_mod
+
+    handle = ClusterHandle(address="127.0.0.1:6379", owned=False)
+    monkeypatch.setattr(existing_mod, "connect_existing", lambda spec: handle)
+    monkeypatch.setattr(existing_mod, "stop_cluster", local_mod.stop_cluster)  # the recording stand-in
+    lease = lease_for(scenario({"address": "127.0.0.1:6379"}))
+    assert lease.acquire(site) is handle
+    assert lease.release(site, failed=True).killed == [] and stopped == [handle]
+    assert not site.logs_dir.exists()
+
+
+class RecordingPool(ClusterPool):
+    """A pool whose shared cluster is a stand-in handle (no Ray)."""
+
+    def __init__(self, work_dir: Path, console: Console | None = None, fail: bool = False):
+        super().__init__(work_dir, console)
+        self.fail = fail
+        self.acquired: list[str] = []
+        self.released = 0
+        self._fake: ClusterHandle | None = None
+
+    @property
+    def handle(self) -> ClusterHandle | None:
+        return self._fake
+
+    def acquire(self, scenario: Any) -> ClusterHandle:
+        if self.fail:
+            raise ClusterStartError("the shared cluster did not come up")
+        self.acquired.append(scenario.name)
+        if self._fake is None:
+            self._fake = ClusterHandle(address="127.0.0.1:2", owned=True)
+        return self._fake
+
+    def release(self) -> list[str]:
+        if self._fake is not None:
+            self.released += 1
+        self._fake = None
+        return []
+
+
+def test_a_pool_shares_its_cluster_and_stops_it_only_after_a_failed_run(tmp_path: Path, site: LeaseSite) -> None:
+    pool = RecordingPool(tmp_path / "pool")
+    first = lease_for(scenario(), pool)
+    assert isinstance(first, PoolLease) and first.shared and first.outlives_run and first.kind == "pool"
+    handle = first.acquire(site)
+    assert first.release(site).killed == [] and pool.handle is handle and pool.released == 0
+    second = lease_for(scenario(), pool)
+    assert second.acquire(site) is handle  # the next run finds it running
+    second.release(site, failed=True)  # the cluster may be what broke
+    assert pool.handle is None and pool.released == 1
+    assert not (site.logs_dir).exists()  # a run on the pool keeps no cluster logs of its own
+
+
+def test_a_chaos_scenario_gets_a_fresh_cluster_and_the_shared_one_stops_first(tmp_path: Path) -> None:
+    pool = RecordingPool(tmp_path / "pool")
+    lease_for(scenario(), pool).acquire(LeaseSite("r", ProcessLedger("r"), tmp_path / "logs"))
+    chaos = lease_for(scenario(chaos=CHAOS), pool)
+    assert isinstance(chaos, LocalLease) and not chaos.shared and pool.released == 1
+    # The suite author may vouch that the faults leave nodes alone, or refuse sharing outright.
+    assert isinstance(lease_for(scenario(chaos=CHAOS), pool, share=True), PoolLease)
+    assert isinstance(lease_for(scenario(), pool, share=False), LocalLease)
+    # An existing cluster is never the pool's.
+    assert isinstance(lease_for(scenario({"address": "127.0.0.1:6379"}), pool), ExistingLease)
+
+
+def test_a_shared_cluster_that_does_not_start_leaves_the_run_its_own(tmp_path: Path) -> None:
+    out = io.StringIO()
+    pool = RecordingPool(tmp_path / "pool", Console(file=out, width=200), fail=True)
+    lease = lease_for(scenario(), pool)
+    assert isinstance(lease, LocalLease) and not lease.shared
+    assert "shared cluster did not start: the shared cluster did not come up" in out.getvalue()

@@ -35,9 +35,9 @@ from typing import Any
 from bench.load_server import running_server
 from harness.load.process import run_load
 from harness.load.spec import LoadSpec
+from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline
 from harness.procs.ledger import ProcessLedger
-from harness.slo.core import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 RATES = (250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000)

@@ -21,7 +21,6 @@ script's `stop_run()` ends the schedule: shots not yet due are `not_reached`.
 from __future__ import annotations
 
 import contextlib
-import math
 import queue
 import threading
 import time
@@ -39,6 +38,8 @@ from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
 from chaos.proxy import FaultProxy
 from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
+from harness.measure.records import Chaos
+from harness.measure.stats import percentile
 from harness.run.context import RunContext
 from harness.scenario.config import ChaosSpec
 from harness.seed import stream
@@ -103,7 +104,7 @@ class ChaosComponent:
             proxy.start()
             route = ctx.app_url.split(str(port), 1)[1]
             ctx.load_url = proxy.url + route
-            ctx.timeline.emit("chaos", event="proxy", proxy=proxy.url, upstream_port=port)
+            ctx.timeline.emit(Chaos, event="proxy", proxy=proxy.url, upstream_port=port)
         self._env = FaultEnv(ctx, OwnershipGuard(ctx.cluster, ctx.ledger), proxy)
         if self._own_relay:
             self._relay.start(ctx)
@@ -111,7 +112,7 @@ class ChaosComponent:
             try:
                 fault.prepare(self._env)
             except Exception as exc:  # its shots will fail and say why
-                ctx.timeline.emit("chaos", event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
+                ctx.timeline.emit(Chaos, event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
         self._watcher = Watcher(self._env, ctx.timeline, self._jobs, self.spec.notice_timeout_s, self._emit, self._finish)
         self._watcher.start()
         self._thread = threading.Thread(target=self._schedule, name="chaos-schedule", daemon=True)
@@ -153,7 +154,7 @@ class ChaosComponent:
             self._watcher.stop()
         stuck = self._jobs.join(self.join_timeout_s)
         if stuck:
-            ctx.timeline.emit("chaos", event="stuck", threads=stuck)
+            ctx.timeline.emit(Chaos, event="stuck", threads=stuck)
         still_active = self._watcher.remaining() if self._watcher is not None else []
         for active in still_active:
             active.record.setdefault("noticed", "not noticed before the run ended")
@@ -177,16 +178,17 @@ class ChaosComponent:
 
     def metrics(self) -> dict[str, Any]:
         results = list(self.results.values())
-        lags = sorted(r["lag_ms"] for r in results if r.get("lag_ms") is not None)
-        dead_after = [r["noticed_after_s"] for r in results if r.get("noticed_after_s") is not None and r.get("kills_node")]
+        lags = sorted(r[Chaos.lag_ms] for r in results if r.get(Chaos.lag_ms) is not None)
+        dead_after = [r[Chaos.noticed_after_s] for r in results
+                      if r.get(Chaos.noticed_after_s) is not None and r.get(Chaos.kills_node)]
         out: dict[str, Any] = {
             "chaos_planned": len(self.shots),
-            "chaos_injected": sum(1 for r in results if r.get("outcome") == "injected"),
-            "chaos_not_injected": sum(1 for r in results if r.get("outcome") != "injected"),
-            "chaos_noticed": sum(1 for r in results if r.get("noticed_t") is not None),
+            "chaos_injected": sum(1 for r in results if r.get(Chaos.outcome) == "injected"),
+            "chaos_not_injected": sum(1 for r in results if r.get(Chaos.outcome) != "injected"),
+            "chaos_noticed": sum(1 for r in results if r.get(Chaos.noticed_t) is not None),
         }
         if lags:
-            out["chaos_lag_p99_ms"] = lags[max(0, math.ceil(0.99 * len(lags)) - 1)]  # nearest rank
+            out["chaos_lag_p99_ms"] = percentile(lags, 99)
             out["chaos_lag_max_ms"] = lags[-1]
         if dead_after:
             out["chaos_node_dead_after_s_max"] = max(dead_after)
@@ -298,7 +300,7 @@ class ChaosComponent:
     # -- records -----------------------------------------------------------
 
     def _emit(self, shot: PlannedShot, fields: dict[str, Any]) -> None:
-        self._ctx.timeline.emit("chaos", id=shot.id, fault=shot.fault, **fields)
+        self._ctx.timeline.emit(Chaos, id=shot.id, fault=shot.fault, **fields)
 
     def _finish(self, shot: PlannedShot, record: dict[str, Any]) -> None:
         """The shot's final record: on the timeline (event `result`) and in the results."""
@@ -308,7 +310,7 @@ class ChaosComponent:
             result = {"id": shot.id, "fault": shot.fault, "offset_s": shot.offset_s, **record}
             result.pop("event", None)
             self.results[shot.id] = result
-        self._ctx.timeline.emit("chaos", event="result", **result)
+        self._ctx.timeline.emit(Chaos, event="result", **result)
 
 
 def _public(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.measure.records import Chaos
 from harness.measure.timeline import TimelineWriter
 from harness.run.context import InfraError, RunContext
 
@@ -147,7 +148,7 @@ class KillerRelay:
         self._actor = killer_actor_class().options(**options).remote(SETTLE_TIMEOUT_S)
         ray.get(self._actor.ready.remote(), timeout=READY_TIMEOUT_S)
         assert self.timeline is not None
-        self.timeline.emit("chaos", event="killer_ready", name=ACTOR_NAME, namespace=NAMESPACE)
+        self.timeline.emit(Chaos, event="killer_ready", name=ACTOR_NAME, namespace=NAMESPACE)
         self._thread = threading.Thread(target=self._loop, name="chaos-killer-relay", daemon=True)
         self._thread.start()
 
@@ -165,17 +166,17 @@ class KillerRelay:
         except Exception as exc:  # the next poll tries again; the count says how often
             self.poll_errors += 1
             if self.poll_errors == 1 and self.timeline is not None:
-                self.timeline.emit("chaos", event="killer_poll_error", detail=f"{type(exc).__name__}: {exc}"[:300])
+                self.timeline.emit(Chaos, event="killer_poll_error", detail=f"{type(exc).__name__}: {exc}"[:300])
             return
         self._settled = self._settled or final
         assert self.timeline is not None
         if run_t is not None and not self.started.is_set():
             self.run_t = run_t
-            self.timeline.emit("chaos", t=run_t, event="killer_run", name=ACTOR_NAME)
+            self.timeline.emit(Chaos, t=run_t, event="killer_run", name=ACTOR_NAME)
             self.started.set()
         if stop_t is not None and not self.stopped.is_set():
             self.stop_t = stop_t
-            self.timeline.emit("chaos", t=stop_t, event="killer_stop", name=ACTOR_NAME)
+            self.timeline.emit(Chaos, t=stop_t, event="killer_stop", name=ACTOR_NAME)
             self.stopped.set()
             self.on_stop()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import gevent
 
+from harness.measure.records import Request as RequestRecord
 from locustfiles.policy import RetryPolicy, classify
 from locustfiles.records import RecordWriter
 from locustfiles.requests import Request, RequestMix
@@ -70,23 +71,21 @@ class Caller:
                 outcome = "ok" if expected else ("shed" if outcome == "shed" else "error")
                 error = None if expected else error or f"expected status {sorted(request.expect)}, got {status}"
             final = not self.policy.should_retry(attempt, status, outcome)
-            record = {
-                "t": intended_wall,
-                "kind": "request",
-                "id": request_id,
-                "name": request.name,
-                "latency_ms": round((ended - intended_perf) * 1000.0, 3),
-                "attempt_ms": round((ended - started) * 1000.0, 3),
+            record = RequestRecord.new(
+                t=intended_wall,
+                id=request_id,
+                name=request.name,
+                latency_ms=round((ended - intended_perf) * 1000.0, 3),
+                attempt_ms=round((ended - started) * 1000.0, 3),
                 **lag,
-                "status": status,
-                "outcome": outcome,
-                "bytes": size,
-                "attempt": attempt,
-                "final": final,
+                status=status,
+                outcome=outcome,
+                bytes=size,
+                attempt=attempt,
+                final=final,
                 **self.extra,
-            }
-            if error is not None:
-                record["error"] = error
+                **({} if error is None else {RequestRecord.error: error}),
+            )
             self.writer.write(record)
             if final:
                 self.tally.by_outcome[outcome] = self.tally.by_outcome.get(outcome, 0) + 1

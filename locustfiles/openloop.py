@@ -19,6 +19,7 @@ from typing import Any
 import gevent
 from gevent.pool import Pool
 
+from harness.measure.records import Dropped
 from locustfiles.client import Caller  # or a user class's TaskCaller: pick(u), call(...), extra
 from locustfiles.records import RecordWriter
 from locustfiles.schedule import Profile, arrival_offsets, request_draws
@@ -83,10 +84,10 @@ class OpenLoop:
             reason = "late" if lag_s > self.max_lag_s else "in_flight" if pool.full() else None
             if reason is not None:
                 stats.dropped[reason] += 1
-                self.writer.write({
-                    "t": origin_wall + offset, "kind": "dropped", "id": index, "reason": reason,
-                    "lag_ms": round(lag_s * 1000.0, 3), "name": request.name, **self.caller.extra,
-                })
+                self.writer.write(Dropped.new(
+                    t=origin_wall + offset, id=index, reason=reason,
+                    lag_ms=round(lag_s * 1000.0, 3), name=request.name, **self.caller.extra,
+                ))
                 continue
             stats.sent += 1
             pool.spawn(self.caller.call, session, index, origin_wall + offset, due, True, request)

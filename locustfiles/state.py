@@ -18,6 +18,7 @@ from typing import Any
 
 import gevent
 
+from harness.measure.records import LoadReport, Phase
 from locustfiles.client import Caller, RetryPolicy, Tally
 from locustfiles.openloop import OpenLoop
 from locustfiles.records import RecordWriter
@@ -129,8 +130,8 @@ class LoadState:
             self._write_edge(edge, self.origin_wall + edge.offset)
 
     def _write_edge(self, edge: Edge, t: float) -> None:
-        self.writer.write({"t": t, "kind": "phase", "name": edge.name, "edge": edge.edge,
-                           "source": "load", "shape": self.load["shape"]["kind"]})
+        self.writer.write(Phase.new(t=t, name=edge.name, edge=edge.edge,
+                                    source="load", shape=self.load["shape"]["kind"]))
         self._written.append(edge)
 
     def close_windows(self) -> None:
@@ -164,16 +165,13 @@ class LoadState:
         self.open_loop.run(session, self.origin_wall, self.origin_perf, float(self.config["drain_s"]) + 1.0)
 
     def report(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "t": time.time(), "kind": "load_report", "role": self.role, "worker": self.worker,
-            "model": self.load["model"], "requests": self.tally.requests,
-            "attempts": self.tally.attempts, "by_outcome": dict(self.tally.by_outcome),
-            "records": self.writer.written,  # before this one: what the harness must have received
-            "cpu_s": round(time.process_time(), 3),  # this process's CPU: the generator's cost per request
-        }
-        if self.open_loop is not None:
-            record.update(self.open_loop.stats.as_dict())
-        return record
+        opened = self.open_loop.stats.as_dict() if self.open_loop is not None else {}
+        return LoadReport.new(
+            role=self.role, worker=self.worker, model=self.load["model"], requests=self.tally.requests,
+            attempts=self.tally.attempts, by_outcome=dict(self.tally.by_outcome), **opened,
+            records=self.writer.written,  # before this one: what the harness must have received
+            cpu_s=round(time.process_time(), 3),  # this process's CPU: the generator's cost per request
+        )
 
     def close(self) -> None:
         if self.role != "worker":

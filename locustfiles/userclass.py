@@ -29,6 +29,7 @@ from locust import HttpUser, User
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 
+from harness.measure.records import Request
 from locustfiles.policy import classify
 
 
@@ -87,24 +88,24 @@ class RequestRecorder:
         outcome = classify(status, error) if status or error else "ok"
         if exception is not None and outcome == "ok":
             outcome = "error"  # marked failed by the user's own code (catch_response)
-        record: dict[str, Any] = {"kind": "request", "id": state.next_id(), "name": name or "",
+        record: dict[str, Any] = {"id": state.next_id(), "name": name or "",
                                   "status": status, "outcome": outcome, "bytes": int(response_length or 0),
                                   "attempt": 1, "final": True, **state.caller.extra}
         arrival = getattr(gevent.getcurrent(), "harness_arrival", None)
         now = time.perf_counter()
         if arrival is not None and not arrival.get("used"):
             arrival["used"] = True  # the arrival's first request: from the intended send time
-            record["t"] = arrival["wall"]
+            t = arrival["wall"]
             record["latency_ms"] = round((now - arrival["perf"]) * 1000.0, 3)
             record["lag_ms"] = round(max(0.0, record["latency_ms"] - float(response_time)), 3)
         else:
-            record["t"] = start_time if start_time is not None else time.time() - response_time / 1000.0
+            t = start_time if start_time is not None else time.time() - response_time / 1000.0
             record["latency_ms"] = round(float(response_time), 3)
         record["attempt_ms"] = round(float(response_time), 3)
         if error is not None:
             record["error"] = error
         self._count(outcome)
-        state.writer.write(record)
+        state.writer.write(Request.new(t=t, **record))
 
     def on_user_error(self, user_instance: Any = None, exception: Any = None, tb: Any = None,
                       **_kwargs: Any) -> None:
@@ -116,11 +117,11 @@ class RequestRecorder:
     def task_failed(self, name: str, exception: Any, arrival: dict[str, Any] | None) -> None:
         """A task raised: an `error` record, so success ratios see it; the process lives on."""
         now_wall = time.time()
-        record = {"t": arrival["wall"] if arrival else now_wall, "kind": "request", "id": self.state.next_id(),
-                  "name": f"task:{name}", "status": 0, "outcome": "error", "bytes": 0, "attempt": 1,
-                  "final": True, "latency_ms": round((time.perf_counter() - arrival["perf"]) * 1000.0, 3)
-                  if arrival else 0.0, "user_error": True,
-                  "error": f"{type(exception).__name__}: {exception}"[:200], **self.state.caller.extra}
+        record = Request.new(
+            t=arrival["wall"] if arrival else now_wall, id=self.state.next_id(),
+            name=f"task:{name}", status=0, outcome="error", bytes=0, attempt=1, final=True,
+            latency_ms=round((time.perf_counter() - arrival["perf"]) * 1000.0, 3) if arrival else 0.0,
+            user_error=True, error=f"{type(exception).__name__}: {exception}"[:200], **self.state.caller.extra)
         self._count("error")
         self.state.writer.write(record)
 

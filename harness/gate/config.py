@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.measure import stats
 from harness.scenario.config import Scenario
 from harness.scenario.errors import format_validation_error
 from harness.scenario.loader import ConfigError, load_scenario, read_yaml
@@ -24,9 +25,11 @@ from harness.scenario.loader import ConfigError, load_scenario, read_yaml
 EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 Pct = Annotated[float, Field(gt=0, le=10_000)]
 
-# Key metrics a run leaves for history and regression checks (see harness.gate.metrics).
-KEY_METRICS = ("p50_ms", "p99_ms", "throughput_rps", "success_ratio")
-KeyMetric = Literal["p50_ms", "p99_ms", "throughput_rps", "success_ratio"]
+# Key metrics a run leaves for history and regression checks (harness.stats.KEY_METRICS).
+KEY_METRICS = stats.KEY_METRICS
+KeyMetric = Literal["p50_ms", "p99_ms", "p50_ok_ms", "p99_ok_ms", "ok_rps", "sent_rps", "success_ratio"]
+# Older names a suite may still write: the same quantity under today's name.
+METRIC_ALIASES = {"throughput_rps": "ok_rps"}
 
 
 class _Strict(BaseModel):
@@ -39,6 +42,11 @@ class RegressionCheck(_Strict):
     metric: KeyMetric
     max_increase_pct: Pct | None = None
     max_decrease_pct: Pct | None = None
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _today_name(cls, value: object) -> object:
+        return METRIC_ALIASES.get(value, value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_direction(self) -> RegressionCheck:
@@ -58,8 +66,8 @@ class RegressionPolicy(_Strict):
     # in a row (same config).
     accept_after: Annotated[int, Field(ge=1, le=100)] | None = None
     checks: list[RegressionCheck] = Field(default_factory=lambda: [
-        RegressionCheck(metric="p99_ms", max_increase_pct=50),
-        RegressionCheck(metric="throughput_rps", max_decrease_pct=30),
+        RegressionCheck(metric="p99_ok_ms", max_increase_pct=50),
+        RegressionCheck(metric="ok_rps", max_decrease_pct=30),
     ])
 
     @model_validator(mode="after")

@@ -23,7 +23,8 @@ from typing import Any
 
 from harness.gate.states import FLAKY, PASSED, RESULT_STATUSES
 
-SCHEMA_VERSION = 1
+# 2: metric names say their population (harness.measure.stats); version 1 files are migrated.
+SCHEMA_VERSION = 2
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,8 +42,12 @@ CREATE TABLE IF NOT EXISTS results (
     run_dirs TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_by_scenario ON results (scenario, started_at);
-PRAGMA user_version = {SCHEMA_VERSION};
 """
+# Version 1 stored latencies of successful requests as p50_ms / p99_ms and the ok rate as
+# throughput_rps. Today p50_ms / p99_ms are over every final request, so old rows move to
+# the names of what they measured: a regression check compares like with like, and one
+# on p99_ms finds no baseline in old rows rather than a different population.
+V1_METRIC_NAMES = {"p50_ms": "p50_ok_ms", "p99_ms": "p99_ok_ms", "throughput_rps": "ok_rps"}
 # Columns added since version 1, added in place to older files (nothing else changes).
 _ADDED_COLUMNS = {
     "label": "TEXT NOT NULL DEFAULT ''",  # a release tag given with `harness suite --label`
@@ -88,9 +93,9 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(
-                    f"{path}: history schema version {version}, expected {SCHEMA_VERSION}"
+                    f"{path}: history schema version {version}, expected {SCHEMA_VERSION} or older"
                 )
             db.executescript(_SCHEMA)
             db.executescript(_ACCEPTS)
@@ -99,6 +104,12 @@ class History:
                 if column not in have:
                     db.execute(f"ALTER TABLE results ADD COLUMN {column} {decl}")
             _allow_every_status(db)
+            if version == 1:
+                if not db.in_transaction:
+                    db.execute("BEGIN IMMEDIATE")
+                if db.execute("PRAGMA user_version").fetchone()[0] == 1:  # not migrated meanwhile
+                    _rename_v1_metrics(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # in the migration's transaction
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -222,6 +233,15 @@ def _allow_every_status(db: sqlite3.Connection) -> None:
     db.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM results_before")  # noqa: S608 - own column names
     db.execute("DROP TABLE results_before")
     db.execute(create_index)
+
+
+def _rename_v1_metrics(db: sqlite3.Connection) -> None:
+    """Every row's metrics under today's names (V1_METRIC_NAMES), values unchanged."""
+    for row in db.execute("SELECT id, metrics FROM results").fetchall():
+        metrics = json.loads(row[1])
+        renamed = {V1_METRIC_NAMES.get(name, name): value for name, value in metrics.items()}
+        if renamed != metrics:
+            db.execute("UPDATE results SET metrics = ? WHERE id = ?", (json.dumps(renamed), row[0]))
 
 
 def _from_row(row: sqlite3.Row) -> StoredResult:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from harness.gate.config import QuarantineList, load_quarantine
 from harness.gate.history import History, StoredResult
+from harness.gate.regression import baseline_of
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.report.terminal import ci_table
@@ -45,15 +45,14 @@ def add_parser(sub: Any, results_default: Path) -> None:
 
 def _median(results: list[StoredResult], metric: str, runs: int, same_config: bool = True) -> float | None:
     latest = results[-1].config_hash
-    values = [r.metrics[metric] for r in reversed(results)
-              if (r.config_hash == latest or not same_config)
-              and r.status in ("passed", "flaky") and metric in r.metrics]
-    return statistics.median(values[:runs]) if values else None
+    passing = [r.metrics for r in reversed(results)
+               if (r.config_hash == latest or not same_config)
+               and r.status in ("passed", "flaky") and metric in r.metrics]
+    return baseline_of(metric, passing[:runs])[0]
 
 
 def _baseline_median(baseline: list[dict[str, float]], metric: str) -> float | None:
-    values = [m[metric] for m in baseline if metric in m]
-    return statistics.median(values) if values else None
+    return baseline_of(metric, baseline)[0]
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -82,10 +81,10 @@ def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: Quaran
             "state": current_state(statuses, q is not None, rules).value if results else None,
             "results": statuses,
             "flake_rate": round(flake_rate(statuses, rules), 4) if results else None,
-            "p99_baseline_ms": (_median(results, "p99_ms", baseline_runs) if base is None
-                                else _baseline_median(base, "p99_ms")) if results else None,
-            "rps_baseline": (_median(results, "throughput_rps", baseline_runs) if base is None
-                             else _baseline_median(base, "throughput_rps")) if results else None,
+            "p99_ok_baseline_ms": (_median(results, "p99_ok_ms", baseline_runs) if base is None
+                                   else _baseline_median(base, "p99_ok_ms")) if results else None,
+            "ok_rps_baseline": (_median(results, "ok_rps", baseline_runs) if base is None
+                                else _baseline_median(base, "ok_rps")) if results else None,
             "last_run": results[-1].started_at if results else None,
             "last_label": results[-1].label if results else None,
             "last_versions": results[-1].versions if results else None,
@@ -105,9 +104,9 @@ def label_rows(results: list[StoredResult]) -> list[dict[str, Any]]:
         out.append({
             "label": label,
             "results": [r.status for r in group],
-            "p50_ms": _median(group, "p50_ms", len(group), same_config=False),
-            "p99_ms": _median(group, "p99_ms", len(group), same_config=False),
-            "throughput_rps": _median(group, "throughput_rps", len(group), same_config=False),
+            "p50_ok_ms": _median(group, "p50_ok_ms", len(group), same_config=False),
+            "p99_ok_ms": _median(group, "p99_ok_ms", len(group), same_config=False),
+            "ok_rps": _median(group, "ok_rps", len(group), same_config=False),
             "ray": last.versions.get("ray"), "app": last.versions.get("app"),
             "harness": last.versions.get("harness"), "last_run": last.started_at,
         })
@@ -122,7 +121,7 @@ def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) ->
     """Short cells at 80 columns; the result strips and quarantine notes below the table."""
     table = ci_table(title)
     table.add_column("scenario", overflow="fold")
-    for column in ("state", "runs", "flaky", "p99 base", "rps base", "last run"):
+    for column in ("state", "runs", "flaky", "p99ok base", "ok/s base", "last run"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         if row["state"] is None:
@@ -130,7 +129,7 @@ def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) ->
             continue
         table.add_row(row["scenario"], f"[{STATE_STYLE.get(row['state'], '')}]{row['state']}[/]",
                       str(len(row["results"])), f"{row['flake_rate']:.0%}",
-                      _fmt(row["p99_baseline_ms"], "ms"), _fmt(row["rps_baseline"], "/s"),
+                      _fmt(row["p99_ok_baseline_ms"], "ms"), _fmt(row["ok_rps_baseline"], "/s"),
                       _when(row["last_run"])[5:])
     console.print(table)
     width = max((len(row["scenario"]) for row in rows), default=0)
@@ -157,13 +156,13 @@ def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) ->
 def print_labels(console: Console, scenario: str, rows: list[dict[str, Any]]) -> None:
     table = ci_table(f"{scenario} by release label")
     table.add_column("label", overflow="fold")
-    for column in ("passed", "p50", "p99", "rps", "ray"):
+    for column in ("passed", "p50 ok", "p99 ok", "ok/s", "ray"):
         table.add_column(column, no_wrap=True)
     table.add_column("app", overflow="fold")
     for row in rows:
         passed = sum(1 for s in row["results"] if s in ("passed", "flaky"))
-        table.add_row(row["label"], f"{passed}/{len(row['results'])}", _fmt(row["p50_ms"], "ms"),
-                      _fmt(row["p99_ms"], "ms"), _fmt(row["throughput_rps"], ""),
+        table.add_row(row["label"], f"{passed}/{len(row['results'])}", _fmt(row["p50_ok_ms"], "ms"),
+                      _fmt(row["p99_ok_ms"], "ms"), _fmt(row["ok_rps"], ""),
                       row["ray"] or "-", row["app"] or "-")
     console.print(table)
     width = max((len(row["label"]) for row in rows), default=0)

@@ -36,22 +36,28 @@ class RegressionVerdict:
         return asdict(self)
 
 
+def baseline_of(metric: str, runs: list[dict[str, float]]) -> tuple[float | None, int]:
+    """The median of a metric over baseline runs (those that have it), and how many had it."""
+    samples = [float(m[metric]) for m in runs if m.get(metric) is not None]
+    return (statistics.median(samples) if samples else None), len(samples)
+
+
 def _check_one(
-    check: RegressionCheck, measured: float | None, samples: list[float], policy: RegressionPolicy
+    check: RegressionCheck, measured: float | None, runs: list[dict[str, float]], policy: RegressionPolicy
 ) -> RegressionVerdict:
     increase = check.max_increase_pct is not None
     limit_pct = check.max_increase_pct if increase else check.max_decrease_pct
     assert limit_pct is not None
     limit = f"{'+' if increase else '-'}{limit_pct:g}%"
     name = check.metric
-    if len(samples) < policy.min_baseline_runs:
+    baseline, count = baseline_of(name, runs)
+    if baseline is None or count < policy.min_baseline_runs:
         return RegressionVerdict(
-            name, NO_BASELINE, measured, None, len(samples), None, limit,
-            f"{name}: no baseline yet ({len(samples)} of {policy.min_baseline_runs} comparable passing runs)",
+            name, NO_BASELINE, measured, None, count, None, limit,
+            f"{name}: no baseline yet ({count} of {policy.min_baseline_runs} comparable passing runs)",
         )
-    baseline = statistics.median(samples)
     if measured is None:
-        return RegressionVerdict(name, NO_DATA, None, baseline, len(samples), None, limit,
+        return RegressionVerdict(name, NO_DATA, None, baseline, count, None, limit,
                                  f"{name}: not measured in this run")
     if baseline == 0:
         change = 0.0 if measured == 0 else float("inf")
@@ -60,10 +66,10 @@ def _check_one(
     worse = change > limit_pct if increase else -change > limit_pct
     verb = "regressed" if worse else "within bounds"
     message = (
-        f"{name} {verb}: {measured:g} vs baseline {baseline:g} (median of {len(samples)} runs), "
+        f"{name} {verb}: {measured:g} vs baseline {baseline:g} (median of {count} runs), "
         f"change {change:+.1f}%, limit {limit}"
     )
-    return RegressionVerdict(name, REGRESSED if worse else OK, measured, baseline, len(samples),
+    return RegressionVerdict(name, REGRESSED if worse else OK, measured, baseline, count,
                              round(change, 3), limit, message)
 
 
@@ -76,6 +82,5 @@ def check_regressions(
     recent = baseline_runs[: policy.baseline_runs]
     out = []
     for check in policy.checks:
-        samples = [float(m[check.metric]) for m in recent if m.get(check.metric) is not None]
-        out.append(_check_one(check, metrics.get(check.metric), samples, policy))
+        out.append(_check_one(check, metrics.get(check.metric), recent, policy))
     return out

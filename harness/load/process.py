@@ -26,6 +26,7 @@ import psutil
 from harness import PROJECT_ROOT
 from harness.files import write_json_atomic
 from harness.load.cluster import ClusterWorkers
+from harness.measure.records import LoadReport
 from harness.measure.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.config import LoadSpec
@@ -259,7 +260,7 @@ class LoadProcess:
         """The `load_report` record each load process wrote when it quit."""
         out = []
         for stream in sorted(self.timeline_dir.glob("requests*.jsonl")):
-            out.extend(r for r in read_stream(stream) if r.get("kind") == "load_report")
+            out.extend(r for r in read_stream(stream) if r.get(LoadReport.kind) == LoadReport.KIND)
         return out
 
     def invalid_reason(self) -> str | None:
@@ -303,15 +304,15 @@ def judge_reports(spec: LoadSpec, reports: list[dict[str, Any]], lost: int = 0) 
     lost: cluster-placed workers lost with `on_worker_loss: continue` (not expected to report)."""
     if spec.model != "open":
         return None
-    senders = [r for r in reports if r.get("role") != "master"]
+    senders = [r for r in reports if r.get(LoadReport.role) != "master"]
     expected = (spec.workers if spec.workers > 1 or spec.placement == "cluster" else 1) - lost
     if len(senders) < expected:
         return f"only {len(senders)} of {expected} load processes reported what they sent"
-    dropped = sum(int(r.get("dropped", 0)) for r in senders)
-    scheduled = sum(int(r.get("scheduled", 0)) for r in senders)
+    dropped = sum(int(r.get(LoadReport.dropped, 0)) for r in senders)
+    scheduled = sum(int(r.get(LoadReport.scheduled, 0)) for r in senders)
     if dropped > spec.max_dropped:
-        late = sum(int(r.get("dropped_by_reason", {}).get("late", 0)) for r in senders)
-        lag = max(float(r.get("max_lag_ms", 0)) for r in senders)
+        late = sum(int(r.get(LoadReport.dropped_by_reason, {}).get("late", 0)) for r in senders)
+        lag = max(float(r.get(LoadReport.max_lag_ms, 0)) for r in senders)
         return (
             f"the load generator dropped {dropped} of {scheduled} scheduled sends "
             f"({late} more than {spec.max_lag_ms:g} ms late, {dropped - late} at max_in_flight="

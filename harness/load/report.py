@@ -3,7 +3,7 @@
 At teardown (the load processes have exited, their streams are complete) it reads
 the timeline back and tabulates, for the `load` window and each window of the
 load's shape (baseline, burst-1, recovery-1, ...): p50/p90/p99 with their sample
-counts, offered and achieved rate, ok, shed, error and dropped counts.
+counts, offered and sent rate, ok, shed, error and dropped counts.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def build_table(rows: list[dict[str, Any]], title: str) -> Table:
     for row in rows:
         table.add_row(
             row["window"], f"{row['seconds']:.0f}", str(row["requests"]), _num(row["offered_rps"]),
-            _num(row["achieved_rps"]), _num(row["p50_ms"]), _num(row["p99_ms"]),
+            _num(row["sent_rps"]), _num(row["p50_ms"]), _num(row["p99_ms"]),
             str(row["ok"]), str(row["shed"]), str(row["errors"]), str(row["dropped"]), str(row["retries"]),
         )
     return table
@@ -78,7 +78,7 @@ class LoadReport:
             return {}
         return {
             "load_offered_rps": load["offered_rps"],
-            "load_achieved_rps": load["achieved_rps"],
+            "load_sent_rps": load["sent_rps"],
             "load_dropped": load["dropped"],
             "load_shed": load["shed"],
             "load_errors": load["errors"],

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
+from harness.measure.records import Sample
 from harness.measure.timeline import Timeline, Window
 
 Point = tuple[float, float]
@@ -20,7 +21,7 @@ def deployment_series(timeline: Timeline, deployment: str, field: str) -> list[P
     """One field of one deployment in every sample: running, total, target, min_replicas, ..."""
 
     def pick(sample: dict[str, Any]) -> Any:
-        deployments = sample.get("deployments") or {}
+        deployments = sample.get(Sample.deployments) or {}
         return deployments.get(sample_key(deployments, deployment), {}).get(field)
 
     return _series(timeline, pick)
@@ -50,10 +51,10 @@ def resource_series(timeline: Timeline, resource: str, which: str = "available")
 
 def _series(timeline: Timeline, pick: Callable[[dict[str, Any]], Any]) -> list[Point]:
     points = []
-    for sample in timeline.events_of("sample"):
+    for sample in timeline.events_of(Sample):
         value = pick(sample)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            points.append((float(sample["t"]), float(value)))
+            points.append((float(sample[Sample.t]), float(value)))
     return points
 
 

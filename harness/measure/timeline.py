@@ -7,12 +7,8 @@ processes on this machine share. Each record is one line written whole and
 flushed, so a crash leaves every complete line readable; a torn last line is
 skipped by the reader.
 
-Record kinds:
-  request  one attempt of one request (written by the load process)
-  phase    a named window's edge: {"name": ..., "edge": "start" | "end"}
-  sample   recorder samples of cluster and Serve state
-  chaos    a fault: planned, injected, noticed, cleaned
-  error    an infrastructure problem seen during the run
+Record kinds and their fields are declared in harness.measure.records (one class per
+kind); the writer checks each record against its declaration.
 """
 
 from __future__ import annotations
@@ -26,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness.measure.records import Phase, Record, Request, UndeclaredRecord, problems, strict
 
 TIMELINE_DIR = "timeline"
 EVENTS_FILE = "events.jsonl"
@@ -41,6 +39,10 @@ class TimelineWriter:
     never raises into the run: the first error is kept in `write_error` (the
     health guard turns it into an infrastructure error) and later records are
     dropped rather than appended after a torn line.
+
+    Each record is checked against its declared kind (harness.measure.records): an
+    undeclared kind or field raises UndeclaredRecord in strict mode (the tests), and is
+    otherwise kept in `undeclared` while the record is written whole.
     """
 
     def __init__(self, path: Path):
@@ -49,9 +51,17 @@ class TimelineWriter:
         self._lock = threading.Lock()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self.write_error: OSError | None = None
+        self.undeclared: list[str] = []
 
-    def emit(self, kind: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
-        record = {"t": time.time() if t is None else t, "kind": kind, **fields}
+    def emit(self, kind: type[Record] | str, t: float | None = None, **fields: Any) -> dict[str, Any]:
+        name = kind if isinstance(kind, str) else kind.KIND
+        record = {"t": time.time() if t is None else t, "kind": name, **fields}
+        found = problems(record)
+        if found:
+            if strict():
+                raise UndeclaredRecord("; ".join(found))
+            if len(self.undeclared) < 20:
+                self.undeclared.extend(found)
         line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode("utf-8")
         with self._lock:
             if self._fd is not None and self.write_error is None:
@@ -64,7 +74,7 @@ class TimelineWriter:
         return record
 
     def phase(self, name: str, edge: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
-        return self.emit("phase", t=t, name=name, edge=edge, **fields)
+        return self.emit(Phase, t=t, name=name, edge=edge, **fields)
 
     def close(self) -> None:
         with self._lock:
@@ -111,8 +121,8 @@ class Timeline:
 
     def __init__(self, records: list[dict[str, Any]]):
         records.sort(key=lambda r: r["t"])
-        self.requests = [r for r in records if r["kind"] == "request"]
-        self.events = [r for r in records if r["kind"] != "request"]
+        self.requests = [r for r in records if r[Request.kind] == Request.KIND]
+        self.events = [r for r in records if r[Request.kind] != Request.KIND]
         self.windows = self._collect_windows()
 
     @classmethod
@@ -130,12 +140,12 @@ class Timeline:
         last_t = max((r["t"] for r in self.events + self.requests[-1:]), default=0.0)
         first_t = min((r["t"] for r in self.events + self.requests[:1]), default=0.0)
         for event in self.events:
-            if event["kind"] != "phase":
+            if event[Phase.kind] != Phase.KIND:
                 continue
-            name = event.get("name")
-            if event.get("edge") == "start":
-                starts[name] = event["t"]
-            elif event.get("edge") == "end" and name in starts:
+            name = event.get(Phase.name)
+            if event.get(Phase.edge) == "start":
+                starts[name] = event[Phase.t]
+            elif event.get(Phase.edge) == "end" and name in starts:
                 windows[name] = Window(name, starts.pop(name), event["t"])
         # A window still open when the run stopped ends at the last record.
         for name, start in starts.items():
@@ -154,10 +164,11 @@ class Timeline:
         return [
             r
             for r in self.requests
-            if window.contains(r["t"]) and (r.get("final", True) or not final_only)
+            if window.contains(r[Request.t]) and (r.get(Request.final, True) or not final_only)
         ]
 
-    def events_of(self, kind: str, window: Window | None = None) -> list[dict[str, Any]]:
+    def events_of(self, kind: type[Record] | str, window: Window | None = None) -> list[dict[str, Any]]:
+        name = kind if isinstance(kind, str) else kind.KIND
         return [
-            e for e in self.events if e["kind"] == kind and (window is None or window.contains(e["t"]))
+            e for e in self.events if e["kind"] == name and (window is None or window.contains(e["t"]))
         ]

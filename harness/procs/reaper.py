@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from harness import PROJECT_ROOT
+from harness.measure.records import LeftoversCleaned
 from harness.procs.ledger import ProcessLedger
 from harness.procs.run_registry import (
     RunEntry,
@@ -161,7 +162,7 @@ def protect_run(ctx: RunContext, notes: list[str]) -> RunWatch | None:
     try:
         for report in clean_dead_runs():
             ctx.console.print(f"[yellow]{report.line()}[/]")
-            ctx.timeline.emit("leftovers_cleaned", line=report.line(), run=report.run_id,
+            ctx.timeline.emit(LeftoversCleaned, line=report.line(), run=report.run_id,
                               killed=[p.pid for p in report.killed])
             notes.append(report.line())
         return RunWatch.start(ctx.run_id, ctx.run_dir, ctx.ledger)

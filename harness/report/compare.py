@@ -18,15 +18,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.measure import stats
+from harness.measure.records import Chaos
 from harness.report.terminal import ci_table
 from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.slo.core import format_value
 
 # summary.json metrics worth a row when both runs have them (key_metrics adds the timeline's).
-KEY_METRICS = ("requests", "ok", "load_seconds", "load_offered_rps", "load_achieved_rps",
+KEY_METRICS = ("requests", "ok", "load_seconds", "load_offered_rps", "load_sent_rps",
                "load_shed", "load_errors", "load_dropped", "load_retries",
                "harness_cpu_percent_during_load")
-TIMELINE_METRICS = ("p50_ms", "p99_ms", "throughput_rps", "success_ratio")
+TIMELINE_METRICS = stats.KEY_METRICS
 
 
 def add_parser(sub: Any) -> None:
@@ -48,7 +50,7 @@ class RunFolder:
             self.summary: dict[str, Any] = json.loads(summary.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{summary}: expected a harness summary.json ({exc})") from exc
-        self.metrics = dict(self.summary.get("metrics") or {})
+        self.metrics = stats.renamed(self.summary.get("metrics") or {})  # an older run's names too
         self.timeline_metrics = self._timeline_metrics()
 
     def _timeline_metrics(self) -> dict[str, float]:
@@ -95,12 +97,12 @@ def _num(value: Any) -> float | None:
 def _shot(r: dict[str, Any] | None) -> str:
     if r is None:
         return "absent"
-    target = r.get("node") or next((t.get("node") or t.get("actor_id") for t in r.get("targets") or []), None)
-    text = f"{r.get('outcome', '?')}"
+    target = r.get(Chaos.node) or next((t.get("node") or t.get("actor_id") for t in r.get(Chaos.targets) or []), None)
+    text = f"{r.get(Chaos.outcome, '?')}"
     if target:
         text += f" on {target}"
-    if r.get("noticed_after_s") is not None:
-        text += f", noticed {r['noticed_after_s']:.1f}s"
+    if r.get(Chaos.noticed_after_s) is not None:
+        text += f", noticed {r[Chaos.noticed_after_s]:.1f}s"
     return text
 
 

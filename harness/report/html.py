@@ -19,6 +19,7 @@ import yaml
 
 from harness import __version__
 from harness.files import write_atomic
+from harness.measure import stats
 from harness.measure.timeline import Timeline
 from harness.report.series import Marker, RunSeries, build_series, fixed_targets
 from harness.report.svg import legend, render_chart
@@ -162,7 +163,7 @@ def _phases_section(series: RunSeries) -> str:
 
 LOAD_COLUMNS = (
     ("window", "window", ""), ("seconds", "s", ".0f"), ("requests", "requests", "d"),
-    ("offered_rps", "offered/s", ".1f"), ("achieved_rps", "achieved/s", ".1f"), ("p50_ms", "p50 ms", ".1f"),
+    ("offered_rps", "offered/s", ".1f"), ("sent_rps", "sent/s", ".1f"), ("p50_ms", "p50 ms", ".1f"),
     ("p90_ms", "p90 ms", ".1f"), ("p99_ms", "p99 ms", ".1f"), ("ok", "ok", "d"), ("shed", "shed", "d"),
     ("errors", "errors", "d"), ("dropped", "dropped", "d"), ("retries", "retries", "d"),
 )
@@ -189,6 +190,7 @@ def _load_windows_section(summary: dict[str, Any]) -> str:
     for row in rows:
         if not isinstance(row, dict):
             continue
+        row = stats.renamed(row)  # a run written before the names said their population
         cells = "".join(
             f"<td{'' if key == 'window' else NUM}>{escape(_cell(row.get(key), fmt))}</td>"
             for key, _, fmt in LOAD_COLUMNS

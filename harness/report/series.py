@@ -12,12 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.measure import stats
+from harness.measure.records import Chaos, Dropped, Error, Request, Sample
 from harness.measure.timeline import Timeline
-from harness.slo.core import percentile
 
-SHED = "shed"
-OK = "ok"
-DROPPED = "dropped"  # a send the open-model generator scheduled but missed
 MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
 PERCENTILES = (50.0, 90.0, 99.0)
 # Windows that say where the run was, not what the load did: shown in the phase table only.
@@ -124,63 +122,57 @@ def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
     load = timeline.window("load")
     if load is not None:
         firsts.append(load.start - t0)
-    for records in (timeline.requests[:1], timeline.events_of("sample")[:1]):
-        firsts.extend(r["t"] - t0 for r in records)
+    for records in (timeline.requests[:1], timeline.events_of(Sample)[:1]):
+        firsts.extend(r[Sample.t] - t0 for r in records)
     return max(0.0, min(firsts, default=0.0) - 2.0)
 
 
 def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
-    """Rates as the load report defines them: offered = final requests + dropped sends,
-    achieved = final requests (any outcome), ok = final requests that succeeded."""
+    """Per bucket, harness.stats.request_stats: the load report's numbers over one bucket."""
     n = max(1, math.ceil(duration / bucket_s))  # buckets from the run's start, so all charts align
-    counts = {key: [0] * n for key in ("offered", "achieved", "ok", "errors", "shed", "dropped")}
-    latencies: dict[int, list[float]] = defaultdict(list)
+    finals: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    dropped = [0] * n
 
     def bucket(record: dict[str, Any]) -> int | None:
-        index = int((record["t"] - t0) // bucket_s)
+        index = int((record[Request.t] - t0) // bucket_s)
         return index if 0 <= index < n else None
 
     for record in timeline.requests:
         index = bucket(record)
-        if index is None or not record.get("final", True):
-            continue  # a retried attempt is not a request of its own
-        outcome = record.get("outcome", "error")
-        counts["offered"][index] += 1
-        counts["achieved"][index] += 1
-        key = "ok" if outcome == OK else "shed" if outcome == SHED else "errors"
-        counts[key][index] += 1
-        if "latency_ms" in record:
-            latencies[index].append(float(record["latency_ms"]))
-    for record in timeline.events_of(DROPPED):  # open model: sends the generator missed
+        if index is not None and record.get(Request.final, True):  # a retried attempt is not a request
+            finals[index].append(record)
+    for record in timeline.events_of(Dropped):  # open model: sends the generator missed
         index = bucket(record)
         if index is not None:
-            counts["offered"][index] += 1
-            counts["dropped"][index] += 1
-
+            dropped[index] += 1
+    figures = [stats.request_stats(finals[i], bucket_s, dropped[i]) for i in range(n)]
     has_requests = bool(timeline.requests)
 
     def per_second(key: str) -> list[tuple[float, float]]:
+        """A rate of the stats (`ok_rps`), or a count of them per second (`errors`)."""
         if not has_requests:
             return []
-        return [((i + 0.5) * bucket_s, c / bucket_s) for i, c in enumerate(counts[key])]
+        values = (row[key] if key.endswith("_rps") else stats.rate(row[key], bucket_s) for row in figures)
+        return [((i + 0.5) * bucket_s, float(v or 0.0)) for i, v in enumerate(values)]
 
     pct_series = []
     for pct, color in zip(PERCENTILES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True):
-        points = [((i + 0.5) * bucket_s, percentile(sorted(latencies[i]), pct)) for i in sorted(latencies)]
+        key = f"p{pct:g}_ms"
+        points = [((i + 0.5) * bucket_s, row[key]) for i, row in enumerate(figures) if row[key] is not None]
         pct_series.append(Series(f"p{pct:g}", points, color))
     errors = [
         Series("errors", per_second("errors"), "#d62728"),
         Series("shed (503)", per_second("shed"), "#ff7f0e"),
     ]
-    if any(counts["dropped"]):
+    if any(dropped):
         errors.append(Series("dropped by the generator", per_second("dropped"), "#7f7f7f", dashed=True))
     return [
-        Chart("rps", "Offered and achieved rate", "req/s", [
-            Series("ok", per_second("ok"), "#2ca02c"),
-            Series("achieved", per_second("achieved"), "#1f77b4"),
-            Series("offered", per_second("offered"), "#444444", dashed=True),
+        Chart("rps", "Offered, sent and ok rate", "req/s", [
+            Series("ok", per_second("ok_rps"), "#2ca02c"),
+            Series("sent", per_second("sent_rps"), "#1f77b4"),
+            Series("offered", per_second("offered_rps"), "#444444", dashed=True),
         ]),
-        Chart("latency", "Latency percentiles", "ms", pct_series),
+        Chart("latency", "Latency percentiles (every final request)", "ms", pct_series),
         Chart("errors", "Errors, shed and dropped sends", "req/s", errors),
     ]
 
@@ -194,10 +186,10 @@ def _cpu_chart(timeline: Timeline, t0: float) -> Chart:
     """Total and available CPU: resources reclaimed after a workload is where they meet again."""
     total, available = [], []
     for sample in _samples(timeline):
-        amounts = sample.get("total_resources"), sample.get("available_resources")
+        amounts = sample.get(Sample.total_resources), sample.get(Sample.available_resources)
         if isinstance(amounts[0], dict) and isinstance(amounts[1], dict):
-            total.append((sample["t"] - t0, float(amounts[0].get("CPU", 0.0))))
-            available.append((sample["t"] - t0, float(amounts[1].get("CPU", 0.0))))
+            total.append((sample[Sample.t] - t0, float(amounts[0].get("CPU", 0.0))))
+            available.append((sample[Sample.t] - t0, float(amounts[1].get("CPU", 0.0))))
     return Chart("cpu", "Cluster CPU: total and available", "CPU", [
         Series("total", total, "#444444", step=True, halo=True),
         Series("available", available, "#1f77b4", step=True),
@@ -205,7 +197,7 @@ def _cpu_chart(timeline: Timeline, t0: float) -> Chart:
 
 
 def _samples(timeline: Timeline) -> list[dict[str, Any]]:
-    return timeline.events_of("sample")
+    return timeline.events_of(Sample)
 
 
 def _target(deployment: dict[str, Any]) -> float | None:
@@ -221,16 +213,16 @@ def _replica_chart(timeline: Timeline, t0: float, config_targets: dict[str, floa
     running: dict[str, list[tuple[float, float]]] = defaultdict(list)
     target: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for sample in _samples(timeline):
-        deployments = sample.get("deployments")
+        deployments = sample.get(Sample.deployments)
         if not isinstance(deployments, dict):
             continue
         for name, dep in deployments.items():
             if not isinstance(dep, dict):
                 continue
-            running[name].append((sample["t"] - t0, float(dep.get("running", 0))))
+            running[name].append((sample[Sample.t] - t0, float(dep.get("running", 0))))
             wanted = _target(dep)
             if wanted is not None:
-                target[name].append((sample["t"] - t0, wanted))
+                target[name].append((sample[Sample.t] - t0, wanted))
     chart = Chart("replicas", "Replicas per deployment (running; target as a wide faint line)", "replicas")
     for index, name in enumerate(sorted(running)):
         color = PALETTE[index % len(PALETTE)]
@@ -246,21 +238,22 @@ def _replica_chart(timeline: Timeline, t0: float, config_targets: dict[str, floa
 def _nodes_chart(timeline: Timeline, t0: float) -> Chart:
     alive, dead = [], []
     for sample in _samples(timeline):
-        if isinstance(sample.get("nodes_alive"), (int, float)):
-            alive.append((sample["t"] - t0, float(sample["nodes_alive"])))
-            dead.append((sample["t"] - t0, float(sample.get("nodes_dead", 0) or 0)))
+        if isinstance(sample.get(Sample.nodes_alive), (int, float)):
+            alive.append((sample[Sample.t] - t0, float(sample[Sample.nodes_alive])))
+            dead.append((sample[Sample.t] - t0, float(sample.get(Sample.nodes_dead, 0) or 0)))
     return Chart("nodes", "Nodes alive", "nodes", [
         Series("alive", alive, "#2ca02c", step=True),
         Series("dead", dead if any(v for _, v in dead) else [], "#d62728", step=True),
     ])
 
 
-# Chaos records come from the chaos component ({"kind": "chaos", "id": "fault-1",
-# "fault": "kill_raylet", "event": "injected", "targets": [{"node": ..., "pid": ...}], ...});
-# fields are read loosely so that a new fault's extra fields never break a view.
-_NAME_KEYS = ("fault", "plugin", "name", "type")
-_STAGE_KEYS = ("event", "stage", "status", "action", "outcome")
-_TARGET_KEYS = ("targets", "target", "node_name", "node", "node_id", "replica", "replica_id", "actor_id", "pid")
+# Chaos records (harness.measure.records.Chaos): {"kind": "chaos", "id": "fault-1",
+# "fault": "kill_raylet", "event": "injected", "targets": [{"node": ..., "pid": ...}], ...}.
+# A target is the fault's own dict: its keys are read loosely, so a new fault never breaks a view.
+_NAME_KEYS = (Chaos.fault, Chaos.name)
+_STAGE_KEYS = (Chaos.event, Chaos.outcome)
+_TARGET_KEYS = (Chaos.targets, Chaos.node, Chaos.node_id)
+_TARGET_DICT_KEYS = ("node_name", "node", "node_id", "replica", "replica_id", "actor_id", "pid")
 # Bookkeeping, not something that happened to the cluster: a plan, the proxy's address,
 # the summary record repeating a shot's outcome.
 _NOT_EVENTS = ("planned", "proxy", "result")
@@ -273,7 +266,7 @@ def _text(value: Any) -> str:
         more = f" +{len(value) - 1}" if len(value) > 1 else ""
         return _text(value[0]) + more
     if isinstance(value, dict):
-        inner = next((value[k] for k in _TARGET_KEYS if value.get(k) not in (None, "", [], {})), None)
+        inner = next((value[k] for k in _TARGET_DICT_KEYS if value.get(k) not in (None, "", [], {})), None)
         return _text(inner) if inner is not None else ""
     return "" if value is None else str(value)
 
@@ -288,7 +281,7 @@ def _first(record: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 def is_chaos_event(record: dict[str, Any]) -> bool:
     """A chaos record that marks something happening (injected, noticed, cleaned, failed...)."""
-    return record.get("kind") == "chaos" and _first(record, _STAGE_KEYS) not in _NOT_EVENTS
+    return record.get(Chaos.kind) == Chaos.KIND and _first(record, _STAGE_KEYS) not in _NOT_EVENTS
 
 
 def describe_chaos(record: dict[str, Any], targets_by_id: dict[str, str] | None = None) -> str:
@@ -298,8 +291,8 @@ def describe_chaos(record: dict[str, Any], targets_by_id: dict[str, str] | None 
     targets_by_id to every call so they name the target their shot's injection named.
     """
     target = _first(record, _TARGET_KEYS)
-    if targets_by_id is not None and record.get("id") is not None:
-        shot = str(record["id"])
+    if targets_by_id is not None and record.get(Chaos.id) is not None:
+        shot = str(record[Chaos.id])
         target = target or targets_by_id.get(shot, "")
         if target:
             targets_by_id[shot] = target
@@ -308,7 +301,7 @@ def describe_chaos(record: dict[str, Any], targets_by_id: dict[str, str] | None 
 
 
 def _detail(record: dict[str, Any]) -> str:
-    skip = {"t", "kind"}
+    skip = {Chaos.t, Chaos.kind}
     return ", ".join(f"{k}={v}" for k, v in record.items() if k not in skip)[:400]
 
 
@@ -316,13 +309,13 @@ def markers(timeline: Timeline, t0: float) -> list[Marker]:
     out: list[Marker] = []
     targets: dict[str, str] = {}
     for record in timeline.events:
-        if record["kind"] == "chaos":
+        if record[Chaos.kind] == Chaos.KIND:
             if not is_chaos_event(record):
                 continue
             label = describe_chaos(record, targets)
-        elif record["kind"] == "error":
-            label = f"error: {record.get('error_kind', '')}".strip()
+        elif record[Error.kind] == Error.KIND:
+            label = f"error: {record.get(Error.error_kind, '')}".strip()
         else:
             continue
-        out.append(Marker(len(out) + 1, record["t"] - t0, record["kind"], label, _detail(record)))
+        out.append(Marker(len(out) + 1, record[Chaos.t] - t0, record[Chaos.kind], label, _detail(record)))
     return out

@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from harness.measure.records import Host
+from harness.measure.records import HostGuard as HostGuardRecord
 from harness.run.context import InfraError, RunContext
 from harness.scenario.config import HostGuardSpec
 
@@ -96,14 +98,14 @@ class HostGuard:
         self._last = now
         values = self.measure(ctx)
         self.samples += 1
-        ctx.timeline.emit("host", **values)
+        ctx.timeline.emit(Host, **values)
         for key, value in values.items():
             self.peaks[key] = max(self.peaks.get(key, 0.0), value)
             held = self.bounds[key].update(value, now)
             if held >= self.spec.for_s:
                 self.tripped = key
                 message = f"{self.bounds[key].describe(held)}: the run was stopped, its results say nothing about the release"
-                ctx.timeline.emit("host_guard", tripped=key, value=value, bound=self.bounds[key].bound, held_s=round(held, 3))
+                ctx.timeline.emit(HostGuardRecord, tripped=key, value=value, bound=self.bounds[key].bound, held_s=round(held, 3))
                 raise InfraError("host_guard", message)
 
     def stop(self, ctx: RunContext) -> None:

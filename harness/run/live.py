@@ -23,17 +23,18 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from harness.measure import stats
+from harness.measure.records import Chaos, Dropped, Phase, Request, Sample
+from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import TIMELINE_DIR
 from harness.report.series import describe_chaos, is_chaos_event
 from harness.run.context import RunContext
-from harness.slo.core import percentile
 
 RATE_WINDOW_S = 5.0
 # Request records reach their stream after the response and a flush (~0.25 s), stamped
 # with the send time: rates are measured over a window that ends this far back.
 RATE_LAG_S = 1.0
 HIDDEN_PHASES = ("run",)
-ERROR_OUTCOMES = ("error", "timeout", "conn_error")
 # Where the progress clock starts: the load, or a workload-only run's drive.
 DRIVE_PHASES = ("load", "workloads")
 # Fields of a workload's progress shown, in this order, when it has them (`lost` only in
@@ -97,7 +98,7 @@ class LiveSnapshot:
     elapsed_s: float | None  # since load started
     planned_s: float
     offered_rps: float | None
-    achieved_rps: float | None  # requests completed, whatever the outcome
+    sent_rps: float | None  # requests made, whatever the outcome
     ok_rps: float | None
     p50_ms: float | None
     p99_ms: float | None
@@ -128,8 +129,8 @@ class LiveState:
         self.has_requests = has_requests
         self.workloads: dict[str, str] = {}
         self.config_targets = dict(config_targets or {})
-        # (send time, latency_ms or None, outcome) of recent requests only
-        self._recent: deque[tuple[float, float | None, str]] = deque()
+        # (send time, the final request's record; None: a dropped send) of recent sends only
+        self._recent: deque[tuple[float, dict[str, Any] | None]] = deque()
         self._open: dict[str, float] = {}
         self._closed: set[str] = set()
         self.load_started: float | None = None
@@ -141,41 +142,40 @@ class LiveState:
 
     def ingest(self, records: list[dict[str, Any]]) -> None:
         for record in records:
-            kind = record.get("kind")
-            if kind == "request":
+            kind = record.get(Request.kind)
+            if kind == Request.KIND:
                 self._ingest_request(record)
-            elif kind == "dropped":  # a send the open-model generator missed: offered, never achieved
+            elif kind == Dropped.KIND:  # a send the open-model generator missed: offered, never sent
                 self.dropped += 1
-                self._recent.append((record["t"], None, "dropped"))
-            elif kind == "phase":
+                self._recent.append((record[Dropped.t], None))
+            elif kind == Phase.KIND:
                 self._ingest_phase(record)
-            elif kind == "sample":
-                if self._sample is None or record["t"] >= self._sample["t"]:
+            elif kind == Sample.KIND:
+                if self._sample is None or record[Sample.t] >= self._sample[Sample.t]:
                     self._sample = record
-            elif kind == "workload" and record.get("event") in ("progress", "result"):
-                self.workloads[str(record.get("name"))] = describe_workload(record)
-            elif kind == "chaos" and is_chaos_event(record):
+            elif kind == WorkloadRecord.KIND and record.get(WorkloadRecord.event) in ("progress", "result"):
+                self.workloads[str(record.get(WorkloadRecord.name))] = describe_workload(record)
+            elif kind == Chaos.KIND and is_chaos_event(record):
                 text = describe_chaos(record, self._chaos_targets)
-                if self._chaos is None or record["t"] >= self._chaos_t:
-                    self._chaos, self._chaos_t = text, record["t"]
+                if self._chaos is None or record[Chaos.t] >= self._chaos_t:
+                    self._chaos, self._chaos_t = text, record[Chaos.t]
 
     def _ingest_request(self, record: dict[str, Any]) -> None:
-        if not record.get("final", True):
+        if not record.get(Request.final, True):
             return  # a retried attempt is not a request of its own
-        outcome = str(record.get("outcome", "error"))
-        latency = record.get("latency_ms")
+        outcome = stats.outcome_of(record)
         self.requests += 1
-        self.errors += outcome in ERROR_OUTCOMES
-        self.shed += outcome == "shed"
-        self._recent.append((record["t"], float(latency) if isinstance(latency, (int, float)) else None, outcome))
+        self.errors += outcome in stats.ERROR_OUTCOMES
+        self.shed += outcome == stats.SHED
+        self._recent.append((record[Request.t], record))
 
     def _ingest_phase(self, record: dict[str, Any]) -> None:
-        name = str(record.get("name"))
-        if record.get("edge") == "start":
-            self._open[name] = record["t"]
+        name = str(record.get(Phase.name))
+        if record.get(Phase.edge) == "start":
+            self._open[name] = record[Phase.t]
             if name in DRIVE_PHASES and self.load_started is None:
-                self.load_started = record["t"]
-        elif record.get("edge") == "end":
+                self.load_started = record[Phase.t]
+        elif record.get(Phase.edge) == "end":
             self._open.pop(name, None)
             self._closed.add(name)
 
@@ -194,35 +194,28 @@ class LiveState:
             window_start = max(window_start, self.load_started)
         while self._recent and self._recent[0][0] < window_end - RATE_WINDOW_S - 5.0:
             self._recent.popleft()  # bounded: only the last ~11 s are kept
-        offered = achieved = ok = 0
-        latencies: list[float] = []
-        for t, latency, outcome in self._recent:
-            if window_start <= t < window_end:
-                offered += 1
-                achieved += outcome != "dropped"
-                ok += outcome == "ok"
-                if latency is not None:
-                    latencies.append(latency)
+        seen = [record for t, record in self._recent if window_start <= t < window_end]
+        finals = [record for record in seen if record is not None]
         span = window_end - window_start
         rates_known = span >= 0.5 and self.load_started is not None
-        latencies.sort()
+        figures = stats.request_stats(finals, span, dropped=len(seen) - len(finals))
         return LiveSnapshot(
             now=now,
             phase=self._phase(),
             elapsed_s=None if self.load_started is None else now - self.load_started,
             planned_s=self.planned_s,
-            offered_rps=offered / span if rates_known else None,
-            achieved_rps=achieved / span if rates_known else None,
-            ok_rps=ok / span if rates_known else None,
-            p50_ms=percentile(latencies, 50) if latencies else None,
-            p99_ms=percentile(latencies, 99) if latencies else None,
+            offered_rps=figures["offered_rps"] if rates_known else None,
+            sent_rps=figures["sent_rps"] if rates_known else None,
+            ok_rps=figures["ok_rps"] if rates_known else None,
+            p50_ms=figures["p50_ms"],
+            p99_ms=figures["p99_ms"],
             requests=self.requests,
             errors=self.errors,
             shed=self.shed,
             dropped=self.dropped,
             deployments=self._deployments(),
-            nodes_alive=self._sample.get("nodes_alive") if self._sample else None,
-            nodes_dead=int((self._sample or {}).get("nodes_dead") or 0),
+            nodes_alive=self._sample.get(Sample.nodes_alive) if self._sample else None,
+            nodes_dead=int((self._sample or {}).get(Sample.nodes_dead) or 0),
             last_chaos=self._chaos,
             last_chaos_age_s=now - self._chaos_t if self._chaos else None,
             has_requests=self.has_requests,
@@ -230,10 +223,10 @@ class LiveState:
         )
 
     def _deployments(self) -> dict[str, tuple[int, int | None]]:
-        if self._sample is None or not isinstance(self._sample.get("deployments"), dict):
+        if self._sample is None or not isinstance(self._sample.get(Sample.deployments), dict):
             return {}
         out = {}
-        for name, dep in sorted(self._sample["deployments"].items()):
+        for name, dep in sorted(self._sample[Sample.deployments].items()):
             if not isinstance(dep, dict):
                 continue
             target = dep.get("target", self.config_targets.get(name))
@@ -244,11 +237,11 @@ class LiveState:
 def describe_workload(record: dict[str, Any]) -> str:
     """`ok 40/120 lost 0`: a workload's latest numbers, read loosely (any kind of workload)."""
     parts = [f"{key} {record[key]}" for key in WORKLOAD_FIELDS if isinstance(record.get(key), (int, float))]
-    if record.get("event") == "result":
+    if record.get(WorkloadRecord.event) == "result":
         if isinstance(record.get("lost"), (int, float)):
             parts.append(f"lost {record['lost']}")
-        parts.append("passed" if record.get("passed") else "FAILED")
-    return " ".join(parts) or str(record.get("event", ""))
+        parts.append("passed" if record.get(WorkloadRecord.passed) else "FAILED")
+    return " ".join(parts) or str(record.get(WorkloadRecord.event, ""))
 
 
 def _workloads(snap: LiveSnapshot) -> str:
@@ -280,7 +273,7 @@ def render_line(snap: LiveSnapshot) -> str:
                 f"nodes {_num(snap.nodes_alive, 'd')} | chaos {chaos}")
     return (
         f"[live] {snap.phase}{progress}{elapsed} | offered {_num(snap.offered_rps, '.1f', '/s')} "
-        f"achieved {_num(snap.achieved_rps, '.1f', '/s')} ok {_num(snap.ok_rps, '.1f', '/s')} | "
+        f"sent {_num(snap.sent_rps, '.1f', '/s')} ok {_num(snap.ok_rps, '.1f', '/s')} | "
         f"p50 {_num(snap.p50_ms, '.1f', 'ms')} p99 {_num(snap.p99_ms, '.1f', 'ms')} | "
         f"requests {snap.requests} errors {snap.errors} shed {snap.shed}{dropped} | "
         f"replicas {_replicas(snap)} | nodes {_num(snap.nodes_alive, 'd')} | chaos {chaos}"
@@ -306,7 +299,7 @@ def render_panel(snap: LiveSnapshot, title: str) -> Panel:
         grid.add_row("workloads", _workloads(snap))
         return _panel_tail(grid, snap, title)
     grid.add_row("rate", f"offered {_num(snap.offered_rps, '.1f', ' req/s')}   "
-                         f"achieved {_num(snap.achieved_rps, '.1f', ' req/s')}   "
+                         f"sent {_num(snap.sent_rps, '.1f', ' req/s')}   "
                          f"ok {_num(snap.ok_rps, '.1f', ' req/s')}")
     grid.add_row("latency", f"p50 {_num(snap.p50_ms, '.1f', ' ms')}   p99 {_num(snap.p99_ms, '.1f', ' ms')}"
                             f"   [dim](last {RATE_WINDOW_S:g}s)[/]")

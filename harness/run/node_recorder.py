@@ -33,6 +33,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from harness.cluster.autoscaling import head_process
 from harness.cluster.fake_provider import read_json
+from harness.measure.records import AutoscalerException, HostGuard, Nodes, NodeTypes, SampleError
 from harness.run.context import InfraError, RunContext
 from harness.run.periodic import Periodic
 from harness.scenario.config import RecorderSpec
@@ -111,7 +112,7 @@ class NodeRecorder:
     def start(self, ctx: RunContext) -> None:
         spec = ctx.scenario.cluster.autoscaling
         if spec is not None:  # the floors and ceilings node SLOs default to
-            ctx.timeline.emit("node_types", min_workers={t.name: t.min_workers for t in spec.node_types},
+            ctx.timeline.emit(NodeTypes, min_workers={t.name: t.min_workers for t in spec.node_types},
                               max_workers={t.name: t.max_workers for t in spec.node_types},
                               node_cap=spec.resolved_cap())
         self._periodic = Periodic(self.interval_s, lambda: self._sample(ctx), "node-recorder")
@@ -137,11 +138,11 @@ class NodeRecorder:
         try:
             record = self.poll(ctx)
             self.latest = record
-            ctx.timeline.emit("nodes", **record)
+            ctx.timeline.emit(Nodes, **record)
             self.samples += 1
         except Exception as exc:  # eventually consistent state: recorded, never fatal
             self.errors += 1
-            ctx.timeline.emit("sample_error", source="nodes", error=f"{type(exc).__name__}: {exc}"[:300])
+            ctx.timeline.emit(SampleError, source="nodes", error=f"{type(exc).__name__}: {exc}"[:300])
 
     def stop(self, ctx: RunContext) -> None:
         if self._periodic is not None:
@@ -153,7 +154,7 @@ class NodeRecorder:
             for line in exception_lines(path):
                 self.exceptions.append(line)
                 if len(self.exceptions) <= MAX_EXCEPTION_RECORDS:
-                    ctx.timeline.emit("autoscaler_exception", line=line, log=path.name)
+                    ctx.timeline.emit(AutoscalerException, line=line, log=path.name)
 
     def metrics(self) -> dict[str, Any]:
         return {"node_samples": self.samples, "node_sample_errors": self.errors,
@@ -192,7 +193,7 @@ class NodeGuard:
             message = (f"node runaway: the autoscaler wanted {wanted} worker nodes, the node cap of this "
                        f"machine is {self.node_cap} ({refused} launches refused): the run was stopped, "
                        f"its results say nothing about the release")
-            ctx.timeline.emit("host_guard", tripped="node_cap", value=wanted, bound=self.node_cap, refused=refused)
+            ctx.timeline.emit(HostGuard, tripped="node_cap", value=wanted, bound=self.node_cap, refused=refused)
             raise InfraError("host_guard", message)
 
     def stop(self, ctx: RunContext) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
+from harness.measure.records import Sample, SampleError
 from harness.run.context import RunContext
 from harness.run.periodic import Periodic
 from harness.scenario.config import RecorderSpec
@@ -160,13 +161,13 @@ class Recorder:
         try:
             record = self._poll(ctx)
             if not self._stopping():
-                ctx.timeline.emit("sample", **record)
+                ctx.timeline.emit(Sample, **record)
                 with self._count_lock:
                     self.samples += 1
         except Exception as exc:  # recorded, never fatal: state polls are eventually consistent
             with self._count_lock:
                 self.errors += 1
-            ctx.timeline.emit("sample_error", error=f"{type(exc).__name__}: {exc}"[:300])
+            ctx.timeline.emit(SampleError, error=f"{type(exc).__name__}: {exc}"[:300])
         finally:
             self._in_flight.release()
 

@@ -35,6 +35,8 @@ from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
 from harness.load.traffic import resolve_requests
+from harness.measure.records import Error, Teardown
+from harness.measure.stats import window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
@@ -369,7 +371,7 @@ class Runner:
         released = self.lease.release(self._site(), failed=self.outcome.error is not None,
                                       keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
         if released.killed:
-            ctx.timeline.emit("teardown", killed_after_shutdown=released.killed)
+            ctx.timeline.emit(Teardown, killed_after_shutdown=released.killed)
         self.outcome.notes.extend(released.notes)
         if ctx.cluster is None:
             # Interrupted before the cluster handle existed: sweep what was started anyway.
@@ -383,12 +385,8 @@ class Runner:
         self.outcome.verdicts = [evaluate(spec, timeline) for spec in slos]
         load = timeline.window("load")
         if load is not None:
-            final = timeline.requests_in(load)
-            self.outcome.metrics.update(
-                requests=len(final),
-                load_seconds=round(load.duration, 3),
-                ok=sum(1 for r in final if r.get("outcome") == "ok"),
-            )
+            stats = window_stats(timeline, load)
+            self.outcome.metrics.update(requests=stats["requests"], load_seconds=stats["seconds"], ok=stats["ok"])
 
     def _write_results(self) -> None:
         ctx = self.ctx
@@ -445,7 +443,7 @@ class Runner:
         finally:
             with _signals_deferred(ctx):
                 if self.outcome.error is not None:
-                    ctx.timeline.emit("error", error_kind=self.outcome.error_kind, message=self.outcome.error)
+                    ctx.timeline.emit(Error, error_kind=self.outcome.error_kind, message=self.outcome.error)
                 try:
                     self._teardown()
                 finally:

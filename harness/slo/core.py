@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.measure import windows
+from harness.measure.records import Dropped, Request
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline, Window
 from harness.scenario.config import SLOSpec
@@ -188,8 +189,9 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
 def requests_named(timeline: Timeline, name: str) -> Timeline:
     """The timeline with only the requests (and dropped sends) of one name; windows unchanged."""
     view = copy.copy(timeline)
-    view.requests = [r for r in timeline.requests if r.get("name", "default") == name]
-    view.events = [e for e in timeline.events if e["kind"] != "dropped" or e.get("name", "default") == name]
+    view.requests = [r for r in timeline.requests if r.get(Request.name, "default") == name]
+    view.events = [e for e in timeline.events
+                   if e[Dropped.kind] != Dropped.KIND or e.get(Dropped.name, "default") == name]
     return view
 
 

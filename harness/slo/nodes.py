@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.measure import series
+from harness.measure.records import AutoscalerException, Nodes, NodeTypes
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import Measurement, SLOSyntaxError, metric
 
@@ -48,9 +49,9 @@ def _type_args(name: str, args: list[str], count: bool, required: bool) -> tuple
 def node_series(timeline: Timeline, node_type: str, *fields: str) -> list[series.Point]:
     """Nodes of one type in every `nodes` record, summing the given states."""
     points = []
-    for record in timeline.events_of("nodes"):
-        entry = (record.get("types") or {}).get(node_type) or {}
-        points.append((float(record["t"]), float(sum(entry.get(f, 0) for f in fields))))
+    for record in timeline.events_of(Nodes):
+        entry = (record.get(Nodes.types) or {}).get(node_type) or {}
+        points.append((float(record[Nodes.t]), float(sum(entry.get(f, 0) for f in fields))))
     return points
 
 
@@ -59,8 +60,8 @@ def _no_samples(node_type: str) -> Measurement:
 
 
 def _floor(timeline: Timeline, node_type: str) -> int:
-    for record in timeline.events_of("node_types"):
-        floor = (record.get("min_workers") or {}).get(node_type)
+    for record in timeline.events_of(NodeTypes):
+        floor = (record.get(NodeTypes.min_workers) or {}).get(node_type)
         if isinstance(floor, int):
             return floor
     return 0
@@ -119,8 +120,8 @@ def _asks_for(demand: list[Any], resource: str | None) -> list[Any]:
 
 
 def _demand_text(timeline: Timeline, window: Window, resource: str | None = None) -> str:
-    for record in timeline.events_of("nodes", window):
-        wanted = _asks_for(record.get("demand") or [], resource)
+    for record in timeline.events_of(Nodes, window):
+        wanted = _asks_for(record.get(Nodes.demand) or [], resource)
         if wanted:
             return "demand " + ", ".join(f"{count} x {shape}" for shape, count in wanted[:3])
     return "no unmet demand recorded"
@@ -131,14 +132,14 @@ def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Me
     if len(args) > 1:
         raise SLOSyntaxError(f"expected unmet_demand_time or unmet_demand_time(Resource), got {args}")
     resource = args[0] if args else None
-    records = timeline.events_of("nodes", window)
+    records = timeline.events_of(Nodes, window)
     if not records:
         return Measurement(None, "s", {"why": "no node samples (not an autoscaling cluster?)"})
     longest, began, worst_demand = 0.0, None, None
     current: list[Any] = []
     for record in records:
-        wanted = _asks_for(record.get("demand") or [], resource)
-        t = float(record["t"])
+        wanted = _asks_for(record.get(Nodes.demand) or [], resource)
+        t = float(record[Nodes.t])
         if wanted and began is None:
             began, current = t, wanted
         elif not wanted and began is not None:
@@ -158,8 +159,8 @@ def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Me
 def autoscaler_exceptions(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if args:
         raise SLOSyntaxError("expected autoscaler_exceptions without arguments")
-    lines = [r.get("line", "") for r in timeline.events_of("autoscaler_exception")]
-    if not timeline.events_of("nodes"):
+    lines = [r.get(AutoscalerException.line, "") for r in timeline.events_of(AutoscalerException)]
+    if not timeline.events_of(Nodes):
         return Measurement(None, "count", {"why": "no node samples (not an autoscaling cluster?)"})
     inputs: dict[str, Any] = {"lines": lines[:5]}
     if lines:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 
 from harness.measure import series
+from harness.measure.records import Request
+from harness.measure.stats import ERROR_OUTCOMES, OK, errors_of, outcome_counts, outcome_of
 from harness.measure.timeline import Timeline, Window
 from harness.slo.autoscaling import NEVER, deployment_args, no_samples
 from harness.slo.registry import Measurement, SLOSyntaxError, metric
 
-FAILED = ("error", "timeout", "conn_error")
 # Resource amounts are floats summed by Ray: compare with a little slack.
 RESOURCE_SLACK = 1e-6
 
@@ -34,19 +35,19 @@ def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measur
     requests = timeline.requests_in(window)
     if not requests:
         return Measurement(None, "s", {"why": "no requests"})
-    bad = [r for r in requests if r.get("outcome") != "ok"]
+    bad = [r for r in requests if outcome_of(r) != OK]
     inputs = {"requests": len(requests), "not_ok": len(bad)}
     if not bad:
         return Measurement(0.0, "s", inputs)
-    last_bad = bad[-1]["t"]
-    first_ok = next((r["t"] for r in requests if r["t"] > last_bad and r.get("outcome") == "ok"), None)
+    last_bad = bad[-1][Request.t]
+    first_ok = next((r[Request.t] for r in requests if r[Request.t] > last_bad and outcome_of(r) == OK), None)
     inputs.update(
-        first_failure_s=round(bad[0]["t"] - window.start, 3),
+        first_failure_s=round(bad[0][Request.t] - window.start, 3),
         last_failure_s=round(last_bad - window.start, 3),
-        last_failure_outcome=bad[-1].get("outcome"),
+        last_failure_outcome=bad[-1].get(Request.outcome),
     )
     if first_ok is None:
-        inputs["why"] = f"requests still failed at the window's end ({bad[-1].get('outcome')})"
+        inputs["why"] = f"requests still failed at the window's end ({bad[-1].get(Request.outcome)})"
         return Measurement(NEVER, "s", inputs)
     inputs["recovered_at_s"] = round(first_ok - window.start, 3)
     return Measurement(first_ok - window.start, "s", inputs)
@@ -55,11 +56,9 @@ def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measur
 @metric("failed_requests")
 def failed_requests(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     requests = timeline.requests_in(window)
-    failed = [r for r in requests if r.get("outcome", "error") in FAILED]
-    by_outcome: dict[str, int] = {}
-    for record in failed:
-        by_outcome[record.get("outcome", "error")] = by_outcome.get(record.get("outcome", "error"), 0) + 1
-    return Measurement(float(len(failed)), "count", {"requests": len(requests), "by_outcome": by_outcome})
+    counts = outcome_counts(requests)
+    by_outcome = {outcome: n for outcome, n in counts.items() if outcome in ERROR_OUTCOMES}
+    return Measurement(float(errors_of(counts)), "count", {"requests": len(requests), "by_outcome": by_outcome})
 
 
 def time_back(points: list[series.Point], window: Window, level: float) -> tuple[float, float | None]:

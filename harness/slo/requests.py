@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.measure.stats import ERROR_OUTCOMES, percentile, sample_warning, window_stats
+from harness.measure import stats
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import Measurement, MetricFn, SLOSyntaxError, is_number, metric
 
 
-def _outcomes(timeline: Timeline, window: Window) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in timeline.requests_in(window):
-        counts[record.get("outcome", "error")] = counts.get(record.get("outcome", "error"), 0) + 1
-    return counts
-
-
 def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -> Measurement:
-    counts = _outcomes(timeline, window)
+    counts = stats.outcome_counts(timeline.requests_in(window))
     total = sum(counts.values())
     hits = sum(counts.get(o, 0) for o in outcome_names)
     value = hits / total if total else None
@@ -26,30 +19,22 @@ def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -
 
 @metric("success_ratio")
 def success_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return _ratio(timeline, window, ("ok",))
+    return _ratio(timeline, window, (stats.OK,))
 
 
 @metric("error_ratio")
 def error_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return _ratio(timeline, window, ERROR_OUTCOMES)
+    return _ratio(timeline, window, stats.ERROR_OUTCOMES)
 
 
 @metric("shed_ratio")
 def shed_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return _ratio(timeline, window, ("shed",))
+    return _ratio(timeline, window, (stats.SHED,))
 
 
 @metric("requests")
 def request_count(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return Measurement(float(len(timeline.requests_in(window))), "count", {})
-
-
-@metric("rps")
-def achieved_rps(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    done = [r for r in timeline.requests_in(window) if r.get("outcome") == "ok"]
-    if window.duration <= 0:
-        return Measurement(None, "rps")
-    return Measurement(len(done) / window.duration, "rps", {"ok_requests": len(done), "seconds": window.duration})
 
 
 def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[float]:
@@ -60,15 +45,8 @@ def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[floa
     """
     words = set(a for a in args if not is_number(a))
     every_attempt = "attempts" in words
-    wanted = words - {"attempts"}
-    field_name = "attempt_ms" if every_attempt else "latency_ms"
-    values = [
-        float(r.get(field_name, r.get("latency_ms")))
-        for r in timeline.requests_in(window, final_only=not every_attempt)
-        if "latency_ms" in r and (not wanted or r.get("outcome") in wanted)
-    ]
-    values.sort()
-    return values
+    records = timeline.requests_in(window, final_only=not every_attempt)
+    return stats.latencies(records, words - {"attempts"}, attempts=every_attempt)
 
 
 @metric("p")
@@ -77,9 +55,9 @@ def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> M
     if len(numbers) != 1 or not 0 < numbers[0] <= 100:
         raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got p({', '.join(args)})")
     values = _latencies(timeline, window, args)
-    value = percentile(values, numbers[0]) if values else None
+    value = stats.percentile(values, numbers[0]) if values else None
     inputs: dict[str, Any] = {"samples": len(values), "percentile": numbers[0]}
-    warning = sample_warning(numbers[0], len(values))
+    warning = stats.sample_warning(numbers[0], len(values))
     if warning and values:
         inputs["warning"] = warning
     return Measurement(value, "ms", inputs)
@@ -100,17 +78,19 @@ def max_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurem
 
 def _window_figure(key: str, unit: str, *keep: str) -> MetricFn:
     def measure(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-        stats = window_stats(timeline, window)
-        inputs = {k: stats[k] for k in ("requests", "dropped", "seconds", *keep)}
-        return Measurement(stats[key], unit, inputs)
+        figures = stats.window_stats(timeline, window)
+        inputs = {k: figures[k] for k in ("requests", "dropped", "seconds", *keep)}
+        return Measurement(figures[key], unit, inputs)
 
     return measure
 
 
-# Rates over the window: offered counts every scheduled send (dropped ones too),
-# achieved every request made; the open model's gap between them is `dropped`.
+# Rates over the window (harness.measure.stats names them by population): offered counts
+# every scheduled send (dropped ones too), sent every request made, ok the successful
+# ones. `rps` and `achieved_rps` are the older names of ok_rps and sent_rps.
 metric("offered_rps")(_window_figure("offered_rps", "rps"))
-metric("achieved_rps")(_window_figure("achieved_rps", "rps"))
+metric("sent_rps", "achieved_rps")(_window_figure("sent_rps", "rps"))
+metric("ok_rps", "rps")(_window_figure("ok_rps", "rps", "ok"))
 metric("dropped")(_window_figure("dropped", "count"))
 metric("shed")(_window_figure("shed", "count", "by_outcome"))
 metric("errors")(_window_figure("errors", "count", "by_outcome"))

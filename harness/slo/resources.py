@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.measure import series
+from harness.measure.records import Chaos
+from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import Measurement, SLOSyntaxError, metric
 
@@ -28,8 +30,8 @@ RESOURCE_SLACK = 1e-6
 def _workload_end(timeline: Timeline, window: Window, name: str | None) -> dict[str, Any] | None:
     """The result record of the named workload, or of the workload that ended last."""
     results = [
-        e for e in timeline.events_of("workload", window)
-        if e.get("event") == "result" and (name is None or e.get("name") == name)
+        e for e in timeline.events_of(WorkloadRecord, window)
+        if e.get(WorkloadRecord.event) == "result" and (name is None or e.get(WorkloadRecord.name) == name)
     ]
     return results[-1] if results else None
 
@@ -46,10 +48,12 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
         return Measurement(None, "s", {"why": f"{who} reported no result" if name else f"{who} ended"})
     total = dict(series.resource_series(timeline, resource, "total"))
     available = dict(series.resource_series(timeline, resource, "available"))
-    after = sorted(t for t in total if end["t"] <= t <= window.end and t in available)
-    inputs: dict[str, Any] = {"workload": end.get("name"), "resource": resource, "ended_t": end["t"], "samples": len(after)}
+    ended = end[WorkloadRecord.t]
+    after = sorted(t for t in total if ended <= t <= window.end and t in available)
+    inputs: dict[str, Any] = {"workload": end.get(WorkloadRecord.name), "resource": resource, "ended_t": ended,
+                              "samples": len(after)}
     if not after:
-        inputs["why"] = f"no sample after {end.get('name')!r} ended (give the run a cooldown_s)"
+        inputs["why"] = f"no sample after {end.get(WorkloadRecord.name)!r} ended (give the run a cooldown_s)"
         return Measurement(None, "s", inputs)
     if not any(total[t] > 0 for t in after):
         inputs["why"] = f"the cluster has no {resource}"
@@ -63,20 +67,20 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
         )
         return Measurement(NEVER, "s", inputs)
     inputs.update(total=total[back], available=available[back])
-    return Measurement(round(back - end["t"], 3), "s", inputs)
+    return Measurement(round(back - ended, 3), "s", inputs)
 
 
 def node_fault_results(timeline: Timeline, window: Window) -> list[dict[str, Any]]:
     """The final record of every node-killing fault injected in the window."""
     return [
-        e for e in timeline.events_of("chaos")
-        if e.get("event") == "result" and e.get("kills_node") and e.get("outcome") == "injected"
-        and isinstance(e.get("actual_t"), (int, float)) and window.contains(e["actual_t"])
+        e for e in timeline.events_of(Chaos)
+        if e.get(Chaos.event) == "result" and e.get(Chaos.kills_node) and e.get(Chaos.outcome) == "injected"
+        and isinstance(e.get(Chaos.actual_t), (int, float)) and window.contains(e[Chaos.actual_t])
     ]
 
 
 def _target_names(record: dict[str, Any]) -> str:
-    names = [str(t.get("node")) for t in record.get("targets") or [] if isinstance(t, dict)]
+    names = [str(t.get("node")) for t in record.get(Chaos.targets) or [] if isinstance(t, dict)]
     return ", ".join(names) or "?"
 
 
@@ -88,28 +92,28 @@ def dead_node_noticed_time(timeline: Timeline, window: Window, args: list[str]) 
     if not faults:
         return Measurement(None, "s", {"why": "no node fault was injected"})
     per_fault = {
-        f"{r.get('id')} {r.get('fault')} {_target_names(r)}": r.get("noticed_after_s") for r in faults
+        f"{r.get(Chaos.id)} {r.get(Chaos.fault)} {_target_names(r)}": r.get(Chaos.noticed_after_s) for r in faults
     }
     inputs: dict[str, Any] = {"faults": per_fault}
-    missed = [r for r in faults if not isinstance(r.get("noticed_after_s"), (int, float))]
+    missed = [r for r in faults if not isinstance(r.get(Chaos.noticed_after_s), (int, float))]
     if missed:
         inputs["why"] = "; ".join(
             f"{r.get('id')} ({r.get('fault')} on {_target_names(r)}): {r.get('noticed', 'never noticed')}" for r in missed
         )
         return Measurement(NEVER, "s", inputs)
-    return Measurement(max(float(r["noticed_after_s"]) for r in faults), "s", inputs)
+    return Measurement(max(float(r[Chaos.noticed_after_s]) for r in faults), "s", inputs)
 
 
 @metric("resource_killer_started", window="run")
 def resource_killer_started(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if args:
         raise SLOSyntaxError(f"expected resource_killer_started without arguments, got ({', '.join(args)})")
-    chaos = timeline.events_of("chaos")
-    started = [e for e in chaos if e.get("event") == "killer_run" and window.contains(e["t"])]
+    chaos = timeline.events_of(Chaos)
+    started = [e for e in chaos if e.get(Chaos.event) == "killer_run" and window.contains(e[Chaos.t])]
     if started:
-        return Measurement(1.0, "count", {"run_called_t": started[0]["t"]})
-    unfired = [e for e in chaos if e.get("event") == "result" and e.get("outcome") == "not_reached"]
-    ready = any(e.get("event") == "killer_ready" for e in chaos)
+        return Measurement(1.0, "count", {"run_called_t": started[0][Chaos.t]})
+    unfired = [e for e in chaos if e.get(Chaos.event) == "result" and e.get(Chaos.outcome) == "not_reached"]
+    ready = any(e.get(Chaos.event) == "killer_ready" for e in chaos)
     why = (
         "the script never started the ResourceKiller (no call to run()): "
         f"{len(unfired)} planned fault(s) not_reached"

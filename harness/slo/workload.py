@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import Measurement, MetricFn, SLOSyntaxError, metric
 
 
 def workload_result(timeline: Timeline, window: Window, name: str) -> dict[str, Any] | None:
     results = [
-        e for e in timeline.events_of("workload", window)
-        if e.get("name") == name and e.get("event") == "result"
+        e for e in timeline.events_of(WorkloadRecord, window)
+        if e.get(WorkloadRecord.name) == name and e.get(WorkloadRecord.event) == "result"
     ]
     return results[-1] if results else None
 
@@ -35,13 +36,13 @@ def _field(timeline: Timeline, window: Window, metric_name: str, args: list[str]
     result = workload_result(timeline, window, name)
     if result is None:
         return Measurement(None, "count", {"why": f"workload {name!r} reported no result"})
-    value = (result.get("metrics") or {}).get(field, result.get(field))
+    value = (result.get(WorkloadRecord.metrics) or {}).get(field, result.get(field))
     inputs = {"workload": name, "field": field, "result": result}
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         inputs["why"] = f"workload {name!r} has no numeric {field!r} in its result"
         return Measurement(None, "count", inputs)
-    if value and result.get("why"):
-        inputs["why"] = result["why"]
+    if value and result.get(WorkloadRecord.why):
+        inputs["why"] = result[WorkloadRecord.why]
     return Measurement(float(value), "count", inputs)
 
 

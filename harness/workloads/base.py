@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from harness.measure.records import Workload as WorkloadRecord
 from harness.run.context import RunContext
 from harness.seed import derive
 
@@ -25,7 +26,7 @@ JOIN_SLACK_S = 10.0
 
 
 class Workload:
-    kind = "workload"
+    kind = WorkloadRecord.KIND
 
     def __init__(self, name: str, timeout_s: float):
         self.workload_name = name
@@ -79,7 +80,7 @@ class Workload:
         if self._ctx is None or now - self._last_progress < PROGRESS_EVERY_S:
             return
         self._last_progress = now
-        self._ctx.timeline.emit(self.kind, name=self.workload_name, event="progress", **fields)
+        self._ctx.timeline.emit(WorkloadRecord, name=self.workload_name, event="progress", **fields)
 
     # -- RunComponent -------------------------------------------------------
 
@@ -87,7 +88,7 @@ class Workload:
         self._ctx = ctx
         self.deadline = time.monotonic() + self.timeout_s
         ctx.timeline.phase(self.workload_name, "start", workload=type(self).__name__)
-        ctx.timeline.emit(self.kind, name=self.workload_name, event="start", timeout_s=self.timeout_s)
+        ctx.timeline.emit(WorkloadRecord, name=self.workload_name, event="start", timeout_s=self.timeout_s)
         self.prepare(ctx)
         self._thread = threading.Thread(target=self._main, args=(ctx,), name=self.name, daemon=True)
         self._thread.start()
@@ -104,7 +105,7 @@ class Workload:
             if self.result is not None:
                 return
             self.result = fields
-        ctx.timeline.emit(self.kind, name=self.workload_name, event="result", **fields)
+        ctx.timeline.emit(WorkloadRecord, name=self.workload_name, event="result", **fields)
         ctx.timeline.phase(self.workload_name, "end")
 
     def tick(self, ctx: RunContext) -> None:

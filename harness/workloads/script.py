@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from harness.measure.records import Workload as WorkloadRecord
 from harness.run.context import RunContext
 from harness.scenario.config import ScriptWorkloadSpec
 from harness.slo.causes import log_cause
@@ -79,7 +80,7 @@ class ScriptWorkload(Workload):
             )
         self._started = time.monotonic()
         ctx.ledger.add(psutil.Process(self.process.pid))
-        ctx.timeline.emit(self.kind, name=self.spec.name, event="process", pid=self.process.pid,
+        ctx.timeline.emit(WorkloadRecord, name=self.spec.name, event="process", pid=self.process.pid,
                           command=self.command())
 
     def partial(self) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_suite_shares_a_cluster_classifies_flaky_and_blocks_on_a_regression(tmp_
         history.record(StoredResult(
             scenario="steady", status="passed", suite="itest", suite_run=f"old-{t}",
             config_hash=steady.config_hash, started_at=time.time() - 1000 + t,
-            metrics={"p99_ms": 0.001, "throughput_rps": 0.5},
+            metrics={"p99_ms": 0.001, "ok_rps": 0.5},
         ))
 
     started = time.monotonic()

@@ -1,7 +1,7 @@
 """A burst-shaped open-model scenario against the built-in Serve app, end to end.
 
 Runs `harness run` in a child process (it becomes the Ray driver there, not here)
-and checks what a reader gets: per window p50/p99, offered and achieved rate,
+and checks what a reader gets: per window p50/p99, offered and sent rate,
 shed and error counts, in summary.json and on the terminal.
 """
 
@@ -35,7 +35,7 @@ def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
     rows = {row["window"]: row for row in summary["artifacts"]["load_windows"]}
     assert list(rows) == ["load", "baseline", "burst-1", "recovery-1"]
     for row in rows.values():
-        for key in ("p50_ms", "p99_ms", "offered_rps", "achieved_rps", "shed", "errors", "samples"):
+        for key in ("p50_ms", "p99_ms", "offered_rps", "sent_rps", "ok_rps", "shed", "errors", "samples"):
             assert row[key] is not None, (row["window"], key)
     # Poisson arrivals at 8 and 50 req/s (4 s windows): the offered rates follow the shape,
     # and every window holds exactly the sends of the seeded schedule.
@@ -47,7 +47,7 @@ def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
     for window in profile.windows():
         scheduled = sum(1 for t in offsets if window.start <= t < window.end)
         assert rows[window.name]["requests"] + rows[window.name]["dropped"] == scheduled
-    assert rows["burst-1"]["achieved_rps"] == rows["burst-1"]["offered_rps"]  # nothing dropped
+    assert rows["burst-1"]["sent_rps"] == rows["burst-1"]["offered_rps"]  # nothing dropped
     # One replica holding one request and queueing two cannot serve 50 req/s of 40 ms each.
     assert rows["burst-1"]["shed"] > 10
     assert rows["burst-1"]["shed"] > rows["baseline"]["shed"]
@@ -73,5 +73,5 @@ def test_a_generator_that_cannot_keep_up_makes_the_run_invalid_not_failed(tmp_pa
     assert "dropped" in summary["error"]["message"] and "max_in_flight=1" in summary["error"]["message"]
     rows = {row["window"]: row for row in summary["artifacts"]["load_windows"]}
     assert rows["burst-1"]["dropped"] > 0
-    assert rows["burst-1"]["offered_rps"] > rows["burst-1"]["achieved_rps"]
+    assert rows["burst-1"]["offered_rps"] > rows["burst-1"]["sent_rps"]
     assert "load_invalid" in output

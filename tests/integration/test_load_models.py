@@ -64,7 +64,7 @@ def test_a_stall_shows_in_the_open_models_p99_while_the_closed_model_hides_it(tm
     # The capped generator dropped the sends due during the stall, and says its load is invalid.
     capped = window_stats(capped_tl, capped_tl.window("load"))
     assert capped["dropped"] >= 30 and capped["offered_rps"] == pytest.approx(20, abs=0.5)
-    assert capped["achieved_rps"] < 15
+    assert capped["sent_rps"] < 15
     reason = capped_proc.invalid_reason()
     assert reason is not None and f"dropped {capped['dropped']} of 100 scheduled sends" in reason
 

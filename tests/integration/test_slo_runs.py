@@ -128,7 +128,7 @@ class NodeKiller:
             self.killed = self.shared.kill_victim()
             return
         self.replacement = self.shared.add_victim()
-        ctx.timeline.phase("fault-1", "end", killed=self.killed, replacement=self.replacement)
+        ctx.timeline.phase("fault-1", "end", fault="node_kill")  # declared fields only (measure.records)
 
     def stop(self, ctx: RunContext) -> None:
         pass

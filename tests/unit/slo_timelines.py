@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.measure import records
+from harness.measure.records import Phase, Request, Sample, Workload
 from harness.measure.timeline import Timeline
 
 T0 = 1_000_000.0  # an arbitrary epoch second; tests speak in seconds after it
@@ -11,8 +13,8 @@ T0 = 1_000_000.0  # an arbitrary epoch second; tests speak in seconds after it
 
 def phase(name: str, start: float, end: float) -> list[dict[str, Any]]:
     return [
-        {"t": T0 + start, "kind": "phase", "name": name, "edge": "start"},
-        {"t": T0 + end, "kind": "phase", "name": name, "edge": "end"},
+        Phase.new(t=T0 + start, name=name, edge="start"),
+        Phase.new(t=T0 + end, name=name, edge="end"),
     ]
 
 
@@ -27,12 +29,9 @@ def sample(at: float, running: int | None = None, target: int | None = None, tot
         dep["target"] = target
     if min_replicas is not None:
         dep["min_replicas"] = min_replicas
-    record: dict[str, Any] = {"t": T0 + at, "kind": "sample", "deployments": {deployment: dep} if dep else {}}
-    if available is not None:
-        record["available_resources"] = available
-    if resources is not None:
-        record["total_resources"] = resources
-    return record
+    extra = {Sample.available_resources: available, Sample.total_resources: resources}
+    return Sample.new(t=T0 + at, deployments={deployment: dep} if dep else {},
+                      **{k: v for k, v in extra.items() if v is not None})
 
 
 def samples(points: list[tuple[float, int, int]], **extra: Any) -> list[dict[str, Any]]:
@@ -41,15 +40,15 @@ def samples(points: list[tuple[float, int, int]], **extra: Any) -> list[dict[str
 
 
 def request(at: float, outcome: str = "ok", latency_ms: float = 10.0) -> dict[str, Any]:
-    return {"t": T0 + at, "kind": "request", "outcome": outcome, "latency_ms": latency_ms, "final": True}
+    return Request.new(t=T0 + at, outcome=outcome, latency_ms=latency_ms, final=True)
 
 
 def workload_result(at: float, name: str, **fields: Any) -> dict[str, Any]:
-    return {"t": T0 + at, "kind": "workload", "name": name, "event": "result", **fields}
+    return Workload.new(t=T0 + at, name=name, event="result", **fields)
 
 
 def timeline(*groups: Any) -> Timeline:
-    records: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     for group in groups:
-        records.extend(group if isinstance(group, list) else [group])
-    return Timeline([dict(r) for r in records])
+        found.extend(group if isinstance(group, list) else [group])
+    return Timeline([records.check(dict(r)) for r in found])  # strict: every record as declared

@@ -85,7 +85,7 @@ APPENDER = textwrap.dedent("""
     n = 0
     while True:
         n += 1
-        writer.emit("sample", seq=n, blob="y" * 3000)
+        writer.emit("workload", name="appender", event="progress", seq=n, blob="y" * 3000)
         if n == 50:
             print("going", flush=True)
 """)
@@ -107,16 +107,16 @@ def test_sigkilled_timeline_is_readable_up_to_its_last_complete_record(tmp_path:
 
 def test_timeline_write_failure_is_kept_not_raised(tmp_path: Path) -> None:
     writer = TimelineWriter(tmp_path / "events.jsonl")
-    writer.emit("first")
+    writer.emit("error", message="first")
     fd = writer._fd
     assert fd is not None
     os.close(fd)
     writer._fd = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
-    writer.emit("second")
-    writer.emit("third")
+    writer.emit("error", message="second")
+    writer.emit("error", message="third")
     assert writer.write_error is not None and writer.write_error.errno == errno.ENOSPC
     writer.close()
-    assert [r["kind"] for r in read_stream(tmp_path / "events.jsonl")] == ["first"]
+    assert [r["message"] for r in read_stream(tmp_path / "events.jsonl")] == ["first"]
 
 
 def _in_place_writes(path: Path) -> list[str]:

@@ -146,7 +146,7 @@ def _history(path: Path) -> None:
     ]):
         history.record(StoredResult(
             scenario="smoke", status=status, suite="nightly", suite_run=f"run-{i}", started_at=now + i,
-            metrics={"p50_ms": p99 / 2, "p99_ms": p99, "throughput_rps": 80.0}, label=label,
+            metrics={"p50_ok_ms": p99 / 2, "p99_ok_ms": p99, "ok_rps": 80.0}, label=label,
             versions={"ray": ray, "harness": "0.1.0", "app": "builtin-0.1.0"},
         ))
 
@@ -159,11 +159,11 @@ def test_history_json_and_across_labels(tmp_path: Path, capfd: pytest.CaptureFix
     [row] = doc["scenarios"]
     assert row["scenario"] == "smoke" and row["results"] == ["passed", "passed", "failed", "passed"]
     assert row["last_label"] == "v1.1" and row["last_versions"]["ray"] == "2.60.0"
-    assert row["p99_baseline_ms"] == 12.0  # median of the passing runs' p99
+    assert row["p99_ok_baseline_ms"] == 12.0  # median of the passing runs' p99
     assert "smoke" in err
     assert main(["history", "smoke", "--by-label", "--json", "--history", str(db)]) == 0
     doc, err = json_out(capfd)
-    assert [(r["label"], r["results"], r["p99_ms"], r["ray"]) for r in doc["labels"]] == [
+    assert [(r["label"], r["results"], r["p99_ok_ms"], r["ray"]) for r in doc["labels"]] == [
         ("v1.0", ["passed", "passed"], 11.0, "2.59.0"), ("v1.1", ["failed", "passed"], 14.0, "2.60.0")]
     assert "v1.1" in err and "FP" in err
     assert main(["history", "--label", "v1.0", "--json", "--history", str(db)]) == 0
@@ -205,7 +205,7 @@ def test_compare_two_run_folders_copied_elsewhere(tmp_path: Path, capfd: pytest.
     p99 = next(s for s in doc["slos"] if s["slo"] == "p99 latency")
     assert p99["a"]["measured"] != p99["b"]["measured"] and p99["change"].endswith("%")
     metrics = {m["metric"]: m for m in doc["metrics"]}
-    assert {"p50_ms", "p99_ms", "throughput_rps", "success_ratio", "requests"} <= set(metrics)
+    assert {"p50_ms", "p99_ms", "p99_ok_ms", "ok_rps", "sent_rps", "success_ratio", "requests"} <= set(metrics)
     assert metrics["requests"]["a"] != metrics["requests"]["b"]
     assert doc["chaos"] == [{"shot": 1, "fault": "kill_raylet", "a": None,
                              "b": summary["artifacts"]["chaos_results"][0], "a_text": "absent",

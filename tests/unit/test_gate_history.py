@@ -16,7 +16,7 @@ from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_
 POLICY = RegressionPolicy(
     baseline_runs=5, min_baseline_runs=3,
     checks=[RegressionCheck(metric="p99_ms", max_increase_pct=50),
-            RegressionCheck(metric="throughput_rps", max_decrease_pct=30)],
+            RegressionCheck(metric="ok_rps", max_decrease_pct=30)],
 )
 
 
@@ -24,7 +24,7 @@ def record(history: History, scenario: str, status: str, t: float, p99: float = 
            rps: float = 40.0, config: str = "cfg") -> None:
     history.record(StoredResult(scenario=scenario, status=status, suite="nightly",
                                 suite_run=f"run-{t}", config_hash=config, started_at=t,
-                                metrics={"p99_ms": p99, "throughput_rps": rps}))
+                                metrics={"p99_ms": p99, "ok_rps": rps}))
 
 
 def test_states_come_from_stored_history(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_history_reopens_and_rejects_bad_rows(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     record(History(path), "a", "passed", 1.0)
     reopened = History(path)
-    assert reopened.results("a")[0].metrics == {"p99_ms": 100.0, "throughput_rps": 40.0}
+    assert reopened.results("a")[0].metrics == {"p99_ms": 100.0, "ok_rps": 40.0}
     with pytest.raises(ValueError):
         record(reopened, "a", "skipped", 2.0)
     with sqlite3.connect(path) as db:
@@ -72,7 +72,7 @@ def test_regression_against_the_baseline_blocks(tmp_path: Path) -> None:
     for t, p99 in enumerate([100.0, 110.0, 90.0, 5000.0]):  # the median ignores one outlier
         record(history, "a", "passed", float(t), p99=p99)
     baseline = history.baseline_metrics("a", "cfg", POLICY.baseline_runs)
-    verdicts = check_regressions({"p99_ms": 170.0, "throughput_rps": 39.0}, baseline, POLICY)
+    verdicts = check_regressions({"p99_ms": 170.0, "ok_rps": 39.0}, baseline, POLICY)
     p99, rps = verdicts
     assert (p99.status, p99.baseline, p99.change_pct) == (REGRESSED, 105.0, pytest.approx(61.905, abs=1e-3))
     assert rps.status == OK and rps.baseline == 40.0
@@ -81,9 +81,9 @@ def test_regression_against_the_baseline_blocks(tmp_path: Path) -> None:
     assert decision.blocking
     assert decision.reasons[0].startswith("regression: p99_ms regressed: 170 vs baseline 105")
     # within bounds: p99 +50% exactly is allowed; throughput down 30% exactly is allowed
-    ok = check_regressions({"p99_ms": 157.5, "throughput_rps": 28.0}, baseline, POLICY)
+    ok = check_regressions({"p99_ms": 157.5, "ok_rps": 28.0}, baseline, POLICY)
     assert [v.status for v in ok] == [OK, OK]
-    low = check_regressions({"p99_ms": 100.0, "throughput_rps": 27.9}, baseline, POLICY)
+    low = check_regressions({"p99_ms": 100.0, "ok_rps": 27.9}, baseline, POLICY)
     assert [v.status for v in low] == [OK, REGRESSED]
 
 
@@ -91,7 +91,7 @@ def test_no_verdict_without_enough_baseline_runs() -> None:
     verdicts = check_regressions({"p99_ms": 1e9}, [{"p99_ms": 1.0}, {"p99_ms": 1.0}], POLICY)
     assert [v.status for v in verdicts] == [NO_BASELINE, NO_BASELINE]
     assert "2 of 3 comparable passing runs" in verdicts[0].message
-    many = [{"p99_ms": 1.0, "throughput_rps": 1.0}] * 3
+    many = [{"p99_ms": 1.0, "ok_rps": 1.0}] * 3
     assert check_regressions({"p99_ms": 1.0}, many, POLICY)[1].status == NO_DATA
 
 
@@ -137,3 +137,56 @@ def test_blocking_decisions_and_exit_codes() -> None:
     assert suite_exit_code([("failed", True, True), ("error", False, True)], config_error=True) == 1
     # an infrastructure error of a quarantined or unstable scenario does not stop a release
     assert suite_exit_code([("passed", False, True), ("error", False, False)]) == 0
+
+
+OLD_HISTORY = """
+CREATE TABLE results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, suite TEXT NOT NULL, suite_run TEXT NOT NULL,
+    scenario TEXT NOT NULL, config_hash TEXT NOT NULL, started_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('passed', 'failed', 'flaky', 'error', 'regressed')),
+    attempts INTEGER NOT NULL, blocking INTEGER NOT NULL, quarantined INTEGER NOT NULL,
+    metrics TEXT NOT NULL, failed_slos TEXT NOT NULL, run_dirs TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '', versions TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX results_by_scenario ON results (scenario, started_at);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_history_is_read_under_todays_names_and_compared_like_with_like(tmp_path: Path) -> None:
+    """Version 1 kept p50_ms / p99_ms over successful requests and throughput_rps (ok/s)."""
+    path = tmp_path / "history.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_HISTORY)
+        for i, p99 in enumerate([100.0, 110.0, 90.0]):
+            db.execute(
+                "INSERT INTO results (suite, suite_run, scenario, config_hash, started_at, status, attempts,"
+                " blocking, quarantined, metrics, failed_slos, run_dirs) VALUES"
+                " ('nightly', ?, 'a', 'cfg', ?, 'passed', 1, 0, 0, ?, '[]', '[]')",
+                (f"r{i}", float(i), f'{{"p50_ms": 5.0, "p99_ms": {p99}, "throughput_rps": 40.0, '
+                                    f'"success_ratio": 0.99}}'))
+    history = History(path)
+    assert [r.metrics for r in history.results("a")][0] == {
+        "p50_ok_ms": 5.0, "p99_ok_ms": 100.0, "ok_rps": 40.0, "success_ratio": 0.99}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    # A new run's p99_ms (every final request) stays p99_ms, also when the file is opened again.
+    record(history, "a", "passed", 3.0, p99=400.0)
+    assert History(path).results("a")[-1].metrics == {"p99_ms": 400.0, "ok_rps": 40.0}
+    # The default policy compares the populations version 1 stored: old rows are its baseline.
+    default = RegressionPolicy()
+    assert [c.metric for c in default.checks] == ["p99_ok_ms", "ok_rps"]
+    baseline = history.baseline_metrics("a", "cfg", 5)
+    p99_ok, rps = check_regressions({"p99_ok_ms": 170.0, "ok_rps": 39.0}, baseline, default)
+    assert (p99_ok.status, p99_ok.baseline) == (REGRESSED, 100.0)
+    assert (rps.status, rps.baseline) == (OK, 40.0)
+    # p99_ms of old rows measured another population: they are no baseline for it.
+    over_all = RegressionPolicy(checks=[RegressionCheck(metric="p99_ms", max_increase_pct=50)])
+    [p99] = check_regressions({"p99_ms": 170.0}, baseline, over_all)
+    assert p99.status == NO_BASELINE and "1 of 3" in p99.message
+
+
+def test_a_suite_may_still_name_throughput_rps() -> None:
+    assert RegressionCheck(metric="throughput_rps", max_decrease_pct=30).metric == "ok_rps"
+    with pytest.raises(ValueError):
+        RegressionCheck(metric="rps_of_something", max_decrease_pct=30)

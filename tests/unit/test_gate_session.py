@@ -55,7 +55,7 @@ def test_history_command_shows_states_and_baselines(tmp_path: Path, capsys: pyte
         history.record(StoredResult("broken", status, suite="nightly", started_at=float(t)))
     for t, p99 in enumerate([10.0, 30.0, 20.0]):
         history.record(StoredResult("steady", "passed", suite="nightly", started_at=float(t),
-                                    metrics={"p99_ms": p99, "throughput_rps": 40.0}))
+                                    metrics={"p99_ok_ms": p99, "ok_rps": 40.0}))
     history.record(StoredResult("wobbly", "flaky", suite="weekly", started_at=1.0))
     quarantine = tmp_path / "q.yaml"
     quarantine.write_text("quarantine: [{scenario: wobbly, reason: proxy restarts, owner: serve}]\n")

@@ -50,7 +50,7 @@ def test_timeline_tail_follows_streams_that_appear_later(tmp_path: Path) -> None
     events.emit("sample", nodes_alive=3)
     assert [r["kind"] for r in tail.read_new()] == ["sample"]
     chaos = TimelineWriter(folder / "chaos.jsonl")
-    chaos.emit("chaos", fault="kill_raylet", stage="injected")
+    chaos.emit("chaos", fault="kill_raylet", event="injected")
     events.emit("sample", nodes_alive=2)
     assert sorted(r["kind"] for r in tail.read_new()) == ["chaos", "sample"]
     events.close()
@@ -79,7 +79,7 @@ def test_rates_follow_the_load(records: list[dict]) -> None:
     # The synthetic load sends ~20 req/s, ~40 req/s during the burst (5% of it shed).
     assert 12 < base.offered_rps < 28 and base.ok_rps == pytest.approx(base.offered_rps)
     assert 30 < burst.offered_rps < 52
-    assert burst.ok_rps < burst.achieved_rps < burst.offered_rps  # shed, and dropped sends
+    assert burst.ok_rps < burst.sent_rps < burst.offered_rps  # shed, and dropped sends
     assert burst.shed > 0 and base.errors == 0 and burst.dropped > 0 and base.dropped == 0
     assert base.p50_ms is not None and base.p50_ms < base.p99_ms < 40
     assert base.phase == "load"
@@ -114,7 +114,7 @@ def test_phase_before_and_after_load_and_bounded_memory(records: list[dict]) -> 
 def test_renderers_show_every_figure(records: list[dict]) -> None:
     snap = _state_at(records, NODE_DEAD_AT + 2).snapshot(T0 + NODE_DEAD_AT + 2)
     line = render_line(snap)
-    for part in ("load", "offered", "achieved", "p50", "p99", "errors", "shed", "Echo 1/2", "nodes 2",
+    for part in ("load", "offered", "sent", "p50", "p99", "errors", "shed", "Echo 1/2", "nodes 2",
                  "kill_raylet noticed a40-node"):
         assert part in line, f"{part!r} missing from {line!r}"
     console = Console(file=io.StringIO(), width=110, record=True, color_system=None)

@@ -10,9 +10,12 @@ from rich.console import Console
 
 from harness.load.report import LoadReport
 from harness.measure.stats import (
+    KEY_METRICS,
+    key_metrics,
     load_windows,
     min_samples,
     percentile,
+    renamed,
     sample_warning,
     window_stats,
 )
@@ -68,13 +71,13 @@ def test_window_stats_per_window() -> None:
     assert [w.name for w in load_windows(timeline)] == ["load", "baseline", "burst-1"]
     base = window_stats(timeline, timeline.window("baseline"))
     assert (base["requests"], base["ok"], base["shed"], base["errors"], base["dropped"]) == (100, 100, 0, 0, 0)
-    assert base["offered_rps"] == base["achieved_rps"] == 20.0
+    assert base["offered_rps"] == base["sent_rps"] == 20.0
     assert base["p50_ms"] == 5.0 and base["p99_ms"] == 10.0
     assert base["warnings"] == []
     burst = window_stats(timeline, timeline.window("burst-1"))
     assert (burst["requests"], burst["shed"], burst["errors"], burst["dropped"]) == (202, 1, 1, 10)
     assert (burst["attempts"], burst["retries"]) == (203, 1)
-    assert burst["offered_rps"] == 42.4 and burst["achieved_rps"] == 40.4
+    assert burst["offered_rps"] == 42.4 and burst["sent_rps"] == 40.4
     assert burst["max_ms"] == 2000.0
 
 
@@ -91,6 +94,36 @@ def test_rate_and_count_metrics_read_the_window() -> None:
     assert check("shed <= 1")[:2] == (True, 1)
     assert check("errors == 0")[:2] == (False, 1)
     assert check("retries == 1")[0]
+
+
+def test_names_say_their_population() -> None:
+    """p99_ms is over every final request, p99_ok_ms over successful ones; sent and ok rates differ."""
+    timeline = burst_timeline()
+    burst = window_stats(timeline, timeline.window("burst-1"))
+    assert burst["max_ms"] == 2000.0 and burst["p99_ms"] == 298.0  # the shed and the timeout count here
+    assert burst["p99_ok_ms"] == 297.0 and (burst["samples"], burst["ok_samples"]) == (202, 200)
+    assert (burst["sent_rps"], burst["ok_rps"], burst["success_ratio"]) == (40.4, 40.0, round(200 / 202, 6))
+    # The SLO metrics read the same numbers, under today's names and the older ones.
+    assert check("ok_rps >= 40", "burst-1")[:2] == check("rps >= 40", "burst-1")[:2] == (True, 40.0)
+    assert check("sent_rps >= 41", "burst-1")[:2] == (False, 40.4)
+    assert check("p(99) < 1s", "burst-1")[1] == burst["p99_ms"]
+    assert check("p(99, ok) < 1s", "burst-1")[1] == burst["p99_ok_ms"]
+
+
+def test_history_key_metrics_are_the_load_windows_statistics() -> None:
+    timeline = burst_timeline()
+    load = window_stats(timeline, timeline.window("load"))
+    metrics = key_metrics(timeline)
+    assert set(metrics) == set(KEY_METRICS)
+    assert {k: metrics[k] for k in KEY_METRICS} == {k: round(load[k], 6 if k == "success_ratio" else 3)
+                                                    for k in KEY_METRICS}
+    assert metrics["p99_ms"] > metrics["p99_ok_ms"]
+
+
+def test_older_names_read_as_todays() -> None:
+    assert renamed({"load_achieved_rps": 3.0, "achieved_rps": 2.0, "ok": 1}) == {
+        "load_sent_rps": 3.0, "sent_rps": 2.0, "ok": 1}
+    assert renamed({"sent_rps": 5.0, "achieved_rps": 2.0}) == {"sent_rps": 5.0}  # today's name wins
 
 
 def test_latency_of_attempts_or_final_outcomes() -> None:
@@ -130,3 +163,16 @@ def test_load_report_prints_the_window_table_and_stores_it(tmp_path: Path) -> No
     assert "burst-1" in text and "p99 ms" in text
     assert "warning: window baseline: p99 rests on 50 samples (needs >= 100)" in text
     assert report.metrics()["load_offered_rps"] == 10.0
+
+
+def test_every_statistic_is_tabled_in_the_results_page() -> None:
+    from pathlib import Path
+
+    from harness.measure.stats import KEY_METRICS, RENAMED, STATISTICS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
+    for names in STATISTICS:
+        for name in names.split(", "):
+            assert f"`{name}`" in page, name
+    for name in (*KEY_METRICS, *RENAMED):
+        assert f"`{name}`" in page, name

@@ -119,7 +119,7 @@ def test_series_bucket_requests_by_send_time(run_dir: Path) -> None:
     burst = [offered[t + 0.5] for t in range(int(BURST[0]), int(BURST[1]))]
     assert 12 < sum(baseline) / len(baseline) < 28
     assert 30 < sum(burst) / len(burst) < 52
-    completed = dict(next(s for s in rps.series if s.label == "achieved").points)
+    completed = dict(next(s for s in rps.series if s.label == "sent").points)
     assert sum(completed[t + 0.5] for t in range(18, 24)) < sum(burst)  # dropped sends were offered
     errors = next(c for c in series.charts if c.key == "errors")
     dropped = dict(next(s for s in errors.series if s.label == "dropped by the generator").points)
@@ -145,8 +145,8 @@ def test_replica_targets_from_samples_or_the_config(run_dir: Path) -> None:
     assert {v for _, v in replicas.series[1].points} == {1.0, 2.0}
 
 
-def test_describe_chaos_reads_fields_loosely() -> None:
-    assert describe_chaos({"fault": "kill_replica", "stage": "injected", "target": {"replica_id": "r1"}}) == (
+def test_describe_chaos_reads_declared_fields_and_targets_loosely() -> None:
+    assert describe_chaos({"fault": "kill_replica", "event": "injected", "targets": [{"replica_id": "r1"}]}) == (
         "kill_replica injected r1"
     )
     assert describe_chaos({"t": T0}) == "fault"

@@ -97,8 +97,8 @@ def test_suite_table_fits_with_reasons_below() -> None:
 
 def test_history_tables_fit() -> None:
     rows = [{"scenario": "autoscaling-burst-with-node-kill", "state": "consistently_failing",
-             "results": ["passed", "failed"] * 15, "flake_rate": 0.5, "p99_baseline_ms": 1234.5,
-             "rps_baseline": 180.2, "last_run": time.time(), "quarantine": {"owner": "serve", "reason": "x" * 90}}]
+             "results": ["passed", "failed"] * 15, "flake_rate": 0.5, "p99_ok_baseline_ms": 1234.5,
+             "ok_rps_baseline": 180.2, "last_run": time.time(), "quarantine": {"owner": "serve", "reason": "x" * 90}}]
     con = console()
     print_scenarios(con, "history: last 30 results per scenario", rows)
     lines = table_lines(con)
@@ -107,7 +107,7 @@ def test_history_tables_fit() -> None:
     for cell in ("autoscaling-burst-with-node-kill", "consistently_failing", "1234.5ms", "180.2/s"):
         assert any(cell in line for line in lines), cell
     stored = [SimpleNamespace(label="release-2.60.0-rc1", status="passed", config_hash="h", started_at=1.0,
-                              metrics={"p50_ms": 5.0, "p99_ms": 50.0, "throughput_rps": 80.0},
+                              metrics={"p50_ok_ms": 5.0, "p99_ok_ms": 50.0, "ok_rps": 80.0},
                               versions={"ray": "2.60.0", "app": "shop-frontend 12.4.1", "harness": "0.1.0"})]
     con = console()
     print_labels(con, "smoke", label_rows(stored * 30))  # type: ignore[arg-type]
@@ -127,10 +127,10 @@ def test_compare_and_load_tables_fit(tmp_path: Path) -> None:
     print_comparison(con, build_comparison(RunFolder(a), RunFolder(b)))
     lines = table_lines(con)
     assert_fits(lines, ("A: ", "B: ", "A FAIL", "B FAIL"))
-    for cell in ("requests succeed", "injected on a40-node-r2, noticed 14.6s", "throughput_rps"):
+    for cell in ("requests succeed", "injected on a40-node-r2, noticed 14.6s", "ok_rps"):
         assert any(cell in line for line in lines), cell
     row = {"window": "recovery-1", "seconds": 300, "requests": 123456, "offered_rps": 6000.0,
-           "achieved_rps": 5999.9, "p50_ms": 1234.5, "p99_ms": 98765.0, "ok": 123000, "shed": 456,
+           "sent_rps": 5999.9, "p50_ms": 1234.5, "p99_ms": 98765.0, "ok": 123000, "shed": 456,
            "errors": 12345, "dropped": 1234, "retries": 99999}
     con = console()
     con.print(build_table([row], "load by window (open model, burst shape)"))

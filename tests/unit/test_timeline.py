@@ -15,7 +15,7 @@ def test_torn_last_line_is_skipped(tmp_path):
     stream = tmp_path / TIMELINE_DIR / EVENTS_FILE
     writer = TimelineWriter(stream)
     writer.phase("load", "start", t=1.0)
-    writer.emit("sample", t=2.0, replicas=3)
+    writer.emit("sample", t=2.0, nodes_alive=3)
     writer.close()
     with open(stream, "a") as handle:
         handle.write('{"t": 3.0, "kind": "sam')  # a crash mid-write

@@ -29,7 +29,7 @@ import psutil
 
 from harness.load.actor import boot_id
 from harness.load.placement import NodeInfo, Placement, plan_placement
-from harness.measure.records import LoadWorker
+from harness.measure.records import LoadWorkerEvent
 from harness.measure.timeline import TIMELINE_DIR, TimelineWriter
 from harness.procs.ledger import ProcessLedger
 
@@ -210,11 +210,11 @@ class ClusterWorkers:
             worker.info = info
             if info["boot_id"] == here:  # on this machine: the ledger (and the reaper) know it too
                 self._record(info["pid"], info["create_time"])
-            self.events.emit(LoadWorker, event="placed", worker=worker.index,
+            self.events.emit(LoadWorkerEvent, event="placed", worker=worker.index,
                              worker_node=worker.placement.node.name, node=worker.target.node,
                              target=worker.target.url, pid=info["pid"])
             if worker.target.note:
-                self.events.emit(LoadWorker, event="target_fallback", worker=worker.index,
+                self.events.emit(LoadWorkerEvent, event="target_fallback", worker=worker.index,
                                  worker_node=worker.placement.node.name, node=worker.target.node,
                                  reason=worker.target.note)
         self._thread = threading.Thread(target=self._pump, name="load-workers", daemon=True)
@@ -293,7 +293,7 @@ class ClusterWorkers:
             return
         worker.lost = why
         message = f"load worker {worker.index} on node {worker.placement.node.name} lost: {why}"
-        self.events.emit(LoadWorker, event="lost", worker=worker.index,
+        self.events.emit(LoadWorkerEvent, event="lost", worker=worker.index,
                          worker_node=worker.placement.node.name, reason=why, received=worker.received)
         with self._lock:
             self._losses.append(message)

@@ -182,7 +182,7 @@ class LoadReport(Record):
     cpu_s = Field(NUM, "this process's CPU seconds: the generator's cost per request")
 
 
-class LoadWorker(Record):
+class LoadWorkerEvent(Record):
     KIND = "load_worker"
     WRITER = "harness.load.cluster (placement cluster)"
     DOC = "a Locust worker run by a Ray actor: where it was placed, a target fallback, its loss"

@@ -8,7 +8,7 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install run test unit integration release regressions lint bench clean chromium
+.PHONY: help install run test unit integration release regressions lint bench bench-load-cluster clean chromium
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,14 @@ bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
 	$(BIN)/python -m bench.recorder_poll
 	$(BIN)/python -m bench.load_generator
 	$(BIN)/python -m bench.chaos_timing
+	$(BIN)/python -m bench.load_workers_cluster
+
+# On a 16-core machine: make bench-load-cluster NODES=16 WORKERS=1,4 RATE=6000 (docs/load-cluster.md)
+NODES ?= 4
+WORKERS ?= 1,2,4
+RATE ?= 300
+bench-load-cluster: $(STAMP) ## Locust workers as Ray actors vs local workers (NODES, WORKERS, RATE per worker)
+	$(BIN)/python -m bench.load_workers_cluster --nodes $(NODES) --workers $(WORKERS) --rate-per-worker $(RATE) --out results/bench-load-cluster.json
 
 clean: ## remove results and caches (keeps .venv)
 	rm -rf results .pytest_cache .ruff_cache

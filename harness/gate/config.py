@@ -25,7 +25,7 @@ from harness.scenario.loader import ConfigError, load_scenario, read_yaml
 EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 Pct = Annotated[float, Field(gt=0, le=10_000)]
 
-# Key metrics a run leaves for history and regression checks (harness.stats.KEY_METRICS).
+# Key metrics a run leaves for history and regression checks (harness.measure.stats.KEY_METRICS).
 KEY_METRICS = stats.KEY_METRICS
 KeyMetric = Literal["p50_ms", "p99_ms", "p50_ok_ms", "p99_ok_ms", "ok_rps", "sent_rps", "success_ratio"]
 # Older names a suite may still write: the same quantity under today's name.

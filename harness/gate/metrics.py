@@ -1,7 +1,7 @@
 """Key metrics of a finished run, read from its stored timeline (never re-measured live).
 
 These are what history keeps per run and what regression checks compare with the
-baseline: harness.stats.KEY_METRICS of the `load` window (latency percentiles of
+baseline: harness.measure.stats.KEY_METRICS of the `load` window (latency percentiles of
 every final request and of successful ones, ok and sent rates, the success ratio).
 """
 
@@ -14,5 +14,5 @@ from harness.measure.timeline import Timeline
 
 
 def key_metrics(run_dir: Path) -> dict[str, float]:
-    """The run's key metrics (harness.stats.key_metrics); {} without a load window."""
+    """The run's key metrics (harness.measure.stats.key_metrics); {} without a load window."""
     return stats.key_metrics(Timeline.load(run_dir))

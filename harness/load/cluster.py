@@ -18,7 +18,6 @@ count the worker reports at quit. A worker whose actor dies (its node died) is
 from __future__ import annotations
 
 import errno
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -148,7 +147,7 @@ class _Worker:
     placement: Placement
     target: Target
     actor: Any
-    fd: int
+    stream: TimelineWriter  # this worker's requests-w<k>.jsonl
     received: int = 0
     done: bool = False
     lost: str | None = None  # why
@@ -196,8 +195,7 @@ class ClusterWorkers:
                 name=None,
             ).remote(placement.worker, config, locustfile, project_root)
             path = self.timeline_dir / f"requests-w{placement.worker}.jsonl"
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            self.workers.append(_Worker(placement, target, actor, fd))
+            self.workers.append(_Worker(placement, target, actor, TimelineWriter(path)))
         refs = []
         for worker in self.workers:
             worker_env = {**env, "HARNESS_LOAD_TARGET": worker.target.url,
@@ -270,15 +268,10 @@ class ClusterWorkers:
                                        f"({self._log_tail(worker)})")
 
     def _append(self, worker: _Worker, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.write(worker.fd, view)
-            except OSError as exc:  # a full disk: the health guard names it; never raise here
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    self.events.write_error = self.events.write_error or exc
-                return
-            view = view[written:]
+        worker.stream.append_lines(data)
+        error = worker.stream.write_error
+        if error is not None and error.errno in (errno.ENOSPC, errno.EDQUOT) and self.events.write_error is None:
+            self.events.write_error = error  # a full disk: the health guard names it
 
     def _log_tail(self, worker: _Worker) -> str:
         import ray
@@ -359,9 +352,7 @@ class ClusterWorkers:
                 except Exception:
                     pass
                 worker.actor = None
-            if worker.fd >= 0:
-                os.close(worker.fd)
-                worker.fd = -1
+            worker.stream.close()
 
     def count_problems(self, reports: dict[int, dict[str, Any]]) -> list[str]:
         """Per worker: records it says it wrote (+ its report) against records received."""

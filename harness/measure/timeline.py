@@ -73,6 +73,22 @@ class TimelineWriter:
                     self.write_error = exc
         return record
 
+    def append_lines(self, data: bytes) -> None:
+        """Whole records another process wrote, as they are (complete JSON lines).
+
+        A worker's batch arrives already serialized and checked where it was written; it is
+        appended like any record, and a failed write is kept in `write_error`.
+        """
+        with self._lock:
+            if self._fd is None or self.write_error is not None:
+                return
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError as exc:
+                self.write_error = exc
+
     def phase(self, name: str, edge: str, t: float | None = None, **fields: Any) -> dict[str, Any]:
         return self.emit(Phase, t=t, name=name, edge=edge, **fields)
 

@@ -128,7 +128,7 @@ def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
 
 
 def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: float) -> list[Chart]:
-    """Per bucket, harness.stats.request_stats: the load report's numbers over one bucket."""
+    """Per bucket, harness.measure.stats.request_stats: the load report's numbers over one bucket."""
     n = max(1, math.ceil(duration / bucket_s))  # buckets from the run's start, so all charts align
     finals: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     dropped = [0] * n

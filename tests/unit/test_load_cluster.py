@@ -17,7 +17,7 @@ from harness.load.cluster import ClusterWorkers, Target, _Worker, resolve_target
 from harness.load.placement import NodeInfo, PlacementError, plan_placement
 from harness.load.process import judge_reports
 from harness.load.spec import LoadSpec
-from harness.measure.timeline import TimelineWriter
+from harness.measure.timeline import TimelineWriter, read_stream
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import ConfigError, scenario_from_dict
 
@@ -109,7 +109,8 @@ def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -
     noted = ClusterWorkers(placements, [targets[0], Target("http://h", "head", "no proxy")], tmp_path,
                            TimelineWriter(tmp_path / "n.jsonl"), ProcessLedger("t"))
     assert noted.notes() == ["load worker 2 (node w2): no proxy"]  # before any actor starts
-    pool.workers = [_Worker(p, t, None, -1) for p, t in zip(placements, targets, strict=True)]
+    pool.workers = [_Worker(p, t, None, TimelineWriter(tmp_path / f"requests-w{p.worker}.jsonl"))
+                    for p, t in zip(placements, targets, strict=True)]
     pool.workers[0].received, pool.workers[1].received = 11, 7
     assert pool.count_problems({1: {"records": 10}, 2: {"records": 6}}) == []
     problems = pool.count_problems({1: {"records": 10}, 2: {"records": 8}})
@@ -118,6 +119,18 @@ def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -
     pool.workers[1].lost = "its actor died"
     assert pool.count_problems({1: {"records": 10}}) == []  # lost: judged by on_worker_loss instead
     assert pool.counts()["2"]["lost"] == "its actor died"
+
+
+def test_a_batch_of_records_lands_whole_in_the_worker_stream(tmp_path: Path) -> None:
+    events = TimelineWriter(tmp_path / "events.jsonl")
+    pool = ClusterWorkers([], [], tmp_path, events, ProcessLedger("t"))
+    placement = plan_placement([HEAD, W1], 1, None)[0]
+    worker = _Worker(placement, Target("http://127.0.0.1:1", "w1"), None, TimelineWriter(tmp_path / "requests-w1.jsonl"))
+    pool._append(worker, b'{"t":1,"kind":"request"}\n{"t":2,"kind":"request"}\n')
+    assert [r["t"] for r in read_stream(tmp_path / "requests-w1.jsonl")] == [1, 2]
+    worker.stream.close()
+    pool._append(worker, b'{"t":3,"kind":"request"}\n')  # closed: dropped, never raised
+    assert events.write_error is None
 
 
 def test_the_actor_hands_over_complete_lines_only_and_says_when_all_is_read(tmp_path: Path) -> None:

@@ -30,8 +30,8 @@ from harness.slo import bounds
 from harness.slo.catalog import METRICS, SECONDS_METRICS
 from harness.slo.registry import (
     DEFAULT_WINDOW,
-    SAMPLED,
     DEFAULT_WINDOWS,
+    SAMPLED,
     Measurement,
     SLOSyntaxError,
     is_number,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.measure.confidence import Interval
 from harness.measure.timeline import Timeline, Window
 
 
@@ -24,6 +25,9 @@ class Measurement:
     value: float | None  # None: nothing to measure in the window
     unit: str = ""  # "ms", "ratio", "count", "rps", "s"
     inputs: dict[str, Any] = field(default_factory=dict)
+    # The value's confidence interval at a confidence level (harness.measure.confidence):
+    # percentiles and ratios have one; counts and times are as measured (None).
+    interval_of: Callable[[float], Interval] | None = None
 
 
 MetricFn = Callable[[Timeline, Window, list[str]], Measurement]

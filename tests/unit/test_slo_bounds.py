@@ -109,11 +109,11 @@ def test_load_that_fits_is_kept() -> None:
 def test_a_sampled_metric_over_a_window_shorter_than_the_interval_is_no_data() -> None:
     tl = timeline(phase("run", 0, 30), phase("load", 5, 25), phase("fault-1", 10, 10.2),
                   samples([(t, 2, 2) for t in range(0, 30)]), [request(10.1)])
-    short = evaluate(SLOSpec(check="max_replicas(Echo) <= 3", window="fault-1"), tl, 0.5)
+    short = evaluate(SLOSpec(check="max_replicas(Echo) <= 3", window="fault-1"), tl, sample_interval_s=0.5)
     assert short.no_data and not short.passed
     assert "shorter than the recorder's interval (0.5s)" in short.message
-    kept = evaluate(SLOSpec(check="max_replicas(Echo) <= 3", window="fault-1", on_no_data="pass"), tl, 0.5)
+    kept = evaluate(SLOSpec(check="max_replicas(Echo) <= 3", window="fault-1", on_no_data="pass"), tl, sample_interval_s=0.5)
     assert kept.passed and kept.no_data
     # requests are records, not samples: a short window still measures them
-    assert evaluate(SLOSpec(check="success_ratio >= 99%", window="fault-1"), tl, 0.5).measured == 1.0
+    assert evaluate(SLOSpec(check="success_ratio >= 99%", window="fault-1"), tl, sample_interval_s=0.5).measured == 1.0
     assert "max_replicas" in SAMPLED and "success_ratio" not in SAMPLED

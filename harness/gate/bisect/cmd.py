@@ -196,12 +196,12 @@ def _run(args: argparse.Namespace, console: Console, state: BisectState, folder:
     if not stopped:
         state.result = {k: doc[k] for k in ("outcome", "message", "first_bad", "last_good")}
         state.save(folder)
-    from harness.files import write_json_atomic
+    from harness.files import write_atomic, write_json_atomic
     from harness.report.markdown import publish
 
     write_json_atomic(folder / RESULT_FILE, doc)
     md = markdown(doc)
-    (folder / MARKDOWN_FILE).write_text(md, encoding="utf-8")
+    write_atomic(folder / MARKDOWN_FILE, md)
     for line in table_lines(doc):
         console.print(line, highlight=False, soft_wrap=True)
     try:

@@ -21,7 +21,7 @@ import sysconfig
 import venv
 from pathlib import Path
 
-from harness.files import write_json_atomic
+from harness.files import write_atomic, write_json_atomic
 
 DONE_FILE = ".harness-setup.json"
 SETUP_TIMEOUT_S = 1800
@@ -53,7 +53,7 @@ def prepare(results_root: Path, commit: str, command: str, worktree: Path, log: 
     packages = site_packages(venv_dir)
     packages.mkdir(parents=True, exist_ok=True)
     # The harness's own packages (Ray, Serve, pip) stay importable in the venv.
-    (packages / "_harness_base.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    write_atomic(packages / "_harness_base.pth", "\n".join(site.getsitepackages()) + "\n")
     env = {**os.environ, "VIRTUAL_ENV": str(venv_dir),
            "PATH": f"{venv_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
            "HARNESS_BISECT_COMMIT": commit, "PYTHONNOUSERSITE": "1"}

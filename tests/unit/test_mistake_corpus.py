@@ -64,8 +64,8 @@ FILES = corpus_files()
 def test_corpus_is_whole() -> None:
     """Every class of mistake has files, and every file says what it expects."""
     classes = {p.relative_to(CORPUS).parts[0] for p in FILES}
-    assert len(FILES) >= 40, len(FILES)
-    assert {"bounds", "outcomes", "slo_names", "slo_args", "features"} <= classes
+    assert len(FILES) >= 60, len(FILES)
+    assert {"bounds", "outcomes", "slo_names", "slo_args", "features", "windows", "load"} <= classes
     missing = [str(p.relative_to(CORPUS)) for p in FILES if not read_header(p).get("expect")]
     assert not missing, f"corpus files without '# expect: <key path>' on line 1: {missing}"
 

@@ -142,7 +142,8 @@ def test_the_report_names_the_commit_and_the_slo_change_within_80_columns(repo) 
     assert [c["decision"] for c in doc["commits"]] == ["pass", None, "pass", "fail", None, "fail"]
     lines = table_lines(doc)
     assert max(map(len, lines)) <= 80
-    assert any(line.startswith(f"first bad commit: {ids[3][:12]} change 3") for line in lines)
+    assert " ".join(lines[:2]) == (f"bisect bisect-unit: first bad commit {ids[3][:12]} change 3 (last good"
+                                   f"   {ids[2][:12]})")
     assert any("+56 (+700%)" in line for line in lines)
     text = markdown(doc)
     assert f"**First bad commit: `{ids[3][:12]}` change 3**" in text

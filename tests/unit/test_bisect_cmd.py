@@ -164,3 +164,17 @@ def test_setup_runs_once_per_commit_in_its_worktree(tmp_path) -> None:
     assert calls.read_text().split() == ["a" * 40]  # cached: the second call ran nothing
     with pytest.raises(bisect_setup.SetupError, match="exited 1"):
         bisect_setup.prepare(tmp_path / "results", "b" * 40, "exit 1", tree, log)
+
+
+def test_the_flake_rate_from_history_counts_flaky_attempts_not_failed_results(tmp_path) -> None:
+    from harness.gate.bisect.cmd import history_flake
+    from harness.gate.history import History, StoredResult
+
+    history = History(tmp_path / "history.sqlite")
+    for status, attempts in [("passed", 1)] * 8 + [("flaky", 2)] * 2 + [("failed", 3)] * 3:
+        history.record(StoredResult(scenario="s", status=status, attempts=attempts, suite="nightly"))
+    history.record(StoredResult(scenario="s", status="failed", suite="bisect"))
+    flake, source = history_flake(tmp_path / "history.sqlite", "s")
+    assert flake == pytest.approx((2 + 1) / (12 + 10))  # 10 passes, 2 flaky failures, Beta(1, 9)
+    assert source == "history: 2 flaky failures in 12 runs"
+    assert history_flake(tmp_path / "history.sqlite", "other") is None  # too few runs: measure

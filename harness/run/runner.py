@@ -126,8 +126,10 @@ class Runner:
         run_id: str | None = None,
         pool: LeasePool | None = None,
         share_cluster: bool | None = None,
+        metrics_port: int | None = None,
     ):
-        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster."""
+        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster;
+        metrics_port: serve the live counters for Prometheus on 127.0.0.1 (harness.run.live_metrics)."""
         if scenario.app is not None and scenario.app._serve is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
@@ -150,7 +152,7 @@ class Runner:
             overrides=list(overrides or []),
         )
         self.components: list[RunComponent] = (
-            components if components is not None else build_components(scenario)
+            components if components is not None else build_components(scenario, metrics_port)
         )
         self.results_root = results_root
         self.outcome = RunOutcome(

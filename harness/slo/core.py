@@ -26,6 +26,7 @@ from harness.measure.records import Dropped, Request
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline, Window
 from harness.scenario.config import SLOSpec
+from harness.slo import bounds
 from harness.slo.catalog import METRICS, SECONDS_METRICS
 from harness.slo.registry import (
     DEFAULT_WINDOW,
@@ -56,6 +57,8 @@ class Check:
     op: str
     bound: float  # in the metric's own unit: ms for latencies, a fraction for ratios
     text: str
+    unit: str = ""  # the bound's unit as written: "", "ms", "s" or "%"
+    written: str = ""  # the bound as written ("1", "99ms"), for messages
 
 
 def parse_check(text: str) -> Check:
@@ -75,7 +78,7 @@ def parse_check(text: str) -> Check:
         number /= 1000.0
     elif unit == "%":
         number /= 100.0
-    return Check(name, args, match["op"], number, text.strip())
+    return Check(name, args, match["op"], number, text.strip(), unit or "", f"{match['number']}{unit or ''}")
 
 
 def _is_latency(name: str) -> bool:
@@ -205,8 +208,15 @@ def validate_checks(specs: list[SLOSpec]) -> list[tuple[int, str]]:
                 numbers = [a for a in check.args if is_number(a)]
                 if len(numbers) != 1 or not 0 < float(numbers[0]) <= 100:
                     raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got {spec.check!r}")
+            problem = bounds.argument_problem(check.metric, check.args)
+            if problem:
+                raise SLOSyntaxError(problem)
             # A dry run on an empty timeline: metrics check their arguments before any data.
             METRICS[check.metric](Timeline([]), Window("validate", 0.0, 0.0), list(check.args))
+            label = f"{check.metric}({', '.join(check.args)})" if check.args else check.metric
+            problem = bounds.bound_problem(check.metric, check.op, check.bound, check.unit, check.written, label)
+            if problem:
+                raise SLOSyntaxError(problem)
         except SLOSyntaxError as exc:
             problems.append((index, str(exc)))
     return problems

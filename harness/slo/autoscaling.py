@@ -256,7 +256,7 @@ def target_labels(deployment: str) -> dict[str, str]:
     return {"deployment": deployment}
 
 
-@metric("decision_to_running", seconds=True, window="run", subject="deployment")
+@metric("decision_to_running", kind=SECONDS, window="run", subject="deployment")
 def decision_to_running(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Each rise of the autoscaler's exported target, until running replicas reached it (slowest)."""
     deployment, _ = deployment_args("decision_to_running", args)

@@ -24,7 +24,7 @@ import re
 
 from harness.measure import ray_metrics
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, SLOSyntaxError, metric
+from harness.slo.registry import VALUE, Measurement, SLOSyntaxError, metric
 
 GAUGE_AGGREGATIONS = ("last", "max", "min", "avg")
 COUNTER_AGGREGATIONS = ("increase", "rate")
@@ -71,7 +71,7 @@ def parse_args(args: list[str]) -> tuple[str, str, dict[str, str]]:
     return family, aggregation, labels
 
 
-@metric("ray_metric")
+@metric("ray_metric", kind=VALUE)
 def ray_metric(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     family, aggregation, labels = parse_args(args)
     matching = ray_metrics.series_by_key(timeline, family, labels)

@@ -25,6 +25,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from harness.measure import stats
 from harness.measure.records import Chaos, Dropped, Request
@@ -146,7 +147,7 @@ class RunCollector(Collector):
         for outcome, values in sorted(by_outcome.items()):
             requests.add_metric([*self.base, outcome], len(values))
             known = sorted(v for v in values if not math.isnan(v))
-            buckets = [(f"{le:g}", bisect.bisect_right(known, le)) for le in LATENCY_BUCKETS]
+            buckets = [(floatToGoString(le), bisect.bisect_right(known, le)) for le in LATENCY_BUCKETS]
             buckets.append(("+Inf", len(known)))
             latency.add_metric([*self.base, outcome], buckets, sum(known))
         yield requests

@@ -37,7 +37,7 @@ def wanted_families(scenario: Scenario) -> set[str]:
 def _family_of_line(line: str) -> str:
     """The family a sample line belongs to (`name{...} value` or `name value`)."""
     name = line.split("{", 1)[0].split(" ", 1)[0]
-    for suffix in ("_bucket", "_count", "_sum", "_created"):
+    for suffix in ("_bucket", "_count", "_sum"):
         if name.endswith(suffix):
             return family_name(name[: -len(suffix)])
     return family_name(name)
@@ -54,6 +54,8 @@ def parse_exposition(text: str, keep: set[str]) -> tuple[list[str], list[list[An
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             name = line.split(" ", 3)[2]
+            if name.endswith("_created"):  # a counter's creation time: not a family of its own
+                continue
             families.append(name)
             if family_name(name) in keep:
                 kept_lines.append(line)

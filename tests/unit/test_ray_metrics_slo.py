@@ -117,3 +117,18 @@ def test_the_report_charts_each_named_family():
     errors = charts[f"ray-{ERRORS}_total"]
     assert errors.title.endswith("(per second)") and [p[1] for p in errors.series[0].points] == [
         pytest.approx(10 / 6), pytest.approx(2.0)]
+
+
+def test_ray_slos_on_an_existing_cluster_are_refused(tmp_path):
+    import yaml
+
+    from harness.scenario.loader import ConfigError, load_scenario
+
+    data = yaml.safe_load(open("configs/scenarios/smoke.yaml").read())
+    data["cluster"] = {"address": "127.0.0.1:6379"}
+    data["slos"] = [{"check": f"ray_metric({TARGET}, max) >= 1"}]
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as refused:
+        load_scenario(path)
+    assert any("slos.0.check" in line and "run's own nodes" in line for line in refused.value.lines)

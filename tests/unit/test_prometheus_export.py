@@ -92,3 +92,20 @@ def test_live_fold_counts_requests_replicas_nodes_and_chaos():
     assert find(found, "harness_live_replicas", deployment="Echo", state="target") == 3
     assert find(found, "harness_live_replicas", deployment="Echo", state="running") == 2
     assert find(found, "harness_live_chaos_events_total", fault="kill_raylet", event="injected") == 1
+
+
+def test_the_grafana_dashboard_names_only_metrics_the_harness_serves(run_dir):
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana-live.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    named = {n for e in exprs for n in re.findall(r"\b(harness_[a-z_]+)", e)}
+    live = LiveMetrics("demo", "run-1", 7)
+    live.fold([request(1), sample(2, running=1, target=1) | {"nodes_alive": 1, "nodes_dead": 0},
+               Chaos.new(t=T0 + 3, id="fault-1", fault="kill_raylet", event="injected")])
+    served = {s.name for fam in text_string_to_metric_families(generate_latest(live.registry).decode())
+              for s in fam.samples}
+    served |= {s.name for fam in text_string_to_metric_families(write_run_metrics(run_dir).read_text())
+               for s in fam.samples}
+    assert named and named <= served, named - served

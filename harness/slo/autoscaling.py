@@ -230,20 +230,22 @@ def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> M
     episodes = start_episodes(target, running)
     if not episodes:
         return Measurement(None, "s", {"why": f"the target of {deployment!r} never rose", "deployment": deployment})
+    return slowest_rise(episodes, window, deployment, {"deployment": deployment})
+
+
+def slowest_rise(episodes: list[dict[str, float]], window: Window, deployment: str,
+                 inputs: dict[str, object]) -> Measurement:
+    """The slowest of start_episodes' rises, every rise in the inputs."""
     slowest = max(episodes, key=lambda e: e["waited_s"])
-    inputs = {
-        "deployment": deployment,
-        "rises": [
-            {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
-             "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
-            for e in episodes
-        ],
-    }
+    inputs["rises"] = [
+        {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
+         "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
+        for e in episodes
+    ]
     if math.isinf(slowest["waited_s"]):
         inputs["why"] = (f"running replicas of {deployment} never reached the target "
                          f"{slowest['target']:g} set at {slowest['at'] - window.start:.1f}s")
     return Measurement(slowest["waited_s"], "s", inputs)
-
 
 TARGET_METRIC = ray_metrics.TARGET_METRIC
 
@@ -276,13 +278,4 @@ def decision_to_running(timeline: Timeline, window: Window, args: list[str]) -> 
     if not episodes:
         inputs["why"] = f"the autoscaler's target for {deployment!r} never rose in the window"
         return Measurement(None, "s", inputs)
-    slowest = max(episodes, key=lambda e: e["waited_s"])
-    inputs["rises"] = [
-        {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
-         "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
-        for e in episodes
-    ]
-    if math.isinf(slowest["waited_s"]):
-        inputs["why"] = (f"running replicas of {deployment} never reached the target "
-                         f"{slowest['target']:g} the autoscaler set at {slowest['at'] - window.start:.1f}s")
-    return Measurement(slowest["waited_s"], "s", inputs)
+    return slowest_rise(episodes, window, deployment, inputs)

@@ -223,23 +223,61 @@ def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+# How long validation waits for a user module to import (HARNESS_IMPORT_TIMEOUT_S overrides it).
+IMPORT_TIMEOUT_S = 20.0
+IMPORT_TIMEOUT_ENV = "HARNESS_IMPORT_TIMEOUT_S"
+
+
+def import_timeout_s() -> float:
+    import os
+
+    try:
+        return max(0.1, float(os.environ.get(IMPORT_TIMEOUT_ENV, IMPORT_TIMEOUT_S)))
+    except ValueError:
+        return IMPORT_TIMEOUT_S
+
+
+def run_child(argv: list[str], timeout_s: float) -> tuple[int, str] | None:
+    """Run a checker in a child process of its own session; None when it ran past timeout_s
+    (the child and anything it started are killed: a module that blocks on import must not
+    hang validation)."""
+    import os
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and checker module
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path.cwd(),
+        env=_child_env(), start_new_session=True,
+    )
+    try:
+        out, err = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.communicate()
+        return None
+    return child.returncode, (out.strip() or err.strip())
+
+
 def user_class_problems(scenario: Scenario) -> list[tuple[str, str]]:
-    """Import the class in a child process (Locust monkey-patches whatever imports it)."""
+    """Import the class in a child process (Locust monkey-patches whatever imports it), with a time limit."""
+    import sys
+
     load = scenario.load
     if load.user_class is None:
         return []
     if not re.match(USER_CLASS_PATTERN, load.user_class):
         return [("load.user_class", f"'pkg.module:ClassName', got {load.user_class!r}")]
-    import subprocess
-    import sys
-
-    check = subprocess.run(  # noqa: S603 - our own interpreter and checker module
-        [sys.executable, "-m", "locustfiles.userclass", load.user_class, load.model],
-        capture_output=True, text=True, timeout=120, cwd=Path.cwd(),
-        env=_child_env(),
-    )
-    if check.returncode != 0:
-        lines = (check.stdout.strip() or check.stderr.strip() or "the check failed").splitlines()
+    limit = import_timeout_s()
+    done = run_child([sys.executable, "-m", "locustfiles.userclass", load.user_class, load.model], limit)
+    if done is None:
+        module = load.user_class.split(":", 1)[0]
+        return [("load.user_class", f"importing {module!r} took longer than {limit:g} s")]
+    code, text = done
+    if code != 0:
+        lines = (text or "the check failed").splitlines()
         return [("load.user_class", lines[-1][:400])]
     return []
 
@@ -313,7 +351,8 @@ def traffic_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every problem of the traffic section, as (key path, message) pairs."""
     problems = request_problems(scenario) + slo_problems(scenario)
     problems = [(k, m if m.startswith("expected ") else f"expected {m}") for k, m in problems]
-    return problems + [(k, m if m.startswith("expected ") else f"expected {m}") for k, m in user_class_problems(scenario)]
+    return problems + [(k, m if m.startswith(("expected ", "importing ")) else f"expected {m}")
+                       for k, m in user_class_problems(scenario)]
 
 
 # -- resolution for the load process -----------------------------------------

@@ -44,7 +44,7 @@ def test_shipped_suites_validate_as_suites(capsys: pytest.CaptureFixture[str]) -
     assert main(["validate", *suites, "configs/release/seeded.yaml"]) == 0
     out = capsys.readouterr().out
     assert "configs/suites/nightly.yaml: ok (suite nightly," in out
-    assert "configs/release/seeded.yaml: ok (suite seeded-regressions, 9 scenarios)" in out
+    assert "configs/release/seeded.yaml: ok (suite seeded-regressions, " in out
 
 
 def test_a_blocking_user_module_is_one_line_within_the_limit(monkeypatch: pytest.MonkeyPatch,

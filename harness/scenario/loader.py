@@ -7,6 +7,7 @@ naming its key, not code that runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,15 @@ def seed_override(seed: int | None) -> list[str]:
     return [] if seed is None else [f"seed={seed}"]
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None, strict: bool = False) -> Scenario:
+def load_scenario(
+    path: str | Path, overrides: list[str] | None = None,
+    rewrite: Callable[[dict[str, Any]], None] | None = None, strict: bool = False,
+) -> Scenario:
     """Read, override and validate one scenario file; raise ConfigError on any problem.
 
-    strict: keys of the Serve config file that Ray does not know are errors, not warnings."""
+    rewrite: edits the overridden data before it is validated (harness bisect points the
+    app's paths into a commit's worktree). strict: keys of the Serve config file that Ray
+    does not know are errors, not warnings."""
     path = Path(path)
     data = read_yaml(path)
     config_overrides = []
@@ -124,6 +130,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, strict: 
             config_overrides.append((text, key_path[2:], value))
             continue
         apply_override(data, key_path, value, f"{path} (--set {text})")
+    if rewrite is not None:
+        rewrite(data)
     return scenario_from_dict(data, str(path), config_overrides, strict=strict)
 
 

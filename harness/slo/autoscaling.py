@@ -90,7 +90,7 @@ def _replica_time(timeline: Timeline, window: Window, deployment: str, wanted: i
     return Measurement(value, "s", inputs)
 
 
-@metric("time_to_replicas", kind=SECONDS, subject="deployment")
+@metric("time_to_replicas", sampled=True, kind=SECONDS, subject="deployment")
 def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("time_to_replicas", args, "N")
     if wanted is None:
@@ -98,7 +98,7 @@ def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Mea
     return _replica_time(timeline, window, deployment, wanted, None)
 
 
-@metric("scale_down_time", kind=SECONDS, window="after_load", subject="deployment")
+@metric("scale_down_time", sampled=True, kind=SECONDS, window="after_load", subject="deployment")
 def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("scale_down_time", args, "N")
     if wanted is None:
@@ -148,7 +148,7 @@ def settle_time(timeline: Timeline, window: Window, deployment: str, floor: int)
     return Measurement(max(0.0, settled - window.start), "s", inputs)
 
 
-@metric("time_to_target", kind=SECONDS, subject="deployment")
+@metric("time_to_target", sampled=True, kind=SECONDS, subject="deployment")
 def time_to_target(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("time_to_target", args)
     targets = series.within(series.deployment_series(timeline, deployment, "target"), window)
@@ -174,19 +174,19 @@ def _extreme(timeline: Timeline, window: Window, args: list[str], name: str, fie
     })
 
 
-@metric("max_replicas", kind=REPLICAS, window="run", subject="deployment")
+@metric("max_replicas", sampled=True, kind=REPLICAS, window="run", subject="deployment")
 def max_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Live replicas (every state but STOPPING), at their highest."""
     return _extreme(timeline, window, args, "max_replicas", "total", max)
 
 
-@metric("min_replicas", kind=REPLICAS, subject="deployment")
+@metric("min_replicas", sampled=True, kind=REPLICAS, subject="deployment")
 def min_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Running replicas, at their lowest."""
     return _extreme(timeline, window, args, "min_replicas", "running", min)
 
 
-@metric("direction_changes", kind=COUNT, window="run", subject="deployment")
+@metric("direction_changes", sampled=True, kind=COUNT, window="run", subject="deployment")
 def direction_changes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("direction_changes", args)
     field = "target"
@@ -222,7 +222,7 @@ def start_episodes(target: list[series.Point], running: list[series.Point]) -> l
     return episodes
 
 
-@metric("replica_start_time", kind=SECONDS, window="run", subject="deployment")
+@metric("replica_start_time", sampled=True, kind=SECONDS, window="run", subject="deployment")
 def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("replica_start_time", args)
     target = series.within(series.deployment_series(timeline, deployment, "target"), window)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.measure import stats
+from harness.measure import confidence, stats
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import (
     COUNT,
@@ -24,7 +24,9 @@ def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -
     total = sum(counts.values())
     hits = sum(counts.get(o, 0) for o in outcome_names)
     value = hits / total if total else None
-    return Measurement(value, "ratio", {"requests": total, "matching": hits, "by_outcome": counts})
+    interval_of = (lambda level: confidence.ratio_interval(hits, total, level)) if total else None
+    return Measurement(value, "ratio", {"requests": total, "matching": hits, "by_outcome": counts},
+                       interval_of)
 
 
 @metric("success_ratio", kind=RATIO, args=False)
@@ -70,7 +72,8 @@ def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> M
     warning = stats.sample_warning(numbers[0], len(values))
     if warning and values:
         inputs["warning"] = warning
-    return Measurement(value, "ms", inputs)
+    interval_of = (lambda level: confidence.percentile_interval(values, numbers[0], level)) if values else None
+    return Measurement(value, "ms", inputs, interval_of)
 
 
 @metric("avg_latency", kind=LATENCY)

@@ -47,16 +47,14 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def _interval(verdict: dict[str, Any]) -> tuple[float, float] | None:
-    """A verdict's interval, when it has one: [low, high] or {low/lower, high/upper}."""
+def _interval(verdict: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A verdict's interval sides, when it has one ({low, high, ...} or [low, high]); None: open or absent."""
     found = verdict.get("interval")
     if isinstance(found, dict):
         found = [found.get("low", found.get("lower")), found.get("high", found.get("upper"))]
     if isinstance(found, (list, tuple)) and len(found) == 2:
-        low, high = _number(found[0]), _number(found[1])
-        if low is not None and high is not None:
-            return low, high
-    return None
+        return _number(found[0]), _number(found[1])
+    return None, None
 
 
 class RunCollector(Collector):
@@ -120,11 +118,12 @@ class RunCollector(Collector):
                 families["measured"].add_metric(labels, measured)
             if bound is not None:
                 families["bound"].add_metric(labels, bound)
-            interval = _interval(verdict)
-            if interval is not None:
-                families["interval_low"].add_metric(labels, interval[0])
-                families["interval_high"].add_metric(labels, interval[1])
-            if isinstance(verdict.get("outcome"), str):
+            low, high = _interval(verdict)
+            if low is not None:
+                families["interval_low"].add_metric(labels, low)
+            if high is not None:
+                families["interval_high"].add_metric(labels, high)
+            if isinstance(verdict.get("outcome"), str) and verdict["outcome"]:
                 outcome.add_metric([*labels, verdict["outcome"]], 1.0)
         yield from families.values()
         yield outcome

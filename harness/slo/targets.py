@@ -32,7 +32,8 @@ WORKLOAD_ONLY_WINDOWS = ("run", "cluster_start", "workloads")
 # Windows harness.scenario.workload_only already refuses with app: none (one line per mistake).
 _NO_LOAD_WINDOWS = ("load", "after_load")
 # Metrics about what an autoscaler does: meaningless on a deployment with a fixed replica count.
-AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time"})
+AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time",
+                                 "decision_to_running"})
 _NUMBERED = re.compile(r"^(fault|replace)-(\d+)$")
 
 

@@ -40,7 +40,7 @@ def run_dir(tmp_path):
     verdicts = [
         {"name": "fast", "check": "p(99) < 500ms", "window": "load", "passed": False, "measured": 2000.0,
          "bound": 500.0, "op": "<", "unit": "ms", "message": "", "no_data": False,
-         "interval": [1800.0, 2100.0], "outcome": "fail"},
+         "interval": {"low": 1800.0, "high": 2100.0, "confidence": 0.95}, "outcome": "fail"},
         {"name": "scales", "check": "decision_to_running(Echo) < 10s", "window": "run", "passed": False,
          "measured": None, "bound": 10.0, "op": "<", "unit": "s", "message": "", "no_data": True},
     ]

@@ -50,9 +50,10 @@ from harness.run.health import describe_load_exit
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
-from harness.scenario.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.scenario.workload_only import DRIVE_WINDOW
 from harness.slo import targets as slo_targets
 from harness.slo.core import evaluate
+from harness.slo.implicit import implicit_slos
 from harness.workloads import Workload
 
 TICK_S = 0.2

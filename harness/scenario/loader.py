@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.load.traffic import traffic_problems
-from harness.scenario import safe_yaml, workload_only
+from harness.scenario import placement, safe_yaml, workload_only
 from harness.scenario.config import Scenario, semantic_errors
 from harness.scenario.errors import format_validation_error
 from harness.slo import targets as slo_targets
@@ -141,6 +141,7 @@ def scenario_from_dict(
         raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
     attach_serve_config(scenario, source, config_overrides or [])
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
+    problems += [(key, f"expected {what}") for key, what in placement.problems(scenario)]
     if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
         problems += traffic_problems(scenario)
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]

@@ -151,6 +151,24 @@ def app_deployments(scenario: Scenario) -> set[str] | None:
     return found | set(serve.apps[0].deployments)
 
 
+def deployment_problems(scenario: Scenario, deployed: set[str]) -> list[tuple[str, str]]:
+    """Replica faults naming a deployment the deployed app does not have (an import-path app's
+    deployments are known only once it is deployed): (key path, message), checked before load."""
+    app_name = scenario.app.name if scenario.app is not None else ""
+    problems = []
+    for index, entry in enumerate(scenario.chaos.faults):
+        dep = entry.targets.deployment
+        if dep is None or dep in deployed or load(entry.fault).target_kind != "replica":
+            continue
+        if "/" in dep and dep.split("/", 1) == [app_name, dep.split("/", 1)[1]] and dep.split("/", 1)[1] in deployed:
+            continue
+        listed = ", ".join(sorted(deployed)) or "none"
+        problems.append((f"chaos.faults.{index}.targets.deployment",
+                         f"expected a deployment of the deployed app ({listed}), got {dep!r}: "
+                         f"{entry.fault!r} could never fire"))
+    return problems
+
+
 def _ignored_targets(entry: FaultSpec, cls: type[Fault], base: str) -> list[tuple[str, str]]:
     """Target filters the fault never reads: silently ignored, they would change nothing."""
     problems = []

@@ -262,6 +262,10 @@ class Runner:
     def _check_slo_subjects(self, deployments: list[str]) -> None:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
+        if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
+            from chaos.registry import deployment_problems
+
+            problems += deployment_problems(self.scenario, set(deployments))
         if problems:
             key, what = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.measure.records import Chaos
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, SLOSyntaxError, metric
+from harness.slo.registry import COUNT, Measurement, SLOSyntaxError, metric
 
 OUTCOME_WORDS = {
     "refused": "refused", "no_target": "no target", "failed": "failed",
@@ -42,7 +42,7 @@ def _unplanned_line(record: dict[str, Any]) -> str:
     return f"chaos.faults.{record.get(Chaos.entry)} {record.get(Chaos.fault)}: never planned ({record.get(Chaos.reason)})"
 
 
-@metric("faults_missed", window="run")
+@metric("faults_missed", kind=COUNT, args=False, window="run")
 def faults_missed(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if args:
         raise SLOSyntaxError(f"expected faults_missed without arguments, got ({', '.join(args)})")

@@ -15,7 +15,7 @@ from harness.measure.records import Chaos
 from harness.measure.timeline import Timeline, TimelineWriter
 from harness.procs.ledger import ProcessLedger
 from harness.run.context import RunContext
-from harness.scenario.config import ScheduleSpec, SLOSpec
+from harness.scenario.config import ChaosSpec, SLOSpec
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.core import evaluate
 from harness.slo.implicit import FAULTS_CHECK, FAULTS_SLO_NAME, implicit_slos
@@ -106,24 +106,23 @@ def test_the_implicit_slo_comes_with_chaos_only_and_a_stated_one_replaces_it() -
 
 
 def test_the_component_records_unplanned_entries_optional_shots_and_late_ones(tmp_path: Path) -> None:
-    """No cluster: shots of Serve faults fail without one, exactly what the SLO must name."""
-    scenario = scenario_from_dict(smoke_with({"faults": [
-        {"fault": "kill_replica", "schedule": {"at_s": [0.05]}},
-        {"fault": "kill_proxy", "schedule": {"at_s": [0.1]}, "optional": True},
-        {"fault": "kill_controller", "schedule": {"at_s": [14]}},
-    ]}), "s.yaml")
-    spec = scenario.chaos.model_copy(deep=True)  # an entry whose schedule draws nothing at run time
-    spec.faults.append(spec.faults[0].model_copy(update={"schedule": ScheduleSpec(poisson_per_s=0.001, start_s=14.9)}))
+    """No cluster, and nothing that talks to Ray: cloud faults find no node provider (no_target),
+    exactly what the SLO must name. The spec is built directly (validation refuses it, rightly)."""
+    scenario = scenario_from_dict(smoke_with({}), "s.yaml")
+    spec = ChaosSpec.model_validate({"faults": [
+        {"fault": "launch_failure", "schedule": {"at_s": [0.05]}},
+        {"fault": "termination_failure", "schedule": {"at_s": [0.1]}, "optional": True},
+        {"fault": "cloud_api_lag", "schedule": {"at_s": [14]}},
+        {"fault": "launch_failure", "schedule": {"poisson_per_s": 0.001, "start_s": 14.9}},  # draws nothing
+    ]})
     writer = TimelineWriter(tmp_path / "timeline" / "events.jsonl")
     ctx = RunContext(scenario, "unit", "r", tmp_path, writer, ProcessLedger("r"), Console(quiet=True))
-    ctx.app_url, ctx.http_port = "http://127.0.0.1:1/", 1
     component = ChaosComponent(spec, join_timeout_s=10)
     writer.phase("run", "start")
     component.start(ctx)
     ctx.load_started_at = time.time()
-    results = lambda: [e for e in Timeline.load(tmp_path).events_of("chaos") if e.get("event") == "result"]  # noqa: E731
     deadline = time.time() + 10
-    while len(results()) < 2 and time.time() < deadline:
+    while len(component.results) < 2 and time.time() < deadline:
         time.sleep(0.02)
     ctx.load_ended_at = time.time()
     component.stop(ctx)
@@ -132,11 +131,14 @@ def test_the_component_records_unplanned_entries_optional_shots_and_late_ones(tm
 
     recorded = Timeline.load(tmp_path)
     (unplanned,) = [e for e in recorded.events_of("chaos") if e.get("event") == "unplanned"]
-    assert unplanned["entry"] == 3 and unplanned["fault"] == "kill_replica"
+    assert unplanned["entry"] == 3 and unplanned["fault"] == "launch_failure"
     by_id = {r["id"]: r for r in ctx.artifacts["chaos_results"]}
-    assert by_id["fault-2"]["optional"] is True and by_id["fault-2"]["outcome"] != "injected"
+    assert by_id["fault-1"]["outcome"] == "no_target" and "not an autoscaling cluster" in by_id["fault-1"]["detail"]
+    assert by_id["fault-2"]["optional"] is True and by_id["fault-2"]["outcome"] == "no_target"
     assert by_id["fault-3"]["outcome"] == "not_reached" and "before the shot was due" in by_id["fault-3"]["reason"]
     verdict = evaluate(IMPLICIT, recorded)
     assert not verdict.passed and verdict.measured == 3  # fault-1, fault-3 and the unplanned entry
-    assert "fault-1 kill_replica at 0.1 s:" in verdict.message and "fault-3 kill_controller at 14.0 s" in verdict.message
-    assert "fault-2" not in verdict.why and verdict.inputs["optional_missed"][0].startswith("fault-2 kill_proxy")
+    assert "fault-1 launch_failure at 0.1 s: no target (not an autoscaling cluster" in verdict.message
+    assert "fault-3 cloud_api_lag at 14.0 s: not injected (the run ended at" in verdict.message
+    assert "chaos.faults.3 launch_failure: never planned" in verdict.message
+    assert "fault-2" not in verdict.why and verdict.inputs["optional_missed"][0].startswith("fault-2 termination_failure")

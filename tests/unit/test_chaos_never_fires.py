@@ -135,3 +135,18 @@ def test_shipped_chaos_plans_fire_every_shot(path: Path) -> None:
     traits = {n: Traits(c.target_kind, c.kills_node) for n, c in classes.items()}
     shots = plan(scenario.chaos, nodes_of_scenario(scenario), scenario.duration_s, stream(scenario.seed, "chaos"), traits)
     assert shots and all(s.action != "skip" or s.capped for s in shots), [s.as_dict() for s in shots]
+
+
+def test_an_import_path_apps_replica_target_is_checked_once_deployed() -> None:
+    """Its deployments are known only after the deploy: the runner asks before load starts."""
+    from chaos.registry import deployment_problems
+
+    data = smoke(one("kill_replica", {"at_s": [3]}, targets={"deployment": "Routr"}),
+                 app={"import_path": "pkg.mod:app", "name": "shop"})
+    scenario = scenario_from_dict(data, "s.yaml")  # unknown until deployed: accepted here
+    ((key, what),) = deployment_problems(scenario, {"Router", "Cart"})
+    assert key == "chaos.faults.0.targets.deployment"
+    assert what == "expected a deployment of the deployed app (Cart, Router), got 'Routr': 'kill_replica' could never fire"
+    for good in ("Router", "shop/Router"):
+        scenario.chaos.faults[0].targets.deployment = good
+        assert deployment_problems(scenario, {"Router", "Cart"}) == []

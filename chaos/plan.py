@@ -252,6 +252,8 @@ def static_schedule_problems(scenario: Scenario, index: int) -> list[tuple[str, 
 def _no_shot_words(entry: FaultSpec, scenario: Scenario) -> str:
     schedule = entry.schedule
     end = schedule_end(schedule, scenario.duration_s)
+    if schedule.at_s is not None:
+        return "at_s lists no offset"
     if schedule.poisson_per_s is not None:
         return (f"with seed {scenario.seed}, Poisson {schedule.poisson_per_s:g}/s from {schedule.start_s:g} s "
                 f"draws no shot before {end:g} s (raise poisson_per_s, or use at_s)")

@@ -104,7 +104,7 @@ def _config_file_demands(app: Any) -> list[Demand]:
         for d, dep in enumerate(application.get("deployments") or []):
             if not isinstance(dep, dict):
                 continue
-            base = f"{app.config}: applications.{a}.deployments.{d}"
+            base = f"app.config: {app.config}: applications.{a}.deployments.{d}"
             who = f"deployment {application.get('name', 'default')}/{dep.get('name')}"
             opts = dep.get("ray_actor_options")
             if isinstance(opts, dict):

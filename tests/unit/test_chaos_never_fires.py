@@ -48,6 +48,7 @@ CASES = [
     (one("kill_replica", {"every_s": 5, "end_s": 40}), "chaos.faults.0.schedule.end_s", "within the run"),
     (one("kill_replica", {"at_s": [2, 20]}), "chaos.faults.0.schedule.at_s", "offsets below 15s"),
     (one("kill_replica", {"at_s": [1, 8], "start_s": 5}), "chaos.faults.0.schedule.at_s", "at or after start_s (5s)"),
+    (one("kill_replica", {"at_s": []}), "chaos.faults.0.schedule", "at_s lists no offset"),
     (one("kill_replica", {"poisson_per_s": 0.2, "start_s": 15}), "chaos.faults.0.schedule.start_s", "could never fire"),
     (one("kill_replica", {"poisson_per_s": 0.01, "start_s": 14}), "chaos.faults.0.schedule", "draws no shot"),
     (one("kill_replica", {"every_s": 10, "jitter_s": 9, "start_s": 14.5}), "chaos.faults.0.schedule", "jitter_s 9"),

@@ -81,7 +81,7 @@ def test_a_config_file_app_is_checked_from_the_file(tmp_path: Path) -> None:
     data = smoke(app={"config": serve_config(tmp_path, {"ray_actor_options": {"num_cpus": 64}})})
     data.pop("load")
     (line,) = refused(data)
-    assert line.startswith(f"s.yaml: {tmp_path}/serve_config.yaml: applications.0.deployments.0.ray_actor_options"
+    assert line.startswith(f"s.yaml: app.config: {tmp_path}/serve_config.yaml: applications.0.deployments.0.ray_actor_options"
                            ".num_cpus: expected a resource some node offers: deployment api/Echo needs CPU=64")
     data["app"]["config"] = serve_config(tmp_path, {"ray_actor_options": {"num_cpus": 1, "accelerator_type": "H100"}})
     (line,) = refused(data)

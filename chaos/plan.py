@@ -54,6 +54,7 @@ class PlannedShot:
     reason: str = ""
     replaces: str | None = None  # replace: the killed node; new node name in nodes[0]
     optional: bool = False  # the entry (a replacement: the killing entry) sets optional: true
+    source: int | None = None  # replace: the entry whose kill it replaces
     capped: bool = False  # skipped because chaos.max_to_kill was reached: the scenario's limit
 
     def describe(self) -> str:
@@ -130,12 +131,12 @@ def plan(
         t, _, index, payload = heapq.heappop(queue)
         if index < 0:  # a replacement node comes up
             replacements += 1
-            dead, optional = payload
+            dead, optional, source = payload
             root = dead.root or dead.name
             new = NodeInfo(f"{root}-r{replacements}", dead.resources, False, root)
             alive[new.name] = new
             shots.append(PlannedShot(f"replace-{replacements}", -1, "replace_node", t, "replace", [new.name],
-                                     replaces=dead.name, optional=optional))
+                                     replaces=dead.name, optional=optional, source=source))
             continue
         entry = spec.faults[index]
         kind = traits[entry.fault]
@@ -153,7 +154,7 @@ def plan(
                 for node in chosen:
                     del alive[node.name]
                     if entry.replace_after_s is not None:
-                        heapq.heappush(queue, (round(t + entry.replace_after_s, 6), order, -1, (node, entry.optional)))
+                        heapq.heappush(queue, (round(t + entry.replace_after_s, 6), order, -1, (node, entry.optional, index)))
                         order += 1
         elif kind.target_kind != "none":
             shot.picks = [round(target_rng.random(), 9) for _ in range(entry.batch_size)]
@@ -292,8 +293,15 @@ def simulated_problems(scenario: Scenario, traits: dict[str, Traits], skip: set[
             problems.append((f"{base}.schedule", (
                 f"every planned shot to have a target: {missed[0].describe()} could never fire "
                 f"({missed[0].reason}){more}; add replace_after_s, a count, fewer shots or more worker nodes")))
-        elif spec.max_to_kill and all(s.capped for s in mine):
+        elif spec.max_to_kill and all(s.capped for s in mine) and mine:
             problems.append(("chaos.max_to_kill", (
                 f"room for {entry.fault!r} (chaos.faults.{index}): all {len(mine)} of its shots come after "
                 f"max_to_kill={spec.max_to_kill} node kills, so it could never fire")))
+    horizon = run_horizon(scenario)
+    late = [r for r in shots if r.action == "replace" and horizon is not None and r.offset_s >= horizon]
+    for index in sorted({r.source for r in late if r.source is not None and r.source not in skip}):
+        first = next(r for r in late if r.source == index)
+        problems.append((f"chaos.faults.{index}.replace_after_s", (
+            f"replacements due before the run ends ({horizon:g} s after load start: duration_s + cooldown_s): "
+            f"{first.describe()} could never fire (lower replace_after_s or add cooldown_s)")))
     return problems

@@ -58,6 +58,8 @@ CASES = [
                                    {"fault": "terminate_node", "schedule": {"at_s": [6]}}]},
      "chaos.max_to_kill", "room for 'terminate_node'"),
     (one("kill_raylet", {"every_s": 4}), "chaos.faults.0.schedule", "keep_workers_alive=1"),
+    (one("kill_raylet", {"at_s": [12]}, replace_after_s=5), "chaos.faults.0.replace_after_s",
+     "at 17.0 s could never fire (lower replace_after_s or add cooldown_s)"),
     (one("kill_raylet", {"at_s": [3]}, targets={"nodes": ["a40-node"], "resources": {"A100": 1}}),
      "chaos.faults.0.targets", "both in targets.nodes and offers targets.resources"),
     ({**one("cpu_stress", {"at_s": [3]}, batch_size=3)}, "chaos.faults.0.batch_size", "at most 2"),

@@ -132,13 +132,14 @@ class TerminateInstance(Fault):
 
     @classmethod
     def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
-        """Nodes this harness starts run on this machine: none has a cloud instance under it."""
+        """Fixed nodes this harness starts have no cloud instance under them (an autoscaling
+        cluster's fake nodes carry an instance id, as cloud nodes do)."""
         chosen: TerminateInstanceArgs = args  # type: ignore[assignment]
-        if scenario.cluster.address is not None or chosen.instance_id is not None:
+        if not scenario.cluster.nodes or chosen.instance_id is not None:
             return []
         return [(f"{key}.args.instance_id", (
-            f"an instance_id, or cluster.address (a cluster on EC2), for {cls.name!r}: the nodes this run "
-            "starts run on this machine and have no cloud instance id, so it could never fire"))]
+            f"an instance_id, cluster.address (a cluster on EC2) or cluster.autoscaling for {cls.name!r}: "
+            "the cluster.nodes this run starts have no cloud instance id, so it could never fire"))]
 
     def _target(self, env: FaultEnv) -> tuple[str, str, dict[str, str]]:
         import ray

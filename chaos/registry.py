@@ -139,7 +139,7 @@ def app_deployments(scenario: Scenario) -> set[str] | None:
     only the deployed app knows (an import path). A config-file app: those its file lists."""
     app = scenario.app
     if app is None:
-        return set()
+        return None  # app: none refuses every Serve fault (harness.scenario.workload_only)
     if app.is_builtin:
         from harness.scenario.config import BUILTIN_DEPLOYMENT
 
@@ -160,7 +160,8 @@ def deployment_problems(scenario: Scenario, deployed: set[str]) -> list[tuple[st
         dep = entry.targets.deployment
         if dep is None or dep in deployed or load(entry.fault).target_kind != "replica":
             continue
-        if "/" in dep and dep.split("/", 1) == [app_name, dep.split("/", 1)[1]] and dep.split("/", 1)[1] in deployed:
+        app, _, name = dep.partition("/")
+        if name and app == app_name and name in deployed:  # `App/Name` of the one app
             continue
         listed = ", ".join(sorted(deployed)) or "none"
         problems.append((f"chaos.faults.{index}.targets.deployment",

@@ -227,18 +227,19 @@ def test_a_shot_that_could_not_fire_fails_the_run_naming_it(tmp_path: Path) -> N
     outcome, results, summary, run_dir = run(tmp_path, data)
     assert outcome.error is None, outcome.error
     done = next(e["t"] for e in Timeline.load(run_dir).events_of("workload") if e.get("event") == "result")
-    assert done < results["fault-1"]["planned_t"], "the task was still running when the shot was due"
-    assert results["fault-1"]["outcome"] == "no_target", results["fault-1"]
-    assert results["fault-3"]["outcome"] == "injected", results["fault-3"]
+    # Shots are numbered in time order: fault-1 kill_replica at 1 s, fault-2 and fault-3 the task kills.
+    assert done < results["fault-2"]["planned_t"], "the task was still running when the shot was due"
+    assert results["fault-1"]["outcome"] == "injected", results["fault-1"]
+    assert results["fault-2"]["outcome"] == results["fault-3"]["outcome"] == "no_target", results
     verdicts = {v["name"]: v for v in summary["verdicts"]}
     assert verdicts["served"]["passed"]
     missed = verdicts[FAULTS_SLO_NAME]
     assert not missed["passed"] and missed["measured"] == 1
-    assert "fault-1 kill_task_worker at 8.0 s: no target (no task is running)" in missed["message"]
-    assert "fault-2" not in missed["why"]  # optional: listed apart, not counted
+    assert "fault-2 kill_task_worker at 8.0 s: no target (no task is running)" in missed["message"]
+    assert "fault-3" not in missed["why"]  # optional: listed apart, not counted
     assert summary["status"] == "failed" and outcome.exit_code == 1
     junit = (run_dir / "junit.xml").read_text()
-    assert f'name="{FAULTS_SLO_NAME}"' in junit and "fault-1 kill_task_worker at 8.0 s" in junit
+    assert f'name="{FAULTS_SLO_NAME}"' in junit and "fault-2 kill_task_worker at 8.0 s" in junit
     assert surviving_run_processes(run_dir) == []
 
 

@@ -41,5 +41,9 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
         from chaos.component import ChaosComponent  # loads only the faults the scenario names
 
         components.append(ChaosComponent(scenario.chaos, relay=relay))
+    if scenario.load is not None and any(s.abort_on_fail for s in scenario.slos):
+        from harness.run.failfast import FailFast
+
+        components.append(FailFast(scenario))  # ticked after the others: sees what they wrote
     components.append(LiveView())  # last: started after the others, stopped first
     return components

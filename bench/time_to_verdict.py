@@ -52,7 +52,7 @@ def run_once(args: list[str], fail_fast: bool, results: Path) -> dict[str, objec
         "exit": done.returncode, "wall_s": round(wall_s, 1), "load_s": load.get("seconds"),
         "requests": load.get("requests"), "failed": failed,
         "decided_at_s": decided[0]["decided_at_s"] if decided else None,
-        "aborted_slo": decided[0]["name"] if decided else None,
+        "aborted_slo": decided[0]["name"] if decided else None, "run_dir": document["run_dir"],
     }
 
 
@@ -60,9 +60,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=None, help="keep the runs here (default: a temp dir)")
     opts = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ttv-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ttv-") as scratch:
+        tmp = opts.results or Path(scratch)
         for name in opts.variants.split(","):
             for run in range(opts.runs):
                 for fail_fast in (False, True):

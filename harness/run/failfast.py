@@ -205,6 +205,6 @@ def mark_aborted(verdicts: list[Verdict], decisions: list[Decision]) -> None:
         verdict.aborted = True
         verdict.decided_at_s = round(decision.decided_at_s, 3)
         verdict.planned_s = decision.planned_s
-        verdict.why = f"{decision.reason}; {verdict.result_text().removeprefix('FAIL ').strip('()')}"
-        verdict.message += (f"; fail-fast: {decision.reason}, decided at {decision.decided_at_s:.1f} s "
-                            f"of {decision.planned_s:.0f} s (aborted)")
+        when = f"decided at {decision.decided_at_s:.1f} s of {decision.planned_s:.0f} s (aborted)"
+        verdict.why = f"{decision.reason}; {when}"
+        verdict.message += f"; fail-fast: {decision.reason}, {when}"

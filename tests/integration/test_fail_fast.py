@@ -53,3 +53,35 @@ def test_no_load_shedding_is_aborted_once_its_burst_p99_surely_failed(tmp_path: 
     junit = (run_dir / "junit.xml").read_text()
     assert 'name="aborted" value="true"' in junit
     print(f"fail-fast run: decided at {burst['decided_at_s']:.1f} s, {wall_s:.1f} s wall")
+
+
+def test_a_standalone_load_told_to_stop_quits_at_once(tmp_path: Path) -> None:
+    # No cluster: Locust against a loopback server. SIGINT (LoadProcess.stop) must end the
+    # load within a second, with its windows closed at the stop and its report written.
+    from harness.load.process import LoadProcess
+    from harness.load.traffic import resolve_requests
+    from harness.procs.ledger import ProcessLedger
+    from harness.scenario.loader import scenario_from_dict
+    from tests.fixtures.http_ok import serve_ok
+
+    server = serve_ok()
+    try:
+        sc = scenario_from_dict({"name": "stop", "duration_s": 20, "cluster": {"address": "127.0.0.1:1"},
+                                 "load": {"model": "open", "rate": 20, "arrivals": "uniform"}}, "stop")
+        load = LoadProcess(tmp_path, sc.load, f"http://127.0.0.1:{server.server_address[1]}", 20, 1,
+                           ProcessLedger("stop"), requests=resolve_requests(sc))
+        load.start()
+        load.wait_started(30)
+        time.sleep(1.5)
+        asked = time.time()
+        load.stop()
+        took = time.time() - asked
+    finally:
+        server.shutdown()
+    records = [json.loads(line) for line in (tmp_path / "timeline" / "requests.jsonl").read_text().splitlines()]
+    edges = {(r["name"], r["edge"]): r["t"] for r in records if r["kind"] == "phase"}
+    assert took < 2.0
+    assert edges[("load", "end")] - asked < 1.5  # closed at the stop, not at the planned 20 s
+    (report,) = [r for r in records if r["kind"] == "load_report"]
+    assert report["sent"] < 20 * 5 and report["requests"] == report["sent"]
+    assert load.invalid_reason() is None

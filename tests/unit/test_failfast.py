@@ -227,6 +227,7 @@ def test_the_aborted_verdict_says_when_it_was_decided() -> None:
     assert "decided at 8.0 s of 30 s (aborted)" in verdict.result_text()
     assert "decided at 8.0 s of 30 s (aborted)" in verdict.interval_line(100)
     assert "fail-fast:" in verdict.message and verdict.as_dict()["decided_at_s"] == pytest.approx(8.01)
+    assert verdict.why.endswith("decided at 8.0 s of 30 s (aborted)") and "best it can end" in verdict.why
 
 
 # -- configuration ---------------------------------------------------------------------------

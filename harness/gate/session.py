@@ -17,10 +17,14 @@ from rich.console import Console
 from harness.cluster.pool import ClusterPool
 from harness.files import point_symlink
 from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
-from harness.gate.history import History, StoredResult
+from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.metrics import key_metrics
+from harness.gate.pooled import pooled_verdicts
 from harness.gate.regression import RegressionVerdict, check_regressions
+from harness.gate.sequential import SequentialDecision, SequentialRule, flake_probability
 from harness.gate.states import (
+    ERROR,
+    FAILED,
     FLAKY,
     PASSED,
     REGRESSED,
@@ -29,11 +33,28 @@ from harness.gate.states import (
     flake_rate,
 )
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
+from harness.measure.confidence import FAIL, PASS
 from harness.report.summary import app_version, versions
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
+from harness.slo.core import Verdict
 
 LATEST_SUITE = "latest-suite"
+
+
+def _pooled_fail(result: EntryResult) -> bool:
+    """A pooled SLO surely failed over two attempts or more: broken, not a flake. One
+    attempt alone is not enough: requests of one run fail together (a bad replica), so
+    a whole run can be off in a way its own interval does not show."""
+    return any(v.outcome == FAIL and v.inputs.get("pooled_attempts", 0) >= 2 for v in result.pooled)
+
+
+def _pooled_explains(result: EntryResult) -> bool:
+    """Every SLO that failed on some attempt is a pooled one that surely passes: the
+    failures were the sampling noise of single runs."""
+    failed = {v.name for a in result.attempts if a.error is None for v in a.verdicts if not v.passed}
+    surely = {v.name for v in result.pooled if v.outcome == PASS and v.inputs.get("pooled_attempts", 0) >= 2}
+    return bool(failed) and failed <= surely
 
 
 @dataclass
@@ -50,6 +71,13 @@ class EntryResult:
     flake_rate: float = 0.0
     skipped_reason: str | None = None
     config_hash: str = ""
+    # The sequential rule that judged failed attempts (None: no attempt failed).
+    sequential: SequentialDecision | None = None
+    flake_probability: float | None = None
+    # Key metrics of every attempt that passed its SLOs (the rank regression check's runs).
+    run_metrics: list[dict[str, float]] = field(default_factory=list)
+    # Request percentile and ratio SLOs judged over every attempt's requests (harness.gate.pooled).
+    pooled: list[Verdict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -118,9 +146,14 @@ class SuiteSession:
             return self._skip(entry, self.stopped, quarantined is not None)
         result = EntryResult(entry, SKIPPED,
                              quarantine=quarantined.model_dump() if quarantined else None)
-        for attempt in range(1, entry.retries + 2):
-            scenario, overrides = entry.scenario_for(attempt)
-            self.console.rule(f"[bold]{entry.name}[/] attempt {attempt}/{entry.retries + 1}")
+        rule = self._sequential_rule(entry, result)
+        budget = entry.retries + 1
+        attempt = 0
+        same_config = False  # a regression rerun repeats the first attempt's config exactly
+        while True:
+            attempt += 1
+            scenario, overrides = entry.scenario_for(1 if same_config else attempt)
+            self.console.rule(f"[bold]{entry.name}[/] attempt {attempt}/{max(budget, attempt)}")
             outcome, reused = self._run_once(entry, scenario, overrides)
             result.attempts.append(outcome)
             result.reused_cluster.append(reused)
@@ -130,18 +163,76 @@ class SuiteSession:
                 break
             if outcome.error_kind == CONFIG_ERROR:  # a rerun would find the same mistake
                 break
-            if outcome.status == PASSED:
+            if not self._rerun(entry, result, rule, attempt, budget):
                 break
-        result.status = classify_attempts([a.status for a in result.attempts])
+            same_config = bool(result.run_metrics)
+        result.status = self._status(result)
         self._judge(result)
         self.results.append(result)
         return result
+
+    def _sequential_rule(self, entry: ResolvedEntry, result: EntryResult) -> SequentialRule:
+        """The SPRT that decides whether failures are flakes, from the scenario's measured
+        flake probability (its good runs in history; the prior alone without history)."""
+        passes = failures = 0
+        if self.history is not None:
+            passes, failures = flake_evidence(self.history.results(entry.name, self.suite.history_runs))
+        result.flake_probability = round(flake_probability(passes, failures), 4)
+        miss = 1.0 - self.suite.confidence
+        return SequentialRule(result.flake_probability, alpha=miss, beta=miss, max_runs=entry.retries + 1)
+
+    def _rerun(self, entry: ResolvedEntry, result: EntryResult, rule: SequentialRule,
+               attempt: int, budget: int) -> bool:
+        """Run the scenario again? Within the budget: while failures are undecided (SPRT
+        over attempts, pooled request SLOs) or a pooled verdict is inconclusive. All
+        passed and decided: while a rank regression check is inconclusive and may take
+        more runs (its own budget, `regression.max_runs`)."""
+        statuses = [a.status for a in result.attempts]
+        if statuses[-1] == ERROR:  # infrastructure: retried within the budget, no verdict
+            return attempt < budget if result.sequential is None else self._undecided(result, attempt, budget)
+        judged = [a for a in result.attempts if a.status != ERROR]
+        if self.suite.pool_attempts:
+            result.pooled = pooled_verdicts(entry.scenario, [a.run_dir for a in judged])
+        if FAILED in statuses:
+            result.sequential = rule.decide([a.status == PASSED for a in judged])
+            return self._undecided(result, attempt, budget)
+        if self.suite.rerun_inconclusive and any(v.inconclusive for v in result.pooled):
+            if attempt < budget:
+                return True
+        policy = entry.regression
+        if self.history is None or policy.method != "rank":
+            return False
+        result.run_metrics.append(key_metrics(Path(result.attempts[-1].run_dir)))
+        baseline = self.history.baseline_metrics(entry.name, config_hash(entry.scenario), policy.baseline_runs)
+        verdicts = check_regressions(result.run_metrics[-1], baseline, policy, candidate_runs=result.run_metrics)
+        return any(v.inconclusive for v in verdicts) and len(result.run_metrics) < policy.max_runs
+
+    def _undecided(self, result: EntryResult, attempt: int, budget: int) -> bool:
+        if _pooled_fail(result) or _pooled_explains(result):
+            return False
+        decision = result.sequential
+        if decision is not None and decision.state == "fail":
+            return False
+        if decision is not None and decision.state == "pass" and not any(v.inconclusive for v in result.pooled):
+            return False
+        return attempt < budget
+
+    @staticmethod
+    def _status(result: EntryResult) -> str:
+        decision = result.sequential
+        if (decision is not None and decision.state == "fail") or _pooled_fail(result):
+            return FAILED
+        failed = any(a.status == FAILED for a in result.attempts)
+        if (decision is not None and decision.state == "pass") or (failed and _pooled_explains(result)):
+            return FLAKY
+        return classify_attempts([a.status for a in result.attempts])
 
     def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
         from harness.run.runner import Runner  # imports Ray: only once everything is validated
 
         runner = Runner(scenario, entry.scenario_file, self.suite_dir, overrides=overrides,
-                        console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster)
+                        console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster,
+                        release=self.release or "")
         return runner.run(), runner.lease.shared
 
     def _skip(self, entry: ResolvedEntry, reason: str, quarantined: bool) -> EntryResult:
@@ -159,7 +250,9 @@ class SuiteSession:
             if self.history is not None:
                 baseline = self.history.baseline_metrics(
                     entry.name, result.config_hash, entry.regression.baseline_runs)
-                result.regressions = check_regressions(result.metrics, baseline, entry.regression)
+                runs = result.run_metrics or [result.metrics]
+                result.regressions = check_regressions(result.metrics, baseline, entry.regression,
+                                                       candidate_runs=runs)
         q = result.quarantine
         result.decision = decide(
             result.status,
@@ -169,6 +262,8 @@ class SuiteSession:
             failed_slos=result.failed_slos(),
             regressions=[r.message for r in result.regressions if r.regressed],
             regressions_block=entry.regression.blocks,
+            sequential=None if result.sequential is None or result.status != FAILED
+            else result.sequential.reason,
         )
         if result.status in (PASSED, FLAKY) and any(r.regressed for r in result.regressions):
             result.status = REGRESSED  # never a baseline run; a failure for the state

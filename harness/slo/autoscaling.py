@@ -14,6 +14,10 @@
                                         most twice: no flapping
     replica_start_time(Echo) < 15s      each rise of the target was met by running
                                         replicas within 15 s (the slowest rise counts)
+    decision_to_running(Echo) < 10s     the same, with the target Serve's autoscaler
+                                        exports (ray_serve_autoscaling_target_replicas,
+                                        scraped from the run's nodes): from its decision
+                                        to running replicas
 
 A time that never came is `never` (infinite), which fails any `<` bound. Precision
 is the recorder's interval (0.5 s by default).
@@ -24,7 +28,7 @@ from __future__ import annotations
 import math
 from itertools import pairwise
 
-from harness.measure import series
+from harness.measure import ray_metrics, series
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import COUNT, REPLICAS, SECONDS, Measurement, SLOSyntaxError, metric
 
@@ -86,7 +90,7 @@ def _replica_time(timeline: Timeline, window: Window, deployment: str, wanted: i
     return Measurement(value, "s", inputs)
 
 
-@metric("time_to_replicas", kind=SECONDS, subject="deployment")
+@metric("time_to_replicas", sampled=True, kind=SECONDS, subject="deployment")
 def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("time_to_replicas", args, "N")
     if wanted is None:
@@ -94,7 +98,7 @@ def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Mea
     return _replica_time(timeline, window, deployment, wanted, None)
 
 
-@metric("scale_down_time", kind=SECONDS, window="after_load", subject="deployment")
+@metric("scale_down_time", sampled=True, kind=SECONDS, window="after_load", subject="deployment")
 def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("scale_down_time", args, "N")
     if wanted is None:
@@ -144,7 +148,7 @@ def settle_time(timeline: Timeline, window: Window, deployment: str, floor: int)
     return Measurement(max(0.0, settled - window.start), "s", inputs)
 
 
-@metric("time_to_target", kind=SECONDS, subject="deployment")
+@metric("time_to_target", sampled=True, kind=SECONDS, subject="deployment")
 def time_to_target(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("time_to_target", args)
     targets = series.within(series.deployment_series(timeline, deployment, "target"), window)
@@ -170,19 +174,19 @@ def _extreme(timeline: Timeline, window: Window, args: list[str], name: str, fie
     })
 
 
-@metric("max_replicas", kind=REPLICAS, window="run", subject="deployment")
+@metric("max_replicas", sampled=True, kind=REPLICAS, window="run", subject="deployment")
 def max_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Live replicas (every state but STOPPING), at their highest."""
     return _extreme(timeline, window, args, "max_replicas", "total", max)
 
 
-@metric("min_replicas", kind=REPLICAS, subject="deployment")
+@metric("min_replicas", sampled=True, kind=REPLICAS, subject="deployment")
 def min_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Running replicas, at their lowest."""
     return _extreme(timeline, window, args, "min_replicas", "running", min)
 
 
-@metric("direction_changes", kind=COUNT, window="run", subject="deployment")
+@metric("direction_changes", sampled=True, kind=COUNT, window="run", subject="deployment")
 def direction_changes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("direction_changes", args)
     field = "target"
@@ -218,7 +222,7 @@ def start_episodes(target: list[series.Point], running: list[series.Point]) -> l
     return episodes
 
 
-@metric("replica_start_time", kind=SECONDS, window="run", subject="deployment")
+@metric("replica_start_time", sampled=True, kind=SECONDS, window="run", subject="deployment")
 def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("replica_start_time", args)
     target = series.within(series.deployment_series(timeline, deployment, "target"), window)
@@ -226,16 +230,52 @@ def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> M
     episodes = start_episodes(target, running)
     if not episodes:
         return Measurement(None, "s", {"why": f"the target of {deployment!r} never rose", "deployment": deployment})
+    return slowest_rise(episodes, window, deployment, {"deployment": deployment})
+
+
+def slowest_rise(episodes: list[dict[str, float]], window: Window, deployment: str,
+                 inputs: dict[str, object]) -> Measurement:
+    """The slowest of start_episodes' rises, every rise in the inputs."""
     slowest = max(episodes, key=lambda e: e["waited_s"])
-    inputs = {
-        "deployment": deployment,
-        "rises": [
-            {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
-             "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
-            for e in episodes
-        ],
-    }
+    inputs["rises"] = [
+        {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
+         "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
+        for e in episodes
+    ]
     if math.isinf(slowest["waited_s"]):
         inputs["why"] = (f"running replicas of {deployment} never reached the target "
                          f"{slowest['target']:g} set at {slowest['at'] - window.start:.1f}s")
     return Measurement(slowest["waited_s"], "s", inputs)
+
+TARGET_METRIC = ray_metrics.TARGET_METRIC
+
+
+def target_labels(deployment: str) -> dict[str, str]:
+    """Label filters of a deployment's autoscaling metrics: `App/Deployment` names its app too."""
+    if "/" in deployment:
+        app, name = deployment.split("/", 1)
+        return {"application": app, "deployment": name}
+    return {"deployment": deployment}
+
+
+@metric("decision_to_running", kind=SECONDS, window="run", subject="deployment")
+def decision_to_running(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    """Each rise of the autoscaler's exported target, until running replicas reached it (slowest)."""
+    deployment, _ = deployment_args("decision_to_running", args)
+    if ray_metrics.serve_families() and TARGET_METRIC not in ray_metrics.serve_families():
+        raise SLOSyntaxError(f"expected a Ray whose Serve exports {TARGET_METRIC} (decision_to_running "
+                             f"reads it); the installed Ray does not")
+    labels = target_labels(deployment)
+    exported = ray_metrics.summed(ray_metrics.series_by_key(timeline, TARGET_METRIC, labels))
+    target = series.within(exported, window)
+    running = series.within(series.deployment_series(timeline, deployment, "running"), window)
+    inputs: dict[str, object] = {"deployment": deployment, "target_metric": TARGET_METRIC,
+                                 "target": series.relative(target, window.start)}
+    if not target:
+        inputs["why"] = ray_metrics.why_no_data(timeline, TARGET_METRIC, labels)
+        return Measurement(None, "s", inputs)
+    episodes = start_episodes(target, running)
+    if not episodes:
+        inputs["why"] = f"the autoscaler's target for {deployment!r} never rose in the window"
+        return Measurement(None, "s", inputs)
+    return slowest_rise(episodes, window, deployment, inputs)

@@ -31,6 +31,7 @@ from harness.slo.catalog import METRICS, SECONDS_METRICS
 from harness.slo.registry import (
     DEFAULT_WINDOW,
     DEFAULT_WINDOWS,
+    SAMPLED,
     Measurement,
     SLOSyntaxError,
     is_number,
@@ -221,8 +222,13 @@ def window_of(spec: SLOSpec) -> str:
     return DEFAULT_WINDOWS.get(parse_check(spec.check).metric, DEFAULT_WINDOW)
 
 
-def evaluate(spec: SLOSpec, timeline: Timeline, level: float = confidence.DEFAULT_CONFIDENCE) -> Verdict:
-    """The verdict of one SLO; `level`: the confidence of its interval (the scenario's)."""
+def evaluate(
+    spec: SLOSpec, timeline: Timeline, level: float = confidence.DEFAULT_CONFIDENCE, sample_interval_s: float = 0.0
+) -> Verdict:
+    """The verdict of one SLO; `level`: the confidence of its interval (the scenario's).
+
+    sample_interval_s: the recorder's interval; a metric judged on its samples over a window
+    shorter than that is `no data` (the window may hold no sample at all)."""
     check = parse_check(spec.check)
     expression = window_of(spec)
     window = windows.resolve(expression, timeline.windows)
@@ -231,6 +237,15 @@ def evaluate(spec: SLOSpec, timeline: Timeline, level: float = confidence.DEFAUL
         why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
         return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
                        why=why, on_no_data=spec.on_no_data)
+    if check.metric in SAMPLED and window.duration < sample_interval_s:
+        why = (f"window {window.name!r} lasted {window.duration:.2f}s, shorter than the recorder's interval "
+               f"({sample_interval_s:g}s): {check.metric} is judged on its samples")
+        passed = spec.on_no_data == "pass"
+        message = (f"{check.text} {'passed' if passed else 'failed'}: no data ({why}); "
+                   f"on_no_data: {spec.on_no_data}")
+        return Verdict(name, check.text, window.name, passed, None, check.bound, check.op, "", message,
+                       window.start, window.end, {"why": why}, why=None if passed else f"no data ({why})",
+                       on_no_data=spec.on_no_data, no_data=True)
     if spec.request is not None:
         timeline = requests_named(timeline, spec.request)
     measurement = METRICS[check.metric](timeline, window, list(check.args))

@@ -67,7 +67,7 @@ def _floor(timeline: Timeline, node_type: str) -> int:
     return 0
 
 
-@metric("time_to_nodes", kind=SECONDS)
+@metric("time_to_nodes", sampled=True, kind=SECONDS)
 def time_to_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     node_type, wanted = _type_args("time_to_nodes", args, count=True, required=True)
     assert wanted is not None
@@ -86,7 +86,7 @@ def time_to_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measur
     return Measurement(max(0.0, reached - window.start), "s", inputs)
 
 
-@metric("node_scale_down_time", kind=SECONDS, window="after_load")
+@metric("node_scale_down_time", sampled=True, kind=SECONDS, window="after_load")
 def node_scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     node_type, floor = _type_args("node_scale_down_time", args, count=True, required=False)
     floor = _floor(timeline, node_type) if floor is None else floor
@@ -103,7 +103,7 @@ def node_scale_down_time(timeline: Timeline, window: Window, args: list[str]) ->
     return Measurement(max(0.0, settled - window.start), "s", inputs)
 
 
-@metric("max_nodes", kind=NODES, window="run")
+@metric("max_nodes", sampled=True, kind=NODES, window="run")
 def max_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     node_type, _ = _type_args("max_nodes", args, count=False, required=False)
     up = series.within(node_series(timeline, node_type, "alive", "terminating"), window)
@@ -127,7 +127,7 @@ def _demand_text(timeline: Timeline, window: Window, resource: str | None = None
     return "no unmet demand recorded"
 
 
-@metric("unmet_demand_time", kind=SECONDS, window="run")
+@metric("unmet_demand_time", sampled=True, kind=SECONDS, window="run")
 def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if len(args) > 1:
         raise SLOSyntaxError(f"expected unmet_demand_time or unmet_demand_time(Resource), got {args}")

@@ -71,7 +71,7 @@ def time_back(points: list[series.Point], window: Window, level: float) -> tuple
     return (NEVER, dropped) if back is None else (back - window.start, dropped)
 
 
-@metric("replica_recovery_time", kind=SECONDS, subject="deployment")
+@metric("replica_recovery_time", sampled=True, kind=SECONDS, subject="deployment")
 def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("replica_recovery_time", args, "N")
     running = series.deployment_series(timeline, deployment, "running")
@@ -98,7 +98,7 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
     return Measurement(value, "s", inputs)
 
 
-@metric("resource_recovery_time", kind=SECONDS)
+@metric("resource_recovery_time", sampled=True, kind=SECONDS)
 def resource_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if not args or len(args) > 2 or (len(args) == 2 and args[1] not in ("available", "total")):
         raise SLOSyntaxError(

@@ -43,6 +43,9 @@ SUBJECTS: dict[str, str] = {}
 KINDS: dict[str, Kind] = {}
 # Metrics that take no arguments: `success_ratio(x)` is a mistake, not a filter.
 NO_ARGS: set[str] = set()
+# Metrics judged on the recorder's samples (replicas, nodes, resources): a window shorter
+# than the recorder's interval may hold no sample, so it is `no data`, not a verdict.
+SAMPLED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,14 @@ VALUE = Kind("value", ("",), low=-math.inf, example="60 (as the workload reports
 
 def metric(
     name: str, *aliases: str, kind: Kind, args: bool = True, window: str | None = None,
-    subject: str | None = None,
+    subject: str | None = None, sampled: bool = False,
 ) -> Callable[[MetricFn], MetricFn]:
     """Register a metric function under a name (and aliases).
 
     kind: what it measures (LATENCY, RATIO, COUNT, SECONDS, ...): the units a bound may
     carry and the range its values live in, checked before the run.
     args: whether it takes arguments at all (False: any argument is refused).
+    sampled: it reads the recorder's samples, so it needs a window at least one interval long.
     window: the window judged when the SLO names none.
     subject: what its first argument names (`deployment`, `workload`), so that an SLO
     naming one the scenario does not have is rejected before the run (harness.slo.targets).
@@ -93,6 +97,8 @@ def metric(
             KINDS[key] = kind
             if not args:
                 NO_ARGS.add(key)
+            if sampled:
+                SAMPLED.add(key)
             if kind is SECONDS:
                 SECONDS_METRICS.add(key)
             if window is not None:

@@ -36,7 +36,7 @@ def _workload_end(timeline: Timeline, window: Window, name: str | None) -> dict[
     return results[-1] if results else None
 
 
-@metric("resources_reclaimed_time", kind=SECONDS, window="run")
+@metric("resources_reclaimed_time", sampled=True, kind=SECONDS, window="run")
 def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if len(args) > 2:
         raise SLOSyntaxError(f"expected resources_reclaimed_time([Workload[, Resource]]), got ({', '.join(args)})")

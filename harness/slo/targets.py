@@ -21,8 +21,9 @@ from collections.abc import Iterable
 
 from harness.measure import windows
 from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
-from harness.slo.catalog import SUBJECTS
-from harness.slo.core import parse_check
+from harness.slo.catalog import METRICS, SUBJECTS
+from harness.slo.core import parse_check, window_of
+from harness.slo.ray import families_named
 from harness.slo.registry import SLOSyntaxError
 
 HARNESS_WINDOWS = ("run", "load", "after_load", "cluster_start", "app_deploy")
@@ -31,7 +32,8 @@ WORKLOAD_ONLY_WINDOWS = ("run", "cluster_start", "workloads")
 # Windows harness.scenario.workload_only already refuses with app: none (one line per mistake).
 _NO_LOAD_WINDOWS = ("load", "after_load")
 # Metrics about what an autoscaler does: meaningless on a deployment with a fixed replica count.
-AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time"})
+AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time",
+                                 "decision_to_running"})
 _NUMBERED = re.compile(r"^(fault|replace)-(\d+)$")
 
 
@@ -193,6 +195,35 @@ def feature_problems(scenario: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+# Metrics that read request records (`request: NAME` narrows them to one request of the mix).
+REQUEST_METRICS_ELSEWHERE = frozenset({"recovery_time", "time_to_success", "failed_requests"})
+
+
+def reads_requests(metric_name: str) -> bool:
+    fn = METRICS.get(metric_name)
+    return metric_name in REQUEST_METRICS_ELSEWHERE or (fn is not None and fn.__module__ == "harness.slo.requests")
+
+
+def request_filter_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """`request:` on a metric that reads no requests would filter nothing (replica metrics:
+    harness.load.traffic says so)."""
+    problems = []
+    for index, spec in enumerate(scenario.slos):
+        if spec.request is None:
+            continue
+        try:
+            check = parse_check(spec.check)
+        except SLOSyntaxError:
+            continue
+        if reads_requests(check.metric) or SUBJECTS.get(check.metric) == "deployment":
+            continue
+        problems.append((f"slos.{index}.request", (
+            f"expected a request metric with request: {spec.request!r} ({check.metric} reads no requests: "
+            "drop request:)"
+        )))
+    return problems
+
+
 def duplicate_names(scenario: Scenario) -> list[tuple[str, str]]:
     """Two SLOs with one name: JUnit, history and the report keep one verdict per name."""
     seen: dict[str, int] = {}
@@ -210,13 +241,114 @@ def duplicate_names(scenario: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+def ray_metric_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """SLOs on Ray's own metrics need nodes the run starts: only their endpoints are scraped."""
+    if scenario.cluster.address is None:
+        return []
+    return [(f"slos.{index}.check", "expected a cluster the run starts (Ray's metrics are scraped only from "
+                                    f"the run's own nodes), got cluster.address with {spec.check!r}")
+            for index, spec in enumerate(scenario.slos) if families_named([spec.check])]
+
+
 def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> list[tuple[str, str]]:
     """Every SLO naming what the scenario cannot have, as (key path, what was expected)."""
-    found = duplicate_names(scenario)
+    found = duplicate_names(scenario) + request_filter_problems(scenario) + ray_metric_problems(scenario)
     if scenario.app is None:  # app: none: workloads and windows only (harness.scenario.workload_only: the rest)
         if not scenario.workloads:  # refused as a whole by harness.scenario.workload_only
             return found
-        return found + subject_problems(scenario, None) + window_problems(scenario)
+        return found + subject_problems(scenario, None) + window_problems(scenario) + time_problems(scenario)
     if deployments is None:
         deployments = builtin_deployments(scenario)
-    return found + subject_problems(scenario, deployments) + window_problems(scenario) + feature_problems(scenario)
+    return (found + subject_problems(scenario, deployments) + window_problems(scenario) + time_problems(scenario)
+            + feature_problems(scenario))
+
+
+# Before the run, phases have an order but no length: cluster_start, then app_deploy, then
+# load at 0 (times in seconds from the load's start). Stand-ins keep that order.
+_BEFORE_LOAD = {"cluster_start": (-3.0, -2.0), "app_deploy": (-2.0, -1.0)}
+_RUN_START = -3.0
+Span = tuple[float | None, float | None]
+
+
+def window_spans(scenario: Scenario) -> dict[str, Span]:
+    """What is known before the run of each window's start and end (None: only known then)."""
+    d = scenario.duration_s
+    run_end = d + scenario.cooldown_s
+    spans: dict[str, Span] = {"run": (_RUN_START, run_end), "cluster_start": _BEFORE_LOAD["cluster_start"]}
+    if scenario.workload_only:
+        spans["workloads"] = (0.0, None)
+    else:
+        spans.update(app_deploy=_BEFORE_LOAD["app_deploy"], load=(0.0, d), after_load=(d, run_end))
+        from locustfiles.schedule import build_profile  # stdlib only: safe in the harness
+
+        load = scenario.load
+        profile = build_profile(load.resolved()["shape"], load.base_level, d, scenario.seed)
+        spans.update({w.name: (w.start, w.end) for w in profile.windows()})
+    if scenario.cooldown_s > 0:
+        spans["cooldown"] = (d, run_end)
+    for work in scenario.workloads:
+        spans.setdefault(work.name, (0.0, None))
+    return spans
+
+
+def _span_of(form: str, parts: dict[str, str | float], spans: dict[str, Span]) -> Span | None:
+    """An expression's span as windows.resolve lays it out, from what is known before the run."""
+    named = spans.get(str(parts["name"]))
+    if named is None:
+        return None
+    start, end = named
+    seconds = float(parts.get("seconds", 0.0))
+    run_end = spans["run"][1]
+    if form == "during":
+        return start, end
+    if form == "after":
+        return end, run_end
+    if form == "after_for":
+        return end, None if end is None else min(run_end, end + seconds)
+    if form == "plus":
+        return start, None if end is None else min(run_end, end + seconds)
+    if form == "first":
+        return start, None if start is None else (start + seconds if end is None else min(end, start + seconds))
+    if form == "before":
+        return _RUN_START, start
+    other = spans.get(str(parts["other"]))
+    if other is None:
+        return None
+    return start, other[1]  # resolve() clamps an inverted span to empty: here it is told apart
+
+
+def time_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Windows that can hold no time, or that start after the run ends, known before the run."""
+    spans = window_spans(scenario)
+    run_end = spans["run"][1]
+    problems = []
+    for index, spec in enumerate(scenario.slos):
+        try:
+            expression = window_of(spec)
+            form, parts = windows.parse(expression)
+        except (SLOSyntaxError, windows.WindowSyntaxError):
+            continue  # reported by the syntax checks
+        key = f"slos.{index}.window"
+        if spec.window is None:
+            expression = f"{expression} (the default window of {parse_check(spec.check).metric})"
+        if "seconds" in parts and float(parts["seconds"]) == 0 and form in ("first", "after_for"):
+            problems.append((key, f"expected a window that holds time, got {expression!r} (0 s long): give it a length"))
+            continue
+        span = _span_of(form, parts, spans)
+        if span is None or span[0] is None:
+            continue
+        start, end = span
+        if end is not None and end <= start:
+            what = "inverted: it ends before it starts" if end < start else "empty: it ends where it starts"
+            if form == "span":
+                what += f" ({parts['other']!r} ends {'before' if end < start else 'as'} {parts['name']!r} starts)"
+            elif not scenario.cooldown_s and start == scenario.duration_s:
+                what += " (no cooldown_s: the run ends with the load; set cooldown_s to record after it)"
+            problems.append((key, f"expected a window that holds time, got {expression!r}, which is {what}"))
+        elif start >= run_end:
+            if scenario.cooldown_s:
+                why = f"the run ends at {run_end:g} s"
+            else:
+                why = f"the run ends with the load at {run_end:g} s (set cooldown_s to record after the load)"
+            problems.append((key, f"expected a window inside the run, got {expression!r}, which starts when {why}"))
+    return problems

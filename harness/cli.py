@@ -16,12 +16,13 @@ from rich.console import Console
 from harness import __version__
 from harness.files import write_atomic
 from harness.gate import baseline_cmd, calibrate_cmd, history_cmd, suite_cmd
+from harness.gate.bisect import cmd as bisect_cmd
 from harness.jsonout import JsonStdout
 from harness.report import compare
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report
 from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
-from harness.scenario.loader import ConfigError, load_scenario, seed_override
+from harness.scenario.loader import ConfigError, config_warnings, load_scenario, seed_override
 
 DEFAULT_RESULTS = Path("results")
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a field of the scenario (repeatable)")
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    add_strict_flag(run)
     add_output_flags(run, summary_md=True)
 
     reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
@@ -51,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--results", type=Path, default=None,
                            help="results root for the new run (default: the old run's parent)")
 
-    validate = sub.add_parser("validate", help="check scenario files without running anything")
-    validate.add_argument("files", nargs="+")
+    validate = sub.add_parser("validate", help="check scenario and suite files without running anything "
+                                                "(imports user classes and app import paths in a child process)")
+    validate.add_argument("files", nargs="+", help="scenario files, or suite files (every entry is checked)")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    add_strict_flag(validate)
     add_output_flags(validate)
 
     calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
@@ -61,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
     baseline_cmd.add_parser(sub, DEFAULT_RESULTS)
+    bisect_cmd.add_parser(sub, DEFAULT_RESULTS)
     sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     compare.add_parser(sub)
     init = sub.add_parser("init", help="write a commented starter scenario (and its JSON schema beside it)")
@@ -69,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     sub.add_parser("schema", help="print the scenario JSON schema (for editors and CI checks)")
     return parser
+
+
+def add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse keys of a Serve config file that Ray does not know (warnings otherwise)")
 
 
 def add_output_flags(parser: argparse.ArgumentParser, summary_md: bool = False) -> None:
@@ -160,17 +170,50 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASSED
 
 
+def _is_suite(name: str) -> bool:
+    """A suite file lists scenarios and has no scenario's own keys (harness.gate.config)."""
+    from harness.scenario.loader import read_yaml
+
+    try:
+        data = read_yaml(Path(name))
+    except ConfigError:
+        return False  # reported when loaded as a scenario
+    return "scenarios" in data and not {"duration_s", "cluster", "slos"} & set(data)
+
+
+def _validate_suite(name: str, args: argparse.Namespace, console: Console) -> dict[str, object]:
+    from harness.gate.config import load_suite
+
+    if args.overrides:
+        raise ConfigError([f"{name}: --set: expected no --set with a suite file (each entry carries its own set:)"])
+    resolved = load_suite(name, strict=args.strict)
+    warnings = [f"{name}: scenarios.{e.index}: {line}" for e in resolved.entries
+                for line in config_warnings(e.scenario, e.scenario_file)]
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    console.print(f"{name}: ok (suite {resolved.suite.name}, {len(resolved.entries)} scenarios)", highlight=False)
+    return {"file": name, "ok": True, "suite": resolved.suite.name, "scenarios": len(resolved.entries),
+            "warnings": warnings}
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     files = []
     for name in args.files:
         try:
-            scenario = load_scenario(name, args.overrides)
+            if _is_suite(name):
+                files.append(_validate_suite(name, args, console))
+                continue
+            scenario = load_scenario(name, args.overrides, strict=args.strict)
         except ConfigError as exc:
             files.append({"file": name, "ok": False, "errors": exc.lines})
             for line in exc.lines:
                 print(line, file=sys.stderr)
             continue
-        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos)})
+        warnings = config_warnings(scenario, name)
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos),
+                      "warnings": warnings})
         console.print(f"{name}: ok ({scenario.name}, {len(scenario.slos)} SLOs)")
     ok = all(f["ok"] for f in files)
     if args.json_out is not None:
@@ -181,7 +224,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     overrides = [*args.overrides, *seed_override(args.seed)]
     try:
-        scenario = load_scenario(args.scenario, overrides)
+        scenario = load_scenario(args.scenario, overrides, strict=args.strict)
     except ConfigError as exc:
         return _config_error(args, exc, "run")
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
@@ -224,6 +267,7 @@ COMMANDS = {
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
     "baseline": baseline_cmd.cmd_baseline,
+    "bisect": bisect_cmd.cmd_bisect,
     "cleanup": cmd_cleanup,
     "compare": compare.cmd_compare,
     "init": cmd_init,

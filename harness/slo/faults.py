@@ -5,7 +5,8 @@
                             entries whose schedule planned none; the verdict names each.
                             Not counted: entries with `optional: true` (listed apart) and
                             shots held back by a limit the scenario set (chaos.max_to_kill,
-                            the script's ResourceKiller.stop_run()). Every shot of the
+                            the script's ResourceKiller.stop_run()), and shots due after
+                            a fail-fast abort ended the run. Every shot of the
                             run is judged, whatever the window (one due after the run
                             ended is a miss too). Implicit in every scenario with chaos:
                             `faults injected as planned` (harness.slo.implicit).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.measure.records import Chaos
+from harness.measure.records import Abort, Chaos
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import COUNT, Measurement, SLOSyntaxError, metric
 
@@ -53,7 +54,12 @@ def faults_missed(timeline: Timeline, window: Window, args: list[str]) -> Measur
     if not results and not unplanned:
         return Measurement(None, "count", {"why": "no chaos shot was planned or recorded in this run"})
     results.sort(key=lambda r: r.get(Chaos.offset_s) if isinstance(r.get(Chaos.offset_s), (int, float)) else 0.0)
-    not_fired = [r for r in results if r.get(Chaos.outcome) != "injected" and not r.get(Chaos.capped)]
+    # A run ended early by fail-fast (an SLO already failed): shots it cut short blame nothing more.
+    aborts = [e[Abort.t] for e in timeline.events_of(Abort)]
+    cut = [r for r in results if aborts and r.get(Chaos.outcome) == "not_reached"
+           and isinstance(r.get(Chaos.planned_t), (int, float)) and r[Chaos.planned_t] >= min(aborts)]
+    not_fired = [r for r in results if r.get(Chaos.outcome) != "injected" and not r.get(Chaos.capped)
+                 and not any(r is c for c in cut)]
     missed = [shot_line(r) for r in not_fired if not r.get(Chaos.optional)]
     missed += [_unplanned_line(e) for e in unplanned if not e.get(Chaos.optional)]
     optional = [shot_line(r) for r in not_fired if r.get(Chaos.optional)]
@@ -62,6 +68,7 @@ def faults_missed(timeline: Timeline, window: Window, args: list[str]) -> Measur
         "planned": len(results),
         "injected": sum(1 for r in results if r.get(Chaos.outcome) == "injected"),
         "capped": [shot_line(r) for r in results if r.get(Chaos.capped) and r.get(Chaos.outcome) != "injected"],
+        "after_abort": [shot_line(r) for r in cut],
         "missed": missed,
         "optional_missed": optional,
     }

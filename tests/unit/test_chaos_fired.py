@@ -11,7 +11,7 @@ import yaml
 from rich.console import Console
 
 from chaos.component import ChaosComponent
-from harness.measure.records import Chaos
+from harness.measure.records import Abort, Chaos
 from harness.measure.timeline import Timeline, TimelineWriter
 from harness.procs.ledger import ProcessLedger
 from harness.run.context import RunContext
@@ -68,6 +68,15 @@ def test_optional_shots_and_capped_shots_fail_nothing_but_are_listed() -> None:
     assert verdict.passed and verdict.measured == 0
     assert verdict.inputs["optional_missed"] == ["fault-2 cpu_stress at 4.0 s: no target (node gone)"]
     assert len(verdict.inputs["capped"]) == 2
+
+
+def test_shots_cut_short_by_a_fail_fast_abort_blame_nothing_more() -> None:
+    abort = Abort.new(t=T0 + 5, slo="fast", check="p(99) < 10ms", reason="budget spent", decided_at_s=5.0)
+    late = chaos_result(9, "fault-2", "kill_raylet", "not_reached", reason="the run ended at 5.2 s")
+    early = chaos_result(3, "fault-1", "kill_replica", "no_target", detail="no live replica to kill")
+    verdict = judge(early, late, abort)
+    assert not verdict.passed and verdict.measured == 1 and "fault-2" not in verdict.why
+    assert verdict.inputs["after_abort"] == ["fault-2 kill_raylet at 9.0 s: not injected (the run ended at 5.2 s)"]
 
 
 def test_an_entry_that_planned_no_shot_is_a_miss_unless_optional() -> None:

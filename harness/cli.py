@@ -22,7 +22,7 @@ from harness.report import compare
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report
 from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
-from harness.scenario.loader import ConfigError, load_scenario, seed_override
+from harness.scenario.loader import ConfigError, config_warnings, load_scenario, seed_override
 
 DEFAULT_RESULTS = Path("results")
 
@@ -45,16 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a field of the scenario (repeatable)")
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    run.add_argument("--label", default="", metavar="TAG",
+                     help="the release under test (e.g. a tag): a label on every exported metric")
+    add_strict_flag(run)
     add_output_flags(run, summary_md=True)
+    add_prometheus_flags(run, live=True)
 
     reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
     reproduce.add_argument("run_dir", type=Path, help="results/<run-id> of the run to replay")
     reproduce.add_argument("--results", type=Path, default=None,
                            help="results root for the new run (default: the old run's parent)")
 
-    validate = sub.add_parser("validate", help="check scenario files without running anything")
-    validate.add_argument("files", nargs="+")
+    validate = sub.add_parser("validate", help="check scenario and suite files without running anything "
+                                                "(imports user classes and app import paths in a child process)")
+    validate.add_argument("files", nargs="+", help="scenario files, or suite files (every entry is checked)")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    add_strict_flag(validate)
     add_output_flags(validate)
 
     calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
@@ -73,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse keys of a Serve config file that Ray does not know (warnings otherwise)")
+
+
 def add_output_flags(parser: argparse.ArgumentParser, summary_md: bool = False) -> None:
     parser.add_argument("--json", action="store_true",
                         help="one JSON document on stdout; the human text goes to stderr")
@@ -80,6 +91,51 @@ def add_output_flags(parser: argparse.ArgumentParser, summary_md: bool = False) 
         parser.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
                             help="write the verdict as Markdown (also appended to "
                                  "$GITHUB_STEP_SUMMARY when that is set)")
+
+
+def add_prometheus_flags(parser: argparse.ArgumentParser, live: bool = False) -> None:
+    """Prometheus output (docs/prometheus.md); every run folder has openmetrics.prom anyway."""
+    if live:
+        parser.add_argument("--openmetrics", type=Path, default=None, metavar="FILE",
+                            help="also write the run's verdicts and metrics here, in Prometheus's text format "
+                                 "(e.g. node_exporter's textfile directory)")
+        parser.add_argument("--metrics-port", type=_port, default=None, metavar="N",
+                            help="serve live counters for Prometheus on 127.0.0.1:N while the run goes on")
+    parser.add_argument("--pushgateway", default=None, metavar="URL",
+                        help="push the verdicts and metrics to this Pushgateway (job harness, grouped by "
+                             "scenario and release label)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {port}")
+    return port
+
+
+def export_run(outcome: RunOutcome, openmetrics: Path | None, pushgateway: str | None, console: Console) -> None:
+    """--openmetrics and --pushgateway: never change the verdict, say what failed."""
+    from harness.report.prometheus import RUN_FILE, push_run
+
+    run_dir = Path(outcome.run_dir)
+    if openmetrics is not None:
+        try:
+            source = run_dir / RUN_FILE
+            write_atomic(openmetrics, source.read_text())
+            console.print(f"openmetrics: {openmetrics}", highlight=False, soft_wrap=True)
+        except OSError as exc:
+            console.print(f"[yellow]could not write {openmetrics}: {exc}[/]", highlight=False)
+    if pushgateway:
+        try:
+            key = push_run(run_dir, pushgateway)
+            console.print(f"pushed to {pushgateway} (job harness, {', '.join(f'{k}={v}' for k, v in key.items())})",
+                          highlight=False, soft_wrap=True)
+        except Exception as exc:  # the gateway down: the verdict stands, the push is reported
+            console.print(f"[yellow]could not push to {pushgateway}: {type(exc).__name__}: {exc}[/]",
+                          highlight=False, soft_wrap=True)
 
 
 def version_line() -> str:
@@ -162,17 +218,50 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASSED
 
 
+def _is_suite(name: str) -> bool:
+    """A suite file lists scenarios and has no scenario's own keys (harness.gate.config)."""
+    from harness.scenario.loader import read_yaml
+
+    try:
+        data = read_yaml(Path(name))
+    except ConfigError:
+        return False  # reported when loaded as a scenario
+    return "scenarios" in data and not {"duration_s", "cluster", "slos"} & set(data)
+
+
+def _validate_suite(name: str, args: argparse.Namespace, console: Console) -> dict[str, object]:
+    from harness.gate.config import load_suite
+
+    if args.overrides:
+        raise ConfigError([f"{name}: --set: expected no --set with a suite file (each entry carries its own set:)"])
+    resolved = load_suite(name, strict=args.strict)
+    warnings = [f"{name}: scenarios.{e.index}: {line}" for e in resolved.entries
+                for line in config_warnings(e.scenario, e.scenario_file)]
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    console.print(f"{name}: ok (suite {resolved.suite.name}, {len(resolved.entries)} scenarios)", highlight=False)
+    return {"file": name, "ok": True, "suite": resolved.suite.name, "scenarios": len(resolved.entries),
+            "warnings": warnings}
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     files = []
     for name in args.files:
         try:
-            scenario = load_scenario(name, args.overrides)
+            if _is_suite(name):
+                files.append(_validate_suite(name, args, console))
+                continue
+            scenario = load_scenario(name, args.overrides, strict=args.strict)
         except ConfigError as exc:
             files.append({"file": name, "ok": False, "errors": exc.lines})
             for line in exc.lines:
                 print(line, file=sys.stderr)
             continue
-        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos)})
+        warnings = config_warnings(scenario, name)
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos),
+                      "warnings": warnings})
         console.print(f"{name}: ok ({scenario.name}, {len(scenario.slos)} SLOs)")
     ok = all(f["ok"] for f in files)
     if args.json_out is not None:
@@ -183,17 +272,20 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     overrides = [*args.overrides, *seed_override(args.seed)]
     try:
-        scenario = load_scenario(args.scenario, overrides)
+        scenario = load_scenario(args.scenario, overrides, strict=args.strict)
     except ConfigError as exc:
         return _config_error(args, exc, "run")
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
     try:
-        runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console)
+        runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console,
+                        metrics_port=args.metrics_port, release=args.label)
     except OSError as exc:
         print(f"{args.results}: expected a writable results directory ({exc})", file=sys.stderr)
         return EXIT_INFRA
-    return _report_run(args, runner.run(), console)
+    outcome = runner.run()
+    export_run(outcome, args.openmetrics, args.pushgateway, console)
+    return _report_run(args, outcome, console)
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:

@@ -42,10 +42,13 @@ from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
 from harness.report.junit import build_suite, write_junit
+from harness.report.prometheus import RUN_FILE as PROM_FILE
+from harness.report.prometheus import write_run_metrics
 from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.run.components import build_components
-from harness.run.context import InfraError, RunComponent, RunContext
+from harness.run.context import AbortRun, InfraError, RunComponent, RunContext
+from harness.run.failfast import mark_aborted
 from harness.run.health import describe_load_exit
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
@@ -126,8 +129,13 @@ class Runner:
         run_id: str | None = None,
         pool: LeasePool | None = None,
         share_cluster: bool | None = None,
+        metrics_port: int | None = None,
+        release: str = "",
     ):
-        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster."""
+        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster;
+        metrics_port: serve the live counters for Prometheus on 127.0.0.1 (harness.run.live_metrics);
+        release: the release label (`--label`), in summary.json and on every exported metric."""
+        self.release = release
         if scenario.app is not None and scenario.app._serve is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
@@ -150,7 +158,7 @@ class Runner:
             overrides=list(overrides or []),
         )
         self.components: list[RunComponent] = (
-            components if components is not None else build_components(scenario)
+            components if components is not None else build_components(scenario, metrics_port)
         )
         self.results_root = results_root
         self.outcome = RunOutcome(
@@ -162,6 +170,7 @@ class Runner:
             started_at=time.time(),
         )
         self._load: LoadProcess | None = None
+        self.aborted: AbortRun | None = None  # fail-fast ended the run (harness.run.failfast)
         self._started: list[RunComponent] = []
         self._watch: RunWatch | None = None
         self._part = "setup"  # what the run was doing: an unexpected error names it
@@ -299,11 +308,18 @@ class Runner:
             if time.monotonic() > deadline:
                 raise InfraError("load", "locust did not stop after the scenario's duration")
             self._worker_losses()
-            self._tick()
+            try:
+                self._tick()
+            except AbortRun as exc:  # fail-fast: an SLO surely failed; stop the load, judge as usual
+                self._abort(exc)
+                break
             time.sleep(TICK_S)
+        if self.aborted is not None:
+            self._load.stop()
         ctx.load_ended_at = time.time()
         self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
-        problem = describe_load_exit(code, time.monotonic() - load_started, scenario.duration_s)
+        problem = None if self.aborted is not None else describe_load_exit(
+            code, time.monotonic() - load_started, scenario.duration_s)
         if problem:
             raise InfraError("load", f"{problem}: {self._load.cause()}")
         # A generator that could not send on schedule says nothing about the release.
@@ -335,12 +351,23 @@ class Runner:
     def _cooldown(self) -> None:
         ctx, scenario = self.ctx, self.scenario
         cooldown_end = time.monotonic() + scenario.cooldown_s
-        if scenario.cooldown_s:
+        if scenario.cooldown_s and self.aborted is None:
             ctx.timeline.phase("cooldown", "start")
             while time.monotonic() < cooldown_end:
-                self._tick()
+                try:
+                    self._tick()
+                except AbortRun as exc:
+                    self._abort(exc)
+                    break
                 time.sleep(TICK_S)
             ctx.timeline.phase("cooldown", "end")
+
+    def _abort(self, exc: AbortRun) -> None:
+        self.aborted = exc
+        for decision in exc.decisions:
+            self.ctx.console.print(f"fail-fast: {decision}; stopping the run", style="bold red",
+                                   markup=False, highlight=False, soft_wrap=True)
+        self.outcome.notes.append(f"fail-fast: the run was ended early: {exc}")
 
     def _tick(self) -> None:
         for component in self._started:
@@ -384,6 +411,8 @@ class Runner:
         slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
         level, interval = self.scenario.confidence, self.scenario.recorder.interval_s
         self.outcome.verdicts = [evaluate(spec, timeline, level, interval) for spec in slos]
+        if self.aborted is not None:
+            mark_aborted(self.outcome.verdicts, self.aborted.decisions)
         load = timeline.window("load")
         if load is not None:
             stats = window_stats(timeline, load)
@@ -395,7 +424,8 @@ class Runner:
         summary = build_summary(
             self.outcome,
             self.scenario.model_dump(mode="json"),
-            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts},
+            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts,
+             "release": self.release},
         )
         summary["versions"]["app"] = app_version(self.scenario.app)
         try:
@@ -412,6 +442,10 @@ class Runner:
             write_report(ctx.run_dir)
         except Exception as exc:  # the report is a view of the results: never worth the verdict
             self.outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
+        try:
+            write_run_metrics(ctx.run_dir)
+        except Exception as exc:  # a view of the results too
+            self.outcome.notes.append(f"could not write {PROM_FILE}: {exc}")
         try:
             point_symlink(self.results_root / "latest", ctx.run_dir.name)
         except OSError as exc:

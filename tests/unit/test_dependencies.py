@@ -16,7 +16,8 @@ RUNTIME_DIRS = ("harness", "chaos", "locustfiles")
 OTHER_DIRS = ("tests", "bench", "configs")
 LOCAL = {"harness", "chaos", "locustfiles", "tests", "bench", "my_faults", "user_app", "http_ok"}
 # Declared but never imported: how each is used instead (checked below).
-TOOLS = {"ruff": "Makefile runs .venv/bin/ruff", "pytest-timeout": "pyproject sets `timeout`"}
+TOOLS = {"ruff": "Makefile runs .venv/bin/ruff", "pytest-timeout": "pyproject sets `timeout`",
+         "pytest-xdist": "Makefile runs tests/unit with -n"}
 
 
 def _name(requirement: str) -> str:
@@ -82,3 +83,4 @@ def test_every_declared_dependency_is_imported_or_a_listed_tool() -> None:
     assert unused == [], "declared but imported nowhere: remove them, or use them"
     assert "ruff" in (ROOT / "Makefile").read_text()
     assert re.search(r"^timeout = \d+", (ROOT / "pyproject.toml").read_text(), re.M)
+    assert re.search(r"pytest tests/unit .*-n ", (ROOT / "Makefile").read_text())

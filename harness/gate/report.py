@@ -31,7 +31,7 @@ from harness.files import write_json_atomic
 from harness.gate.regression import NO_BASELINE, NO_DATA, REGRESSED
 from harness.gate.states import PASSED
 from harness.gate.verdict import SKIPPED
-from harness.report.junit import build_suite, new_case, run_context, write_junit
+from harness.report.junit import build_suite, new_case, run_context, set_wall_time, write_junit
 from harness.report.suite_html import write_suite_report
 from harness.report.summary import versions
 from harness.report.terminal import ci_table
@@ -150,6 +150,7 @@ def entry_suites(result: EntryResult, suite_name: str) -> list[TestSuite]:
         final.add_testcase(case)
     for key, value in _properties(result).items():
         final.add_property(key, value)
+    set_wall_time(final, sum(o.ended_at - o.started_at for o in result.attempts))  # every attempt's
     return [final]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,14 @@ def test_ci_example_commands_parse_and_publish_the_suite_junit(name: str) -> Non
     text = (CI / name).read_text()
     suite = re.search(r"(?:SUITE: |'|\|\| ')(nightly|smoke|weekly)", text)
     assert suite and (ROOT / "configs" / "suites" / f"{suite.group(1)}.yaml").is_file()
+
+
+@pytest.mark.parametrize(("name", "schema"), [("github-actions.yml", "vendor.github-workflows"),
+                                              ("gitlab-ci.yml", "vendor.gitlab-ci")])
+def test_ci_example_matches_the_ci_systems_schema(name: str, schema: str) -> None:
+    """The workflow/pipeline schemas GitHub and GitLab publish (vendored by check-jsonschema,
+    so no network): a misspelt key or a wrong type fails here, not on the user's CI."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run([str(checker), "--builtin-schema", schema, str(CI / name)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -271,3 +271,59 @@ class LoadSpec(_Model):
             data["shape"]["points"] = [p.model_dump(mode="json") for p in self.shape.resolved_points()]
             data["shape"]["csv"] = None
         return data
+
+
+def _past(end: float, duration_s: float) -> bool:
+    return end > duration_s + 1e-9
+
+
+def shape_problems(load: LoadSpec, duration_s: float) -> list[tuple[str, str]]:
+    """A shape that runs past `duration_s` or starts after it, as (key path, message): the
+    load process would cut it there, and the peak the scenario exists for would never run."""
+    shape, d = load.shape, duration_s
+    if isinstance(shape, StagesShape):
+        t = 0.0
+        for index, stage in enumerate(shape.stages):
+            t += stage.duration_s
+            if _past(t, d):
+                total = sum(s.duration_s for s in shape.stages)
+                return [(f"load.shape.stages.{index}.duration_s", (
+                    f"expected stages that fit in duration_s ({d:g} s): they add up to {total:g} s, "
+                    f"{total - d:g} s past the end (stage {index + 1} of {len(shape.stages)} would be cut); "
+                    f"shorten the stages or set duration_s: {total:g}"
+                ))]
+    elif isinstance(shape, BurstShape):
+        last = shape.count - 1
+        start = shape.start_s + last * (shape.every_s or 0.0)
+        end = start + shape.burst_s
+        if shape.start_s >= d:
+            return [("load.shape.start_s", (
+                f"expected a burst that starts before duration_s ({d:g} s), got start_s {shape.start_s:g} "
+                f"({shape.start_s - d:g} s after the load ends): lower start_s or set duration_s above {end:g}"
+            ))]
+        if _past(end, d):
+            fit = sum(1 for k in range(shape.count)
+                      if not _past(shape.start_s + k * (shape.every_s or 0.0) + shape.burst_s, d))
+            key, change = ("load.shape.count", f"set count: {fit}") if fit else ("load.shape.burst_s", "shorten it")
+            return [(key, (
+                f"expected every burst to end by duration_s ({d:g} s): burst {shape.count} of {shape.count} "
+                f"ends at {end:g} s, {end - d:g} s past the end; {change}, or set duration_s: {end:g}"
+            ))]
+    elif isinstance(shape, RampShape):
+        if _past(shape.ramp_s, d):
+            return [("load.shape.ramp_s", (
+                f"expected ramp_s at most duration_s ({d:g} s), got {shape.ramp_s:g} ({shape.ramp_s - d:g} s "
+                f"past the end: the ramp would never reach {shape.to:g}); shorten ramp_s or set duration_s: "
+                f"{shape.ramp_s:g}"
+            ))]
+    elif isinstance(shape, TraceShape):
+        for index, point in enumerate(shape.resolved_points()):
+            if point.offset_s >= d:
+                key = f"load.shape.points.{index}.offset_s" if shape.points is not None else "load.shape.csv"
+                row = "" if shape.points is not None else f" (row {index + 1} of {shape.csv})"
+                return [(key, (
+                    f"expected trace offsets before duration_s ({d:g} s), got {point.offset_s:g}{row}, "
+                    f"{point.offset_s - d:g} s past the end; drop the rows from {d:g} s on or set duration_s "
+                    f"above {shape.resolved_points()[-1].offset_s:g}"
+                ))]
+    return []

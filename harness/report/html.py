@@ -23,7 +23,7 @@ from harness.measure import stats
 from harness.measure.timeline import Timeline
 from harness.report.series import Marker, RunSeries, build_series, fixed_targets
 from harness.report.svg import legend, render_chart
-from harness.slo.core import format_value
+from harness.slo.core import Verdict, format_value
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -64,7 +64,7 @@ def _when(epoch: Any) -> str:
 
 def _verdict_rows(verdicts: list[dict[str, Any]]) -> str:
     if not verdicts:
-        return '<tr><td colspan="6" class="msg">no SLOs in this scenario</td></tr>'
+        return '<tr><td colspan="7" class="msg">no SLOs in this scenario</td></tr>'
     rows = []
     for v in verdicts:
         unit = v.get("unit", "")
@@ -74,18 +74,40 @@ def _verdict_rows(verdicts: list[dict[str, Any]]) -> str:
             f"<td>{escape(str(v.get('name', '')))}</td>"
             f"<td>{escape(str(v.get('window', '')))}</td>"
             f'<td class="num">{escape(format_value(v.get("measured"), unit))}</td>'
+            f'<td class="num">{escape(_interval_cell(v))}</td>'
             f'<td class="num">{escape(str(v.get("op", "")))} {escape(format_value(v.get("bound"), unit))}</td>'
-            f'<td class="{"pass" if passed else "fail"}">{"PASS" if passed else "FAIL"}</td>'
+            f'<td class="{"pass" if passed else "fail"}">{escape(_result_cell(v))}</td>'
             f'<td class="msg">{escape(str(v.get("message", "")))}</td>'
             "</tr>"
         )
     return "".join(rows)
 
 
+VERDICT_FIELDS = set(Verdict.__dataclass_fields__)
+
+
+def _as_verdict(v: dict[str, Any]) -> Verdict | None:
+    """A stored verdict (summary.json) as a Verdict, for its texts; None if it is not one."""
+    try:
+        return Verdict(**{k: v[k] for k in v if k in VERDICT_FIELDS})
+    except TypeError:
+        return None
+
+
+def _interval_cell(v: dict[str, Any]) -> str:
+    verdict = _as_verdict(v)
+    return verdict.interval_text() if verdict else ""
+
+
+def _result_cell(v: dict[str, Any]) -> str:
+    verdict = _as_verdict(v)
+    return verdict.result_text() if verdict else ("PASS" if v.get("passed") else "FAIL")
+
+
 def _verdicts_section(summary: dict[str, Any]) -> str:
     out = [
         "<h2>Verdicts</h2><table><thead><tr><th>SLO</th><th>window</th><th>measured</th>"
-        f"<th>bound</th><th>result</th><th>why</th></tr></thead><tbody>{_verdict_rows(summary.get('verdicts') or [])}"
+        f"<th>interval</th><th>bound</th><th>result</th><th>why</th></tr></thead><tbody>{_verdict_rows(summary.get('verdicts') or [])}"
         "</tbody></table>"
     ]
     error = summary.get("error")

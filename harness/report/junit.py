@@ -21,6 +21,7 @@ from junitparser.xunit2 import JUnitXml, TestCase, TestSuite
 
 from harness.files import write_atomic
 from harness.run.outcome import RunOutcome
+from harness.slo.core import Verdict
 
 INFRA_CASE = "infrastructure"
 
@@ -58,6 +59,8 @@ def build_suite(outcome: RunOutcome) -> TestSuite:
             elapsed = max(0.0, verdict.window_end - verdict.window_start)
         case = new_case(verdict.name, classname, outcome.scenario_file, elapsed)
         case.system_out = f"{verdict.message}\n{context}"
+        for key, value in verdict_properties(verdict).items():
+            case.add_property(key, value)
         if not verdict.passed:
             if outcome.error is not None:
                 case.result = [Skipped(
@@ -92,6 +95,20 @@ def build_suite(outcome: RunOutcome) -> TestSuite:
     return suite
 
 
+def verdict_properties(verdict: Verdict) -> dict[str, str]:
+    """A testcase's properties: the outcome at the scenario's confidence, its interval,
+    and when a fail-fast run decided it."""
+    props = {"outcome": verdict.outcome, "result": verdict.result_text()}
+    if verdict.interval:
+        for key in ("low", "high", "confidence", "method"):
+            value = verdict.interval.get(key)
+            props[f"interval.{key}"] = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+    if verdict.decided_at_s is not None:
+        props["decided_at_s"] = f"{verdict.decided_at_s:g}"
+        props["aborted"] = str(verdict.aborted).lower()
+    return props
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
 
@@ -104,6 +121,9 @@ def _schema_order(suite: TestSuite) -> None:
         elem.remove(props)
         elem.insert(0, props)
     for case in elem.findall("testcase"):
+        for props in case.findall("properties"):
+            case.remove(props)
+            case.insert(0, props)
         for tag in ("system-out", "system-err"):
             for child in case.findall(tag):
                 case.remove(child)

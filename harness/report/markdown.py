@@ -25,10 +25,13 @@ def run_markdown(outcome: RunOutcome) -> str:
     lines = [f"### {_ICON[outcome.status]} {outcome.scenario_name}: {outcome.status} "
              f"(exit {outcome.exit_code})", "",
              f"Scenario `{outcome.scenario_file}`, seed {outcome.seed}, run `{outcome.run_id}`.", "",
-             "| SLO | window | measured | bound | result |", "| --- | --- | ---: | ---: | --- |"]
+             "| SLO | window | measured | interval | bound | result |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
     for v in outcome.verdicts:
+        result = v.result_text().replace("PASS", "pass", 1).replace("FAIL", "**FAIL**", 1)
         lines.append(f"| {cell(v.name)} | {cell(v.window)} | {cell(format_value(v.measured, v.unit))} | "
-                     f"{cell(v.op)} {cell(format_value(v.bound, v.unit))} | {'pass' if v.passed else '**FAIL**'} |")
+                     f"{cell(v.interval_text())} | {cell(v.op)} {cell(format_value(v.bound, v.unit))} | "
+                     f"{cell(result)} |")
     why = [f"- **{v.name}**: {v.message}" for v in outcome.verdicts if not v.passed]
     if outcome.error:
         why.insert(0, f"- **infrastructure error** ({outcome.error_kind}): {outcome.error} "

@@ -61,6 +61,8 @@ def verdict_table(outcome: RunOutcome) -> Table:
     table.add_column("result", no_wrap=True)
     for v in outcome.verdicts:
         result = "[green]PASS[/]" if v.passed else "[red]FAIL[/]"
+        if v.inconclusive:
+            result += " [yellow]?[/]"  # the interval line below says why
         table.add_row(v.name, v.window, format_value(v.measured, v.unit),
                       f"{v.op} {format_value(v.bound, v.unit)}", result)
     return table
@@ -68,6 +70,11 @@ def verdict_table(outcome: RunOutcome) -> Table:
 
 def print_verdicts(console: Console, outcome: RunOutcome) -> None:
     console.print(verdict_table(outcome))
+    for v in outcome.verdicts:
+        # Each interval and outcome in one line (`?` in the table: inconclusive).
+        if v.interval or v.decided_at_s is not None:
+            console.print(v.interval_line(), markup=False, soft_wrap=True, highlight=False,
+                          style="yellow" if v.inconclusive else None)
     for v in outcome.verdicts:
         if not v.passed:  # the why-line: 80 columns at most; the full text is in JUnit and summary.json
             console.print(v.line(), style="red", markup=False, soft_wrap=True, highlight=False)

@@ -383,7 +383,8 @@ class Runner:
     def _judge(self) -> None:
         timeline = Timeline.load(self.ctx.run_dir)
         slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
-        self.outcome.verdicts = [evaluate(spec, timeline) for spec in slos]
+        level, interval = self.scenario.confidence, self.scenario.recorder.interval_s
+        self.outcome.verdicts = [evaluate(spec, timeline, level, interval) for spec in slos]
         load = timeline.window("load")
         if load is not None:
             stats = window_stats(timeline, load)

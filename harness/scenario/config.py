@@ -219,6 +219,9 @@ class SLOSpec(Strict):
     on_no_data: Literal["fail", "pass"] = "fail"
     # Judge only the requests of this name (load.requests); request metrics only.
     request: str | None = Field(default=None, min_length=1, max_length=64)
+    # End the run as soon as this SLO cannot pass whatever the rest of the load brings
+    # (harness.run.failfast; `harness run --fail-fast` sets it on every SLO that supports it).
+    abort_on_fail: bool = False
 
     def display_name(self) -> str:
         if self.name:
@@ -384,6 +387,22 @@ class Scenario(Strict):
     host_guard: HostGuardSpec = Field(default_factory=HostGuardSpec)
     chaos: ChaosSpec = Field(default_factory=ChaosSpec)
     health: HealthSpec = Field(default_factory=HealthSpec)
+    # The confidence of every verdict's interval (harness.measure.confidence): a verdict
+    # whose bound lies inside its interval is `inconclusive`. 0.95 or "95%".
+    confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence_percent(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                if text.endswith("%"):
+                    return float(text.removesuffix("%")) / 100.0
+            except ValueError:
+                pass
+            raise ValueError(f"expected a confidence such as 0.95 or '95%', got {value!r}")
+        return value
 
     @field_validator("app", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
+from harness.load.spec import shape_problems
 from harness.load.traffic import traffic_problems
 from harness.pythonpath import export as export_python_path
 from harness.scenario import safe_yaml, workload_only
@@ -150,6 +151,7 @@ def scenario_from_dict(
     attach_serve_config(scenario, source, config_overrides or [])
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
     if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
+        problems += shape_problems(scenario.load, scenario.duration_s)
         problems += traffic_problems(scenario)
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]

@@ -26,7 +26,7 @@ from itertools import pairwise
 
 from harness.measure import series
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, SLOSyntaxError, metric
+from harness.slo.registry import COUNT, REPLICAS, SECONDS, Measurement, SLOSyntaxError, metric
 
 NEVER = math.inf
 
@@ -86,7 +86,7 @@ def _replica_time(timeline: Timeline, window: Window, deployment: str, wanted: i
     return Measurement(value, "s", inputs)
 
 
-@metric("time_to_replicas", seconds=True, subject="deployment")
+@metric("time_to_replicas", sampled=True, kind=SECONDS, subject="deployment")
 def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("time_to_replicas", args, "N")
     if wanted is None:
@@ -94,7 +94,7 @@ def time_to_replicas(timeline: Timeline, window: Window, args: list[str]) -> Mea
     return _replica_time(timeline, window, deployment, wanted, None)
 
 
-@metric("scale_down_time", seconds=True, window="after_load", subject="deployment")
+@metric("scale_down_time", sampled=True, kind=SECONDS, window="after_load", subject="deployment")
 def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("scale_down_time", args, "N")
     if wanted is None:
@@ -144,7 +144,7 @@ def settle_time(timeline: Timeline, window: Window, deployment: str, floor: int)
     return Measurement(max(0.0, settled - window.start), "s", inputs)
 
 
-@metric("time_to_target", seconds=True, subject="deployment")
+@metric("time_to_target", sampled=True, kind=SECONDS, subject="deployment")
 def time_to_target(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("time_to_target", args)
     targets = series.within(series.deployment_series(timeline, deployment, "target"), window)
@@ -170,19 +170,19 @@ def _extreme(timeline: Timeline, window: Window, args: list[str], name: str, fie
     })
 
 
-@metric("max_replicas", window="run", subject="deployment")
+@metric("max_replicas", sampled=True, kind=REPLICAS, window="run", subject="deployment")
 def max_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Live replicas (every state but STOPPING), at their highest."""
     return _extreme(timeline, window, args, "max_replicas", "total", max)
 
 
-@metric("min_replicas", subject="deployment")
+@metric("min_replicas", sampled=True, kind=REPLICAS, subject="deployment")
 def min_replicas(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """Running replicas, at their lowest."""
     return _extreme(timeline, window, args, "min_replicas", "running", min)
 
 
-@metric("direction_changes", window="run", subject="deployment")
+@metric("direction_changes", sampled=True, kind=COUNT, window="run", subject="deployment")
 def direction_changes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("direction_changes", args)
     field = "target"
@@ -218,7 +218,7 @@ def start_episodes(target: list[series.Point], running: list[series.Point]) -> l
     return episodes
 
 
-@metric("replica_start_time", seconds=True, window="run", subject="deployment")
+@metric("replica_start_time", sampled=True, kind=SECONDS, window="run", subject="deployment")
 def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, _ = deployment_args("replica_start_time", args)
     target = series.within(series.deployment_series(timeline, deployment, "target"), window)

@@ -21,15 +21,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.measure import windows
+from harness.measure import confidence, windows
 from harness.measure.records import Dropped, Request
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline, Window
 from harness.scenario.config import SLOSpec
+from harness.slo import bounds
 from harness.slo.catalog import METRICS, SECONDS_METRICS
 from harness.slo.registry import (
     DEFAULT_WINDOW,
     DEFAULT_WINDOWS,
+    SAMPLED,
     Measurement,
     SLOSyntaxError,
     is_number,
@@ -56,6 +58,8 @@ class Check:
     op: str
     bound: float  # in the metric's own unit: ms for latencies, a fraction for ratios
     text: str
+    unit: str = ""  # the bound's unit as written: "", "ms", "s" or "%"
+    written: str = ""  # the bound as written ("1", "99ms"), for messages
 
 
 def parse_check(text: str) -> Check:
@@ -75,7 +79,7 @@ def parse_check(text: str) -> Check:
         number /= 1000.0
     elif unit == "%":
         number /= 100.0
-    return Check(name, args, match["op"], number, text.strip())
+    return Check(name, args, match["op"], number, text.strip(), unit or "", f"{match['number']}{unit or ''}")
 
 
 def _is_latency(name: str) -> bool:
@@ -108,9 +112,69 @@ class Verdict:
     why: str | None = None  # the cause of a failure, in full (the message repeats it)
     on_no_data: str = "fail"  # the SLO's policy when nothing was measured
     no_data: bool = False  # nothing was measured: `passed` is the policy's answer
+    # pass / fail / inconclusive (harness.measure.confidence.outcome): the verdict at the
+    # scenario's confidence. `passed` (and the exit code) stays the point estimate's.
+    outcome: str = ""
+    # {low, high, confidence, method}: percentiles and ratios; None for counts and times.
+    interval: dict[str, Any] | None = None
+    # Fail-fast (harness.run.failfast): when the SLO was certain to fail, in seconds from
+    # the window's start, and the window's planned length; aborted: the run was ended then.
+    decided_at_s: float | None = None
+    planned_s: float | None = None
+    aborted: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.outcome:  # a verdict built without one (older callers): the point verdict
+            self.outcome = confidence.PASS if self.passed else confidence.FAIL
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.outcome == confidence.INCONCLUSIVE
+
+    def interval_text(self) -> str:
+        """`[861.0ms, 1004.0ms]` (an open side: `-inf` / `inf`); '' without an interval."""
+        if not self.interval:
+            return ""
+        low, high = self.interval.get("low"), self.interval.get("high")
+        low_text = "-inf" if low is None else format_value(low, self.unit)
+        high_text = "inf" if high is None else format_value(high, self.unit)
+        return f"[{low_text}, {high_text}]"
+
+    def result_text(self) -> str:
+        """PASS / FAIL, then why the outcome differs or when the run was decided early."""
+        mark = "PASS" if self.passed else "FAIL"
+        notes = []
+        if self.inconclusive and self.interval:
+            level = f"{float(self.interval['confidence']) * 100:g}%"
+            notes.append(f"inconclusive: bound inside the {level} interval")
+        if self.decided_at_s is not None and self.planned_s is not None:
+            notes.append(f"decided at {self.decided_at_s:.1f} s of {self.planned_s:.0f} s"
+                         + (" (aborted)" if self.aborted else ""))
+        return f"{mark} ({'; '.join(notes)})" if notes else mark
+
+    def interval_line(self, width: int = LINE_WIDTH) -> str:
+        """`p(99) 912ms [861, 1004] < 1000ms  PASS (inconclusive: ...)`, at most `width` columns.
+
+        The outcome's note is shortened before anything else is cut.
+        """
+        label = self.check.split(self.op, 1)[0].strip() if self.name == self.check else one_line(self.name, width // 3)
+        measured = compact_value(self.measured, self.unit)
+        interval = ""
+        if self.interval:
+            low, high = self.interval.get("low"), self.interval.get("high")
+            plain = "ratio" if self.unit == "ratio" else ""  # the unit once, on the bound
+            interval = (f" [{'-inf' if low is None else compact_value(low, plain or 'number')}, "
+                        f"{'inf' if high is None else compact_value(high, plain or 'number')}]")
+        head = f"{label} {measured}{interval} {self.op} {compact_value(self.bound, self.unit)}  "
+        text = head + self.result_text()
+        if len(text) > width and self.inconclusive and self.interval:
+            level = f"{float(self.interval['confidence']) * 100:g}%"
+            text = head + self.result_text().replace(f"inconclusive: bound inside the {level} interval",
+                                                     f"inconclusive at {level}")
+        return one_line(text, width)
 
     def line(self, width: int = LINE_WIDTH) -> str:
         """The verdict in one line of at most `width` columns (CI logs, the terminal).
@@ -122,6 +186,17 @@ class Verdict:
         cause = self.why or self.message.removeprefix(self.check).lstrip(" :")  # the name already says the check
         name = one_line(self.name, max(width // 2, 12))  # a long name must not crowd out the cause
         return one_line(f"{mark} {name}: {cause}", width)
+
+
+def compact_value(value: float | None, unit: str) -> str:
+    """A value for a dense line: whole milliseconds from 100 ms up, else format_value."""
+    if value is None or math.isinf(value):
+        return format_value(value, unit)
+    if unit == "ms":
+        return f"{value:.0f}ms" if abs(value) >= 100 else f"{value:.1f}ms"
+    if unit == "number":
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
+    return format_value(value, unit)
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -147,7 +222,13 @@ def window_of(spec: SLOSpec) -> str:
     return DEFAULT_WINDOWS.get(parse_check(spec.check).metric, DEFAULT_WINDOW)
 
 
-def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
+def evaluate(
+    spec: SLOSpec, timeline: Timeline, level: float = confidence.DEFAULT_CONFIDENCE, sample_interval_s: float = 0.0
+) -> Verdict:
+    """The verdict of one SLO; `level`: the confidence of its interval (the scenario's).
+
+    sample_interval_s: the recorder's interval; a metric judged on its samples over a window
+    shorter than that is `no data` (the window may hold no sample at all)."""
     check = parse_check(spec.check)
     expression = window_of(spec)
     window = windows.resolve(expression, timeline.windows)
@@ -156,6 +237,15 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
         why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
         return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
                        why=why, on_no_data=spec.on_no_data)
+    if check.metric in SAMPLED and window.duration < sample_interval_s:
+        why = (f"window {window.name!r} lasted {window.duration:.2f}s, shorter than the recorder's interval "
+               f"({sample_interval_s:g}s): {check.metric} is judged on its samples")
+        passed = spec.on_no_data == "pass"
+        message = (f"{check.text} {'passed' if passed else 'failed'}: no data ({why}); "
+                   f"on_no_data: {spec.on_no_data}")
+        return Verdict(name, check.text, window.name, passed, None, check.bound, check.op, "", message,
+                       window.start, window.end, {"why": why}, why=None if passed else f"no data ({why})",
+                       on_no_data=spec.on_no_data, no_data=True)
     if spec.request is not None:
         timeline = requests_named(timeline, spec.request)
     measurement = METRICS[check.metric](timeline, window, list(check.args))
@@ -178,12 +268,20 @@ def evaluate(spec: SLOSpec, timeline: Timeline) -> Verdict:
             message += f": {why}"
         if measurement.inputs.get("warning"):
             message += f" [warning: {measurement.inputs['warning']}]"
-    return Verdict(
+    interval = None if no_data or measurement.interval_of is None else measurement.interval_of(level)
+    outcome = confidence.outcome(check.op, check.bound, interval, passed)
+    verdict = Verdict(
         name, check.text, window.name, passed, measurement.value, check.bound, check.op,
         measurement.unit, message, window.start, window.end, measurement.inputs,
         why=None if passed else (f"no data ({why or 'nothing measured'}); on_no_data: fail" if no_data else why),
-        on_no_data=spec.on_no_data, no_data=no_data,
+        on_no_data=spec.on_no_data, no_data=no_data, outcome=outcome,
+        interval=None if interval is None else interval.as_dict(),
     )
+    if interval is not None:
+        verdict.message += f"; {level * 100:g}% interval {verdict.interval_text()}"
+        if verdict.inconclusive:
+            verdict.message += ": inconclusive, the bound lies inside it"
+    return verdict
 
 
 def requests_named(timeline: Timeline, name: str) -> Timeline:
@@ -205,8 +303,15 @@ def validate_checks(specs: list[SLOSpec]) -> list[tuple[int, str]]:
                 numbers = [a for a in check.args if is_number(a)]
                 if len(numbers) != 1 or not 0 < float(numbers[0]) <= 100:
                     raise SLOSyntaxError(f"expected p(N) with 0 < N <= 100, got {spec.check!r}")
+            problem = bounds.argument_problem(check.metric, check.args)
+            if problem:
+                raise SLOSyntaxError(problem)
             # A dry run on an empty timeline: metrics check their arguments before any data.
             METRICS[check.metric](Timeline([]), Window("validate", 0.0, 0.0), list(check.args))
+            label = f"{check.metric}({', '.join(check.args)})" if check.args else check.metric
+            problem = bounds.bound_problem(check.metric, check.op, check.bound, check.unit, check.written, label)
+            if problem:
+                raise SLOSyntaxError(problem)
         except SLOSyntaxError as exc:
             problems.append((index, str(exc)))
     return problems

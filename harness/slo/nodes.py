@@ -25,7 +25,7 @@ from typing import Any
 from harness.measure import series
 from harness.measure.records import AutoscalerException, Nodes, NodeTypes
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, SLOSyntaxError, metric
+from harness.slo.registry import COUNT, NODES, SECONDS, Measurement, SLOSyntaxError, metric
 
 NEVER = math.inf
 # Metrics whose first argument names a node type of cluster.autoscaling (checked before the run).
@@ -67,7 +67,7 @@ def _floor(timeline: Timeline, node_type: str) -> int:
     return 0
 
 
-@metric("time_to_nodes", seconds=True, )
+@metric("time_to_nodes", sampled=True, kind=SECONDS)
 def time_to_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     node_type, wanted = _type_args("time_to_nodes", args, count=True, required=True)
     assert wanted is not None
@@ -86,7 +86,7 @@ def time_to_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measur
     return Measurement(max(0.0, reached - window.start), "s", inputs)
 
 
-@metric("node_scale_down_time", seconds=True, window="after_load", )
+@metric("node_scale_down_time", sampled=True, kind=SECONDS, window="after_load")
 def node_scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     node_type, floor = _type_args("node_scale_down_time", args, count=True, required=False)
     floor = _floor(timeline, node_type) if floor is None else floor
@@ -103,7 +103,7 @@ def node_scale_down_time(timeline: Timeline, window: Window, args: list[str]) ->
     return Measurement(max(0.0, settled - window.start), "s", inputs)
 
 
-@metric("max_nodes", window="run", )
+@metric("max_nodes", sampled=True, kind=NODES, window="run")
 def max_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     node_type, _ = _type_args("max_nodes", args, count=False, required=False)
     up = series.within(node_series(timeline, node_type, "alive", "terminating"), window)
@@ -127,7 +127,7 @@ def _demand_text(timeline: Timeline, window: Window, resource: str | None = None
     return "no unmet demand recorded"
 
 
-@metric("unmet_demand_time", seconds=True, window="run")
+@metric("unmet_demand_time", sampled=True, kind=SECONDS, window="run")
 def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if len(args) > 1:
         raise SLOSyntaxError(f"expected unmet_demand_time or unmet_demand_time(Resource), got {args}")
@@ -155,7 +155,7 @@ def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Me
     return Measurement(longest, "s", inputs)
 
 
-@metric("autoscaler_exceptions", window="run")
+@metric("autoscaler_exceptions", kind=COUNT, window="run")
 def autoscaler_exceptions(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if args:
         raise SLOSyntaxError("expected autoscaler_exceptions without arguments")

@@ -24,13 +24,13 @@ from harness.measure.records import Request
 from harness.measure.stats import ERROR_OUTCOMES, OK, errors_of, outcome_counts, outcome_of
 from harness.measure.timeline import Timeline, Window
 from harness.slo.autoscaling import NEVER, deployment_args, no_samples
-from harness.slo.registry import Measurement, SLOSyntaxError, metric
+from harness.slo.registry import COUNT, SECONDS, Measurement, SLOSyntaxError, metric
 
 # Resource amounts are floats summed by Ray: compare with a little slack.
 RESOURCE_SLACK = 1e-6
 
 
-@metric("recovery_time", "time_to_success", seconds=True)
+@metric("recovery_time", "time_to_success", kind=SECONDS, args=False)
 def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     requests = timeline.requests_in(window)
     if not requests:
@@ -53,7 +53,7 @@ def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measur
     return Measurement(first_ok - window.start, "s", inputs)
 
 
-@metric("failed_requests")
+@metric("failed_requests", kind=COUNT, args=False)
 def failed_requests(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     requests = timeline.requests_in(window)
     counts = outcome_counts(requests)
@@ -71,7 +71,7 @@ def time_back(points: list[series.Point], window: Window, level: float) -> tuple
     return (NEVER, dropped) if back is None else (back - window.start, dropped)
 
 
-@metric("replica_recovery_time", seconds=True, subject="deployment")
+@metric("replica_recovery_time", sampled=True, kind=SECONDS, subject="deployment")
 def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("replica_recovery_time", args, "N")
     running = series.deployment_series(timeline, deployment, "running")
@@ -98,7 +98,7 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
     return Measurement(value, "s", inputs)
 
 
-@metric("resource_recovery_time", seconds=True)
+@metric("resource_recovery_time", sampled=True, kind=SECONDS)
 def resource_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if not args or len(args) > 2 or (len(args) == 2 and args[1] not in ("available", "total")):
         raise SLOSyntaxError(

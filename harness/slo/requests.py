@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.measure import stats
+from harness.measure import confidence, stats
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, MetricFn, SLOSyntaxError, is_number, metric
+from harness.slo.registry import (
+    COUNT,
+    LATENCY,
+    RATE,
+    RATIO,
+    Measurement,
+    MetricFn,
+    SLOSyntaxError,
+    is_number,
+    metric,
+)
 
 
 def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -> Measurement:
@@ -14,25 +24,27 @@ def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -
     total = sum(counts.values())
     hits = sum(counts.get(o, 0) for o in outcome_names)
     value = hits / total if total else None
-    return Measurement(value, "ratio", {"requests": total, "matching": hits, "by_outcome": counts})
+    interval_of = (lambda level: confidence.ratio_interval(hits, total, level)) if total else None
+    return Measurement(value, "ratio", {"requests": total, "matching": hits, "by_outcome": counts},
+                       interval_of)
 
 
-@metric("success_ratio")
+@metric("success_ratio", kind=RATIO, args=False)
 def success_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return _ratio(timeline, window, (stats.OK,))
 
 
-@metric("error_ratio")
+@metric("error_ratio", kind=RATIO, args=False)
 def error_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return _ratio(timeline, window, stats.ERROR_OUTCOMES)
 
 
-@metric("shed_ratio")
+@metric("shed_ratio", kind=RATIO, args=False)
 def shed_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return _ratio(timeline, window, (stats.SHED,))
 
 
-@metric("requests")
+@metric("requests", kind=COUNT, args=False)
 def request_count(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return Measurement(float(len(timeline.requests_in(window))), "count", {})
 
@@ -49,7 +61,7 @@ def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[floa
     return stats.latencies(records, words - {"attempts"}, attempts=every_attempt)
 
 
-@metric("p")
+@metric("p", kind=LATENCY)
 def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     numbers = [float(a) for a in args if is_number(a)]
     if len(numbers) != 1 or not 0 < numbers[0] <= 100:
@@ -60,17 +72,18 @@ def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> M
     warning = stats.sample_warning(numbers[0], len(values))
     if warning and values:
         inputs["warning"] = warning
-    return Measurement(value, "ms", inputs)
+    interval_of = (lambda level: confidence.percentile_interval(values, numbers[0], level)) if values else None
+    return Measurement(value, "ms", inputs, interval_of)
 
 
-@metric("avg_latency")
+@metric("avg_latency", kind=LATENCY)
 def avg_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     values = _latencies(timeline, window, args)
     value = sum(values) / len(values) if values else None
     return Measurement(value, "ms", {"samples": len(values)})
 
 
-@metric("max_latency")
+@metric("max_latency", kind=LATENCY)
 def max_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     values = _latencies(timeline, window, args)
     return Measurement(values[-1] if values else None, "ms", {"samples": len(values)})
@@ -88,10 +101,10 @@ def _window_figure(key: str, unit: str, *keep: str) -> MetricFn:
 # Rates over the window (harness.measure.stats names them by population): offered counts
 # every scheduled send (dropped ones too), sent every request made, ok the successful
 # ones. `rps` and `achieved_rps` are the older names of ok_rps and sent_rps.
-metric("offered_rps")(_window_figure("offered_rps", "rps"))
-metric("sent_rps", "achieved_rps")(_window_figure("sent_rps", "rps"))
-metric("ok_rps", "rps")(_window_figure("ok_rps", "rps", "ok"))
-metric("dropped")(_window_figure("dropped", "count"))
-metric("shed")(_window_figure("shed", "count", "by_outcome"))
-metric("errors")(_window_figure("errors", "count", "by_outcome"))
-metric("retries")(_window_figure("retries", "count", "attempts"))
+metric("offered_rps", kind=RATE, args=False)(_window_figure("offered_rps", "rps"))
+metric("sent_rps", "achieved_rps", kind=RATE, args=False)(_window_figure("sent_rps", "rps"))
+metric("ok_rps", "rps", kind=RATE, args=False)(_window_figure("ok_rps", "rps", "ok"))
+metric("dropped", kind=COUNT, args=False)(_window_figure("dropped", "count"))
+metric("shed", kind=COUNT, args=False)(_window_figure("shed", "count", "by_outcome"))
+metric("errors", kind=COUNT, args=False)(_window_figure("errors", "count", "by_outcome"))
+metric("retries", kind=COUNT, args=False)(_window_figure("retries", "count", "attempts"))

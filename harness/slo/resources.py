@@ -20,7 +20,7 @@ from harness.measure import series
 from harness.measure.records import Chaos
 from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, SLOSyntaxError, metric
+from harness.slo.registry import FLAG, SECONDS, Measurement, SLOSyntaxError, metric
 
 NEVER = float("inf")
 # Resource amounts are floats summed by Ray: compare with a little slack.
@@ -36,7 +36,7 @@ def _workload_end(timeline: Timeline, window: Window, name: str | None) -> dict[
     return results[-1] if results else None
 
 
-@metric("resources_reclaimed_time", seconds=True, window="run")
+@metric("resources_reclaimed_time", sampled=True, kind=SECONDS, window="run")
 def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if len(args) > 2:
         raise SLOSyntaxError(f"expected resources_reclaimed_time([Workload[, Resource]]), got ({', '.join(args)})")
@@ -84,7 +84,7 @@ def _target_names(record: dict[str, Any]) -> str:
     return ", ".join(names) or "?"
 
 
-@metric("dead_node_noticed_time", "node_noticed_time", seconds=True, window="run")
+@metric("dead_node_noticed_time", "node_noticed_time", kind=SECONDS, window="run")
 def dead_node_noticed_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if args:
         raise SLOSyntaxError(f"expected dead_node_noticed_time without arguments, got ({', '.join(args)})")
@@ -104,7 +104,7 @@ def dead_node_noticed_time(timeline: Timeline, window: Window, args: list[str]) 
     return Measurement(max(float(r[Chaos.noticed_after_s]) for r in faults), "s", inputs)
 
 
-@metric("resource_killer_started", window="run")
+@metric("resource_killer_started", kind=FLAG, window="run")
 def resource_killer_started(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     if args:
         raise SLOSyntaxError(f"expected resource_killer_started without arguments, got ({', '.join(args)})")

@@ -22,10 +22,16 @@ from collections.abc import Iterable
 from harness.measure import windows
 from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.slo.catalog import SUBJECTS
-from harness.slo.core import parse_check
+from harness.slo.core import parse_check, window_of
 from harness.slo.registry import SLOSyntaxError
 
 HARNESS_WINDOWS = ("run", "load", "after_load", "cluster_start", "app_deploy")
+# A workload-only run's own windows (harness.scenario.workload_only.DRIVE_WINDOW: the drive).
+WORKLOAD_ONLY_WINDOWS = ("run", "cluster_start", "workloads")
+# Windows harness.scenario.workload_only already refuses with app: none (one line per mistake).
+_NO_LOAD_WINDOWS = ("load", "after_load")
+# Metrics about what an autoscaler does: meaningless on a deployment with a fixed replica count.
+AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time"})
 _NUMBERED = re.compile(r"^(fault|replace)-(\d+)$")
 
 
@@ -51,7 +57,10 @@ def shape_windows(scenario: Scenario) -> list[str]:
 
 def known_windows(scenario: Scenario) -> tuple[set[str], dict[str, float]]:
     """Window names the scenario can have, and the highest N of `fault-N` / `replace-N`."""
-    names = set(HARNESS_WINDOWS) | {w.name for w in scenario.workloads} | set(shape_windows(scenario))
+    if scenario.workload_only:  # no app, no load: the drive of the workloads instead
+        names = set(WORKLOAD_ONLY_WINDOWS) | {w.name for w in scenario.workloads}
+    else:
+        names = set(HARNESS_WINDOWS) | {w.name for w in scenario.workloads} | set(shape_windows(scenario))
     if scenario.cooldown_s > 0:
         names.add("cooldown")
     faults = scenario.chaos.faults
@@ -85,6 +94,8 @@ def window_problems(scenario: Scenario) -> list[tuple[str, str]]:
             match = _NUMBERED.match(name)
             if name in names or (match and 1 <= int(match[2]) <= numbered[match[1]]):
                 continue
+            if scenario.workload_only and name in _NO_LOAD_WINDOWS:
+                continue  # refused by harness.scenario.workload_only
             problems.append((f"slos.{index}.window", (
                 f"expected a window this scenario has ({_describe_windows(names, numbered)}), got {name!r}"
             )))
@@ -120,10 +131,184 @@ def builtin_deployments(scenario: Scenario) -> list[str] | None:
     return [BUILTIN_DEPLOYMENT] if scenario.app is not None and scenario.app.is_builtin else None
 
 
+def deployment_scaling(scenario: Scenario) -> dict[str, tuple[str, int, int]]:
+    """Deployments whose scaling the scenario's app fixes, by name (`Deployment` when only one
+    app lists it, and `App/Deployment`): ("fixed", replicas, replicas) or ("autoscaling",
+    min_replicas, max_replicas). A deployment an import-path or config-file app does not
+    list, or lists without a replica count, is left out: its code may set either."""
+    serve = None if scenario.app is None else scenario.app._serve
+    if serve is None:
+        return {}
+    builtin = scenario.app.is_builtin
+    found: dict[str, tuple[str, int, int]] = {}
+    owners: dict[str, int] = {}
+    for app in serve.data.get("applications") or []:
+        listed = {str(d.get("name")): d for d in app.get("deployments") or [] if isinstance(d, dict)}
+        if builtin:
+            listed.setdefault(BUILTIN_DEPLOYMENT, {})
+        for name, dep in listed.items():
+            auto, count = dep.get("autoscaling_config"), dep.get("num_replicas")
+            if isinstance(auto, dict) or count == "auto":
+                auto = auto if isinstance(auto, dict) else {}
+                low = int(auto.get("min_replicas", 1))
+                scaling = ("autoscaling", low, int(auto.get("max_replicas", max(low, 1 if count != "auto" else 100))))
+            elif isinstance(count, int) and not isinstance(count, bool):
+                scaling = ("fixed", count, count)
+            elif builtin:  # the built-in Echo runs one replica unless told otherwise
+                scaling = ("fixed", 1, 1)
+            else:
+                continue
+            found[f"{app.get('name', 'default')}/{name}"] = scaling
+            owners[name] = owners.get(name, 0) + 1
+            found.setdefault(name, scaling)
+    return {k: v for k, v in found.items() if "/" in k or owners.get(k) == 1}
+
+
+def feature_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Replica SLOs the deployment's scaling can never make true: an autoscaling metric on a
+    fixed replica count, a replica count the deployment can never reach."""
+    scaling = deployment_scaling(scenario)
+    problems = []
+    for index, spec in enumerate(scenario.slos):
+        try:
+            check = parse_check(spec.check)
+        except SLOSyntaxError:
+            continue
+        if SUBJECTS.get(check.metric) != "deployment" or not check.args or check.args[0] not in scaling:
+            continue
+        name = check.args[0]
+        mode, low, high = scaling[name]
+        if mode == "fixed" and check.metric in AUTOSCALING_METRICS:
+            problems.append((f"slos.{index}.check", (
+                f"expected a deployment with autoscaling for {check.metric}: {name} runs a fixed {low} "
+                f"replica(s) (give it an autoscaling_config, or judge max_replicas/min_replicas)"
+            )))
+            continue
+        wanted = check.args[1] if len(check.args) > 1 else None
+        if check.metric == "time_to_replicas" and wanted is not None and wanted.isdigit() and int(wanted) > high:
+            problems.append((f"slos.{index}.check", (
+                f"expected at most {high} replicas in {check.metric}({name}, {wanted}): {name} can run at most "
+                f"{high} ({'max_replicas' if mode == 'autoscaling' else 'num_replicas'}), so this check can never pass"
+            )))
+    return problems
+
+
+def duplicate_names(scenario: Scenario) -> list[tuple[str, str]]:
+    """Two SLOs with one name: JUnit, history and the report keep one verdict per name."""
+    seen: dict[str, int] = {}
+    problems = []
+    for index, spec in enumerate(scenario.slos):
+        name = spec.display_name()
+        if name in seen:
+            key = "name" if spec.name else "check"
+            problems.append((f"slos.{index}.{key}", (
+                f"expected a name no other SLO has, {name!r} is also slos.{seen[name]} "
+                f"(set `name:` on one of them: reports keep one verdict per name)"
+            )))
+        else:
+            seen[name] = index
+    return problems
+
+
 def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> list[tuple[str, str]]:
     """Every SLO naming what the scenario cannot have, as (key path, what was expected)."""
-    if scenario.app is None:  # app: none: harness.scenario.workload_only has its own rules for its SLOs
-        return []
+    found = duplicate_names(scenario)
+    if scenario.app is None:  # app: none: workloads and windows only (harness.scenario.workload_only: the rest)
+        if not scenario.workloads:  # refused as a whole by harness.scenario.workload_only
+            return found
+        return found + subject_problems(scenario, None) + window_problems(scenario) + time_problems(scenario)
     if deployments is None:
         deployments = builtin_deployments(scenario)
-    return subject_problems(scenario, deployments) + window_problems(scenario)
+    return (found + subject_problems(scenario, deployments) + window_problems(scenario) + time_problems(scenario)
+            + feature_problems(scenario))
+
+
+# Before the run, phases have an order but no length: cluster_start, then app_deploy, then
+# load at 0 (times in seconds from the load's start). Stand-ins keep that order.
+_BEFORE_LOAD = {"cluster_start": (-3.0, -2.0), "app_deploy": (-2.0, -1.0)}
+_RUN_START = -3.0
+Span = tuple[float | None, float | None]
+
+
+def window_spans(scenario: Scenario) -> dict[str, Span]:
+    """What is known before the run of each window's start and end (None: only known then)."""
+    d = scenario.duration_s
+    run_end = d + scenario.cooldown_s
+    spans: dict[str, Span] = {"run": (_RUN_START, run_end), "cluster_start": _BEFORE_LOAD["cluster_start"]}
+    if scenario.workload_only:
+        spans["workloads"] = (0.0, None)
+    else:
+        spans.update(app_deploy=_BEFORE_LOAD["app_deploy"], load=(0.0, d), after_load=(d, run_end))
+        from locustfiles.schedule import build_profile  # stdlib only: safe in the harness
+
+        load = scenario.load
+        profile = build_profile(load.resolved()["shape"], load.base_level, d, scenario.seed)
+        spans.update({w.name: (w.start, w.end) for w in profile.windows()})
+    if scenario.cooldown_s > 0:
+        spans["cooldown"] = (d, run_end)
+    for work in scenario.workloads:
+        spans.setdefault(work.name, (0.0, None))
+    return spans
+
+
+def _span_of(form: str, parts: dict[str, str | float], spans: dict[str, Span]) -> Span | None:
+    """An expression's span as windows.resolve lays it out, from what is known before the run."""
+    named = spans.get(str(parts["name"]))
+    if named is None:
+        return None
+    start, end = named
+    seconds = float(parts.get("seconds", 0.0))
+    run_end = spans["run"][1]
+    if form == "during":
+        return start, end
+    if form == "after":
+        return end, run_end
+    if form == "after_for":
+        return end, None if end is None else min(run_end, end + seconds)
+    if form == "plus":
+        return start, None if end is None else min(run_end, end + seconds)
+    if form == "first":
+        return start, None if start is None else (start + seconds if end is None else min(end, start + seconds))
+    if form == "before":
+        return _RUN_START, start
+    other = spans.get(str(parts["other"]))
+    if other is None:
+        return None
+    return start, other[1]  # resolve() clamps an inverted span to empty: here it is told apart
+
+
+def time_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Windows that can hold no time, or that start after the run ends, known before the run."""
+    spans = window_spans(scenario)
+    run_end = spans["run"][1]
+    problems = []
+    for index, spec in enumerate(scenario.slos):
+        try:
+            expression = window_of(spec)
+            form, parts = windows.parse(expression)
+        except (SLOSyntaxError, windows.WindowSyntaxError):
+            continue  # reported by the syntax checks
+        key = f"slos.{index}.window"
+        if spec.window is None:
+            expression = f"{expression} (the default window of {parse_check(spec.check).metric})"
+        if "seconds" in parts and float(parts["seconds"]) == 0 and form in ("first", "after_for"):
+            problems.append((key, f"expected a window that holds time, got {expression!r} (0 s long): give it a length"))
+            continue
+        span = _span_of(form, parts, spans)
+        if span is None or span[0] is None:
+            continue
+        start, end = span
+        if end is not None and end <= start:
+            what = "inverted: it ends before it starts" if end < start else "empty: it ends where it starts"
+            if form == "span":
+                what += f" ({parts['other']!r} ends {'before' if end < start else 'as'} {parts['name']!r} starts)"
+            elif not scenario.cooldown_s and start == scenario.duration_s:
+                what += " (no cooldown_s: the run ends with the load; set cooldown_s to record after it)"
+            problems.append((key, f"expected a window that holds time, got {expression!r}, which is {what}"))
+        elif start >= run_end:
+            if scenario.cooldown_s:
+                why = f"the run ends at {run_end:g} s"
+            else:
+                why = f"the run ends with the load at {run_end:g} s (set cooldown_s to record after the load)"
+            problems.append((key, f"expected a window inside the run, got {expression!r}, which starts when {why}"))
+    return problems

@@ -16,7 +16,15 @@ from typing import Any
 
 from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import Timeline, Window
-from harness.slo.registry import Measurement, MetricFn, SLOSyntaxError, metric
+from harness.slo.registry import (
+    COUNT,
+    EXIT_CODE,
+    VALUE,
+    Measurement,
+    MetricFn,
+    SLOSyntaxError,
+    metric,
+)
 
 
 def workload_result(timeline: Timeline, window: Window, name: str) -> dict[str, Any] | None:
@@ -46,7 +54,7 @@ def _field(timeline: Timeline, window: Window, metric_name: str, args: list[str]
     return Measurement(float(value), "count", inputs)
 
 
-@metric("tasks_failed", window="run", subject="workload")
+@metric("tasks_failed", kind=COUNT, window="run", subject="workload")
 def tasks_failed(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     measured = _field(timeline, window, "tasks_failed", args, "lost")
     if measured.value is not None:
@@ -69,9 +77,10 @@ FIELD_METRICS = {
     "tasks_lost": "lost", "tasks_wrong": "wrong", "messages_lost": "lost", "exit_code": "exit_code",
 }
 for _name, _field_name in FIELD_METRICS.items():
-    metric(_name, window="run", subject="workload")(field_metric(_name, _field_name))
+    metric(_name, kind=EXIT_CODE if _name == "exit_code" else COUNT, window="run", subject="workload")(
+        field_metric(_name, _field_name))
 
 
-@metric("workload", window="run", subject="workload")
+@metric("workload", kind=VALUE, window="run", subject="workload")
 def workload_field(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     return _field(timeline, window, "workload", args, None)

@@ -99,7 +99,7 @@ def _outcome(passed: bool) -> RunOutcome:
 def test_run_markdown_has_table_why_line_and_reproduce(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     md = run_markdown(_outcome(passed=False))
     assert "### ❌ smoke: failed (exit 1)" in md
-    assert "| p99 \\| latency | load | 2003.0ms | < 1000.0ms | **FAIL** |" in md  # a | in a name is escaped
+    assert "| p99 \\| latency | load | 2003.0ms |  | < 1000.0ms | **FAIL** |" in md  # a | in a name is escaped
     assert "- **p99 | latency**: p(99) < 1000ms violated: measured 2003.0ms" in md
     assert "```\nharness reproduce results/r9\n```" in md
     assert "reproduce" not in run_markdown(_outcome(passed=True)).lower()

@@ -144,7 +144,7 @@ FAULTS = {"faults": [{"fault": "kill_replica", "schedule": {"at_s": [2, 4]}}]}
     ("cooldown", {}, False),
     ("cooldown", {"cooldown_s": 5}, True),
     ("first 5s of lod", {}, False),
-    ("after_load", {}, True),
+    ("after_load", {"cooldown_s": 5}, True),
 ])
 def test_slo_windows_must_be_ones_the_scenario_can_have(window, extra, ok):
     lines = problems(slos=[{"check": "requests >= 1", "window": window}], **extra)
@@ -208,3 +208,16 @@ def test_a_target_node_that_does_not_exist_is_rejected():
 def test_shipped_scenarios_still_validate():
     for path in sorted(Path("configs/scenarios").glob("*.yaml")):
         load_scenario(path)
+
+
+@pytest.mark.parametrize("window, extra, words", [
+    ("after_load", {}, "set cooldown_s"),  # without a cooldown the run ends with the load
+    ("first 0s of load", {}, "0 s long"),
+    ("from after_load to cluster_start", {"cooldown_s": 5}, "inverted"),
+    ("after run", {"cooldown_s": 5}, "empty"),
+    ("before cluster_start", {}, "empty"),
+])
+def test_slo_windows_must_hold_time(window, extra, words):
+    lines = problems(slos=[{"check": "requests >= 1", "window": window}], **extra)
+    assert len(lines) == 1 and lines[0].startswith("s.yaml: slos.0.window: expected a window that holds time")
+    assert words in lines[0]

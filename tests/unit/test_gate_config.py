@@ -62,7 +62,7 @@ retries: 2
 scenarios:
   - scenario: {scenario_file.name}
     set: [duration_s=4]
-    retry_set: ["slos.0.check=requests >= 0"]
+    retry_set: ["slos.0.check=requests >= 2"]
     timeout_s: 30
   - scenario: {scenario_file}
     name: tiny-again
@@ -77,8 +77,8 @@ scenarios:
     assert scenario.slos[0].check == "requests >= 1"
     assert overrides == ["duration_s=4", "timeout_s=30"]
     retry, retry_overrides = first.scenario_for(2)
-    assert retry.slos[0].check == "requests >= 0" and retry.timeout_s == 30
-    assert retry_overrides[-1] == "slos.0.check=requests >= 0"
+    assert retry.slos[0].check == "requests >= 2" and retry.timeout_s == 30
+    assert retry_overrides[-1] == "slos.0.check=requests >= 2"
     assert first.config_hash == config_hash(scenario) != config_hash(retry)
     assert second.entry.stable is False
 

@@ -74,16 +74,18 @@ def flaky_lines(summary: dict[str, Any]) -> list[str]:
     """Each flaky scenario: which attempt failed, its failed SLOs or error, its reproduce command."""
     lines = []
     for s in summary["scenarios"]:
-        if s["status"] != "flaky":
+        if s.get("status") != "flaky":
             continue
-        total = len(s["attempts"])
-        for a in s["attempts"][:-1]:
-            if a["status"] == "passed":
+        attempts = s.get("attempts") or []
+        total = len(attempts)
+        for number, a in enumerate(attempts[:-1], 1):
+            status = a.get("status", "failed")
+            if status == "passed":
                 continue
-            what = ", ".join(a.get("failed_slos") or []) or (a.get("error") or {}).get("kind") or a["status"]
-            lines.append(f"- **{cell(s['name'])}**: attempt {a['number']}/{total} {a['status']} "
+            what = ", ".join(a.get("failed_slos") or []) or (a.get("error") or {}).get("kind") or status
+            lines.append(f"- **{cell(s['name'])}**: attempt {number}/{total} {status} "
                          f"({cell(what)}), passed on attempt {total}/{total}; "
-                         f"reproduce that attempt: `{a['reproduce']}`")
+                         f"reproduce that attempt: `{a.get('reproduce', '')}`")
     return lines
 
 

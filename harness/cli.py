@@ -16,6 +16,7 @@ from rich.console import Console
 from harness import __version__
 from harness.files import write_atomic
 from harness.gate import baseline_cmd, calibrate_cmd, history_cmd, suite_cmd
+from harness.gate.bisect import cmd as bisect_cmd
 from harness.jsonout import JsonStdout
 from harness.report import compare
 from harness.report.html import ReportError
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     suite_cmd.add_parser(sub, DEFAULT_RESULTS)
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
     baseline_cmd.add_parser(sub, DEFAULT_RESULTS)
+    bisect_cmd.add_parser(sub, DEFAULT_RESULTS)
     cleanup = sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
     add_output_flags(cleanup)
     compare.add_parser(sub)
@@ -304,6 +306,7 @@ COMMANDS = {
     "suite": suite_cmd.cmd_suite,
     "history": history_cmd.cmd_history,
     "baseline": baseline_cmd.cmd_baseline,
+    "bisect": bisect_cmd.cmd_bisect,
     "cleanup": cmd_cleanup,
     "compare": compare.cmd_compare,
     "init": cmd_init,

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.gate import ranktest
 from harness.measure import stats
 from harness.scenario.config import Scenario
 from harness.scenario.errors import format_validation_error
@@ -30,6 +31,26 @@ KEY_METRICS = stats.KEY_METRICS
 KeyMetric = Literal["p50_ms", "p99_ms", "p50_ok_ms", "p99_ok_ms", "ok_rps", "sent_rps", "success_ratio"]
 # Older names a suite may still write: the same quantity under today's name.
 METRIC_ALIASES = {"throughput_rps": "ok_rps"}
+# What each key metric is taken over (harness.measure.stats), one value per run.
+POPULATIONS = {
+    "p50_ms": "p50 of every final request, per run",
+    "p99_ms": "p99 of every final request, per run",
+    "p50_ok_ms": "p50 of successful requests, per run",
+    "p99_ok_ms": "p99 of successful requests, per run",
+    "ok_rps": "successful requests per second, per run",
+    "sent_rps": "requests sent per second, per run",
+    "success_ratio": "successful / final requests, per run",
+}
+LATENCY_METRICS = ("p50_ms", "p99_ms", "p50_ok_ms", "p99_ok_ms")
+# A latency check is judged together with one of these falling: shedding or failing more
+# reshapes every latency population (fast 503s pull p50_ms down, timeouts leave only the
+# fast requests in p*_ok_ms), so a build must not pass by looking faster while failing more.
+FAILURE_GUARDS = ("success_ratio", "ok_rps")
+# Rank method defaults (harness.gate.regression): one-sided alpha over all looks.
+RANK_ALPHA = 0.01
+RANK_MAX_RUNS = 3
+RANK_BASELINE_RUNS = 12
+PERCENT_BASELINE_RUNS, PERCENT_MIN_BASELINE_RUNS = 5, 3
 
 
 class _Strict(BaseModel):
@@ -56,10 +77,20 @@ class RegressionCheck(_Strict):
 
 
 class RegressionPolicy(_Strict):
-    # Median of the last `baseline_runs` passing runs with the same resolved config.
-    baseline_runs: Annotated[int, Field(ge=1, le=100)] = 5
+    # rank: Mann-Whitney U and the Hodges-Lehmann shift over per-run values (a test and
+    # an effect size); percent: the final run's change against the baseline median.
+    method: Literal["rank", "percent"] = "rank"
+    # The last `baseline_runs` passing runs with the same resolved config (default:
+    # rank 12, percent 5).
+    baseline_runs: Annotated[int, Field(ge=1, le=100)] | None = None
     # No verdict until this many comparable runs exist (a new scenario never blocks).
-    min_baseline_runs: Annotated[int, Field(ge=1, le=100)] = 3
+    # Default: percent 3; rank the fewest at which the test can block within max_runs
+    # at alpha (10 for 3 runs at 1%); fewer is refused, the test could never block.
+    min_baseline_runs: Annotated[int, Field(ge=1, le=100)] | None = None
+    # rank: chance that a good build is blocked, over all looks (one-sided).
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = RANK_ALPHA
+    # rank: candidate runs a check may take; an inconclusive check reruns the scenario.
+    max_runs: Annotated[int, Field(ge=1, le=10)] = RANK_MAX_RUNS
     blocks: bool = True
     # A regressed run never enters the baseline; new numbers become it when a person
     # runs `harness baseline accept`, or, only if set, after this many regressed runs
@@ -72,8 +103,35 @@ class RegressionPolicy(_Strict):
 
     @model_validator(mode="after")
     def _enough_runs(self) -> RegressionPolicy:
+        if self.method == "rank":
+            fewest = ranktest.min_rank_baseline(self.max_runs, self.alpha)
+            if self.min_baseline_runs is None:
+                self.min_baseline_runs = fewest
+            elif self.min_baseline_runs < fewest:
+                raise ValueError(
+                    f"expected min_baseline_runs >= {fewest}: with {self.min_baseline_runs} baseline "
+                    f"runs and max_runs {self.max_runs} a rank test can never reach alpha "
+                    f"{self.alpha:g} (raise max_runs or alpha, or use method: percent)")
+            if self.baseline_runs is None:
+                self.baseline_runs = max(RANK_BASELINE_RUNS, self.min_baseline_runs)
+        else:
+            if self.baseline_runs is None:
+                self.baseline_runs = max(PERCENT_BASELINE_RUNS, self.min_baseline_runs or 1)
+            if self.min_baseline_runs is None:
+                self.min_baseline_runs = min(PERCENT_MIN_BASELINE_RUNS, self.baseline_runs)
         if self.min_baseline_runs > self.baseline_runs:
             raise ValueError("expected min_baseline_runs <= baseline_runs")
+        return self
+
+    @model_validator(mode="after")
+    def _latency_with_its_failures(self) -> RegressionPolicy:
+        guarded = any(c.metric in FAILURE_GUARDS and c.max_decrease_pct is not None for c in self.checks)
+        latency = [c.metric for c in self.checks if c.metric in LATENCY_METRICS]
+        if latency and not guarded:
+            raise ValueError(
+                f"expected a success_ratio or ok_rps check with max_decrease_pct beside "
+                f"{', '.join(latency)}: a build that sheds or fails more changes which requests "
+                "a latency is taken over, and must not pass by looking faster")
         return self
 
 
@@ -98,6 +156,9 @@ class Suite(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 3600  # the whole suite
     retries: Annotated[int, Field(ge=0, le=10)] = 1  # default for entries
     flaky_blocks: bool = False  # a fail-then-pass blocks only when this is true
+    # Reruns of a failed scenario decide "broken" or "flaky" at this confidence (SPRT:
+    # harness.gate.sequential, alpha = beta = 1 - confidence).
+    confidence: Annotated[float, Field(ge=0.8, le=0.999)] = 0.95
     history_runs: Annotated[int, Field(ge=1, le=1000)] = 30  # results kept in view per scenario
     regression: RegressionPolicy = Field(default_factory=RegressionPolicy)
     scenarios: list[SuiteEntry] = Field(min_length=1, max_length=500)

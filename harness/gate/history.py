@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.gate.states import FLAKY, PASSED, RESULT_STATUSES
+from harness.gate.states import FLAKY, PASSED, REGRESSED, RESULT_STATUSES
 
 # 2: metric names say their population (harness.measure.stats); version 1 files are migrated.
 SCHEMA_VERSION = 2
@@ -204,6 +204,25 @@ class History:
         with self._connect() as db:
             rows = db.execute(query + " GROUP BY scenario ORDER BY scenario", args).fetchall()
         return [row["scenario"] for row in rows]
+
+
+def flake_evidence(results: list[StoredResult]) -> tuple[int, int]:
+    """(passed attempts, failed attempts) of a scenario's good results: evidence of its
+    flake probability (harness.gate.sequential.flake_probability).
+
+    A passed or regressed result (its SLOs held) is one pass; a flaky one failed every
+    attempt but its last. Failed results are left out: they may be a broken build, and
+    counting them would teach the gate that failing is normal (so the estimate leans low
+    and a failure needs fewer reruns to block). Errors are no verdict.
+    """
+    passes = failures = 0
+    for r in results:
+        if r.status in (PASSED, REGRESSED):
+            passes += 1
+        elif r.status == FLAKY:
+            passes += 1
+            failures += max(1, r.attempts - 1)
+    return passes, failures
 
 
 @dataclass

@@ -11,9 +11,11 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.gate.config import QuarantineList, load_quarantine
-from harness.gate.history import History, StoredResult
+from harness.gate.changes import change_points
+from harness.gate.config import KEY_METRICS, QuarantineList, load_quarantine
+from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.regression import baseline_of
+from harness.gate.sequential import SequentialRule, flake_probability
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.report.terminal import ci_table
@@ -41,6 +43,8 @@ def add_parser(sub: Any, results_default: Path) -> None:
     history.add_argument("--label", default=None, metavar="TAG", help="only results recorded with this label")
     history.add_argument("--by-label", action="store_true",
                          help="one scenario across release labels (medians of p50, p99, throughput)")
+    history.add_argument("--changes", action="store_true",
+                         help="change points in each key metric (same config as the latest run)")
     history.add_argument("--json", action="store_true",
                          help="one JSON document on stdout; the human text goes to stderr")
 
@@ -78,11 +82,18 @@ def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: Quaran
         q = quarantine.find(name)
         statuses = [r.status for r in results]
         base = None if baselines is None else baselines.get(name, [])
+        passes, failures = flake_evidence(results)
+        flake = flake_probability(passes, failures)
         out.append({
             "scenario": name,
             "state": current_state(statuses, q is not None, rules).value if results else None,
             "results": statuses,
             "flake_rate": round(flake_rate(statuses, rules), 4) if results else None,
+            # the measured flake probability (Beta posterior over good runs' attempts) and
+            # how many failures in a row block at 95% (harness.gate.sequential)
+            "flake_probability": round(flake, 4),
+            "flake_evidence": {"passed_attempts": passes, "failed_attempts": failures},
+            "failures_to_block": failures_to_block(flake),
             "p99_ok_baseline_ms": (_median(results, "p99_ok_ms", baseline_runs) if base is None
                                    else _baseline_median(base, "p99_ok_ms")) if results else None,
             "ok_rps_baseline": (_median(results, "ok_rps", baseline_runs) if base is None
@@ -93,6 +104,47 @@ def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: Quaran
             "quarantine": None if q is None else {"owner": q.owner, "reason": q.reason},
         })
     return out
+
+
+def failures_to_block(flake: float, confidence: float = 0.95) -> int:
+    """Failures in a row that the suite's sequential rule calls broken (max 10)."""
+    miss = 1.0 - confidence
+    rule = SequentialRule(flake, alpha=miss, beta=miss, max_runs=10)
+    decision = rule.decide([False] * rule.max_runs)
+    return decision.runs if decision.state == "fail" else rule.max_runs + 1
+
+
+def change_rows(results: list[StoredResult]) -> list[dict[str, Any]]:
+    """Change points of each key metric over the runs with the latest run's config."""
+    if not results:
+        return []
+    latest = results[-1].config_hash
+    same = [r for r in results if r.config_hash == latest]
+    out = []
+    for metric in KEY_METRICS:
+        runs = [r for r in same if r.metrics.get(metric) is not None]
+        for change in change_points([float(r.metrics[metric]) for r in runs]):
+            began = runs[change.index]
+            out.append({"metric": metric, "suite_run": began.suite_run, "label": began.label,
+                        "started_at": began.started_at, "runs": len(runs), **change.as_dict()})
+    return out
+
+
+def print_changes(console: Console, scenario: str, rows: list[dict[str, Any]], runs: int) -> None:
+    if not rows:
+        console.print(f"{scenario}: no change points in {runs} runs (permutation test, 1%)",
+                      highlight=False)
+        return
+    table = ci_table(f"{scenario}: change points")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("began at run", overflow="fold")
+    for column in ("label", "before", "after", "change", "p"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row["metric"], f"{row['suite_run']} ({_when(row['started_at'])})", row["label"] or "-",
+                      f"{row['before']:.4g}", f"{row['after']:.4g}", f"{row['change_pct']:+.1f}%",
+                      f"{row['p_value']:.3f}")
+    console.print(table)
 
 
 def label_rows(results: list[StoredResult]) -> list[dict[str, Any]]:
@@ -138,6 +190,12 @@ def print_scenarios(console: Console, title: str, rows: list[dict[str, Any]]) ->
     for row in rows:
         if row["results"]:
             console.print(f"{row['scenario']:<{width}}  {_glyphs(row['results'])}", highlight=False)
+    for row in rows:
+        if row["results"] and "flake_probability" in row:
+            blocks = row["failures_to_block"]
+            console.print(f"{row['scenario']}: flake p {row['flake_probability']:.1%}, "
+                          f"{blocks} failure{'s' if blocks != 1 else ''} in a row block",
+                          highlight=False, soft_wrap=True)
     for row in rows:
         if row["quarantine"]:
             q = row["quarantine"]
@@ -194,7 +252,7 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
     try:
         history = History(path)
         names = args.scenarios or history.scenarios(args.suite)
-        limit = args.last if not args.by_label else 100_000
+        limit = args.last if not (args.by_label or args.changes) else 100_000
         rows = [(name, history.results(name, limit)) for name in names]
         # The baselines regression checks would use now: passing runs since the last accept.
         baselines = {name: history.baseline_metrics(name, results[-1].config_hash, args.baseline_runs)
@@ -205,6 +263,13 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
         return EXIT_USAGE
     if args.label is not None:
         rows = [(name, [r for r in results if r.label == args.label]) for name, results in rows]
+    if args.changes:
+        found = {name: change_rows(results) for name, results in rows}
+        if args.json_out is not None:
+            args.json_out.emit({"command": "history", "history": str(path), "changes": found})
+        for name, results in rows:
+            print_changes(console, name, found[name], len(results))
+        return EXIT_PASSED
     if args.by_label:
         labels = label_rows(rows[0][1])
         if args.json_out is not None:

@@ -17,10 +17,13 @@ from rich.console import Console
 from harness.cluster.pool import ClusterPool
 from harness.files import point_symlink
 from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
-from harness.gate.history import History, StoredResult
+from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.metrics import key_metrics
 from harness.gate.regression import RegressionVerdict, check_regressions
+from harness.gate.sequential import SequentialDecision, SequentialRule, flake_probability
 from harness.gate.states import (
+    ERROR,
+    FAILED,
     FLAKY,
     PASSED,
     REGRESSED,
@@ -50,6 +53,11 @@ class EntryResult:
     flake_rate: float = 0.0
     skipped_reason: str | None = None
     config_hash: str = ""
+    # The sequential rule that judged failed attempts (None: no attempt failed).
+    sequential: SequentialDecision | None = None
+    flake_probability: float | None = None
+    # Key metrics of every attempt that passed its SLOs (the rank regression check's runs).
+    run_metrics: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -118,9 +126,14 @@ class SuiteSession:
             return self._skip(entry, self.stopped, quarantined is not None)
         result = EntryResult(entry, SKIPPED,
                              quarantine=quarantined.model_dump() if quarantined else None)
-        for attempt in range(1, entry.retries + 2):
-            scenario, overrides = entry.scenario_for(attempt)
-            self.console.rule(f"[bold]{entry.name}[/] attempt {attempt}/{entry.retries + 1}")
+        rule = self._sequential_rule(entry, result)
+        budget = entry.retries + 1
+        attempt = 0
+        same_config = False  # a regression rerun repeats the first attempt's config exactly
+        while True:
+            attempt += 1
+            scenario, overrides = entry.scenario_for(1 if same_config else attempt)
+            self.console.rule(f"[bold]{entry.name}[/] attempt {attempt}/{max(budget, attempt)}")
             outcome, reused = self._run_once(entry, scenario, overrides)
             result.attempts.append(outcome)
             result.reused_cluster.append(reused)
@@ -130,12 +143,51 @@ class SuiteSession:
                 break
             if outcome.error_kind == CONFIG_ERROR:  # a rerun would find the same mistake
                 break
-            if outcome.status == PASSED:
+            if not self._rerun(entry, result, rule, attempt, budget):
                 break
-        result.status = classify_attempts([a.status for a in result.attempts])
+            same_config = bool(result.run_metrics)
+        result.status = self._status(result)
         self._judge(result)
         self.results.append(result)
         return result
+
+    def _sequential_rule(self, entry: ResolvedEntry, result: EntryResult) -> SequentialRule:
+        """The SPRT that decides whether failures are flakes, from the scenario's measured
+        flake probability (its good runs in history; the prior alone without history)."""
+        passes = failures = 0
+        if self.history is not None:
+            passes, failures = flake_evidence(self.history.results(entry.name, self.suite.history_runs))
+        result.flake_probability = round(flake_probability(passes, failures), 4)
+        miss = 1.0 - self.suite.confidence
+        return SequentialRule(result.flake_probability, alpha=miss, beta=miss, max_runs=entry.retries + 1)
+
+    def _rerun(self, entry: ResolvedEntry, result: EntryResult, rule: SequentialRule,
+               attempt: int, budget: int) -> bool:
+        """Run the scenario again? Failures: until the SPRT decides or the budget is spent.
+        All passed: while a rank regression check is inconclusive and may take more runs."""
+        statuses = [a.status for a in result.attempts]
+        judged = [s == PASSED for s in statuses if s != ERROR]
+        if FAILED in statuses:
+            result.sequential = rule.decide(judged)
+            return result.sequential.state == "undecided" and attempt < budget
+        if statuses[-1] == ERROR:  # infrastructure: retried within the budget, no verdict
+            return attempt < budget
+        policy = entry.regression
+        if self.history is None or policy.method != "rank":
+            return False
+        result.run_metrics.append(key_metrics(Path(result.attempts[-1].run_dir)))
+        baseline = self.history.baseline_metrics(entry.name, config_hash(entry.scenario), policy.baseline_runs)
+        verdicts = check_regressions(result.run_metrics[-1], baseline, policy, candidate_runs=result.run_metrics)
+        return any(v.inconclusive for v in verdicts) and len(result.run_metrics) < policy.max_runs
+
+    @staticmethod
+    def _status(result: EntryResult) -> str:
+        decision = result.sequential
+        if decision is not None and decision.state == "fail":
+            return FAILED
+        if decision is not None and decision.state == "pass":
+            return FLAKY
+        return classify_attempts([a.status for a in result.attempts])
 
     def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
         from harness.run.runner import Runner  # imports Ray: only once everything is validated
@@ -159,7 +211,9 @@ class SuiteSession:
             if self.history is not None:
                 baseline = self.history.baseline_metrics(
                     entry.name, result.config_hash, entry.regression.baseline_runs)
-                result.regressions = check_regressions(result.metrics, baseline, entry.regression)
+                runs = result.run_metrics or [result.metrics]
+                result.regressions = check_regressions(result.metrics, baseline, entry.regression,
+                                                       candidate_runs=runs)
         q = result.quarantine
         result.decision = decide(
             result.status,
@@ -169,6 +223,8 @@ class SuiteSession:
             failed_slos=result.failed_slos(),
             regressions=[r.message for r in result.regressions if r.regressed],
             regressions_block=entry.regression.blocks,
+            sequential=None if result.sequential is None or result.status != FAILED
+            else result.sequential.reason,
         )
         if result.status in (PASSED, FLAKY) and any(r.regressed for r in result.regressions):
             result.status = REGRESSED  # never a baseline run; a failure for the state

@@ -48,12 +48,15 @@ def decide(
     failed_slos: Sequence[str] = (),
     regressions: Sequence[str] = (),
     regressions_block: bool = True,
+    sequential: str | None = None,
 ) -> Decision:
-    """Does this scenario's result block the release? `regressions` are regression messages."""
+    """Does this scenario's result block the release? `regressions` are regression messages;
+    `sequential` the reruns' SPRT decision (harness.gate.sequential) when one was taken."""
     reasons: list[str] = []
     if status == FAILED:
         slos = ", ".join(failed_slos) or "no SLO verdict"
-        reasons.append(f"failed on every attempt: {slos}")
+        how = "failed on every attempt" if sequential is None else f"failed ({sequential})"
+        reasons.append(f"{how}: {slos}")
     elif status == FLAKY and flaky_blocks:
         reasons.append(f"flaky (failed, then passed on a rerun): {', '.join(failed_slos)}")
     if regressions and regressions_block:

@@ -7,6 +7,7 @@ naming its key, not code that runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +114,17 @@ def seed_override(seed: int | None) -> list[str]:
     return [] if seed is None else [f"seed={seed}"]
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None, recorded: bool = False) -> Scenario:
+def load_scenario(
+    path: str | Path, overrides: list[str] | None = None,
+    rewrite: Callable[[dict[str, Any]], None] | None = None, recorded: bool = False,
+) -> Scenario:
     """Read, override and validate one scenario file; raise ConfigError on any problem.
 
     Its paths resolve against its folder (harness.scenario.paths), and children the run
     starts import from that folder too (harness.pythonpath). `recorded`: a run folder's
-    scenario.yaml, whose paths are relative to the repository (no warning for those)."""
+    scenario.yaml, whose paths are relative to the repository (no warning for those).
+    rewrite: edits the overridden data before it is validated (harness bisect points the
+    app's paths into a commit's worktree)."""
     path = Path(path)
     data = read_yaml(path)
     resolve_paths(data, path, warn=None if recorded else warn_stderr)
@@ -130,6 +136,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, recorded
             config_overrides.append((text, key_path[2:], value))
             continue
         apply_override(data, key_path, value, f"{path} (--set {text})")
+    if rewrite is not None:
+        rewrite(data)
     return scenario_from_dict(data, str(path), config_overrides)
 
 

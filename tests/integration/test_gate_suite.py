@@ -49,6 +49,7 @@ frequency: manual
 timeout_s: 600
 retries: 1
 regression:
+  method: percent     # three recorded runs: the point change (a rank test needs more runs)
   baseline_runs: 3
   min_baseline_runs: 3
   checks:

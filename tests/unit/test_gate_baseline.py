@@ -42,7 +42,8 @@ def fake_run(run_dir: Path, latency_ms: float) -> RunOutcome:
 class Nightly:
     """One suite file and one history; each night() is a suite run of a build with this p99."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str = ""):
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 policy: str = "regression: {method: percent}\n"):
         (tmp_path / "tiny.yaml").write_text(SCENARIO)
         (tmp_path / "s.yaml").write_text(
             f"name: s\nfrequency: nightly\nretries: 0\n{policy}scenarios:\n  - {{scenario: tiny.yaml}}\n")
@@ -124,7 +125,7 @@ def test_accept_names_a_missing_scenario_in_one_line(tmp_path, capsys):
 
 
 def test_the_suite_may_accept_by_an_explicit_rule(tmp_path, monkeypatch):
-    policy = "regression: {accept_after: 2}\n"
+    policy = "regression: {method: percent, accept_after: 2}\n"
     nights = Nightly(tmp_path, monkeypatch, policy)
     for _ in range(3):
         nights.night(100.0)

@@ -14,7 +14,7 @@ from harness.gate.states import State, current_state
 from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
 
 POLICY = RegressionPolicy(
-    baseline_runs=5, min_baseline_runs=3,
+    method="percent", baseline_runs=5, min_baseline_runs=3,
     checks=[RegressionCheck(metric="p99_ms", max_increase_pct=50),
             RegressionCheck(metric="ok_rps", max_decrease_pct=30)],
 )
@@ -174,15 +174,17 @@ def test_a_version_1_history_is_read_under_todays_names_and_compared_like_with_l
     record(history, "a", "passed", 3.0, p99=400.0)
     assert History(path).results("a")[-1].metrics == {"p99_ms": 400.0, "ok_rps": 40.0}
     # The default policy compares the populations version 1 stored: old rows are its baseline.
-    default = RegressionPolicy()
+    default = RegressionPolicy(method="percent")
     assert [c.metric for c in default.checks] == ["p99_ok_ms", "ok_rps"]
     baseline = history.baseline_metrics("a", "cfg", 5)
     p99_ok, rps = check_regressions({"p99_ok_ms": 170.0, "ok_rps": 39.0}, baseline, default)
     assert (p99_ok.status, p99_ok.baseline) == (REGRESSED, 100.0)
     assert (rps.status, rps.baseline) == (OK, 40.0)
     # p99_ms of old rows measured another population: they are no baseline for it.
-    over_all = RegressionPolicy(checks=[RegressionCheck(metric="p99_ms", max_increase_pct=50)])
-    [p99] = check_regressions({"p99_ms": 170.0}, baseline, over_all)
+    over_all = RegressionPolicy(method="percent", checks=[
+        RegressionCheck(metric="p99_ms", max_increase_pct=50),
+        RegressionCheck(metric="success_ratio", max_decrease_pct=5)])
+    p99, _ = check_regressions({"p99_ms": 170.0}, baseline, over_all)
     assert p99.status == NO_BASELINE and "1 of 3" in p99.message
 
 

@@ -98,13 +98,15 @@ def test_suite_table_fits_with_reasons_below() -> None:
 def test_history_tables_fit() -> None:
     rows = [{"scenario": "autoscaling-burst-with-node-kill", "state": "consistently_failing",
              "results": ["passed", "failed"] * 15, "flake_rate": 0.5, "p99_ok_baseline_ms": 1234.5,
-             "ok_rps_baseline": 180.2, "last_run": time.time(), "quarantine": {"owner": "serve", "reason": "x" * 90}}]
+             "ok_rps_baseline": 180.2, "last_run": time.time(), "quarantine": {"owner": "serve", "reason": "x" * 90},
+             "flake_probability": 0.1, "failures_to_block": 2}]
     con = console()
     print_scenarios(con, "history: last 30 results per scenario", rows)
     lines = table_lines(con)
     assert_fits(lines, ("quarantined:",))
     assert any("PF" * 15 in line for line in lines)  # all 30 results on one line
-    for cell in ("autoscaling-burst-with-node-kill", "consistently_failing", "1234.5ms", "180.2/s"):
+    for cell in ("autoscaling-burst-with-node-kill", "consistently_failing", "1234.5ms", "180.2/s",
+                 "flake p 10.0%, 2 failures in a row block"):
         assert any(cell in line for line in lines), cell
     stored = [SimpleNamespace(label="release-2.60.0-rc1", status="passed", config_hash="h", started_at=1.0,
                               metrics={"p50_ok_ms": 5.0, "p99_ok_ms": 50.0, "ok_rps": 80.0},

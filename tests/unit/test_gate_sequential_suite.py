@@ -1,0 +1,107 @@
+"""Sequential suites (issue 22) on synthetic runs, no cluster: failed attempts are rerun
+until the SPRT decides (from the scenario's measured flake probability), and an
+inconclusive rank regression check reruns a passing scenario until it decides."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.gate.config import QuarantineList, load_suite
+from harness.gate.history import History, StoredResult, flake_evidence
+from harness.gate.session import SuiteSession
+from harness.run.outcome import RunOutcome
+from harness.slo.core import Verdict
+from tests.unit.test_gate_baseline import SCENARIO, fake_run
+
+RANK = """regression:
+  alpha: 0.01
+  max_runs: 3
+  checks:
+    - {metric: p50_ok_ms, max_increase_pct: 5}
+    - {metric: ok_rps, max_decrease_pct: 10}
+"""
+
+
+class Suite:
+    """A suite of one scenario whose attempts return the latencies / passes queued."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: int, policy: str = RANK):
+        (tmp_path / "tiny.yaml").write_text(SCENARIO)
+        (tmp_path / "s.yaml").write_text(
+            f"name: s\nfrequency: nightly\nretries: {retries}\n{policy}scenarios:\n  - {{scenario: tiny.yaml}}\n")
+        self.resolved = load_suite(tmp_path / "s.yaml")
+        self.results = tmp_path / "results"
+        self.history = History(self.results / "history.sqlite")
+        self.queue: list[tuple[float, bool]] = []
+        self.count = 0
+
+        def run_once(session: SuiteSession, entry, scenario, overrides) -> tuple[RunOutcome, bool]:
+            latency, passed = self.queue.pop(0)
+            self.count += 1
+            outcome = fake_run(session.suite_dir / f"run-{self.count}", latency)
+            outcome.verdicts = [Verdict("works", "requests >= 1", "load", passed, 1.0, 1.0, ">=", "",
+                                        "works" if passed else "works failed")]
+            return outcome, False
+
+        monkeypatch.setattr(SuiteSession, "_run_once", run_once)
+
+    def night(self, *attempts: tuple[float, bool]):
+        self.queue = list(attempts)
+        session = SuiteSession(self.resolved, self.results, history=self.history,
+                               quarantine=QuarantineList(), label=f"night-{self.count}")
+        result = session.run_entry(self.resolved.entries[0])
+        code = session.finish().exit_code
+        return result, code, len(attempts) - len(self.queue)
+
+
+def test_an_inconclusive_regression_reruns_until_the_test_decides(tmp_path, monkeypatch):
+    suite = Suite(tmp_path, monkeypatch, retries=1)
+    rng = np.random.default_rng(7)
+    for _ in range(12):  # twelve good nights, p50 58 ms +- 1%
+        result, code, ran = suite.night((58.0 * (1 + rng.normal(0, 0.01)), True))
+        assert (result.status, code, ran) == ("passed", 0, 1)
+    good, code, ran = suite.night((58.3, True))  # a good build: one run, within tolerance
+    assert (good.status, code, ran) == ("passed", 0, 1)
+    slow = [(58.0 * 1.15 * (1 + rng.normal(0, 0.01)), True) for _ in range(3)]
+    result, code, ran = suite.night(*slow)
+    assert ran == 3 and len(result.attempts) == 3  # 1 and 2 runs cannot reach 1% against 12
+    assert result.status == "regressed" and code == 1 and result.decision.blocking
+    p50 = result.regressions[0]
+    assert p50.metric == "p50_ok_ms" and p50.runs == 3 and p50.change_pct > 10
+    assert any(r.startswith("regression: p50_ok_ms regressed: +1") for r in result.decision.reasons)
+
+
+def test_failures_rerun_until_the_sequential_rule_decides(tmp_path, monkeypatch):
+    suite = Suite(tmp_path, monkeypatch, retries=4, policy="")
+    # no history: flake probability 10% (the prior); two failures in a row are broken
+    result, code, ran = suite.night((50.0, False), (50.0, False), (50.0, True))
+    assert (result.status, code, ran) == ("failed", 1, 2)
+    assert result.sequential.state == "fail" and "broken" in result.sequential.reason
+    # one failure, then passes: rerun until three passes clear it as a flake
+    result, code, ran = suite.night((50.0, False), (50.0, True), (50.0, True), (50.0, True))
+    assert (result.status, code, ran) == ("flaky", 0, 4)
+    assert result.sequential.state == "pass"
+
+
+def test_a_stable_history_makes_one_failure_block(tmp_path, monkeypatch):
+    suite = Suite(tmp_path, monkeypatch, retries=2, policy="")
+    for night in range(200):  # clean results: 30 in view (history_runs), flake probability 2.5%
+        suite.history.record(StoredResult("tiny", "passed", suite="s", config_hash="x",
+                                          started_at=time.time() - 86400 * (200 - night)))
+    assert flake_evidence(suite.history.results("tiny", 1000)) == (200, 0)
+    result, code, ran = suite.night((50.0, False), (50.0, True))
+    assert (result.status, code, ran) == ("failed", 1, 1)  # no rerun: a flake is too unlikely
+    assert result.flake_probability == pytest.approx(1 / 40)
+    assert result.decision.reasons == [
+        "failed (failed 1 of 1 run; flake rate 2.5%: broken (alpha 5%)): works"]
+
+
+def test_budget_spent_keeps_rays_rule(tmp_path, monkeypatch):
+    suite = Suite(tmp_path, monkeypatch, retries=1, policy="")
+    result, code, ran = suite.night((50.0, False), (50.0, True))
+    assert (result.status, code, ran) == ("flaky", 0, 2)  # undecided: fail-then-pass is flaky
+    assert result.sequential.state == "undecided"

@@ -159,6 +159,10 @@ class Suite(_Strict):
     # Reruns of a failed scenario decide "broken" or "flaky" at this confidence (SPRT:
     # harness.gate.sequential, alpha = beta = 1 - confidence).
     confidence: Annotated[float, Field(ge=0.8, le=0.999)] = 0.95
+    # Judge request percentile and ratio SLOs over every attempt's requests (pooled).
+    pool_attempts: bool = True
+    # Rerun (within `retries`) a passing scenario whose pooled verdict is inconclusive.
+    rerun_inconclusive: bool = True
     history_runs: Annotated[int, Field(ge=1, le=1000)] = 30  # results kept in view per scenario
     regression: RegressionPolicy = Field(default_factory=RegressionPolicy)
     scenarios: list[SuiteEntry] = Field(min_length=1, max_length=500)

@@ -184,6 +184,14 @@ def _entry_summary(result: EntryResult) -> dict[str, Any]:
         "skipped_reason": result.skipped_reason,
         "metrics": result.metrics,
         "regressions": [r.as_dict() for r in result.regressions],
+        # issue 22: the measured flake probability, the reruns' SPRT, pooled request SLOs
+        "flake_probability": result.flake_probability,
+        "sequential": None if result.sequential is None else {
+            "state": result.sequential.state, "runs": result.sequential.runs,
+            "failures": result.sequential.failures, "reason": result.sequential.reason},
+        "pooled": [{"name": v.name, "outcome": v.outcome, "passed": v.passed, "measured": v.measured,
+                    "interval": v.interval, "attempts": v.inputs.get("pooled_attempts"),
+                    "message": v.message} for v in result.pooled],
         "attempts": [
             {
                 "number": n,

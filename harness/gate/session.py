@@ -19,6 +19,7 @@ from harness.files import point_symlink
 from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.metrics import key_metrics
+from harness.gate.pooled import pooled_verdicts
 from harness.gate.regression import RegressionVerdict, check_regressions
 from harness.gate.sequential import SequentialDecision, SequentialRule, flake_probability
 from harness.gate.states import (
@@ -32,11 +33,28 @@ from harness.gate.states import (
     flake_rate,
 )
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
+from harness.measure.confidence import FAIL, PASS
 from harness.report.summary import app_version, versions
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
+from harness.slo.core import Verdict
 
 LATEST_SUITE = "latest-suite"
+
+
+def _pooled_fail(result: EntryResult) -> bool:
+    """A pooled SLO surely failed over two attempts or more: broken, not a flake. One
+    attempt alone is not enough: requests of one run fail together (a bad replica), so
+    a whole run can be off in a way its own interval does not show."""
+    return any(v.outcome == FAIL and v.inputs.get("pooled_attempts", 0) >= 2 for v in result.pooled)
+
+
+def _pooled_explains(result: EntryResult) -> bool:
+    """Every SLO that failed on some attempt is a pooled one that surely passes: the
+    failures were the sampling noise of single runs."""
+    failed = {v.name for a in result.attempts if a.error is None for v in a.verdicts if not v.passed}
+    surely = {v.name for v in result.pooled if v.outcome == PASS and v.inputs.get("pooled_attempts", 0) >= 2}
+    return bool(failed) and failed <= surely
 
 
 @dataclass
@@ -58,6 +76,8 @@ class EntryResult:
     flake_probability: float | None = None
     # Key metrics of every attempt that passed its SLOs (the rank regression check's runs).
     run_metrics: list[dict[str, float]] = field(default_factory=list)
+    # Request percentile and ratio SLOs judged over every attempt's requests (harness.gate.pooled).
+    pooled: list[Verdict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -163,15 +183,22 @@ class SuiteSession:
 
     def _rerun(self, entry: ResolvedEntry, result: EntryResult, rule: SequentialRule,
                attempt: int, budget: int) -> bool:
-        """Run the scenario again? Failures: until the SPRT decides or the budget is spent.
-        All passed: while a rank regression check is inconclusive and may take more runs."""
+        """Run the scenario again? Within the budget: while failures are undecided (SPRT
+        over attempts, pooled request SLOs) or a pooled verdict is inconclusive. All
+        passed and decided: while a rank regression check is inconclusive and may take
+        more runs (its own budget, `regression.max_runs`)."""
         statuses = [a.status for a in result.attempts]
-        judged = [s == PASSED for s in statuses if s != ERROR]
-        if FAILED in statuses:
-            result.sequential = rule.decide(judged)
-            return result.sequential.state == "undecided" and attempt < budget
         if statuses[-1] == ERROR:  # infrastructure: retried within the budget, no verdict
-            return attempt < budget
+            return attempt < budget if result.sequential is None else self._undecided(result, attempt, budget)
+        judged = [a for a in result.attempts if a.status != ERROR]
+        if self.suite.pool_attempts:
+            result.pooled = pooled_verdicts(entry.scenario, [a.run_dir for a in judged])
+        if FAILED in statuses:
+            result.sequential = rule.decide([a.status == PASSED for a in judged])
+            return self._undecided(result, attempt, budget)
+        if self.suite.rerun_inconclusive and any(v.inconclusive for v in result.pooled):
+            if attempt < budget:
+                return True
         policy = entry.regression
         if self.history is None or policy.method != "rank":
             return False
@@ -180,12 +207,23 @@ class SuiteSession:
         verdicts = check_regressions(result.run_metrics[-1], baseline, policy, candidate_runs=result.run_metrics)
         return any(v.inconclusive for v in verdicts) and len(result.run_metrics) < policy.max_runs
 
+    def _undecided(self, result: EntryResult, attempt: int, budget: int) -> bool:
+        if _pooled_fail(result) or _pooled_explains(result):
+            return False
+        decision = result.sequential
+        if decision is not None and decision.state == "fail":
+            return False
+        if decision is not None and decision.state == "pass" and not any(v.inconclusive for v in result.pooled):
+            return False
+        return attempt < budget
+
     @staticmethod
     def _status(result: EntryResult) -> str:
         decision = result.sequential
-        if decision is not None and decision.state == "fail":
+        if (decision is not None and decision.state == "fail") or _pooled_fail(result):
             return FAILED
-        if decision is not None and decision.state == "pass":
+        failed = any(a.status == FAILED for a in result.attempts)
+        if (decision is not None and decision.state == "pass") or (failed and _pooled_explains(result)):
             return FLAKY
         return classify_attempts([a.status for a in result.attempts])
 

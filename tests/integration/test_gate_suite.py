@@ -48,6 +48,7 @@ name: itest
 frequency: manual
 timeout_s: 600
 retries: 1
+rerun_inconclusive: false   # success_ratio >= 99% over ~150 requests is inconclusive at 95%
 regression:
   method: percent     # three recorded runs: the point change (a rank test needs more runs)
   baseline_runs: 3

@@ -4,6 +4,7 @@ inconclusive rank regression check reruns a passing scenario until it decides.""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.session import SuiteSession
+from harness.measure.timeline import Timeline
 from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict
+from harness.slo.core import Verdict, evaluate
 from tests.unit.test_gate_baseline import SCENARIO, fake_run
 
 RANK = """regression:
@@ -105,3 +107,73 @@ def test_budget_spent_keeps_rays_rule(tmp_path, monkeypatch):
     result, code, ran = suite.night((50.0, False), (50.0, True))
     assert (result.status, code, ran) == ("flaky", 0, 2)  # undecided: fail-then-pass is flaky
     assert result.sequential.state == "undecided"
+
+
+P50_SCENARIO = """
+name: tiny
+duration_s: 5
+timeout_s: 60
+cluster: {nodes: [{name: head, num_cpus: 1}]}
+slos: [{name: fast, check: "p(50) < 100ms"}, {name: some, check: "requests >= 1"}]
+"""
+
+
+class PooledSuite:
+    """Attempts whose requests have the latencies queued; verdicts by the real evaluate()."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: int):
+        (tmp_path / "tiny.yaml").write_text(P50_SCENARIO)
+        (tmp_path / "s.yaml").write_text(
+            f"name: s\nfrequency: nightly\nretries: {retries}\nscenarios:\n  - {{scenario: tiny.yaml}}\n")
+        self.resolved = load_suite(tmp_path / "s.yaml")
+        self.results = tmp_path / "results"
+        self.history = History(self.results / "history.sqlite")
+        self.queue: list[np.ndarray] = []
+        self.count = 0
+
+        def run_once(session: SuiteSession, entry, scenario, overrides) -> tuple[RunOutcome, bool]:
+            self.count += 1
+            run_dir = session.suite_dir / f"run-{self.count}"
+            outcome = fake_run(run_dir, 1.0)
+            lines = [json.dumps({"t": 1000.0 + i / 10, "kind": "request", "outcome": "ok",
+                                 "latency_ms": float(v), "final": True})
+                     for i, v in enumerate(self.queue.pop(0))]
+            (run_dir / "timeline" / "requests.jsonl").write_text("\n".join(lines) + "\n")
+            timeline = Timeline.load(run_dir)
+            outcome.verdicts = [evaluate(spec, timeline, scenario.confidence) for spec in scenario.slos]
+            return outcome, False
+
+        monkeypatch.setattr(SuiteSession, "_run_once", run_once)
+
+    def night(self, *runs: np.ndarray):
+        self.queue = list(runs)
+        session = SuiteSession(self.resolved, self.results, history=self.history, quarantine=QuarantineList())
+        result = session.run_entry(self.resolved.entries[0])
+        return result, session.finish().exit_code, len(runs) - len(self.queue)
+
+
+def lognormal_runs(seed: int, median_ms: float, runs: int, requests: int = 60) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [median_ms * np.exp(rng.normal(0.0, 0.3, requests)) for _ in range(runs)]
+
+
+def test_an_inconclusive_pass_reruns_until_the_pooled_requests_decide(tmp_path, monkeypatch):
+    suite = PooledSuite(tmp_path, monkeypatch, retries=3)
+    result, code, ran = suite.night(*lognormal_runs(1, 94.0, 4))
+    first = result.attempts[0].verdicts[0]
+    assert first.passed and first.outcome == "inconclusive"  # one run's 60 requests cannot tell
+    assert ran == 3 and (result.status, code) == ("passed", 0)  # 2 runs: [90, 100.2], 3: [90, 97]
+    [fast] = result.pooled
+    assert fast.outcome == "pass" and fast.inputs["pooled_attempts"] == ran
+    assert fast.message.startswith(f"pooled over {ran} attempts: p(50) < 100ms met")
+
+
+def test_pooled_requests_decide_a_failure_the_runs_alone_would_call_flaky(tmp_path, monkeypatch):
+    suite = PooledSuite(tmp_path, monkeypatch, retries=4)
+    for night in range(30):  # a scenario that fails every other run: flake probability ~44%
+        suite.history.record(StoredResult("tiny", "flaky", suite="s", config_hash="x", attempts=2,
+                                          started_at=time.time() - 86400 * (30 - night)))
+    result, code, ran = suite.night(*lognormal_runs(2, 112.0, 5))
+    assert result.flake_probability > 0.4 and result.sequential.state == "undecided"
+    assert (result.status, code) == ("failed", 1) and ran == 2  # the SPRT alone needs 5 failures
+    assert [v.outcome for v in result.pooled] == ["fail"]

@@ -23,7 +23,7 @@ from harness.report.html import ReportError
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report, resolve_run
 from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
-from harness.scenario.loader import ConfigError, load_scenario, seed_override
+from harness.scenario.loader import ConfigError, config_warnings, load_scenario, seed_override
 
 DEFAULT_RESULTS = Path("results")
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a field of the scenario (repeatable)")
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    add_strict_flag(run)
     add_output_flags(run, summary_md=True)
 
     reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
@@ -56,10 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(default: results/ to find it; the old run's parent for the new one)")
     add_output_flags(reproduce)
 
-    validate = sub.add_parser("validate", help="check scenario files without running anything")
-    validate.add_argument("files", nargs="+", help="scenario YAML files")
+    validate = sub.add_parser("validate", help="check scenario and suite files without running anything "
+                                                "(imports user classes and app import paths in a child process)")
+    validate.add_argument("files", nargs="+", help="scenario files, or suite files (every entry is checked)")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                           help="override a field of every scenario (repeatable)")
+    add_strict_flag(validate)
     add_output_flags(validate)
 
     calibrate_cmd.add_parser(sub, DEFAULT_RESULTS)
@@ -111,7 +114,7 @@ EXIT_CODES = {
   2  an invalid suite, scenario or quarantine file
   3  no verdict: the harness or the infrastructure failed (rerun it)""",
     "validate": """exit codes:
-  0  every file is a valid scenario
+  0  every file is a valid scenario or suite
   2  a file is invalid (one line per problem: file, key path, what was expected)""",
 }
 
@@ -124,6 +127,11 @@ def add_exit_codes(parser: argparse.ArgumentParser, name: str = "harness") -> No
         if isinstance(action, argparse._SubParsersAction):
             for sub_name, sub in action.choices.items():
                 add_exit_codes(sub, sub_name)
+
+
+def add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse keys of a Serve config file that Ray does not know (warnings otherwise)")
 
 
 def add_output_flags(parser: argparse.ArgumentParser, summary_md: bool = False) -> None:
@@ -227,17 +235,50 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASSED
 
 
+def _is_suite(name: str) -> bool:
+    """A suite file lists scenarios and has no scenario's own keys (harness.gate.config)."""
+    from harness.scenario.loader import read_yaml
+
+    try:
+        data = read_yaml(Path(name))
+    except ConfigError:
+        return False  # reported when loaded as a scenario
+    return "scenarios" in data and not {"duration_s", "cluster", "slos"} & set(data)
+
+
+def _validate_suite(name: str, args: argparse.Namespace, console: Console) -> dict[str, object]:
+    from harness.gate.config import load_suite
+
+    if args.overrides:
+        raise ConfigError([f"{name}: --set: expected no --set with a suite file (each entry carries its own set:)"])
+    resolved = load_suite(name, strict=args.strict)
+    warnings = [f"{name}: scenarios.{e.index}: {line}" for e in resolved.entries
+                for line in config_warnings(e.scenario, e.scenario_file)]
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    console.print(f"{name}: ok (suite {resolved.suite.name}, {len(resolved.entries)} scenarios)", highlight=False)
+    return {"file": name, "ok": True, "suite": resolved.suite.name, "scenarios": len(resolved.entries),
+            "warnings": warnings}
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     files = []
     for name in args.files:
         try:
-            scenario = load_scenario(name, args.overrides)
+            if _is_suite(name):
+                files.append(_validate_suite(name, args, console))
+                continue
+            scenario = load_scenario(name, args.overrides, strict=args.strict)
         except ConfigError as exc:
             files.append({"file": name, "ok": False, "errors": exc.lines})
             for line in exc.lines:
                 print(line, file=sys.stderr)
             continue
-        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos)})
+        warnings = config_warnings(scenario, name)
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        files.append({"file": name, "ok": True, "scenario": scenario.name, "slos": len(scenario.slos),
+                      "warnings": warnings})
         console.print(f"{name}: ok ({scenario.name}, {len(scenario.slos)} SLOs)")
     ok = all(f["ok"] for f in files)
     if args.json_out is not None:
@@ -248,7 +289,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     overrides = [*args.overrides, *seed_override(args.seed)]
     try:
-        scenario = load_scenario(args.scenario, overrides)
+        scenario = load_scenario(args.scenario, overrides, strict=args.strict)
     except ConfigError as exc:
         return _config_error(args, exc, "run")
     from harness.run.runner import Runner  # imports Ray: only once the config is valid

@@ -43,6 +43,20 @@ class AppInfo:
     deployments: tuple[str, ...]  # those the file lists (an app may have more)
 
 
+@dataclass(frozen=True)
+class UnknownKey:
+    """A key Ray's schema does not know: Ray ignores it, so a typo changes nothing in silence."""
+
+    path: str  # applications.0.deployments.0.num_replicaz
+    schema: str  # the Ray model that does not know it (DeploymentSchema)
+    close: str | None  # the known key it is closest to (difflib), if any
+
+    def line(self) -> str:
+        """`applications.0.deployments.0.num_replicaz: did you mean num_replicas? (...)`."""
+        hint = f": did you mean {self.close}?" if self.close else ""
+        return f"{self.path}{hint} (not a key Ray's {self.schema} knows: Ray ignores it)"
+
+
 @dataclass
 class ServeConfig:
     """A validated config, as plain data in ServeDeploySchema's shape."""
@@ -50,6 +64,7 @@ class ServeConfig:
     data: dict[str, Any]
     source: str = ""  # the file it came from ("" for the harness's own app form)
     notes: list[str] = field(default_factory=list)
+    unknown: list[UnknownKey] = field(default_factory=list)  # warnings; refused with --strict
 
     @property
     def apps(self) -> list[AppInfo]:
@@ -230,12 +245,17 @@ def load_serve_config(path: str | Path, overrides: list[tuple[str, list[str], An
         apply_override(data, key_path, value, f"{path} (--set {text})")
     data = localize(data, path.resolve().parent)
     validate(data)
-    return ServeConfig(data, str(path), check_local_cluster(data) + unknown_keys(data))
+    unknown = unknown_keys(data)
+    return ServeConfig(data, str(path), check_local_cluster(data) + [u.line() for u in unknown], unknown)
 
 
-def unknown_keys(data: dict[str, Any]) -> list[str]:
-    """Keys Ray's schema does not know. Ray ignores them (forward compatibility), so a typo such
-    as `num_replica` would silently change nothing: each becomes a note the run prints."""
+def unknown_keys(data: dict[str, Any]) -> list[UnknownKey]:
+    """Keys Ray's schema does not know, each with the known key closest to it. Ray ignores them
+    (forward compatibility), so a typo such as `num_replicaz` would silently change nothing:
+    `harness validate` names each (a warning; refused with --strict) and the run notes them."""
+    import difflib
+
+    from ray.serve.config import AutoscalingConfig
     from ray.serve.schema import (
         DeploymentSchema,
         RayActorOptionsSchema,
@@ -243,22 +263,25 @@ def unknown_keys(data: dict[str, Any]) -> list[str]:
         ServeDeploySchema,
     )
 
-    def extra(mapping: Any, model: Any, key: str) -> list[str]:
+    def extra(mapping: Any, model: Any, key: str) -> list[UnknownKey]:
         if not isinstance(mapping, dict):
             return []
         known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
-        return [f"{key}{k}: not a key Ray's {model.__name__} knows (Ray ignores it)"
-                for k in mapping if k not in known]
+        return [
+            UnknownKey(f"{key}{k}", model.__name__, next(iter(difflib.get_close_matches(str(k), sorted(known), n=1)), None))
+            for k in mapping if k not in known
+        ]
 
-    notes = extra(data, ServeDeploySchema, "")
+    found = extra(data, ServeDeploySchema, "")
     for a, app in enumerate(data.get("applications") or []):
-        notes += extra(app, ServeApplicationSchema, f"applications.{a}.")
+        found += extra(app, ServeApplicationSchema, f"applications.{a}.")
         for d, dep in enumerate((app.get("deployments") or []) if isinstance(app, dict) else []):
             base = f"applications.{a}.deployments.{d}."
-            notes += extra(dep, DeploymentSchema, base)
+            found += extra(dep, DeploymentSchema, base)
             if isinstance(dep, dict):
-                notes += extra(dep.get("ray_actor_options"), RayActorOptionsSchema, base + "ray_actor_options.")
-    return notes
+                found += extra(dep.get("ray_actor_options"), RayActorOptionsSchema, base + "ray_actor_options.")
+                found += extra(dep.get("autoscaling_config"), AutoscalingConfig, base + "autoscaling_config.")
+    return found
 
 
 def deploy_schema(config: ServeConfig) -> Any:

@@ -165,6 +165,8 @@ class Suite(_Strict):
     rerun_inconclusive: bool = True
     history_runs: Annotated[int, Field(ge=1, le=1000)] = 30  # results kept in view per scenario
     regression: RegressionPolicy = Field(default_factory=RegressionPolicy)
+    # Keys of a Serve config file that Ray does not know refuse the suite (as --strict does).
+    strict: bool = False
     scenarios: list[SuiteEntry] = Field(min_length=1, max_length=500)
 
 
@@ -245,8 +247,10 @@ def _scenario_path(raw: str, suite_path: Path) -> Path | None:
     return beside if beside.is_file() else None
 
 
-def load_suite(path: str | Path) -> ResolvedSuite:
-    """Read and validate a suite and every scenario it names; raise ConfigError listing all problems."""
+def load_suite(path: str | Path, strict: bool = False) -> ResolvedSuite:
+    """Read and validate a suite and every scenario it names (with each entry's `set:`); raise
+    ConfigError listing all problems, each naming its entry. strict (or the suite's own
+    `strict: true`): keys of a Serve config file that Ray does not know are errors."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"{path}: expected an existing suite file"])
@@ -256,6 +260,7 @@ def load_suite(path: str | Path) -> ResolvedSuite:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(str(path), exc)) from None
     resolved = ResolvedSuite(suite, str(path))
+    strict = strict or suite.strict
     errors: list[str] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(suite.scenarios):
@@ -269,10 +274,11 @@ def load_suite(path: str | Path) -> ResolvedSuite:
             overrides.append(f"timeout_s={entry.timeout_s:g}")
         retry_overrides = overrides + list(entry.retry_set)
         try:
-            scenario = load_scenario(scenario_path, overrides)
-            retry_scenario = load_scenario(scenario_path, retry_overrides)
+            scenario = load_scenario(scenario_path, overrides, strict=strict)
+            retry_scenario = load_scenario(scenario_path, retry_overrides, strict=strict)
         except ConfigError as exc:
-            errors.extend(f"{path}: {key}: {line}" for line in exc.lines)
+            label = f"{key} ({entry.name})" if entry.name else key  # the entry, as history names it
+            errors.extend(f"{path}: {label}: {line}" for line in exc.lines)
             continue
         name = entry.name or scenario.name
         if name in seen:

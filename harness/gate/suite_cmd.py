@@ -40,6 +40,8 @@ def add_parser(sub: Any, results_default: Path) -> None:
                        help="neither read baselines nor record this run")
     suite.add_argument("--quarantine", type=Path, default=QUARANTINE_FILE,
                        help="quarantine list (default: configs/quarantine.yaml)")
+    suite.add_argument("--strict", action="store_true",
+                       help="refuse keys of a Serve config file that Ray does not know (as the suite's strict: true)")
     suite.add_argument("--validate", action="store_true",
                        help="only check the suite and every scenario it names")
     suite.add_argument("--label", default="", metavar="TAG",
@@ -58,7 +60,7 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
 
 def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     try:
-        resolved = load_suite(find_suite_file(args.name, SUITES_DIR))
+        resolved = load_suite(find_suite_file(args.name, SUITES_DIR), strict=args.strict)
         quarantine = load_quarantine(args.quarantine)
         if args.only:
             known = {e.name for e in resolved.entries}

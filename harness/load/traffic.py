@@ -25,7 +25,9 @@ routes, body fields) and resolves it to plain data for the load process
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -45,7 +47,8 @@ Status = Annotated[int, Field(ge=100, le=599)]
 
 
 class RequestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `weight: yes` or `weight: "2"` is a mistake, not 1 or 2.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: RequestName
     weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1
@@ -68,13 +71,65 @@ class RequestSpec(BaseModel):
 # -- validation ---------------------------------------------------------------
 
 
+# HTTP's rules (RFC 9110 5.1, 5.5): a field name is a token; a value holds visible
+# characters, spaces and tabs (and obs-text), never CR, LF or another control character.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_problems(headers: dict[str, str], key: str) -> list[tuple[str, str]]:
+    problems = []
+    for name, value in headers.items():
+        where = f"{key}.{name}"
+        if not _TOKEN.match(name):
+            bad = sorted({c for c in name if not _TOKEN.match(c)})
+            problems.append((where, f"a header name of token characters (letters, digits, !#$%&'*+-.^_`|~), "
+                                    f"got {name!r} with {', '.join(repr(c) for c in bad)}"))
+        if _BAD_VALUE.search(value):
+            problems.append((where, f"a header value without CR, LF or other control characters, got {value!r}"))
+        elif any(ord(c) > 0xFF for c in value):
+            problems.append((where, f"a header value of Latin-1 characters (HTTP sends bytes), got {value!r}"))
+    return problems
+
+
+def json_problem(value: Any, key: str) -> tuple[str, str] | None:
+    """The first part of a value that JSON cannot carry as is (the load process sends it as JSON)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return key, f"a finite number, got {value!r} (JSON has no infinity or NaN)"
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = json_problem(item, f"{key}.{index}")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(name, str):
+                return f"{key}.{name}", f"a string key (JSON object keys are strings), got {name!r}"
+            problem = json_problem(item, f"{key}.{name}")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return key, f"a JSON value, got the date {value.isoformat()} (YAML reads an unquoted date as a date: quote it)"
+    return key, f"a JSON value (null, true/false, a number, a string, a list or a mapping), got {type(value).__name__}"
+
+
+
 def template_problems(template: dict[str, Any], key: str) -> list[tuple[str, str]]:
     """Each field of a body template: a literal, or a one-key draw {choice|int|float|line_of|value: ...}."""
     problems: list[tuple[str, str]] = []
     for name, spec in template.items():
         where = f"{key}.{name}"
         if not isinstance(spec, dict):
-            continue  # a literal
+            problem = json_problem(spec, where)  # a literal
+            if problem:
+                problems.append(problem)
+            continue
         if len(spec) != 1 or next(iter(spec)) not in DRAW_KINDS:
             problems.append((where, f"one of {', '.join(DRAW_KINDS)} as the field's kind, got {sorted(spec)}"))
             continue
@@ -84,9 +139,14 @@ def template_problems(template: dict[str, Any], key: str) -> list[tuple[str, str
         elif kind in ("int", "float"):
             numbers = (int,) if kind == "int" else (int, float)
             ok = (isinstance(arg, list) and len(arg) == 2
-                  and all(isinstance(v, numbers) and not isinstance(v, bool) for v in arg) and arg[0] <= arg[1])
+                  and all(isinstance(v, numbers) and not isinstance(v, bool) and math.isfinite(v) for v in arg)
+                  and arg[0] <= arg[1])
             if not ok:
-                problems.append((f"{where}.{kind}", f"[low, high] {kind}s with low <= high, got {arg!r}"))
+                problems.append((f"{where}.{kind}", f"[low, high] {kind}s with low <= high, both finite, got {arg!r}"))
+        elif kind in ("choice", "value"):
+            problem = json_problem(arg, f"{where}.{kind}")
+            if problem:
+                problems.append(problem)
         elif kind == "line_of":
             problem = _lines_problem(arg)
             if problem:
@@ -149,6 +209,10 @@ def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
             prefixes = ", ".join(a.route_prefix for a in config.apps if a.route_prefix)
             problems.append((f"{key}.path", f"a path under a route_prefix of the Serve config ({prefixes}), "
                                             f"got {req.path!r}"))
+        problems += header_problems(req.headers, f"{key}.headers")
+        body_problem = json_problem(req.body, f"{key}.body")
+        if body_problem:
+            problems.append(body_problem)
         if req.body_template is not None:
             problems += template_problems(req.body_template, f"{key}.body_template")
         if req.timeout_s is not None and req.timeout_s > load.request_timeout_s:
@@ -157,23 +221,61 @@ def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+# How long validation waits for a user module to import (HARNESS_IMPORT_TIMEOUT_S overrides it).
+IMPORT_TIMEOUT_S = 20.0
+IMPORT_TIMEOUT_ENV = "HARNESS_IMPORT_TIMEOUT_S"
+
+
+def import_timeout_s() -> float:
+    import os
+
+    try:
+        return max(0.1, float(os.environ.get(IMPORT_TIMEOUT_ENV, IMPORT_TIMEOUT_S)))
+    except ValueError:
+        return IMPORT_TIMEOUT_S
+
+
+def run_child(argv: list[str], timeout_s: float) -> tuple[int, str] | None:
+    """Run a checker in a child process of its own session; None when it ran past timeout_s
+    (the child and anything it started are killed: a module that blocks on import must not
+    hang validation)."""
+    import os
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and checker module
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path.cwd(),
+        env=_child_env(), start_new_session=True,
+    )
+    try:
+        out, err = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.communicate()
+        return None
+    return child.returncode, (out.strip() or err.strip())
+
+
 def user_class_problems(scenario: Scenario) -> list[tuple[str, str]]:
-    """Import the class in a child process (Locust monkey-patches whatever imports it)."""
+    """Import the class in a child process (Locust monkey-patches whatever imports it), with a time limit."""
+    import sys
+
     load = scenario.load
     if load.user_class is None:
         return []
     if not re.match(USER_CLASS_PATTERN, load.user_class):
         return [("load.user_class", f"'pkg.module:ClassName', got {load.user_class!r}")]
-    import subprocess
-    import sys
-
-    check = subprocess.run(  # noqa: S603 - our own interpreter and checker module
-        [sys.executable, "-m", "locustfiles.userclass", load.user_class, load.model],
-        capture_output=True, text=True, timeout=120, cwd=Path.cwd(),
-        env=_child_env(),
-    )
-    if check.returncode != 0:
-        lines = (check.stdout.strip() or check.stderr.strip() or "the check failed").splitlines()
+    limit = import_timeout_s()
+    done = run_child([sys.executable, "-m", "locustfiles.userclass", load.user_class, load.model], limit)
+    if done is None:
+        module = load.user_class.split(":", 1)[0]
+        return [("load.user_class", f"importing {module!r} took longer than {limit:g} s")]
+    code, text = done
+    if code != 0:
+        lines = (text or "the check failed").splitlines()
         return [("load.user_class", lines[-1][:400])]
     return []
 
@@ -246,7 +348,8 @@ def traffic_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every problem of the traffic section, as (key path, message) pairs."""
     problems = request_problems(scenario) + slo_problems(scenario)
     problems = [(k, m if m.startswith("expected ") else f"expected {m}") for k, m in problems]
-    return problems + [(k, m if m.startswith("expected ") else f"expected {m}") for k, m in user_class_problems(scenario)]
+    return problems + [(k, m if m.startswith(("expected ", "importing ")) else f"expected {m}")
+                       for k, m in user_class_problems(scenario)]
 
 
 # -- resolution for the load process -----------------------------------------

@@ -116,7 +116,8 @@ def seed_override(seed: int | None) -> list[str]:
 
 def load_scenario(
     path: str | Path, overrides: list[str] | None = None,
-    rewrite: Callable[[dict[str, Any]], None] | None = None, recorded: bool = False,
+    rewrite: Callable[[dict[str, Any]], None] | None = None, strict: bool = False,
+    recorded: bool = False,
 ) -> Scenario:
     """Read, override and validate one scenario file; raise ConfigError on any problem.
 
@@ -124,7 +125,8 @@ def load_scenario(
     starts import from that folder too (harness.pythonpath). `recorded`: a run folder's
     scenario.yaml, whose paths are relative to the repository (no warning for those).
     rewrite: edits the overridden data before it is validated (harness bisect points the
-    app's paths into a commit's worktree)."""
+    app's paths into a commit's worktree). strict: keys of the Serve config file that Ray
+    does not know are errors, not warnings."""
     path = Path(path)
     data = read_yaml(path)
     resolve_paths(data, path, warn=None if recorded else warn_stderr)
@@ -138,7 +140,7 @@ def load_scenario(
         apply_override(data, key_path, value, f"{path} (--set {text})")
     if rewrite is not None:
         rewrite(data)
-    return scenario_from_dict(data, str(path), config_overrides)
+    return scenario_from_dict(data, str(path), config_overrides, strict=strict)
 
 
 def _in_config_file(data: dict[str, Any], key_path: list[str]) -> bool:
@@ -147,8 +149,18 @@ def _in_config_file(data: dict[str, Any], key_path: list[str]) -> bool:
             and isinstance(app, dict) and isinstance(app.get("config"), str))
 
 
+def config_warnings(scenario: Scenario, source: str) -> list[str]:
+    """What `harness validate` warns about without refusing: keys of the Serve config file that
+    Ray ignores (`num_replicaz: did you mean num_replicas?`). --strict makes them errors."""
+    serve = None if scenario.app is None else scenario.app._serve
+    if serve is None or not serve.unknown:
+        return []
+    return [f"{serve.source}: {u.line()} (app.config of {source}; --strict refuses it)" for u in serve.unknown]
+
+
 def scenario_from_dict(
-    data: dict[str, Any], source: str, config_overrides: list[tuple[str, list[str], Any]] | None = None
+    data: dict[str, Any], source: str, config_overrides: list[tuple[str, list[str], Any]] | None = None,
+    strict: bool = False,
 ) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
@@ -158,6 +170,12 @@ def scenario_from_dict(
         raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
     attach_serve_config(scenario, source, config_overrides or [])
     problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
+    serve = None if scenario.app is None else scenario.app._serve
+    unknown = [] if serve is None or not strict else serve.unknown
+    problems += [(f"app.config: {serve.source}: {u.path}", (
+        f"{'did you mean ' + u.close + '? ' if u.close else ''}(expected a key Ray's {u.schema} knows: "
+        "Ray ignores others, and --strict refuses them)"
+    )) for u in unknown]
     if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
         problems += shape_problems(scenario.load, scenario.duration_s)
         problems += traffic_problems(scenario)

@@ -106,7 +106,7 @@ scenarios:
         f"{suite}: scenarios.1.scenario: expected an existing scenario file (got 'missing.yaml')",
         f"{suite}: scenarios.3.name: expected a name unique in the suite, 'tiny' is also "
         "scenarios.2 (set `name:` on one of them)",
-        f"{suite}: scenarios.4: {scenario_file}: (top level): expected timeout_s > duration_s + "
+        f"{suite}: scenarios.4 (short): {scenario_file}: (top level): expected timeout_s > duration_s + "
         "cooldown_s, got 5 <= 5",
     ]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.load.traffic import IMPORT_TIMEOUT_ENV
 from harness.run.outcome import EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,8 @@ def test_corpus_is_whole() -> None:
     """Every class of mistake has files, and every file says what it expects."""
     classes = {p.relative_to(CORPUS).parts[0] for p in FILES}
     assert len(FILES) >= 60, len(FILES)
-    assert {"bounds", "outcomes", "slo_names", "slo_args", "features", "windows", "load"} <= classes
+    assert {"bounds", "outcomes", "windows", "load", "request_mix", "serve_config", "suites",
+            "user_code", "slo_names", "slo_args", "features"} <= classes
     missing = [str(p.relative_to(CORPUS)) for p in FILES if not read_header(p).get("expect")]
     assert not missing, f"corpus files without '# expect: <key path>' on line 1: {missing}"
 
@@ -73,6 +75,7 @@ def test_corpus_is_whole() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(CORPUS)) for p in FILES])
 def test_mistake_is_refused(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv(IMPORT_TIMEOUT_ENV, "3")  # user_code/import_blocks: the limit, not 20 s
     header = read_header(path)
     code, output = validate(path, header.get("args", "").split())
     assert "Traceback" not in output, output

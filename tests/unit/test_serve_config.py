@@ -163,8 +163,10 @@ def test_keys_ray_ignores_become_notes_so_a_typo_is_seen(tmp_path: Path) -> None
     scenario = load_scenario(scenario_file(tmp_path, EXAMPLE), [
         "app.config.applications.0.deployments.0.num_replica=3", "app.config.applications.1.route_prefx=/p"])
     assert scenario.app._serve.notes == [
-        "applications.0.deployments.0.num_replica: not a key Ray's DeploymentSchema knows (Ray ignores it)",
-        "applications.1.route_prefx: not a key Ray's ServeApplicationSchema knows (Ray ignores it)",
+        "applications.0.deployments.0.num_replica: did you mean num_replicas? "
+        "(not a key Ray's DeploymentSchema knows: Ray ignores it)",
+        "applications.1.route_prefx: did you mean route_prefix? "
+        "(not a key Ray's ServeApplicationSchema knows: Ray ignores it)",
     ]
     assert load_serve_config(EXAMPLE).notes == []
 

@@ -1,0 +1,2 @@
+"""Raises on import."""
+raise RuntimeError("no config for this environment")

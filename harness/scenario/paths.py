@@ -43,10 +43,12 @@ def path_slots(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]
 
 
 def resolve_paths(data: dict[str, Any], scenario_file: Path, warn: Warn | None = warn_stderr) -> None:
-    """Make every relative path of `data` absolute against the scenario file's folder (in
-    place). One that exists only relative to the working folder resolves there, with a
-    warning (`warn=None`: silently, for a recorded scenario whose paths are the repository's)."""
+    """Resolve every relative path of `data` against the scenario file's folder, in place
+    (written relative to the working folder when inside it, absolute otherwise). One that
+    exists only relative to the working folder is left as it is, with a warning (`warn=None`:
+    silently, for a recorded scenario whose paths are the repository's)."""
     base = scenario_file.resolve().parent
+    cwd = Path.cwd()
     for key, holder, name in path_slots(data):
         value = holder[name]
         if not value or "://" in value or Path(value).is_absolute():
@@ -57,9 +59,10 @@ def resolve_paths(data: dict[str, Any], scenario_file: Path, warn: Warn | None =
                 warn(f"warning: {scenario_file}: {key}: {value!r} is found relative to the working "
                      f"folder, not the scenario's folder ({base}); this fallback ends in the next "
                      f"release: write it relative to {scenario_file.name}")
-            holder[name] = str(Path(value).resolve())
-        else:
-            holder[name] = str(beside.resolve())  # missing: the check of that key names it
+            continue  # as before: relative to the working folder
+        # Short where it can be: relative to the working folder when it lies inside it.
+        resolved = beside.resolve()
+        holder[name] = str(resolved.relative_to(cwd)) if resolved.is_relative_to(cwd) else str(resolved)
 
 
 def relative_paths(data: dict[str, Any], root: Path) -> None:

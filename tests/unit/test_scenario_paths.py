@@ -68,7 +68,7 @@ def test_a_path_only_found_from_the_working_folder_still_works_with_a_warning(tm
     path = project(tmp_path, "scenarios/serve.yaml", "prompts.txt")  # the old, cwd-relative way
     monkeypatch.chdir(tmp_path / "project")
     scenario = load_scenario(path)
-    assert scenario.app.config == str(path.parent / "serve.yaml")
+    assert scenario.app.config == "scenarios/serve.yaml"  # as before: relative to the working folder
     err = capsys.readouterr().err
     assert f"{path}: app.config: 'scenarios/serve.yaml' is found relative to the working folder" in err
     assert "ends in the next release" in err
@@ -81,7 +81,8 @@ def test_a_missing_path_names_the_scenario_folder(tmp_path, monkeypatch) -> None
         load_scenario(path)
     [line] = info.value.lines
     assert "load.requests.0.body_template.prompt.line_of" in line
-    assert str(path.parent / "nope.txt") in line and "relative to the scenario file" in line
+    # resolved beside the scenario, shown relative to the working folder it lies in
+    assert "'project/scenarios/nope.txt'" in line and "relative to the scenario file" in line
 
 
 def test_children_get_the_scenario_folder_and_the_users_entries_made_absolute(tmp_path, monkeypatch) -> None:

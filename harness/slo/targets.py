@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from harness.measure import windows
 from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
-from harness.slo.catalog import SUBJECTS
+from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.core import parse_check, window_of
 from harness.slo.registry import SLOSyntaxError
 
@@ -193,6 +193,35 @@ def feature_problems(scenario: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+# Metrics that read request records (`request: NAME` narrows them to one request of the mix).
+REQUEST_METRICS_ELSEWHERE = frozenset({"recovery_time", "time_to_success", "failed_requests"})
+
+
+def reads_requests(metric_name: str) -> bool:
+    fn = METRICS.get(metric_name)
+    return metric_name in REQUEST_METRICS_ELSEWHERE or (fn is not None and fn.__module__ == "harness.slo.requests")
+
+
+def request_filter_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """`request:` on a metric that reads no requests would filter nothing (replica metrics:
+    harness.load.traffic says so)."""
+    problems = []
+    for index, spec in enumerate(scenario.slos):
+        if spec.request is None:
+            continue
+        try:
+            check = parse_check(spec.check)
+        except SLOSyntaxError:
+            continue
+        if reads_requests(check.metric) or SUBJECTS.get(check.metric) == "deployment":
+            continue
+        problems.append((f"slos.{index}.request", (
+            f"expected a request metric with request: {spec.request!r} ({check.metric} reads no requests: "
+            "drop request:)"
+        )))
+    return problems
+
+
 def duplicate_names(scenario: Scenario) -> list[tuple[str, str]]:
     """Two SLOs with one name: JUnit, history and the report keep one verdict per name."""
     seen: dict[str, int] = {}
@@ -212,7 +241,7 @@ def duplicate_names(scenario: Scenario) -> list[tuple[str, str]]:
 
 def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> list[tuple[str, str]]:
     """Every SLO naming what the scenario cannot have, as (key path, what was expected)."""
-    found = duplicate_names(scenario)
+    found = duplicate_names(scenario) + request_filter_problems(scenario)
     if scenario.app is None:  # app: none: workloads and windows only (harness.scenario.workload_only: the rest)
         if not scenario.workloads:  # refused as a whole by harness.scenario.workload_only
             return found

@@ -7,6 +7,7 @@ mistake. Its header says what validate must name:
                                            usually the key path of the mistake
     # expect-text: can never fail          (optional) another substring of the output
     # args: --strict                       (optional) extra arguments to `harness validate`
+    # env: HARNESS_IMPORT_TIMEOUT_S=3      (optional) an environment variable for the run
 
 Supporting files (Serve configs, modules, scripts) sit beside them with names that do
 not end in .yaml, or in a `_support/` folder, which is never run. Paths inside corpus
@@ -24,12 +25,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.load.traffic import IMPORT_TIMEOUT_ENV
 from harness.run.outcome import EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "mistakes"
-HEADERS = ("# expect:", "# expect-text:", "# args:")
+HEADERS = ("# expect:", "# expect-text:", "# args:", "# env:")
 
 
 def corpus_files() -> list[Path]:
@@ -40,7 +40,7 @@ def read_header(path: Path) -> dict[str, str]:
     """The file's `# key: value` header lines (expect is required and comes first)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     header: dict[str, str] = {}
-    for index, line in enumerate(lines[:3]):
+    for index, line in enumerate(lines[:4]):
         for prefix in HEADERS:
             if line.startswith(prefix):
                 header[prefix[2:-1]] = line[len(prefix):].strip()
@@ -75,8 +75,10 @@ def test_corpus_is_whole() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(CORPUS)) for p in FILES])
 def test_mistake_is_refused(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv(IMPORT_TIMEOUT_ENV, "3")  # user_code/import_blocks: the limit, not 20 s
     header = read_header(path)
+    if "env" in header:  # e.g. user_code/import_blocks: a short import limit, not 20 s
+        name, _, value = header["env"].partition("=")
+        monkeypatch.setenv(name.strip(), value.strip())
     code, output = validate(path, header.get("args", "").split())
     assert "Traceback" not in output, output
     assert code == EXIT_USAGE, f"exit {code}, expected {EXIT_USAGE} (refused):\n{output}"

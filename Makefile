@@ -8,7 +8,7 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install constraints run test unit integration release regressions lint bench bench-load-cluster clean chromium
+.PHONY: help install constraints run test unit integration release regressions lint bench bench-load-cluster clean chromium prometheus
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -42,7 +42,12 @@ chromium: ## Debian's chromium for the report's browser test (installed with apt
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y -o DPkg::Lock::Timeout=600 chromium; \
 	  else echo "warning: /usr/bin/chromium missing and not root: the browser test will be skipped"; fi; }
 
-test: lint chromium ## the project's own tests: lint, unit, integration
+prometheus: ## Debian's prometheus and pushgateway for the observability tests (installed with apt-get as root)
+	@{ test -x /usr/bin/prometheus && test -x /usr/bin/prometheus-pushgateway; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 prometheus prometheus-pushgateway; \
+	  else echo "warning: prometheus or prometheus-pushgateway missing and not root: their tests will be skipped"; fi; }
+
+test: lint chromium prometheus ## the project's own tests: lint, unit, integration
 	$(BIN)/pytest tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly; what CI runs)
@@ -58,6 +63,7 @@ bench: $(STAMP) ## benchmarks of the harness itself (figures: docs/benchmarks.md
 	$(BIN)/python -m bench.load_generator
 	$(BIN)/python -m bench.chaos_timing
 	$(BIN)/python -m bench.load_workers_cluster
+	$(BIN)/python -m bench.ray_scrape_cpu
 
 # On a 16-core machine: make bench-load-cluster NODES=16 WORKERS=1,4 RATE=6000 (docs/load-cluster.md)
 NODES ?= 4

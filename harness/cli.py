@@ -46,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a field of the scenario (repeatable)")
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    run.add_argument("--label", default="", metavar="TAG",
+                     help="the release under test (e.g. a tag): a label on every exported metric")
     add_strict_flag(run)
     add_output_flags(run, summary_md=True)
+    add_prometheus_flags(run, live=True)
 
     reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
     reproduce.add_argument("run", help="the run to replay: its folder (local or downloaded from CI), "
@@ -141,6 +144,51 @@ def add_output_flags(parser: argparse.ArgumentParser, summary_md: bool = False) 
         parser.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
                             help="write the verdict as Markdown (also appended to "
                                  "$GITHUB_STEP_SUMMARY when that is set)")
+
+
+def add_prometheus_flags(parser: argparse.ArgumentParser, live: bool = False) -> None:
+    """Prometheus output (docs/prometheus.md); every run folder has openmetrics.prom anyway."""
+    if live:
+        parser.add_argument("--openmetrics", type=Path, default=None, metavar="FILE",
+                            help="also write the run's verdicts and metrics here, in Prometheus's text format "
+                                 "(e.g. node_exporter's textfile directory)")
+        parser.add_argument("--metrics-port", type=_port, default=None, metavar="N",
+                            help="serve live counters for Prometheus on 127.0.0.1:N while the run goes on")
+    parser.add_argument("--pushgateway", default=None, metavar="URL",
+                        help="push the verdicts and metrics to this Pushgateway (job harness, grouped by "
+                             "scenario and release label)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {port}")
+    return port
+
+
+def export_run(outcome: RunOutcome, openmetrics: Path | None, pushgateway: str | None, console: Console) -> None:
+    """--openmetrics and --pushgateway: never change the verdict, say what failed."""
+    from harness.report.prometheus import RUN_FILE, push_run
+
+    run_dir = Path(outcome.run_dir)
+    if openmetrics is not None:
+        try:
+            source = run_dir / RUN_FILE
+            write_atomic(openmetrics, source.read_text())
+            console.print(f"openmetrics: {openmetrics}", highlight=False, soft_wrap=True)
+        except OSError as exc:
+            console.print(f"[yellow]could not write {openmetrics}: {exc}[/]", highlight=False)
+    if pushgateway:
+        try:
+            key = push_run(run_dir, pushgateway)
+            console.print(f"pushed to {pushgateway} (job harness, {', '.join(f'{k}={v}' for k, v in key.items())})",
+                          highlight=False, soft_wrap=True)
+        except Exception as exc:  # the gateway down: the verdict stands, the push is reported
+            console.print(f"[yellow]could not push to {pushgateway}: {type(exc).__name__}: {exc}[/]",
+                          highlight=False, soft_wrap=True)
 
 
 def version_line() -> str:
@@ -295,11 +343,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
     try:
-        runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console)
+        runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console,
+                        metrics_port=args.metrics_port, release=args.label)
     except OSError as exc:
         print(f"{args.results}: expected a writable results directory ({exc})", file=sys.stderr)
         return EXIT_INFRA
-    return _report_run(args, runner.run(), console)
+    outcome = runner.run()
+    export_run(outcome, args.openmetrics, args.pushgateway, console)
+    return _report_run(args, outcome, console)
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:

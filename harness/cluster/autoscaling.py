@@ -123,7 +123,8 @@ class HeadProcess:
         return sorted(self.files.glob("ray/session_2*/logs/monitor*"))
 
 
-def _head_command(spec: AutoscalingClusterSpec, config_file: Path, port: int, ray_temp: Path) -> list[str]:
+def _head_command(spec: AutoscalingClusterSpec, config_file: Path, port: int, ray_temp: Path,
+                  metrics_port: int) -> list[str]:
     head = spec.head
     cmd = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
@@ -137,6 +138,7 @@ def _head_command(spec: AutoscalingClusterSpec, config_file: Path, port: int, ra
         f"--ray-client-server-port={free_port()}",
         f"--dashboard-agent-listen-port={free_port()}",
         f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+        f"--metrics-export-port={metrics_port}",  # the head's Prometheus endpoint (harness.run.ray_scrape)
     ]
     if head.resources:
         cmd.append(f"--resources={json.dumps(head.resources)}")
@@ -161,7 +163,8 @@ def start_autoscaling_cluster(
     config_file = temp_root / "autoscaling.yaml"
     write_json_atomic(config_file, autoscaling_config(spec, address, temp_root))
     write_json_atomic(temp_root / CONTROL_FILE, {})
-    cmd = _head_command(spec, config_file, port, ray_temp)
+    metrics_port = free_port()
+    cmd = _head_command(spec, config_file, port, ray_temp, metrics_port)
     if system_config:
         cmd.append(f"--system-config={json.dumps(system_config, separators=(',', ':'))}")
     env = dict(os.environ, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S=f"{spec.update_interval_s:g}",
@@ -179,7 +182,7 @@ def start_autoscaling_cluster(
         _wait_for_gcs(head_proc, port, deadline, ledger)
         ray.init(address=address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         head_id = next(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-        handle.nodes["head"] = NodeHandle("head", None, head_id, True)
+        handle.nodes["head"] = NodeHandle("head", None, head_id, True, metrics_export_port=metrics_port)
         ledger.snapshot_descendants()
         _wait_min_workers(spec, deadline)
         check_ports_owned(handle.ports(), ledger)

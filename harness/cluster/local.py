@@ -144,6 +144,15 @@ class NodeHandle:
     is_head: bool
     ray_node: Any = None  # ray._private.node.Node for local clusters
     alive: bool = True
+    # Where the node's Prometheus endpoint listens (127.0.0.1): set when the harness started it.
+    metrics_export_port: int | None = None
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The node's metrics export port, when this run knows it (its own nodes only)."""
+        port = getattr(self.ray_node, "metrics_export_port", None) if self.ray_node is not None else None
+        port = port if isinstance(port, int) and port > 0 else self.metrics_export_port
+        return port if isinstance(port, int) and port > 0 else None
 
     def process_pids(self) -> dict[str, list[int]]:
         """The node's own processes by type (raylet, gcs_server, ...)."""
@@ -215,6 +224,9 @@ def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
         "object_store_memory": spec.object_store_mb * MB,
         "node_ip_address": LOOPBACK,
         "node_name": spec.name,
+        # Each node's Prometheus endpoint on a port of its own (the agent binds 127.0.0.1 for a
+        # loopback node): Ray's default port would collide between nodes and runs on this host.
+        "metrics_export_port": free_port(),
     }
     if spec.resources:
         args["resources"] = dict(spec.resources)

@@ -231,7 +231,8 @@ class SuiteSession:
         from harness.run.runner import Runner  # imports Ray: only once everything is validated
 
         runner = Runner(scenario, entry.scenario_file, self.suite_dir, overrides=overrides,
-                        console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster)
+                        console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster,
+                        release=self.release or "")
         return runner.run(), runner.lease.shared
 
     def _skip(self, entry: ResolvedEntry, reason: str, quarantined: bool) -> EntryResult:

@@ -50,8 +50,27 @@ def add_parser(sub: Any, results_default: Path) -> None:
                        help="the app's version for history (default: read from the installed package)")
     suite.add_argument("--json", action="store_true",
                        help="one JSON document on stdout (the suite's summary); human text on stderr")
+    suite.add_argument("--pushgateway", default=None, metavar="URL",
+                       help="push each scenario's final run to this Pushgateway (job harness, grouped by "
+                            "scenario and --label)")
     suite.add_argument("--summary-md", type=Path, default=None, metavar="FILE",
                        help="write the verdict as Markdown (also appended to $GITHUB_STEP_SUMMARY when set)")
+
+
+def push_finals(results: list[Any], gateway: str, console: Console) -> None:
+    """Each scenario's final attempt to the Pushgateway; a failed push is said, never the verdict."""
+    from harness.report.prometheus import push_run
+
+    for result in results:
+        if not result.attempts:
+            continue
+        run_dir = Path(result.attempts[-1].run_dir)
+        try:
+            push_run(run_dir, gateway)
+        except Exception as exc:
+            console.print(f"[yellow]could not push {run_dir.name} to {gateway}: {type(exc).__name__}: {exc}[/]",
+                          highlight=False, soft_wrap=True)
+    console.print(f"pushed to {gateway} (job harness)", highlight=False)
 
 
 def _raise_interrupt(signum: int, _frame: Any) -> None:
@@ -101,6 +120,8 @@ def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         outcome = session.finish()
+    if args.pushgateway:
+        push_finals(session.results, args.pushgateway, console)
     if args.json_out is not None:
         args.json_out.emit({"command": "suite", "suite_dir": str(outcome.suite_dir),
                             "junit": str(outcome.suite_dir / "junit.xml"), **outcome.summary})

@@ -245,6 +245,19 @@ class SampleError(Record):
     source = Field(STR, "`nodes`: the node recorder's poll")
 
 
+class RayMetrics(Record):
+    KIND = "ray_metrics"
+    WRITER = "harness.run.ray_scrape"
+    DOC = ("one scrape of one Ray node's Prometheus endpoint (127.0.0.1, the run's own nodes), every "
+           "recorder.interval_s while an SLO reads Ray's metrics; `t` is when the answer came")
+    node = Field(STR, "the node scraped")
+    port = Field(INT, "its metrics export port")
+    samples = Field(LIST, "[name, labels, value] of each sample of the families kept (the families SLOs name)")
+    families = Field(LIST, "every family the endpoint exported: on the first scrape and whenever the set changed")
+    scrape_ms = Field(NUM, "how long the scrape and its parse took")
+    error = Field(STR, "the scrape failed: why")
+
+
 class Nodes(Record):
     KIND = "nodes"
     WRITER = "harness.run.node_recorder (autoscaling clusters)"

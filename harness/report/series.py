@@ -12,8 +12,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.measure import stats
-from harness.measure.records import Chaos, Dropped, Error, Nodes, Request, Sample, Workload
+from harness.measure import ray_metrics, stats
+from harness.measure.records import (
+    Chaos,
+    Dropped,
+    Error,
+    Nodes,
+    RayMetrics,
+    Request,
+    Sample,
+    Workload,
+)
 from harness.measure.timeline import Timeline
 
 MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
@@ -118,6 +127,7 @@ def build_series(timeline: Timeline, config_targets: dict[str, float] | None = N
         _nodes_chart(timeline, t0),
         *_node_type_charts(timeline, t0),
         *_workload_charts(timeline, t0),
+        *ray_metric_charts(timeline, t0),
     ]
     if not has_load(timeline):  # a workload-only run: show what it has, not empty request charts
         charts = [c for c in charts if c.key not in ("rps", "latency", "errors", "replicas") or c.has_data]
@@ -316,6 +326,37 @@ def _workload_charts(timeline: Timeline, t0: float) -> list[Chart]:
         for index, key in enumerate(sorted(counters[name])):
             color = "#d62728" if key in ("lost", "failed", "wrong", "failed_calls") else PALETTE[index % len(PALETTE)]
             chart.series.append(Series(key, counters[name][key], color, step=True))
+
+
+# Labels every Ray series carries that say nothing about what it measures.
+_RAY_NOISE_LABELS = frozenset({"SessionName", "Version", "NodeAddress", "Component", "WorkerId", "JobId"})
+
+
+def ray_metric_charts(timeline: Timeline, t0: float) -> list[Chart]:
+    """A chart per Ray family the timeline holds (the scraper keeps only those an SLO names).
+
+    Gauges as scraped; counters (and a histogram's `_count`) as a rate between scrapes.
+    One line per node and distinguishing labels.
+    """
+    lines: dict[str, dict[tuple, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    for record in ray_metrics.scrapes(timeline):
+        for name, labels, value in record.get(RayMetrics.samples) or []:
+            if name.endswith(("_bucket", "_sum")):
+                continue
+            shown = tuple(sorted((k, str(v)) for k, v in labels.items() if k not in _RAY_NOISE_LABELS))
+            key = (record.get(RayMetrics.node), shown)
+            lines[name][key].append((record[RayMetrics.t] - t0, float(value)))
+    charts = []
+    for name, by_key in sorted(lines.items()):
+        counter = name.endswith(("_total", "_count"))
+        varying = _varying_labels([labels for _, labels in by_key])
+        nodes = {node for node, _ in by_key}
+        chart = Chart(f"ray-{name}", f"{name}{' (per second)' if counter else ''}", "/s" if counter else "")
+        for k, ((node, labels), points) in enumerate(sorted(by_key.items(), key=lambda kv: str(kv[0]))):
+            label = ", ".join(f"{a}={b}" for a, b in labels if a in varying)
+            label = (f"{node} " if len(nodes) > 1 else "") + (label or name)
+            chart.series.append(Series(label, _rates(points) if counter else points,
+                                       PALETTE[k % len(PALETTE)], step=not counter))
         charts.append(chart)
     return charts
 
@@ -380,6 +421,23 @@ def readable_detail(record: dict[str, Any], t0: float) -> str:
         else:
             parts.append(f"{key.replace('_', ' ')}: {value}")
     return "; ".join(parts)
+
+
+def _varying_labels(label_sets: list[tuple]) -> set[str]:
+    values: dict[str, set[str]] = defaultdict(set)
+    for labels in label_sets:
+        for key, value in labels:
+            values[key].add(value)
+    return {key for key, seen in values.items() if len(seen) > 1} or {k for k, _ in (label_sets[0] if label_sets else ())}
+
+
+def _rates(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A counter's per-second rate between successive scrapes (a reset counts from 0)."""
+    out = []
+    for (t1, v1), (t2, v2) in zip(points, points[1:], strict=False):
+        if t2 > t1:
+            out.append((t2, ((v2 - v1) if v2 >= v1 else v2) / (t2 - t1)))
+    return out
 
 
 # Chaos records (harness.measure.records.Chaos): {"kind": "chaos", "id": "fault-1",

@@ -7,18 +7,23 @@ from harness.run.context import RunComponent
 from harness.run.health import HealthGuard
 from harness.run.host_guard import HostGuard
 from harness.run.live import LiveView
+from harness.run.ray_scrape import RayScraper, wanted_families
 from harness.run.recorder import Recorder
 from harness.scenario.config import Scenario
 from harness.workloads import build_workloads
 
 
-def build_components(scenario: Scenario) -> list[RunComponent]:
+def build_components(scenario: Scenario, metrics_port: int | None = None) -> list[RunComponent]:
     """Components in start order; they are stopped in reverse order.
 
     The recorder starts first and stops last, so its samples cover the workloads'
-    ends; the host guard is ticked after the others have started.
+    ends; the host guard is ticked after the others have started. metrics_port:
+    `--metrics-port`, the live counters for Prometheus.
     """
     components: list[RunComponent] = [Recorder(scenario.recorder)]
+    families = wanted_families(scenario)
+    if families:  # an SLO reads Ray's own metrics: scrape the run's nodes at the recorder's cadence
+        components.append(RayScraper(scenario.recorder, families))
     # The load streams are complete before any component stops: LoadReport reads them.
     components.append(LoadReport())
     relay = None
@@ -41,5 +46,9 @@ def build_components(scenario: Scenario) -> list[RunComponent]:
         from chaos.component import ChaosComponent  # loads only the faults the scenario names
 
         components.append(ChaosComponent(scenario.chaos, relay=relay))
+    if metrics_port is not None:
+        from harness.run.live_metrics import LiveMetricsServer
+
+        components.append(LiveMetricsServer(metrics_port))
     components.append(LiveView())  # last: started after the others, stopped first
     return components

@@ -42,6 +42,8 @@ from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
 from harness.report.junit import build_suite, write_junit
+from harness.report.prometheus import RUN_FILE as PROM_FILE
+from harness.report.prometheus import write_run_metrics
 from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.run.components import build_components
@@ -127,8 +129,13 @@ class Runner:
         run_id: str | None = None,
         pool: LeasePool | None = None,
         share_cluster: bool | None = None,
+        metrics_port: int | None = None,
+        release: str = "",
     ):
-        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster."""
+        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster;
+        metrics_port: serve the live counters for Prometheus on 127.0.0.1 (harness.run.live_metrics);
+        release: the release label (`--label`), in summary.json and on every exported metric."""
+        self.release = release
         if scenario.app is not None and scenario.app._serve is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
@@ -151,7 +158,7 @@ class Runner:
             overrides=list(overrides or []),
         )
         self.components: list[RunComponent] = (
-            components if components is not None else build_components(scenario)
+            components if components is not None else build_components(scenario, metrics_port)
         )
         self.results_root = results_root
         self.outcome = RunOutcome(
@@ -396,7 +403,8 @@ class Runner:
         summary = build_summary(
             self.outcome,
             self.scenario.model_dump(mode="json"),
-            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts},
+            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts,
+             "release": self.release},
         )
         summary["versions"]["app"] = app_version(self.scenario.app)
         try:
@@ -413,6 +421,10 @@ class Runner:
             write_report(ctx.run_dir)
         except Exception as exc:  # the report is a view of the results: never worth the verdict
             self.outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
+        try:
+            write_run_metrics(ctx.run_dir)
+        except Exception as exc:  # a view of the results too
+            self.outcome.notes.append(f"could not write {PROM_FILE}: {exc}")
         try:
             point_symlink(self.results_root / "latest", ctx.run_dir.name)
         except OSError as exc:

@@ -14,6 +14,10 @@
                                         most twice: no flapping
     replica_start_time(Echo) < 15s      each rise of the target was met by running
                                         replicas within 15 s (the slowest rise counts)
+    decision_to_running(Echo) < 10s     the same, with the target Serve's autoscaler
+                                        exports (ray_serve_autoscaling_target_replicas,
+                                        scraped from the run's nodes): from its decision
+                                        to running replicas
 
 A time that never came is `never` (infinite), which fails any `<` bound. Precision
 is the recorder's interval (0.5 s by default).
@@ -24,7 +28,7 @@ from __future__ import annotations
 import math
 from itertools import pairwise
 
-from harness.measure import series
+from harness.measure import ray_metrics, series
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import COUNT, REPLICAS, SECONDS, Measurement, SLOSyntaxError, metric
 
@@ -226,16 +230,52 @@ def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> M
     episodes = start_episodes(target, running)
     if not episodes:
         return Measurement(None, "s", {"why": f"the target of {deployment!r} never rose", "deployment": deployment})
+    return slowest_rise(episodes, window, deployment, {"deployment": deployment})
+
+
+def slowest_rise(episodes: list[dict[str, float]], window: Window, deployment: str,
+                 inputs: dict[str, object]) -> Measurement:
+    """The slowest of start_episodes' rises, every rise in the inputs."""
     slowest = max(episodes, key=lambda e: e["waited_s"])
-    inputs = {
-        "deployment": deployment,
-        "rises": [
-            {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
-             "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
-            for e in episodes
-        ],
-    }
+    inputs["rises"] = [
+        {"at_s": round(e["at"] - window.start, 3), "target": e["target"],
+         "waited_s": None if math.isinf(e["waited_s"]) else round(e["waited_s"], 3)}
+        for e in episodes
+    ]
     if math.isinf(slowest["waited_s"]):
         inputs["why"] = (f"running replicas of {deployment} never reached the target "
                          f"{slowest['target']:g} set at {slowest['at'] - window.start:.1f}s")
     return Measurement(slowest["waited_s"], "s", inputs)
+
+TARGET_METRIC = ray_metrics.TARGET_METRIC
+
+
+def target_labels(deployment: str) -> dict[str, str]:
+    """Label filters of a deployment's autoscaling metrics: `App/Deployment` names its app too."""
+    if "/" in deployment:
+        app, name = deployment.split("/", 1)
+        return {"application": app, "deployment": name}
+    return {"deployment": deployment}
+
+
+@metric("decision_to_running", kind=SECONDS, window="run", subject="deployment")
+def decision_to_running(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    """Each rise of the autoscaler's exported target, until running replicas reached it (slowest)."""
+    deployment, _ = deployment_args("decision_to_running", args)
+    if ray_metrics.serve_families() and TARGET_METRIC not in ray_metrics.serve_families():
+        raise SLOSyntaxError(f"expected a Ray whose Serve exports {TARGET_METRIC} (decision_to_running "
+                             f"reads it); the installed Ray does not")
+    labels = target_labels(deployment)
+    exported = ray_metrics.summed(ray_metrics.series_by_key(timeline, TARGET_METRIC, labels))
+    target = series.within(exported, window)
+    running = series.within(series.deployment_series(timeline, deployment, "running"), window)
+    inputs: dict[str, object] = {"deployment": deployment, "target_metric": TARGET_METRIC,
+                                 "target": series.relative(target, window.start)}
+    if not target:
+        inputs["why"] = ray_metrics.why_no_data(timeline, TARGET_METRIC, labels)
+        return Measurement(None, "s", inputs)
+    episodes = start_episodes(target, running)
+    if not episodes:
+        inputs["why"] = f"the autoscaler's target for {deployment!r} never rose in the window"
+        return Measurement(None, "s", inputs)
+    return slowest_rise(episodes, window, deployment, inputs)

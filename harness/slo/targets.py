@@ -23,6 +23,7 @@ from harness.measure import windows
 from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.core import parse_check, window_of
+from harness.slo.ray import families_named
 from harness.slo.registry import SLOSyntaxError
 
 HARNESS_WINDOWS = ("run", "load", "after_load", "cluster_start", "app_deploy")
@@ -31,7 +32,8 @@ WORKLOAD_ONLY_WINDOWS = ("run", "cluster_start", "workloads")
 # Windows harness.scenario.workload_only already refuses with app: none (one line per mistake).
 _NO_LOAD_WINDOWS = ("load", "after_load")
 # Metrics about what an autoscaler does: meaningless on a deployment with a fixed replica count.
-AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time"})
+AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction_changes", "replica_start_time",
+                                 "decision_to_running"})
 _NUMBERED = re.compile(r"^(fault|replace)-(\d+)$")
 
 
@@ -239,9 +241,18 @@ def duplicate_names(scenario: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+def ray_metric_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """SLOs on Ray's own metrics need nodes the run starts: only their endpoints are scraped."""
+    if scenario.cluster.address is None:
+        return []
+    return [(f"slos.{index}.check", "expected a cluster the run starts (Ray's metrics are scraped only from "
+                                    f"the run's own nodes), got cluster.address with {spec.check!r}")
+            for index, spec in enumerate(scenario.slos) if families_named([spec.check])]
+
+
 def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> list[tuple[str, str]]:
     """Every SLO naming what the scenario cannot have, as (key path, what was expected)."""
-    found = duplicate_names(scenario) + request_filter_problems(scenario)
+    found = duplicate_names(scenario) + request_filter_problems(scenario) + ray_metric_problems(scenario)
     if scenario.app is None:  # app: none: workloads and windows only (harness.scenario.workload_only: the rest)
         if not scenario.workloads:  # refused as a whole by harness.scenario.workload_only
             return found

@@ -326,6 +326,8 @@ def _workload_charts(timeline: Timeline, t0: float) -> list[Chart]:
         for index, key in enumerate(sorted(counters[name])):
             color = "#d62728" if key in ("lost", "failed", "wrong", "failed_calls") else PALETTE[index % len(PALETTE)]
             chart.series.append(Series(key, counters[name][key], color, step=True))
+        charts.append(chart)
+    return charts
 
 
 # Labels every Ray series carries that say nothing about what it measures.

@@ -31,8 +31,12 @@ run: $(STAMP) ## run the default smoke scenario on a local cluster (SCENARIO=...
 lint: $(STAMP) ## ruff over the tree
 	$(BIN)/ruff check harness chaos locustfiles tests bench tools
 
-unit: $(STAMP) ## unit tests only (no cluster)
-	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+# Unit tests start no cluster and run on every core (pytest-xdist); integration tests
+# run one at a time: one Ray cluster at a time on a small machine.
+UNIT_WORKERS ?= auto
+
+unit: $(STAMP) ## unit tests only (no cluster), in parallel (UNIT_WORKERS=auto)
+	$(BIN)/pytest tests/unit -q -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 
 integration: $(STAMP) ## integration tests on real local clusters
 	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
@@ -47,8 +51,9 @@ prometheus: ## Debian's prometheus and pushgateway for the observability tests (
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 prometheus prometheus-pushgateway; \
 	  else echo "warning: prometheus or prometheus-pushgateway missing and not root: their tests will be skipped"; fi; }
 
-test: lint chromium prometheus ## the project's own tests: lint, unit, integration
-	$(BIN)/pytest tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
+test: lint chromium prometheus ## the project's own tests: lint, unit (parallel), integration (serial)
+	$(BIN)/pytest tests/unit -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly; what CI runs)
 	$(BIN)/pytest tests/release -q --suite $(SUITE) --junitxml=results/release-junit.xml $(PYTEST_ARGS)

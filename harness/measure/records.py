@@ -370,6 +370,18 @@ class Error(Record):
     message = Field(STR, "what happened")
 
 
+class Abort(Record):
+    KIND = "abort"
+    WRITER = "harness.run.failfast"
+    DOC = ("fail-fast: an SLO with `abort_on_fail` can no longer pass whatever the rest of its "
+           "window brings; the run ends early (exit 1)")
+    slo = Field(STR, "the SLO's name")
+    check = Field(STR, "its check")
+    reason = Field(STR, "why it cannot pass any more")
+    decided_at_s = Field(NUM, "seconds since the load started")
+    planned_s = Field(NUM, "the load's planned seconds")
+
+
 class Teardown(Record):
     KIND = "teardown"
     WRITER = "harness.run.runner"

@@ -22,6 +22,7 @@ from harness.scenario.config import Scenario, semantic_errors
 from harness.scenario.errors import format_validation_error
 from harness.scenario.paths import resolve_paths, warn_stderr
 from harness.slo import targets as slo_targets
+from harness.slo.certain import abort_problems
 from harness.slo.core import validate_checks, validate_windows
 from harness.slo.nodes import node_type_problems
 
@@ -182,6 +183,7 @@ def scenario_from_dict(
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
     problems += slo_targets.problems(scenario)
+    problems += abort_problems(scenario.slos)
     autoscaling = scenario.cluster.autoscaling
     node_types = None if autoscaling is None else autoscaling.type_names()
     problems += [(f"slos.{index}.check", message)

@@ -142,7 +142,8 @@ def test_the_report_names_the_commit_and_the_slo_change_within_80_columns(repo) 
     assert [c["decision"] for c in doc["commits"]] == ["pass", None, "pass", "fail", None, "fail"]
     lines = table_lines(doc)
     assert max(map(len, lines)) <= 80
-    assert any(line.startswith(f"first bad commit: {ids[3][:12]} change 3") for line in lines)
+    assert " ".join(lines[:2]) == (f"bisect bisect-unit: first bad commit {ids[3][:12]} change 3 (last good"
+                                   f"   {ids[2][:12]})")
     assert any("+56 (+700%)" in line for line in lines)
     text = markdown(doc)
     assert f"**First bad commit: `{ids[3][:12]}` change 3**" in text
@@ -163,3 +164,17 @@ def test_setup_runs_once_per_commit_in_its_worktree(tmp_path) -> None:
     assert calls.read_text().split() == ["a" * 40]  # cached: the second call ran nothing
     with pytest.raises(bisect_setup.SetupError, match="exited 1"):
         bisect_setup.prepare(tmp_path / "results", "b" * 40, "exit 1", tree, log)
+
+
+def test_the_flake_rate_from_history_counts_flaky_attempts_not_failed_results(tmp_path) -> None:
+    from harness.gate.bisect.cmd import history_flake
+    from harness.gate.history import History, StoredResult
+
+    history = History(tmp_path / "history.sqlite")
+    for status, attempts in [("passed", 1)] * 8 + [("flaky", 2)] * 2 + [("failed", 3)] * 3:
+        history.record(StoredResult(scenario="s", status=status, attempts=attempts, suite="nightly"))
+    history.record(StoredResult(scenario="s", status="failed", suite="bisect"))
+    flake, source = history_flake(tmp_path / "history.sqlite", "s")
+    assert flake == pytest.approx((2 + 1) / (12 + 10))  # 10 passes, 2 flaky failures, Beta(1, 9)
+    assert source == "history: 2 flaky failures in 12 runs"
+    assert history_flake(tmp_path / "history.sqlite", "other") is None  # too few runs: measure

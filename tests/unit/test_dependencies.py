@@ -17,7 +17,8 @@ OTHER_DIRS = ("tests", "bench", "configs", "tools")
 LOCAL = {"harness", "chaos", "locustfiles", "tests", "bench", "tools", "my_faults", "user_app", "http_ok"}
 # Declared but never imported: how each is used instead (checked below).
 TOOLS = {"ruff": "Makefile runs .venv/bin/ruff", "pytest-timeout": "pyproject sets `timeout`",
-         "check-jsonschema": "tests/unit/test_ci_examples.py runs .venv/bin/check-jsonschema"}
+         "check-jsonschema": "tests/unit/test_ci_examples.py runs .venv/bin/check-jsonschema",
+         "pytest-xdist": "Makefile runs tests/unit with -n"}
 
 
 def _name(requirement: str) -> str:
@@ -84,3 +85,4 @@ def test_every_declared_dependency_is_imported_or_a_listed_tool() -> None:
     assert "ruff" in (ROOT / "Makefile").read_text()
     assert "check-jsonschema" in (ROOT / "tests/unit/test_ci_examples.py").read_text()
     assert re.search(r"^timeout = \d+", (ROOT / "pyproject.toml").read_text(), re.M)
+    assert re.search(r"pytest tests/unit .*-n ", (ROOT / "Makefile").read_text())

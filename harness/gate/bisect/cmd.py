@@ -163,6 +163,8 @@ def _run(args: argparse.Namespace, console: Console, state: BisectState, folder:
     from harness.gate.bisect.commit_run import CommitRunner
     from harness.gate.bisect.driver import drive, plan_of
 
+    wall_start = time.monotonic()
+    finished_before = state.result is not None  # a rerun of a finished bisect: blamed already
     plan = plan_of(state)
     k = decisions_needed(len(state.commits))
     console.print(
@@ -192,7 +194,8 @@ def _run(args: argparse.Namespace, console: Console, state: BisectState, folder:
         runner.close()
         pool.close()
     code = EXIT_PASSED if step.outcome == "found" else EXIT_INFRA
-    doc = document(state, step, code, results_dir=str(folder), clusters_started=pool.started)
+    doc = document(state, step, code, results_dir=str(folder), clusters_started=pool.started,
+                   wall_s=round(time.monotonic() - wall_start, 1))
     if not stopped:
         state.result = {k: doc[k] for k in ("outcome", "message", "first_bad", "last_good")}
         state.save(folder)
@@ -208,7 +211,7 @@ def _run(args: argparse.Namespace, console: Console, state: BisectState, folder:
         publish(md, args.summary_md)
     except OSError as exc:
         console.print(f"[yellow]could not write the Markdown summary: {exc}[/]")
-    if step.outcome == "found" and not args.no_history:
+    if step.outcome == "found" and not args.no_history and not finished_before:
         _record_blame(history_path, state, doc, base, console)
     if args.json_out is not None:
         args.json_out.emit(doc)

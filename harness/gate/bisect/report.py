@@ -7,6 +7,7 @@ and each SLO's median between the last good and the first bad commit.
 from __future__ import annotations
 
 import statistics
+import textwrap
 from typing import Any
 
 from harness.gate.bisect.driver import plan_of
@@ -78,6 +79,8 @@ def document(state: BisectState, step: Step, exit_code: int, **extra: Any) -> di
     if step.outcome == "found" and step.blamed is not None and step.last_good is not None:
         bad, good = state.commits[step.blamed], state.commits[step.last_good]
         doc["first_bad"] = {"index": step.blamed, "sha": bad.sha, "subject": bad.subject}
+        doc["message"] = (f"first bad commit {bad.sha[:12]} {bad.subject} (last good "
+                          f"{good.sha[:12]})")
         doc["last_good"] = {"index": step.last_good, "sha": good.sha, "subject": good.subject}
         doc["slo_changes"] = slo_changes(good, bad)
         doc["metric_changes"] = metric_changes(good, bad)
@@ -87,8 +90,19 @@ def document(state: BisectState, step: Step, exit_code: int, **extra: Any) -> di
 def _num(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
+    if unit == "ratio":
+        return f"{value:.2%}"
     text = f"{value:.4g}"
-    return f"{text} {unit}".strip() if unit and unit != "ratio" else text
+    return f"{text} {unit}".strip() if unit else text
+
+
+def _change(row: dict[str, Any]) -> str:
+    if row["change"] is None:
+        return "-"
+    pct = "" if row["change_pct"] is None else f" ({row['change_pct']:+.0f}%)"
+    if row["unit"] == "ratio":
+        return f"{row['change'] * 100:+.2f} pts"
+    return f"{row['change']:+.4g}{pct}"
 
 
 def _cut(text: str, width: int) -> str:
@@ -97,10 +111,7 @@ def _cut(text: str, width: int) -> str:
 
 def table_lines(doc: dict[str, Any]) -> list[str]:
     """The evidence in lines of at most 80 columns."""
-    lines = [_cut(f"bisect {doc['scenario']}: {doc['message']}", WIDTH)]
-    if doc["first_bad"]:
-        fb = doc["first_bad"]
-        lines.append(_cut(f"first bad commit: {fb['sha'][:12]} {fb['subject']}", WIDTH))
+    lines = textwrap.wrap(f"bisect {doc['scenario']}: {doc['message']}", WIDTH, subsequent_indent="  ")
     lines.append(f"{'#':>3} {'commit':<12} {'subject':<34} {'runs':>4} {'fail':>4} {'decision':<9}"
                  f" {'err':>3}")
     for c in doc["commits"]:
@@ -110,22 +121,22 @@ def table_lines(doc: dict[str, Any]) -> list[str]:
         lines.append(f"{c['index']:>3} {c['sha'][:12]:<12} {_cut(c['subject'], 34):<34} {c['runs']:>4} "
                      f"{c['failures']:>4} {(c['decision'] or '-') + mark:<9} {c['errors']:>3}")
     if doc["slo_changes"]:
-        lines.append(f"{'SLO':<28} {'last good':>12} {'first bad':>12} {'change':>12} {'passed':>9}")
+        lines.append(f"{'SLO':<22} {'last good':>11} {'first bad':>11} {'change':>20} {'passed':>10}")
         for s in doc["slo_changes"]:
-            pct = "" if s["change_pct"] is None else f" ({s['change_pct']:+.0f}%)"
-            change = "-" if s["change"] is None else f"{s['change']:+.4g}{pct}"
-            lines.append(f"{_cut(s['slo'], 28):<28} {_num(s['last_good'], s['unit']):>12} "
-                         f"{_num(s['first_bad'], s['unit']):>12} {_cut(change, 12):>12} "
-                         f"{s['last_good_passed'] + '>' + s['first_bad_passed']:>9}")
-    lines.append(_cut(settings_line(doc), WIDTH))
+            lines.append(f"{_cut(s['slo'], 22):<22} {_num(s['last_good'], s['unit']):>11} "
+                         f"{_num(s['first_bad'], s['unit']):>11} {_cut(_change(s), 20):>20} "
+                         f"{s['last_good_passed'] + ' > ' + s['first_bad_passed']:>10}")
+    lines += [_cut(line, WIDTH) for line in settings_lines(doc)]
     return lines
 
 
-def settings_line(doc: dict[str, Any]) -> str:
+def settings_lines(doc: dict[str, Any]) -> list[str]:
     flake = "-" if doc["flake"] is None else f"{doc['flake']:.1%}"
-    return (f"{doc['runs_total']} runs (budget {doc['run_budget']}), {doc['elapsed_s']:.0f} s; "
-            f"flake {flake} ({doc['flake_source']}); wrong-blame bound {doc['alpha']:.0%} over "
-            f"{doc['decisions_bound']} decisions")
+    wall = f", this command {doc['wall_s']:.0f} s" if doc.get("wall_s") is not None else ""
+    return [f"{doc['runs_total']} runs (budget {doc['run_budget']}), {doc['elapsed_s']:.0f} s running{wall}",
+            f"flake rate {flake} ({doc['flake_source']})",
+            f"wrong-blame bound {doc['alpha']:.0%} over {doc['decisions_bound']} decisions: "
+            f"alpha = beta = {doc['per_decision_alpha']:.4g} each"]
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -144,9 +155,7 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc["slo_changes"]:
         out += ["", "| SLO | last good | first bad | change | runs passed |", "|---|---|---|---|---|"]
         for s in doc["slo_changes"]:
-            pct = "" if s["change_pct"] is None else f" ({s['change_pct']:+.0f}%)"
-            change = "-" if s["change"] is None else f"{s['change']:+.4g}{pct}"
             out.append(f"| {s['slo']} | {_num(s['last_good'], s['unit'])} | {_num(s['first_bad'], s['unit'])} "
-                       f"| {change} | {s['last_good_passed']} -> {s['first_bad_passed']} |")
-    out += ["", settings_line(doc) + f"; each decision alpha = beta = {doc['per_decision_alpha']:.4g}.", ""]
+                       f"| {_change(s)} | {s['last_good_passed']} -> {s['first_bad_passed']} |")
+    out += ["", "; ".join(settings_lines(doc)) + ".", ""]
     return "\n".join(out)

@@ -54,9 +54,10 @@ from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
 from harness.scenario.paths import relative_paths
-from harness.scenario.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.scenario.workload_only import DRIVE_WINDOW
 from harness.slo import targets as slo_targets
 from harness.slo.core import evaluate
+from harness.slo.implicit import implicit_slos
 from harness.workloads import Workload
 
 TICK_S = 0.2
@@ -271,6 +272,10 @@ class Runner:
     def _check_slo_subjects(self, deployments: list[str]) -> None:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
+        if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
+            from chaos.registry import deployment_problems
+
+            problems += deployment_problems(self.scenario, set(deployments))
         if problems:
             key, what = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

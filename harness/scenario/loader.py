@@ -17,7 +17,7 @@ from harness.app.serve_config import ServeConfigError, legacy_config, load_serve
 from harness.load.spec import shape_problems
 from harness.load.traffic import traffic_problems
 from harness.pythonpath import export as export_python_path
-from harness.scenario import safe_yaml, workload_only
+from harness.scenario import placement, safe_yaml, workload_only
 from harness.scenario.config import Scenario, semantic_errors
 from harness.scenario.errors import format_validation_error
 from harness.scenario.paths import resolve_paths, warn_stderr
@@ -177,6 +177,7 @@ def scenario_from_dict(
         f"{'did you mean ' + u.close + '? ' if u.close else ''}(expected a key Ray's {u.schema} knows: "
         "Ray ignores others, and --strict refuses them)"
     )) for u in unknown]
+    problems += [(key, f"expected {what}") for key, what in placement.problems(scenario)]
     if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
         problems += shape_problems(scenario.load, scenario.duration_s)
         problems += traffic_problems(scenario)

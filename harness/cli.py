@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a field of the scenario (repeatable)")
     run.add_argument("--seed", type=int, default=None, help="fix every random choice of the run")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    run.add_argument("--fail-fast", action="store_true",
+                     help="end the run as soon as an SLO surely failed (abort_on_fail on every SLO that "
+                          "supports it; docs/verdicts.md)")
     run.add_argument("--label", default="", metavar="TAG",
                      help="the release under test (e.g. a tag): a label on every exported metric")
     add_strict_flag(run)
@@ -275,6 +278,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         scenario = load_scenario(args.scenario, overrides, strict=args.strict)
     except ConfigError as exc:
         return _config_error(args, exc, "run")
+    if args.fail_fast:
+        from harness.slo.certain import with_fail_fast
+
+        scenario = with_fail_fast(scenario)
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
     try:

@@ -9,8 +9,10 @@ as module attributes, hence the one module-level STATE.
 
 from __future__ import annotations
 
+import signal
 import time
 
+import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
@@ -21,10 +23,25 @@ STATE = LoadState.from_environment()
 LOAD = STATE.load
 
 
+# A standalone process told to stop early (SIGINT: fail-fast, harness.run.failfast) stops
+# sending and quits through Locust's own path (windows closed at the quit, report written).
+# Python's default SIGINT handler would raise KeyboardInterrupt in whichever greenlet runs
+# (a request's), leaving the load to play out; a gevent handler runs in a greenlet of its own.
+STOP_GRACE_S = 1.0  # in-flight requests get this long to answer
+
+
+def _stop_now(environment) -> None:
+    STATE.stop_now()
+    environment.stop_timeout = STOP_GRACE_S
+    environment.runner.quit()
+
+
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message(ORIGIN_MESSAGE, lambda msg, **_kw: STATE.set_origin(msg.data))
+    if STATE.role == "standalone":
+        gevent.signal_handler(signal.SIGINT, _stop_now, environment)
 
 
 @events.test_start.add_listener

@@ -47,6 +47,9 @@ class OpenLoopStats:
         }
 
 
+STOPPED_DRAIN_S = 0.5  # stopped early: answers in flight get this long
+
+
 @dataclass
 class OpenLoop:
     profile: Profile
@@ -59,6 +62,7 @@ class OpenLoop:
     worker_index: int = 0  # 0-based share of the schedule
     workers: int = 1
     stats: OpenLoopStats = field(default_factory=OpenLoopStats)
+    stopped: bool = False  # told to stop early: send nothing more, wait briefly for answers
 
     def run(self, session: Any, origin_wall: float, origin_perf: float, drain_s: float) -> None:
         """Send on schedule until the profile ends, then wait up to drain_s for answers."""
@@ -66,6 +70,8 @@ class OpenLoop:
         stats = self.stats
         draws = request_draws(self.seed)  # which request each send makes: one draw per send, in order
         for index, offset in enumerate(arrival_offsets(self.profile, self.arrivals, self.seed)):
+            if self.stopped:
+                break
             draw = next(draws)
             if index % self.workers != self.worker_index:
                 continue
@@ -79,6 +85,8 @@ class OpenLoop:
                 gevent.sleep(0)
             while time.perf_counter() < due:
                 gevent.sleep(0)  # the last stretch by yielding: answers keep flowing meanwhile
+            if self.stopped:
+                break
             lag_s = time.perf_counter() - due
             stats.max_lag_ms = max(stats.max_lag_ms, lag_s * 1000.0)
             reason = "late" if lag_s > self.max_lag_s else "in_flight" if pool.full() else None
@@ -91,4 +99,4 @@ class OpenLoop:
                 continue
             stats.sent += 1
             pool.spawn(self.caller.call, session, index, origin_wall + offset, due, True, request)
-        pool.join(timeout=drain_s)
+        pool.join(timeout=STOPPED_DRAIN_S if self.stopped else drain_s)

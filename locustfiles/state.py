@@ -173,6 +173,11 @@ class LoadState:
             cpu_s=round(time.process_time(), 3),  # this process's CPU: the generator's cost per request
         )
 
+    def stop_now(self) -> None:
+        """Stop early (fail-fast): the open loop sends nothing more."""
+        if self.open_loop is not None:
+            self.open_loop.stopped = True
+
     def close(self) -> None:
         if self.role != "worker":
             self.close_windows()

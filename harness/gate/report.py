@@ -257,6 +257,10 @@ def why_lines(session: SuiteSession) -> list[str]:
             lines.append(f"  reproduce: {r.attempts[-1].reproduce_command}")
         elif r.decision.notes or r.skipped_reason:
             lines.append(f"[yellow]not blocking:[/] {r.name}: {'; '.join(r.decision.notes) or r.skipped_reason}")
+        # issue 22: what the reruns could not decide (reported, never blocking)
+        for verdict in [*r.regressions, *r.pooled]:
+            if verdict.inconclusive:
+                lines.append(f"[yellow]inconclusive:[/] {r.name}: {verdict.message}")
     return lines
 
 

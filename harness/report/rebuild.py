@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.report.html import SUMMARY_FILE, ReportError, write_report
+from harness.report.prometheus import write_run_metrics
 from harness.report.suite_html import write_suite_report
 from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 
@@ -41,6 +42,7 @@ def rebuild(run: str, results_root: Path) -> Path:
     if runs:
         return write_suite_report(folder, runs)
     if (folder / SUMMARY_FILE).is_file():
+        write_run_metrics(folder)  # openmetrics.prom too: a run from before it existed gets one
         return write_report(folder)
     raise ReportError(f"{folder}: expected {SUMMARY_FILE} (a run) or run directories inside it (a suite)")
 

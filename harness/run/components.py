@@ -46,6 +46,10 @@ def build_components(scenario: Scenario, metrics_port: int | None = None) -> lis
         from chaos.component import ChaosComponent  # loads only the faults the scenario names
 
         components.append(ChaosComponent(scenario.chaos, relay=relay))
+    if scenario.load is not None and any(s.abort_on_fail for s in scenario.slos):
+        from harness.run.failfast import FailFast
+
+        components.append(FailFast(scenario))  # ticked after the others: sees what they wrote
     if metrics_port is not None:
         from harness.run.live_metrics import LiveMetricsServer
 

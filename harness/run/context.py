@@ -28,6 +28,14 @@ class InfraError(Exception):
         self.message = message
 
 
+class AbortRun(Exception):
+    """Fail-fast (harness.run.failfast): an SLO has surely failed; end the run early, as a verdict."""
+
+    def __init__(self, decisions: list[Any]):
+        super().__init__("; ".join(str(d) for d in decisions))
+        self.decisions = decisions
+
+
 @dataclass
 class RunContext:
     scenario: Scenario

@@ -47,14 +47,16 @@ from harness.report.prometheus import write_run_metrics
 from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.run.components import build_components
-from harness.run.context import InfraError, RunComponent, RunContext
+from harness.run.context import AbortRun, InfraError, RunComponent, RunContext
+from harness.run.failfast import mark_aborted
 from harness.run.health import describe_load_exit
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
-from harness.scenario.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.scenario.workload_only import DRIVE_WINDOW
 from harness.slo import targets as slo_targets
 from harness.slo.core import evaluate
+from harness.slo.implicit import implicit_slos
 from harness.workloads import Workload
 
 TICK_S = 0.2
@@ -169,6 +171,7 @@ class Runner:
             started_at=time.time(),
         )
         self._load: LoadProcess | None = None
+        self.aborted: AbortRun | None = None  # fail-fast ended the run (harness.run.failfast)
         self._started: list[RunComponent] = []
         self._watch: RunWatch | None = None
         self._part = "setup"  # what the run was doing: an unexpected error names it
@@ -268,6 +271,10 @@ class Runner:
     def _check_slo_subjects(self, deployments: list[str]) -> None:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
+        if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
+            from chaos.registry import deployment_problems
+
+            problems += deployment_problems(self.scenario, set(deployments))
         if problems:
             key, what = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -306,11 +313,18 @@ class Runner:
             if time.monotonic() > deadline:
                 raise InfraError("load", "locust did not stop after the scenario's duration")
             self._worker_losses()
-            self._tick()
+            try:
+                self._tick()
+            except AbortRun as exc:  # fail-fast: an SLO surely failed; stop the load, judge as usual
+                self._abort(exc)
+                break
             time.sleep(TICK_S)
+        if self.aborted is not None:
+            self._load.stop()
         ctx.load_ended_at = time.time()
         self.outcome.metrics["harness_cpu_percent_during_load"] = round(cpu_meter.percent(), 2)
-        problem = describe_load_exit(code, time.monotonic() - load_started, scenario.duration_s)
+        problem = None if self.aborted is not None else describe_load_exit(
+            code, time.monotonic() - load_started, scenario.duration_s)
         if problem:
             raise InfraError("load", f"{problem}: {self._load.cause()}")
         # A generator that could not send on schedule says nothing about the release.
@@ -342,12 +356,23 @@ class Runner:
     def _cooldown(self) -> None:
         ctx, scenario = self.ctx, self.scenario
         cooldown_end = time.monotonic() + scenario.cooldown_s
-        if scenario.cooldown_s:
+        if scenario.cooldown_s and self.aborted is None:
             ctx.timeline.phase("cooldown", "start")
             while time.monotonic() < cooldown_end:
-                self._tick()
+                try:
+                    self._tick()
+                except AbortRun as exc:
+                    self._abort(exc)
+                    break
                 time.sleep(TICK_S)
             ctx.timeline.phase("cooldown", "end")
+
+    def _abort(self, exc: AbortRun) -> None:
+        self.aborted = exc
+        for decision in exc.decisions:
+            self.ctx.console.print(f"fail-fast: {decision}; stopping the run", style="bold red",
+                                   markup=False, highlight=False, soft_wrap=True)
+        self.outcome.notes.append(f"fail-fast: the run was ended early: {exc}")
 
     def _tick(self) -> None:
         for component in self._started:
@@ -391,6 +416,8 @@ class Runner:
         slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
         level, interval = self.scenario.confidence, self.scenario.recorder.interval_s
         self.outcome.verdicts = [evaluate(spec, timeline, level, interval) for spec in slos]
+        if self.aborted is not None:
+            mark_aborted(self.outcome.verdicts, self.aborted.decisions)
         load = timeline.window("load")
         if load is not None:
             stats = window_stats(timeline, load)

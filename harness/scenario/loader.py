@@ -16,10 +16,11 @@ from pydantic import ValidationError
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.load.spec import shape_problems
 from harness.load.traffic import traffic_problems
-from harness.scenario import safe_yaml, workload_only
+from harness.scenario import placement, safe_yaml, workload_only
 from harness.scenario.config import Scenario, semantic_errors
 from harness.scenario.errors import format_validation_error
 from harness.slo import targets as slo_targets
+from harness.slo.certain import abort_problems
 from harness.slo.core import validate_checks, validate_windows
 from harness.slo.nodes import node_type_problems
 
@@ -168,12 +169,14 @@ def scenario_from_dict(
         f"{'did you mean ' + u.close + '? ' if u.close else ''}(expected a key Ray's {u.schema} knows: "
         "Ray ignores others, and --strict refuses them)"
     )) for u in unknown]
+    problems += [(key, f"expected {what}") for key, what in placement.problems(scenario)]
     if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
         problems += shape_problems(scenario.load, scenario.duration_s)
         problems += traffic_problems(scenario)
     problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
     problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
     problems += slo_targets.problems(scenario)
+    problems += abort_problems(scenario.slos)
     autoscaling = scenario.cluster.autoscaling
     node_types = None if autoscaling is None else autoscaling.type_names()
     problems += [(f"slos.{index}.check", message)

@@ -67,7 +67,8 @@ def test_run_verdicts_fit_and_why_lines_are_one_line(tmp_path: Path) -> None:
 def _result(name: str, status: str, blocking: bool, reasons: list[str], notes: list[str]) -> SimpleNamespace:
     attempt = SimpleNamespace(reproduce_command=f"harness reproduce /results/suite/{name}-run")
     return SimpleNamespace(name=name, status=status, attempts=[attempt, attempt], state="consistently_failing",
-                           flake_rate=0.07, decision=Decision(blocking, reasons, notes), skipped_reason=None)
+                           flake_rate=0.07, decision=Decision(blocking, reasons, notes), skipped_reason=None,
+                           regressions=[], pooled=[])
 
 
 def test_suite_table_fits_with_reasons_below() -> None:

@@ -53,6 +53,7 @@ from harness.run.health import describe_load_exit
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
+from harness.scenario.paths import relative_paths
 from harness.scenario.workload_only import DRIVE_WINDOW
 from harness.slo import targets as slo_targets
 from harness.slo.core import evaluate
@@ -507,10 +508,12 @@ class Runner:
 def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
     """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
     resolved = scenario.model_dump(mode="json")
+    relative_paths(resolved, Path.cwd())  # the repository's paths, not this machine's
     if scenario.app is not None and scenario.app.config is not None:
         config_copy = run_dir / "serve_config.yaml"
         write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
-        resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}
+        # Beside scenario.yaml: found wherever the run folder is copied to.
+        resolved["app"] = {"config": config_copy.name, "ready_timeout_s": scenario.app.ready_timeout_s}
     path = run_dir / "scenario.yaml"
     write_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
     return path

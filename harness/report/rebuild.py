@@ -22,6 +22,8 @@ def add_report_parser(sub: argparse._SubParsersAction, default_results: Path) ->
     report = sub.add_parser("report", help="rebuild a run's (or a suite's) report.html from its results")
     report.add_argument("run", help="run directory, run id under --results, or 'latest'")
     report.add_argument("--results", type=Path, default=default_results, help="results root (default: results/)")
+    report.add_argument("--json", action="store_true",
+                        help="one JSON document on stdout; the human text goes to stderr")
 
 
 def resolve_run(run: str, results_root: Path) -> Path:
@@ -52,6 +54,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         path = rebuild(args.run, args.results)
     except ReportError as exc:
         print(str(exc), file=sys.stderr)
+        if args.json_out is not None:
+            args.json_out.emit({"command": "report", "exit_code": EXIT_USAGE, "errors": [str(exc)]})
         return EXIT_USAGE
     console.print(f"report: {path}", markup=False, highlight=False, soft_wrap=True)
+    if args.json_out is not None:
+        args.json_out.emit({"command": "report", "exit_code": EXIT_PASSED, "report": str(path)})
     return EXIT_PASSED

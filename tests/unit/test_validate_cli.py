@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unknown_serve_keys_warn_and_strict_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = tmp_path / "s.yaml"
-    scenario.write_text(SCENARIO)
+    # Paths resolve against the scenario's folder (issue 26): name the config from there.
+    scenario.write_text(SCENARIO.replace(TYPO_CONFIG, os.path.relpath(ROOT / TYPO_CONFIG, tmp_path)))
     assert main(["validate", str(scenario)]) == 0
     err = capsys.readouterr().err
     assert err.startswith(f"warning: {TYPO_CONFIG}: applications.0.deployments.0.num_replicaz: did you mean num_replicas?")

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.scenario.loader import ConfigError, read_yaml, scenario_from_dict
+from harness.scenario.paths import resolve_paths
 from harness.slo.core import OPS, parse_check
 from harness.slo.registry import KINDS
 
@@ -66,7 +67,9 @@ HOSTILE = st.one_of(st.none(), st.booleans(), st.text(max_size=8), st.integers(m
 
 def shipped(index: int) -> tuple[dict[str, Any], str]:
     path = SHIPPED[index % len(SHIPPED)]
-    return read_yaml(path), str(path.relative_to(ROOT))
+    data = read_yaml(path)
+    resolve_paths(data, path)  # as load_scenario does: its paths are relative to its folder
+    return data, str(path.relative_to(ROOT))
 
 
 def can_fail(check_text: str) -> bool:

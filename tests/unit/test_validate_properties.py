@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,27 @@ def can_fail(check_text: str) -> bool:
     return any(not OPS[check.op](v, check.bound) for v in inside)
 
 
+class Hung(Exception):
+    pass
+
+
+def _hung(signum: int, frame: Any) -> None:
+    raise Hung(f"validation ran past {SLOW_S:g} s")
+
+
 def validate(data: dict[str, Any], source: str) -> Any:
+    """Scenario or None (refused); a hang is cut by an alarm and fails the example."""
     started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.setitimer(signal.ITIMER_REAL, SLOW_S)
     try:
         scenario = scenario_from_dict(data, source)
     except ConfigError as exc:
         assert exc.lines and all(line.startswith(source) and "\n" not in line for line in exc.lines), exc.lines
         scenario = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     assert time.monotonic() - started < SLOW_S
     return scenario
 

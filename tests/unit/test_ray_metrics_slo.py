@@ -155,3 +155,12 @@ def test_the_scraper_reads_only_the_runs_own_nodes_and_records_a_failed_scrape(t
     assert scraper.metrics()["ray_scrape_errors"] == 1
     ctx.cluster.owned = False  # an existing cluster: never scraped
     assert scraper.targets(ctx) == {}
+
+
+def test_a_decision_withdrawn_before_its_replicas_ran_is_never_met():
+    """The autoscaler asked for 3, nothing started, then it asked for 1 again: not a success."""
+    scrapes = [scrape(at, 0, target) for at, target in [(6, 1), (8, 3), (20, 1)]]
+    stuck = [sample(at, running=1) for at in (6, 9, 15, 21, 30)]
+    verdict = judge("decision_to_running(Echo) < 30s", run(scrapes, stuck))
+    assert not verdict.passed and math.isinf(verdict.measured)
+    assert "lowered again by 21.0s, before they ran" in verdict.message

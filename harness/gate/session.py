@@ -78,6 +78,7 @@ class EntryResult:
     run_metrics: list[dict[str, float]] = field(default_factory=list)
     # Request percentile and ratio SLOs judged over every attempt's requests (harness.gate.pooled).
     pooled: list[Verdict] = field(default_factory=list)
+    attempt_configs: list[str] = field(default_factory=list)  # each attempt's config hash
 
     @property
     def name(self) -> str:
@@ -149,7 +150,9 @@ class SuiteSession:
         rule = self._sequential_rule(entry, result)
         budget = entry.retries + 1
         attempt = 0
-        same_config = False  # a regression rerun repeats the first attempt's config exactly
+        # A rerun of a passing scenario (inconclusive, regression) repeats the first
+        # attempt's config exactly; a rerun after a failure takes the entry's retry_set.
+        same_config = False
         while True:
             attempt += 1
             scenario, overrides = entry.scenario_for(1 if same_config else attempt)
@@ -158,6 +161,7 @@ class SuiteSession:
             result.attempts.append(outcome)
             result.reused_cluster.append(reused)
             result.config_hash = config_hash(scenario)
+            result.attempt_configs.append(result.config_hash)
             if outcome.error_kind == "interrupted":
                 self.stopped = "interrupted"
                 break
@@ -165,7 +169,7 @@ class SuiteSession:
                 break
             if not self._rerun(entry, result, rule, attempt, budget):
                 break
-            same_config = bool(result.run_metrics)
+            same_config = all(a.status == PASSED for a in result.attempts)
         result.status = self._status(result)
         self._judge(result)
         self.results.append(result)
@@ -191,8 +195,11 @@ class SuiteSession:
         if statuses[-1] == ERROR:  # infrastructure: retried within the budget, no verdict
             return attempt < budget if result.sequential is None else self._undecided(result, attempt, budget)
         judged = [a for a in result.attempts if a.status != ERROR]
-        if self.suite.pool_attempts:
-            result.pooled = pooled_verdicts(entry.scenario, [a.run_dir for a in judged])
+        if self.suite.pool_attempts:  # only attempts of one config pool (retry_set may differ)
+            first = result.attempt_configs[0]
+            result.pooled = pooled_verdicts(entry.scenario, [
+                a.run_dir for a, h in zip(result.attempts, result.attempt_configs, strict=True)
+                if a.status != ERROR and h == first])
         if FAILED in statuses:
             result.sequential = rule.decide([a.status == PASSED for a in judged])
             return self._undecided(result, attempt, budget)

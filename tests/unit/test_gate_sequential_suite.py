@@ -29,29 +29,34 @@ RANK = """regression:
 
 
 class Suite:
-    """A suite of one scenario whose attempts return the latencies / passes queued."""
+    """A suite of one scenario; each attempt pops what `attempt()` makes of the queue."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: int, policy: str = RANK):
-        (tmp_path / "tiny.yaml").write_text(SCENARIO)
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: int, policy: str = RANK,
+                 scenario: str = SCENARIO):
+        (tmp_path / "tiny.yaml").write_text(scenario)
         (tmp_path / "s.yaml").write_text(
             f"name: s\nfrequency: nightly\nretries: {retries}\n{policy}scenarios:\n  - {{scenario: tiny.yaml}}\n")
         self.resolved = load_suite(tmp_path / "s.yaml")
         self.results = tmp_path / "results"
         self.history = History(self.results / "history.sqlite")
-        self.queue: list[tuple[float, bool]] = []
+        self.queue: list = []
         self.count = 0
 
         def run_once(session: SuiteSession, entry, scenario, overrides) -> tuple[RunOutcome, bool]:
-            latency, passed = self.queue.pop(0)
             self.count += 1
-            outcome = fake_run(session.suite_dir / f"run-{self.count}", latency)
-            outcome.verdicts = [Verdict("works", "requests >= 1", "load", passed, 1.0, 1.0, ">=", "",
-                                        "works" if passed else "works failed")]
-            return outcome, False
+            return self.attempt(session.suite_dir / f"run-{self.count}", scenario, self.queue.pop(0)), False
 
         monkeypatch.setattr(SuiteSession, "_run_once", run_once)
 
-    def night(self, *attempts: tuple[float, bool]):
+    def attempt(self, run_dir: Path, scenario, queued: tuple[float, bool]) -> RunOutcome:
+        """(latency, passed): one latency for every request, one SLO that passes or not."""
+        latency, passed = queued
+        outcome = fake_run(run_dir, latency)
+        outcome.verdicts = [Verdict("works", "requests >= 1", "load", passed, 1.0, 1.0, ">=", "",
+                                    "works" if passed else "works failed")]
+        return outcome
+
+    def night(self, *attempts):
         self.queue = list(attempts)
         session = SuiteSession(self.resolved, self.results, history=self.history,
                                quarantine=QuarantineList(), label=f"night-{self.count}")
@@ -118,38 +123,20 @@ slos: [{name: fast, check: "p(50) < 100ms"}, {name: some, check: "requests >= 1"
 """
 
 
-class PooledSuite:
+class PooledSuite(Suite):
     """Attempts whose requests have the latencies queued; verdicts by the real evaluate()."""
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: int):
-        (tmp_path / "tiny.yaml").write_text(P50_SCENARIO)
-        (tmp_path / "s.yaml").write_text(
-            f"name: s\nfrequency: nightly\nretries: {retries}\nscenarios:\n  - {{scenario: tiny.yaml}}\n")
-        self.resolved = load_suite(tmp_path / "s.yaml")
-        self.results = tmp_path / "results"
-        self.history = History(self.results / "history.sqlite")
-        self.queue: list[np.ndarray] = []
-        self.count = 0
+        super().__init__(tmp_path, monkeypatch, retries, policy="", scenario=P50_SCENARIO)
 
-        def run_once(session: SuiteSession, entry, scenario, overrides) -> tuple[RunOutcome, bool]:
-            self.count += 1
-            run_dir = session.suite_dir / f"run-{self.count}"
-            outcome = fake_run(run_dir, 1.0)
-            lines = [json.dumps({"t": 1000.0 + i / 10, "kind": "request", "outcome": "ok",
-                                 "latency_ms": float(v), "final": True})
-                     for i, v in enumerate(self.queue.pop(0))]
-            (run_dir / "timeline" / "requests.jsonl").write_text("\n".join(lines) + "\n")
-            timeline = Timeline.load(run_dir)
-            outcome.verdicts = [evaluate(spec, timeline, scenario.confidence) for spec in scenario.slos]
-            return outcome, False
-
-        monkeypatch.setattr(SuiteSession, "_run_once", run_once)
-
-    def night(self, *runs: np.ndarray):
-        self.queue = list(runs)
-        session = SuiteSession(self.resolved, self.results, history=self.history, quarantine=QuarantineList())
-        result = session.run_entry(self.resolved.entries[0])
-        return result, session.finish().exit_code, len(runs) - len(self.queue)
+    def attempt(self, run_dir: Path, scenario, queued: np.ndarray) -> RunOutcome:
+        outcome = fake_run(run_dir, 1.0)
+        lines = [json.dumps({"t": 1000.0 + i / 10, "kind": "request", "outcome": "ok",
+                             "latency_ms": float(v), "final": True}) for i, v in enumerate(queued)]
+        (run_dir / "timeline" / "requests.jsonl").write_text("\n".join(lines) + "\n")
+        timeline = Timeline.load(run_dir)
+        outcome.verdicts = [evaluate(spec, timeline, scenario.confidence) for spec in scenario.slos]
+        return outcome
 
 
 def lognormal_runs(seed: int, median_ms: float, runs: int, requests: int = 60) -> list[np.ndarray]:

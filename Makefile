@@ -8,24 +8,28 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install run test unit integration release regressions lint bench bench-load-cluster clean chromium prometheus
+.PHONY: help install constraints run test unit integration release regressions lint bench bench-load-cluster clean chromium prometheus
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# constraints.txt pins the versions the tests passed on (the whole dependency closure).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the harness with its dev tools
+install: $(STAMP) ## create .venv and install the harness with its dev tools (versions from constraints.txt)
+
+constraints: ## rewrite constraints.txt from .venv (after changing a version and passing the tests)
+	$(BIN)/python tools/constraints.py constraints.txt
 
 run: $(STAMP) ## run the default smoke scenario on a local cluster (SCENARIO=... to change)
 	$(BIN)/harness run $(SCENARIO)
 
 lint: $(STAMP) ## ruff over the tree
-	$(BIN)/ruff check harness chaos locustfiles tests bench
+	$(BIN)/ruff check harness chaos locustfiles tests bench tools
 
 # Unit tests start no cluster and run on every core (pytest-xdist); integration tests
 # run one at a time: one Ray cluster at a time on a small machine.
@@ -57,7 +61,7 @@ release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly
 regressions: $(STAMP) ## the seeded-regression set: known-bad variants must be blocked (docs/release-set.md)
 	$(BIN)/pytest tests/release/test_seeded_regressions.py -q -p no:cacheprovider --junitxml=results/regressions-junit.xml $(PYTEST_ARGS)
 
-bench: $(STAMP) ## benchmarks of the harness itself (figures go to the README)
+bench: $(STAMP) ## benchmarks of the harness itself (figures: docs/benchmarks.md)
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.live_view_cpu
 	$(BIN)/python -m bench.recorder_poll

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chaos.guard import OwnershipGuard
     from chaos.proxy import FaultProxy
     from harness.run.context import RunContext
+    from harness.scenario.config import FaultSpec, Scenario
 
 TargetKind = Literal["node", "replica", "proxy", "controller", "task_worker", "network", "none"]
 Outcome = Literal["injected", "failed", "no_target", "refused"]
@@ -117,6 +118,13 @@ class Fault(ABC):
 
     def __init__(self, args: FaultArgs):
         self.args = args
+
+    @classmethod
+    def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
+        """Why this fault could never fire in this scenario, checked before anything starts:
+        (key path, what was expected) pairs; `key` is the entry's (`chaos.faults.N`). The
+        schedule and the target filters are checked for every fault (chaos.registry)."""
+        return []
 
     def prepare(self, env: FaultEnv) -> None:  # noqa: B027 - optional hook
         """Once per run, before load starts (define actors, check preconditions)."""

@@ -34,7 +34,15 @@ from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.killer import KillerRelay
-from chaos.plan import NodeInfo, PlannedShot, Traits, nodes_of_scenario, plan
+from chaos.plan import (
+    NodeInfo,
+    PlannedShot,
+    Traits,
+    nodes_of_scenario,
+    plan,
+    schedule_end,
+    unplanned_entries,
+)
 from chaos.proxy import FaultProxy
 from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
@@ -97,6 +105,11 @@ class ChaosComponent:
             "faults": [f.describe() for f in self._faults],
             "shots": [s.as_dict() for s in self.shots],
         }
+        for index in unplanned_entries(self.spec, self.shots):  # judged by `faults injected as planned`
+            entry = self.spec.faults[index]
+            end = schedule_end(entry.schedule, ctx.scenario.duration_s)
+            ctx.timeline.emit(Chaos, event="unplanned", entry=index, fault=entry.fault, optional=entry.optional,
+                              reason=f"its schedule planned no shot between {entry.schedule.start_s:g} s and {end:g} s")
         proxy = None
         if any(f.target_kind == "network" for f in self._faults):
             port = ctx.http_port or int(ctx.app_url.split(":")[2].split("/")[0])
@@ -163,12 +176,15 @@ class ChaosComponent:
             self._watcher.close_window(active, time.time())
             self._finish(active.shot, active.record)
         reason = self._unfired_reason()
+        # The script's stop_run() ends the schedule on purpose: like max_to_kill, a limit, not a miss.
+        stopped = self._relay is not None and self._relay.started.is_set() and self._relay.stopped.is_set()
         for shot in self.shots:  # never fired, or queued when the run ended
             if shot.id not in self.results:
                 self._finish(shot, {
                     "event": "not_injected", "outcome": "not_reached",
-                    "reason": reason,
+                    "reason": self._when_ended(shot, ctx) or reason,
                     "planned_t": self._planned_t(shot),
+                    **({"capped": True} if stopped else {}),
                 })
         if self._own_relay:
             self._relay.stop(ctx)
@@ -210,6 +226,16 @@ class ChaosComponent:
         if self._relay is not None and self._relay.stopped.is_set():
             return "the script stopped the ResourceKiller (stop_run()) before the shot was due"
         return "the run ended before the shot could fire"
+
+    def _when_ended(self, shot: PlannedShot, ctx: RunContext) -> str | None:
+        """Why a shot due after the run's end never fired, in seconds after the origin."""
+        if self._origin is None or self._relay is not None:
+            return None
+        ended = time.time() - self._origin
+        if shot.offset_s <= ended:
+            return None  # due, but still queued when the run ended
+        load = "" if ctx.load_ended_at is None else f"; the load ended at {ctx.load_ended_at - self._origin:.1f} s"
+        return f"the run ended at {ended:.1f} s after {self._origin_name(ctx)}{load}, before the shot was due"
 
     def _injected_count(self) -> int:
         with self._lock:
@@ -308,6 +334,12 @@ class ChaosComponent:
             if shot.id in self.results:
                 return
             result = {"id": shot.id, "fault": shot.fault, "offset_s": shot.offset_s, **record}
+            if shot.optional:
+                result["optional"] = True
+            if shot.capped:
+                result["capped"] = True
+            if shot.replaces is not None:
+                result.setdefault("replaces", shot.replaces)
             result.pop("event", None)
             self.results[shot.id] = result
         self._ctx.timeline.emit(Chaos, event="result", **result)

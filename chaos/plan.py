@@ -10,6 +10,11 @@ applied to the candidates sorted by a stable key when the fault fires.
 
 A shot that cannot fire (no node left to kill) stays in the plan as a `skip` with
 its reason, and is recorded on the timeline as such: nothing is dropped in silence.
+
+The schedule rules live here too, for validation (`schedule_problems`): a schedule
+that can never fire (every shot outside the run, or skipped by the plan itself on a
+cluster the harness starts) is refused before anything starts, with the key path.
+A shot beyond `chaos.max_to_kill` is `capped`: the scenario's own limit, not a miss.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.scenario.config import ChaosSpec, FaultSpec, ScheduleSpec, TargetFilter
+from harness.scenario.config import ChaosSpec, FaultSpec, Scenario, ScheduleSpec, TargetFilter
 
 
 @dataclass(frozen=True)
@@ -48,14 +53,27 @@ class PlannedShot:
     deployment: str | None = None
     reason: str = ""
     replaces: str | None = None  # replace: the killed node; new node name in nodes[0]
+    optional: bool = False  # the entry (a replacement: the killing entry) sets optional: true
+    source: int | None = None  # replace: the entry whose kill it replaces
+    capped: bool = False  # skipped because chaos.max_to_kill was reached: the scenario's limit
+
+    def describe(self) -> str:
+        """`fault-3 kill_raylet at 50.0 s` (a replacement: `replace-1 (w1) at 4.0 s`)."""
+        what = f"replace_node for {self.replaces}" if self.action == "replace" else self.fault
+        return f"{self.id} {what} at {self.offset_s:.1f} s"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def schedule_end(schedule: ScheduleSpec, duration_s: float) -> float:
+    """Where a schedule stops: its end_s, else the load's end (duration_s after load start)."""
+    return schedule.end_s if schedule.end_s is not None else duration_s
+
+
 def shot_times(schedule: ScheduleSpec, duration_s: float, rng: random.Random) -> list[float]:
     """Offsets in seconds after load start, sorted, all below the schedule's end."""
-    end = schedule.end_s if schedule.end_s is not None else duration_s
+    end = schedule_end(schedule, duration_s)
     limit = schedule.count or 10_000
     times: list[float] = []
     if schedule.at_s is not None:
@@ -113,27 +131,30 @@ def plan(
         t, _, index, payload = heapq.heappop(queue)
         if index < 0:  # a replacement node comes up
             replacements += 1
-            dead: NodeInfo = payload
+            dead, optional, source = payload
             root = dead.root or dead.name
             new = NodeInfo(f"{root}-r{replacements}", dead.resources, False, root)
             alive[new.name] = new
-            shots.append(PlannedShot(f"replace-{replacements}", -1, "replace_node", t, "replace", [new.name], replaces=dead.name))
+            shots.append(PlannedShot(f"replace-{replacements}", -1, "replace_node", t, "replace", [new.name],
+                                     replaces=dead.name, optional=optional, source=source))
             continue
         entry = spec.faults[index]
         kind = traits[entry.fault]
         fault_no += 1
-        shot = PlannedShot(f"fault-{fault_no}", index, entry.fault, t, "inject", deployment=entry.targets.deployment)
+        shot = PlannedShot(f"fault-{fault_no}", index, entry.fault, t, "inject", deployment=entry.targets.deployment,
+                           optional=entry.optional)
         if kind.target_kind == "node":
             chosen, reason = _choose_nodes(spec, entry, alive, killed, kind.kills_node, target_rng)
             if not chosen:
                 shot.action, shot.reason = "skip", reason
+                shot.capped = reason == _capped_reason(spec)
             shot.nodes = [n.name for n in chosen]
             if kind.kills_node:
                 killed += len(chosen)
                 for node in chosen:
                     del alive[node.name]
                     if entry.replace_after_s is not None:
-                        heapq.heappush(queue, (round(t + entry.replace_after_s, 6), order, -1, node))
+                        heapq.heappush(queue, (round(t + entry.replace_after_s, 6), order, -1, (node, entry.optional, index)))
                         order += 1
         elif kind.target_kind != "none":
             shot.picks = [round(target_rng.random(), 9) for _ in range(entry.batch_size)]
@@ -150,7 +171,7 @@ def _choose_nodes(
     rng: random.Random,
 ) -> tuple[list[NodeInfo], str]:
     if kills and spec.max_to_kill is not None and killed >= spec.max_to_kill:
-        return [], f"max_to_kill={spec.max_to_kill} reached"
+        return [], _capped_reason(spec)
     workers = sorted((n for n in alive.values() if not n.is_head), key=lambda n: n.name)
     candidates = [n for n in workers if matches(n, entry.targets)]
     if not candidates:
@@ -167,9 +188,120 @@ def _choose_nodes(
     return sorted(chosen, key=lambda n: n.name), ""
 
 
+def _capped_reason(spec: ChaosSpec) -> str:
+    return f"max_to_kill={spec.max_to_kill} reached"
+
+
+def unplanned_entries(spec: ChaosSpec, shots: list[PlannedShot]) -> list[int]:
+    """Entries of the chaos section with no shot in the plan (their schedule drew none)."""
+    planned = {s.entry for s in shots}
+    return [index for index in range(len(spec.faults)) if index not in planned]
+
+
 def nodes_of_scenario(scenario: Any) -> list[NodeInfo]:
     """A local cluster's nodes as the scenario declares them (the first one is the head)."""
     return [
         NodeInfo(n.name, dict(n.resources, CPU=n.num_cpus, GPU=n.num_gpus), index == 0)
         for index, n in enumerate(scenario.cluster.nodes)
     ]
+
+
+# -- validation: schedules that can never fire ------------------------------
+
+
+def run_horizon(scenario: Scenario) -> float | None:
+    """Seconds after the schedule's origin until the run ends; None when only the run knows
+    (a workload-only run lasts until its workloads end; the ResourceKiller's origin is a script's call)."""
+    if scenario.workload_only or scenario.chaos.resource_killer:
+        return None
+    return scenario.duration_s + scenario.cooldown_s
+
+
+def _end_words(schedule: ScheduleSpec, scenario: Scenario) -> str:
+    if schedule.end_s is not None:
+        return "its end_s"
+    if scenario.workload_only:
+        return f"duration_s {scenario.duration_s:g}, the schedule's horizon"
+    return f"the load ends at duration_s {scenario.duration_s:g}"
+
+
+def static_schedule_problems(scenario: Scenario, index: int) -> list[tuple[str, str]]:
+    """One entry's schedule against the run's length, as (key path, what was expected)."""
+    entry = scenario.chaos.faults[index]
+    schedule, base = entry.schedule, f"chaos.faults.{index}.schedule"
+    end = schedule_end(schedule, scenario.duration_s)
+    problems = []
+    horizon = run_horizon(scenario)
+    if horizon is not None and schedule.end_s is not None and schedule.end_s > horizon:
+        problems.append((f"{base}.end_s", (
+            f"an end_s within the run (duration_s {scenario.duration_s:g} + cooldown_s {scenario.cooldown_s:g} = "
+            f"{horizon:g} s after load start), got {schedule.end_s:g}: a shot after {horizon:g} s could never fire")))
+    if schedule.start_s >= end:
+        problems.append((f"{base}.start_s", (
+            f"a start_s before the schedule's end ({end:g} s: {_end_words(schedule, scenario)}), "
+            f"got {schedule.start_s:g}: {entry.fault!r} could never fire")))
+    elif schedule.at_s is not None:
+        outside = [t for t in schedule.at_s if not schedule.start_s <= t < end]
+        if outside:
+            since = f" and at or after start_s ({schedule.start_s:g}s)" if schedule.start_s > 0 else ""
+            problems.append((f"{base}.at_s", (
+                f"offsets below {end:g}s ({_end_words(schedule, scenario)}){since}, got {outside}: "
+                "those shots could never fire")))
+    return problems
+
+
+def _no_shot_words(entry: FaultSpec, scenario: Scenario) -> str:
+    schedule = entry.schedule
+    end = schedule_end(schedule, scenario.duration_s)
+    if schedule.at_s is not None:
+        return "at_s lists no offset"
+    if schedule.poisson_per_s is not None:
+        return (f"with seed {scenario.seed}, Poisson {schedule.poisson_per_s:g}/s from {schedule.start_s:g} s "
+                f"draws no shot before {end:g} s (raise poisson_per_s, or use at_s)")
+    return (f"with seed {scenario.seed}, jitter_s {schedule.jitter_s:g} puts the first shot at or after "
+            f"{end:g} s (lower jitter_s or start_s)")
+
+
+def simulated_problems(scenario: Scenario, traits: dict[str, Traits], skip: set[int]) -> list[tuple[str, str]]:
+    """Plan the run as it will be planned (same seed, the scenario's nodes) and refuse entries
+    that plan no shot, and, on a cluster the harness starts, node shots the plan itself must skip."""
+    spec = scenario.chaos
+    fixed = bool(scenario.cluster.nodes) and scenario.cluster.address is None
+    nodes = nodes_of_scenario(scenario) if fixed else []
+    from harness.seed import stream  # the run's own `chaos` stream: the plan the run will make
+
+    shots = plan(spec, nodes, scenario.duration_s, stream(scenario.seed, "chaos"), traits)
+    problems: list[tuple[str, str]] = []
+    kills = [f.fault for f in spec.faults if traits[f.fault].kills_node]
+    if kills and spec.max_to_kill == 0:
+        problems.append(("chaos.max_to_kill", (
+            f"at least 1 with a node-killing fault ({', '.join(dict.fromkeys(kills))}), got 0: "
+            "no node fault could ever fire")))
+    for index, entry in enumerate(spec.faults):
+        if index in skip:
+            continue
+        mine = [s for s in shots if s.entry == index]
+        base = f"chaos.faults.{index}"
+        if not mine:
+            problems.append((f"{base}.schedule", f"a schedule that fires at least once: {_no_shot_words(entry, scenario)}"))
+            continue
+        if not fixed or traits[entry.fault].target_kind != "node":
+            continue
+        missed = [s for s in mine if s.action == "skip" and not s.capped]
+        if missed:
+            more = f" (and {len(missed) - 1} more of its {len(mine)} shots)" if len(missed) > 1 else ""
+            problems.append((f"{base}.schedule", (
+                f"every planned shot to have a target: {missed[0].describe()} could never fire "
+                f"({missed[0].reason}){more}; add replace_after_s, a count, fewer shots or more worker nodes")))
+        elif spec.max_to_kill and all(s.capped for s in mine) and mine:
+            problems.append(("chaos.max_to_kill", (
+                f"room for {entry.fault!r} (chaos.faults.{index}): all {len(mine)} of its shots come after "
+                f"max_to_kill={spec.max_to_kill} node kills, so it could never fire")))
+    horizon = run_horizon(scenario)
+    late = [r for r in shots if r.action == "replace" and horizon is not None and r.offset_s >= horizon]
+    for index in sorted({r.source for r in late if r.source is not None and r.source not in skip}):
+        first = next(r for r in late if r.source == index)
+        problems.append((f"chaos.faults.{index}.replace_after_s", (
+            f"replacements due before the run ends ({horizon:g} s after load start: duration_s + cooldown_s): "
+            f"{first.describe()} could never fire (lower replace_after_s or add cooldown_s)")))
+    return problems

@@ -19,8 +19,9 @@ from harness.gate import baseline_cmd, calibrate_cmd, history_cmd, suite_cmd
 from harness.gate.bisect import cmd as bisect_cmd
 from harness.jsonout import JsonStdout
 from harness.report import compare
+from harness.report.html import ReportError
 from harness.report.markdown import publish, run_markdown
-from harness.report.rebuild import add_report_parser, cmd_report
+from harness.report.rebuild import add_report_parser, cmd_report, resolve_run
 from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
 from harness.scenario.loader import ConfigError, config_warnings, load_scenario, seed_override
 
@@ -55,14 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_prometheus_flags(run, live=True)
 
     reproduce = sub.add_parser("reproduce", help="rerun a recorded run with the same config and seed")
-    reproduce.add_argument("run_dir", type=Path, help="results/<run-id> of the run to replay")
+    reproduce.add_argument("run", help="the run to replay: its folder (local or downloaded from CI), "
+                                       "its run id under --results, or 'latest'")
     reproduce.add_argument("--results", type=Path, default=None,
-                           help="results root for the new run (default: the old run's parent)")
+                           help="results root to find RUN in and for the new run "
+                                "(default: results/ to find it; the old run's parent for the new one)")
+    add_output_flags(reproduce)
 
     validate = sub.add_parser("validate", help="check scenario and suite files without running anything "
                                                 "(imports user classes and app import paths in a child process)")
     validate.add_argument("files", nargs="+", help="scenario files, or suite files (every entry is checked)")
-    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                          help="override a field of every scenario (repeatable)")
     add_strict_flag(validate)
     add_output_flags(validate)
 
@@ -72,14 +77,62 @@ def build_parser() -> argparse.ArgumentParser:
     history_cmd.add_parser(sub, DEFAULT_RESULTS)
     baseline_cmd.add_parser(sub, DEFAULT_RESULTS)
     bisect_cmd.add_parser(sub, DEFAULT_RESULTS)
-    sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
+    cleanup = sub.add_parser("cleanup", help="kill what runs that died left behind (also done at every run's start)")
+    add_output_flags(cleanup)
     compare.add_parser(sub)
     init = sub.add_parser("init", help="write a commented starter scenario (and its JSON schema beside it)")
-    init.add_argument("file", nargs="?", type=Path, default=Path("scenario.yaml"))
+    init.add_argument("file", nargs="?", type=Path, default=Path("scenario.yaml"),
+                      help="the scenario file to write (default: scenario.yaml); "
+                           "scenario.schema.json goes beside it")
     init.add_argument("--name", default=None, help="scenario name (default: the file's stem)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add_output_flags(init)
     sub.add_parser("schema", help="print the scenario JSON schema (for editors and CI checks)")
+    completion = sub.add_parser("completion", help="print a shell completion script built from this parser")
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"),
+                            help="shell to complete in, e.g. `harness completion bash > "
+                                 "/etc/bash_completion.d/harness`")
+    add_exit_codes(parser)
     return parser
+
+
+EXIT_CODES_RUN = """exit codes:
+  0  every SLO passed
+  1  an SLO failed: block the release
+  2  invalid config or usage (one line per problem on stderr)
+  3  infrastructure or harness error: no verdict on the release (rerun it)"""
+EXIT_CODES_DONE = """exit codes:
+  0  done
+  2  invalid usage or input (one line on stderr)"""
+# Per command; a command not named here has EXIT_CODES_DONE.
+EXIT_CODES = {
+    "harness": EXIT_CODES_RUN,
+    "run": EXIT_CODES_RUN,
+    "reproduce": EXIT_CODES_RUN,
+    "calibrate": """exit codes:
+  0  every run passed every SLO
+  1  some run failed an SLO
+  2  invalid config or usage
+  3  a run had an infrastructure error (its figures are left out)""",
+    "suite": """exit codes:
+  0  ship: nothing blocks the release
+  1  blocked: a blocking scenario failed every attempt or regressed
+  2  an invalid suite, scenario or quarantine file
+  3  no verdict: the harness or the infrastructure failed (rerun it)""",
+    "validate": """exit codes:
+  0  every file is a valid scenario or suite
+  2  a file is invalid (one line per problem: file, key path, what was expected)""",
+}
+
+
+def add_exit_codes(parser: argparse.ArgumentParser, name: str = "harness") -> None:
+    """Every command's --help ends with its exit codes (kept as written: not re-wrapped)."""
+    parser.epilog = EXIT_CODES.get(name, EXIT_CODES_DONE)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                add_exit_codes(sub, sub_name)
 
 
 def add_strict_flag(parser: argparse.ArgumentParser) -> None:
@@ -195,11 +248,13 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
         return EXIT_USAGE
     write_atomic(path, starter_scenario(args.name or path.stem.replace(".", "-") or "my-scenario", str(path)))
     schema = path.parent / "scenario.schema.json"
-    if not schema.exists():
-        write_atomic(schema, schema_text())
+    write_atomic(schema, schema_text())  # always this version's: an old schema would mislead the editor
     scenario = load_scenario(path)  # the starter must validate, or this is a bug
     console.print(f"wrote {path} ({scenario.name}, {len(scenario.slos)} SLOs) and {schema.name}", highlight=False)
     console.print(f"next: harness run {path}", highlight=False)
+    if args.json_out is not None:
+        args.json_out.emit({"command": "init", "exit_code": EXIT_PASSED, "scenario": str(path),
+                            "schema": str(schema), "name": scenario.name, "slos": len(scenario.slos)})
     return EXIT_PASSED
 
 
@@ -207,6 +262,13 @@ def cmd_schema(args: argparse.Namespace, console: Console) -> int:
     from harness.scenario.scaffold import schema_text
 
     sys.stdout.write(schema_text())
+    return EXIT_PASSED
+
+
+def cmd_completion(args: argparse.Namespace, console: Console) -> int:
+    import shtab  # generates the script from the argparse tree, so it cannot drift from it
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
     return EXIT_PASSED
 
 
@@ -218,6 +280,9 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
         console.print(report.line())
     if not reports:
         console.print("no leftovers of dead runs")
+    if args.json_out is not None:
+        args.json_out.emit({"command": "cleanup", "exit_code": EXIT_PASSED,
+                            "cleaned": [report.line() for report in reports]})
     return EXIT_PASSED
 
 
@@ -296,24 +361,39 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
-    """Rerun results/<run>/scenario.yaml: the resolved scenario, seed included."""
-    recorded = args.run_dir / "scenario.yaml"
-    if not recorded.is_file():
-        print(f"{recorded}: expected the resolved scenario of a recorded run", file=sys.stderr)
-        return EXIT_USAGE
+    """Rerun <run>/scenario.yaml: the resolved scenario, seed included. The run folder may
+    be a local one or one downloaded from CI: its paths are the repository's (relative to
+    the working folder) and its Serve config is the copy beside it."""
     try:
-        scenario = load_scenario(recorded)
+        run_dir = resolve_run(args.run, args.results or DEFAULT_RESULTS)
+    except ReportError as exc:
+        return _usage(args, "reproduce", str(exc))
+    recorded = run_dir / "scenario.yaml"
+    if not recorded.is_file():
+        return _usage(args, "reproduce", f"{recorded}: expected the resolved scenario of a recorded run")
+    try:
+        scenario = load_scenario(recorded, recorded=True)
     except ConfigError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        return EXIT_USAGE
+        return _config_error(args, exc, "reproduce")
     from harness.run.runner import Runner
 
-    console.print(f"reproducing {args.run_dir.name}: scenario {scenario.name}, seed {scenario.seed}")
-    results = args.results or args.run_dir.resolve().parent
+    console.print(f"reproducing {run_dir.name}: scenario {scenario.name}, seed {scenario.seed}")
+    results = args.results or run_dir.parent
     runner = Runner(scenario, str(recorded), results, console=console)
-    runner.ctx.artifacts["reproduces"] = args.run_dir.name
-    return runner.run().exit_code
+    runner.ctx.artifacts["reproduces"] = run_dir.name
+    outcome = runner.run()
+    if args.json_out is not None:
+        args.json_out.emit(run_document(outcome) | {"command": "reproduce", "reproduces": run_dir.name})
+    return outcome.exit_code
+
+
+def _usage(args: argparse.Namespace, command: str, message: str) -> int:
+    """Bad usage: one line on stderr (and the --json document), exit 2."""
+    print(message, file=sys.stderr)
+    if getattr(args, "json_out", None) is not None:
+        args.json_out.emit({"command": command, "status": "invalid", "exit_code": EXIT_USAGE,
+                            "errors": [message]})
+    return EXIT_USAGE
 
 
 COMMANDS = {
@@ -330,6 +410,7 @@ COMMANDS = {
     "compare": compare.cmd_compare,
     "init": cmd_init,
     "schema": cmd_schema,
+    "completion": cmd_completion,
 }
 
 

@@ -114,16 +114,46 @@ def write_events(path: Path) -> None:
     writer.close()
 
 
-def make_run(results_root: Path, name: str = "synthetic", seed: int = 7, error: str | None = None) -> Path:
+# With `extras`: an autoscaling cluster's node records, a tasks workload's progress, and
+# SLOs that read those charts (the report's node-type, progress and SLO-bound views).
+EXTRA_SLOS = [
+    SLOSpec(name="enough sent", check="sent_rps >= 5"),
+    SLOSpec(name="A100 cap", check="max_nodes(A100) <= 2", window="run"),
+    SLOSpec(name="no task lost", check="tasks_lost(tasks) == 0", window="run"),
+]
+
+
+def write_extras(path: Path) -> None:
+    writer = TimelineWriter(path)
+    for step in range(0, 40):
+        offset = 4.0 + step
+        a100 = {"alive": min(2, step // 8), "pending": 1 if 4 <= step < 16 else 0, "terminating": 0}
+        demand = [[{"A100": 1}, 1]] if 4 <= step < 16 else []
+        writer.emit("nodes", t=T0 + offset, types={"A100": a100, "A40": {"alive": 1, "pending": 0}},
+                    demand=demand, unmet=bool(demand))
+        if 8 <= offset <= 38:
+            done = int((offset - 8) * 4)
+            writer.emit("workload", t=T0 + offset, name="tasks", event="progress", workload="tasks",
+                        planned=120, submitted=min(120, done + 8), ok=min(120, done), failed=0, wrong=0,
+                        unfinished=8, lost=0 if offset < CHAOS_AT else 2)
+    writer.emit("workload", t=T0 + 38.5, name="tasks", event="result", workload="tasks", planned=120,
+                submitted=120, ok=118, failed=2, wrong=0, unfinished=0, lost=2, passed=False)
+    writer.close()
+
+
+def make_run(results_root: Path, name: str = "synthetic", seed: int = 7, error: str | None = None,
+             extras: bool = False) -> Path:
     """Write a complete run directory under results_root and return it."""
     run_dir = results_root / f"20240101-000000-{name}-{seed:06x}"
     timeline_dir = run_dir / TIMELINE_DIR
     count = write_requests(timeline_dir / REQUESTS_FILE, random.Random(seed))
     write_events(timeline_dir / EVENTS_FILE)
+    if extras:
+        write_extras(timeline_dir / EVENTS_FILE)
     timeline = Timeline.load(run_dir)
     outcome = RunOutcome(run_id=run_dir.name, scenario_name=name, scenario_file=f"configs/scenarios/{name}.yaml",
                          seed=seed, run_dir=str(run_dir), started_at=T0, ended_at=T0 + RUN_END)
-    outcome.verdicts = [evaluate(spec, timeline) for spec in SLOS]
+    outcome.verdicts = [evaluate(spec, timeline) for spec in SLOS + (EXTRA_SLOS if extras else [])]
     outcome.metrics = {"requests": count}
     if error is not None:
         outcome.fail("cluster", error)

@@ -16,12 +16,15 @@ Tests run it against moto only; no test calls real AWS.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
+
+if TYPE_CHECKING:
+    from harness.scenario.config import FaultSpec, Scenario
 
 GONE_STATES = ("terminated",)
 LABEL_KEYS = ("ray.io/cloud-instance-id", "cloud-instance-id", "instance-id")
@@ -126,6 +129,17 @@ class TerminateInstance(Fault):
     Args = TerminateInstanceArgs
     target_kind = "none"  # chosen at run time from the live cluster: `node`, else the first worker
     destructive = True
+
+    @classmethod
+    def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
+        """Fixed nodes this harness starts have no cloud instance under them (an autoscaling
+        cluster's fake nodes carry an instance id, as cloud nodes do)."""
+        chosen: TerminateInstanceArgs = args  # type: ignore[assignment]
+        if not scenario.cluster.nodes or chosen.instance_id is not None:
+            return []
+        return [(f"{key}.args.instance_id", (
+            f"an instance_id, cluster.address (a cluster on EC2) or cluster.autoscaling for {cls.name!r}: "
+            "the cluster.nodes this run starts have no cloud instance id, so it could never fire"))]
 
     def _target(self, env: FaultEnv) -> tuple[str, str, dict[str, str]]:
         import ray

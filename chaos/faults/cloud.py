@@ -21,13 +21,16 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
 from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, NoTarget, Shot
 from harness.cluster.autoscaling import head_process
 from harness.files import write_json_atomic
+
+if TYPE_CHECKING:
+    from harness.scenario.config import FaultSpec, Scenario
 
 _LOCK = threading.Lock()  # faults fire on worker threads: one writer of the control file at a time
 
@@ -57,6 +60,14 @@ class _ControlPlaneFault(Fault):
     target_kind = "none"
     destructive = False  # only the run's own provider is touched
     extra: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
+        if scenario.cluster.autoscaling is not None:
+            return []
+        return [(f"{key}.fault", (
+            f"cluster.autoscaling for {cls.name!r}: it acts on the node provider of an autoscaling cluster "
+            "this run starts, and this cluster has none, so it could never fire"))]
 
     def inject(self, env: FaultEnv, shot: Shot) -> Injection:
         path = control_file(env)

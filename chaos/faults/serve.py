@@ -11,10 +11,13 @@ shows as many RUNNING replicas of its deployment as before the kill).
 from __future__ import annotations
 
 import signal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
 from chaos.faults.state import actor, actors, node_name
+
+if TYPE_CHECKING:
+    from harness.scenario.config import FaultSpec, Scenario
 
 SERVE_NAMESPACE = "serve"
 CONTROLLER_CLASS = "ServeController"
@@ -28,6 +31,14 @@ class KillArgs(FaultArgs):
 
 class _ActorFault(Fault):
     Args = KillArgs
+
+    @classmethod
+    def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
+        if scenario.cluster.address is not None and getattr(args, "method", "auto") == "sigkill":
+            return [(f"{key}.args.method", (
+                "auto or ray_kill on cluster.address: sigkill signals a pid, and no pid of a cluster this run "
+                "did not start can be proven its own, so every shot would be refused"))]
+        return []
 
     def candidates(self, env: FaultEnv, shot: Shot) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -9,9 +9,12 @@ cluster has noticed once the attempt is marked FAILED or a retry starts.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
+from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
+
+if TYPE_CHECKING:
+    from harness.scenario.config import FaultSpec, Scenario
 
 
 def task_attempts() -> dict[tuple[str, int], dict[str, Any]]:
@@ -59,6 +62,18 @@ class KillTaskWorker(Fault):
 
     name = "kill_task_worker"
     target_kind = "task_worker"
+
+    @classmethod
+    def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
+        """Tasks come from a tasks or script workload, or from the user's own app code."""
+        if any(w.type in ("tasks", "script") for w in scenario.workloads):
+            return []
+        if scenario.app is not None and not scenario.app.is_builtin:
+            return []  # the user's app may run tasks of its own
+        runs = "the built-in app runs no task" if scenario.app is not None else "there is no app"
+        return [(f"{key}.fault", (
+            f"a tasks or script workload for {cls.name!r}: {runs} and no workload starts one, "
+            "so it could never find a task to kill"))]
 
     def inject(self, env: FaultEnv, shot: Shot) -> Injection:
         found = running_tasks()

@@ -23,9 +23,9 @@ from typing import Any
 
 import psutil
 
-from harness import PROJECT_ROOT
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.procs.ledger import ProcessLedger
+from harness.pythonpath import python_path
 from harness.scenario.config import ClusterSpec, NodeSpec
 
 LOOPBACK = "127.0.0.1"
@@ -95,11 +95,7 @@ def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     # ~/.ray/auth_token, a file any other Ray on the machine may create or replace.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Workers must import the harness (the built-in app) and the user's app.
-    project_root = str(PROJECT_ROOT)
-    paths = [project_root, os.getcwd(), *extra_python_path]
-    existing = os.environ.get("PYTHONPATH", "")
-    merged = [p for p in paths if p] + ([existing] if existing else [])
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(merged))
+    os.environ["PYTHONPATH"] = python_path(*extra_python_path)
 
 
 # Ports each node's processes listen on (attributes `<kind>_port` of Ray's Node).

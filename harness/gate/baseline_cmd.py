@@ -33,7 +33,9 @@ def add_parser(sub: Any, results_default: Path) -> None:
     accept.add_argument("--run", dest="suite_run", default=None,
                         help="accept the run of this suite run (default: the latest judged run)")
     accept.add_argument("--by", default=None, help="who accepts (default: the current user)")
-    accept.add_argument("--results", type=Path, default=results_default)
+    accept.add_argument("--results", type=Path, default=results_default, help="results root (default: results/)")
+    accept.add_argument("--json", action="store_true",
+                        help="one JSON document on stdout; the human text goes to stderr")
     accept.add_argument("--history", type=Path, default=None,
                         help="history database (default: <results>/history.sqlite)")
 
@@ -66,4 +68,8 @@ def cmd_baseline(args: argparse.Namespace, console: Console) -> int:
     console.print(f"baseline of {accept.scenario} accepted {when} by {accept.accepted_by}: from run "
                   f"{accept.suite_run} on, regression checks compare with its numbers ({reason})",
                   highlight=False)
+    if args.json_out is not None:
+        args.json_out.emit({"command": "baseline accept", "scenario": accept.scenario,
+                            "suite_run": accept.suite_run, "accepted_by": accept.accepted_by,
+                            "accepted_at": accept.accepted_at, "reason": reason, "exit_code": EXIT_PASSED})
     return EXIT_PASSED

@@ -23,7 +23,6 @@ from typing import Any
 import psutil
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 from harness.files import write_atomic
 from harness.gate.calibrate import (
@@ -36,6 +35,7 @@ from harness.gate.calibrate import (
     suggested_header,
     table_rows,
 )
+from harness.report.terminal import print_rows
 from harness.run.outcome import EXIT_INFRA, EXIT_USAGE, RunOutcome
 from harness.scenario.loader import (
     ConfigError,
@@ -62,6 +62,8 @@ def add_parser(sub: Any, results_default: Path) -> None:
     cal.add_argument("--write-suggested", type=Path, default=None, metavar="FILE",
                      help="write a copy of the scenario with the suggested bounds")
     cal.add_argument("--results", type=Path, default=results_default, help="results root (default: results/)")
+    cal.add_argument("--json", action="store_true",
+                     help="one JSON document on stdout (calibration.json's); the human text goes to stderr")
 
 
 def machine_line() -> str:
@@ -102,6 +104,9 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     write_atomic(work_dir / "calibration.json", json.dumps(report, indent=2))
     write_atomic(work_dir / "calibration.md", markdown(cal))
     print_table(console, cal)
+    if args.json_out is not None:
+        args.json_out.emit({"command": "calibrate", "exit_code": cal.exit_code, "results": str(work_dir)}
+                           | report)
     if args.write_suggested is not None:
         if cal.slos:
             write_suggested(args.write_suggested, args.scenario, args.overrides, cal, when)
@@ -149,13 +154,10 @@ def run_calibration(scenario_file: str, overrides: list[str], seeds: list[int], 
 
 
 def print_table(console: Console, cal: Calibration) -> None:
-    table = Table(title=f"calibration of {cal.scenario} over {len(cal.run_statuses)} runs "
-                        f"(seeds {', '.join(map(str, cal.seeds))})")
-    for header in SHORT_HEADERS:
-        table.add_column(header, overflow="fold")
-    for row, slo in zip(table_rows(cal, full=False), cal.slos, strict=True):
-        table.add_row(*row, style="yellow" if slo.warnings else None)
-    console.print(table)
+    title = (f"calibration of {cal.scenario} over {len(cal.run_statuses)} runs "
+             f"(seeds {', '.join(map(str, cal.seeds))})")
+    print_rows(console, title, SHORT_HEADERS, table_rows(cal, full=False),
+               ["yellow" if slo.warnings else None for slo in cal.slos])
     for slo in cal.slos:
         suggestion = slo.suggested_check or slo.suggestion_note
         console.print(f"suggested  {slo.name}: {suggestion}", highlight=False, soft_wrap=True)

@@ -31,20 +31,22 @@ STATE_STYLE = {"passing": "green", "failing": "red", "consistently_failing": "bo
 def add_parser(sub: Any, results_default: Path) -> None:
     history = sub.add_parser("history", help="show each scenario's state, flake rate and baselines")
     history.add_argument("scenarios", nargs="*", help="only these scenarios")
-    history.add_argument("--results", type=Path, default=results_default)
+    history.add_argument("--results", type=Path, default=results_default, help="results root (default: results/)")
     history.add_argument("--history", type=Path, default=None,
                          help="history database (default: <results>/history.sqlite)")
     history.add_argument("--suite", default=None, help="only scenarios run by this suite")
     history.add_argument("--last", type=int, default=30, help="results per scenario (default: 30)")
     history.add_argument("--baseline-runs", type=int, default=5,
                          help="passing runs the baseline medians are taken over (default: 5)")
-    history.add_argument("--quarantine", type=Path, default=QUARANTINE_FILE)
+    history.add_argument("--quarantine", type=Path, default=QUARANTINE_FILE,
+                         help=f"quarantine file whose entries are marked (default: {QUARANTINE_FILE})")
     history.add_argument("--label", default=None, metavar="TAG", help="only results recorded with this label")
     history.add_argument("--by-label", action="store_true",
                          help="one scenario across release labels (medians of p50, p99, throughput)")
     history.add_argument("--changes", action="store_true",
                          help="change points in each key metric (same config as the latest run)")
-    history.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    history.add_argument("--json", action="store_true",
+                         help="one JSON document on stdout; the human text goes to stderr")
 
 
 def _median(results: list[StoredResult], metric: str, runs: int, same_config: bool = True) -> float | None:

@@ -31,7 +31,7 @@ from harness.files import write_json_atomic
 from harness.gate.regression import NO_BASELINE, NO_DATA, REGRESSED
 from harness.gate.states import PASSED
 from harness.gate.verdict import SKIPPED
-from harness.report.junit import build_suite, new_case, run_context, write_junit
+from harness.report.junit import build_suite, new_case, run_context, set_wall_time, write_junit
 from harness.report.suite_html import write_suite_report
 from harness.report.summary import versions
 from harness.report.terminal import ci_table
@@ -54,10 +54,13 @@ def _interim(kind: type[InterimResult], result: Failure | Error, attempt: int, t
 
 
 def _fold_attempts(final: TestSuite, earlier: list[tuple[int, TestSuite, RunOutcome]],
-                   total: int, passed: bool, scenario_file: str) -> None:
+                   total: int, passed: bool, scenario_file: str) -> dict[str, str]:
     """Earlier attempts' failures and errors go inside the final attempt's testcases:
     `flakyFailure`/`flakyError` when the final attempt passed, `rerunFailure`/`rerunError`
-    when it did not (Maven Surefire's convention, which Jenkins and GitLab read)."""
+    when it did not (Maven Surefire's convention). GitLab and Jenkins' core JUnit plugin
+    read neither, so a flaky testcase also says so in its system-out, the part they show;
+    returns testcase name -> that line, for the testsuite's properties."""
+    flaky: dict[str, str] = {}
     cases = {case.name: case for case in final}
     classname = next(iter(cases.values())).classname if cases else None
     for number, suite, outcome in earlier:
@@ -77,6 +80,14 @@ def _fold_attempts(final: TestSuite, earlier: list[tuple[int, TestSuite, RunOutc
                 else:
                     kind = RerunFailure if failure else RerunError
                 case.add_interim_result(_interim(kind, result, number, total, outcome))
+                if passed:
+                    why = (result.message or "").split(". Reproduce: ")[0]
+                    line = (f"flaky: attempt {number}/{total} {'failed' if failure else 'errored'}: "
+                            f"{why}; passed on attempt {total}/{total} "
+                            f"(that attempt: {outcome.reproduce_command})")
+                    case.system_out = f"{line}\n{case.system_out or ''}"
+                    flaky.setdefault(case.name, f"attempt {number}/{total}: {why}")
+    return flaky
 
 
 def _mark_non_blocking(case: TestCase, note: str) -> None:
@@ -144,12 +155,15 @@ def entry_suites(result: EntryResult, suite_name: str) -> list[TestSuite]:
         if note is not None:
             _mark_non_blocking(case, note)
     earlier = [(n, s, o) for n, (s, o) in enumerate(zip(built[:-1], result.attempts[:-1], strict=True), 1)]
-    _fold_attempts(final, earlier, total, result.attempts[-1].status == PASSED,
-                   result.entry.scenario_file)
+    flaky = _fold_attempts(final, earlier, total, result.attempts[-1].status == PASSED,
+                           result.entry.scenario_file)
     for case in _regression_cases(result, classname, note):
         final.add_testcase(case)
     for key, value in _properties(result).items():
         final.add_property(key, value)
+    for name, line in flaky.items():
+        final.add_property(f"flaky.{name}", line)
+    set_wall_time(final, sum(o.ended_at - o.started_at for o in result.attempts))  # every attempt's
     return [final]
 
 

@@ -56,11 +56,18 @@ def plan_placement(nodes: list[NodeInfo], workers: int, resource: str | None) ->
 
 
 def static_problems(load: Any, cluster: Any) -> list[tuple[str, str]]:
-    """The placement against the scenario's own node list (a cluster the harness starts)."""
-    if load is None or load.placement != "cluster" or not cluster.nodes:
-        return []  # an existing or autoscaling cluster is checked once it is up
-    nodes = [NodeInfo(n.name, n.name, i == 0, resources={**n.resources, "CPU": n.num_cpus})
-             for i, n in enumerate(cluster.nodes)]
+    """The placement against the nodes a cluster the harness starts has when the load starts:
+    its node list, or an autoscaling cluster's head and min_workers (workers go to nodes up then)."""
+    if load is None or load.placement != "cluster" or cluster.address is not None:
+        return []  # an existing cluster is checked once it is up
+    if cluster.autoscaling is not None:
+        spec = cluster.autoscaling
+        nodes = [NodeInfo("head", "head", True, resources=spec.head.offered())]
+        nodes += [NodeInfo(f"{t.name}-{k}", f"{t.name}-{k}", False, resources=t.offered())
+                  for t in spec.node_types for k in range(t.min_workers)]
+    else:
+        nodes = [NodeInfo(n.name, n.name, i == 0, resources={**n.resources, "CPU": n.num_cpus})
+                 for i, n in enumerate(cluster.nodes)]
     try:
         plan_placement(nodes, load.workers, load.node_resource)
     except PlacementError as exc:

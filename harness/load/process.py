@@ -29,6 +29,7 @@ from harness.load.cluster import ClusterWorkers
 from harness.measure.records import LoadReport
 from harness.measure.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 from harness.procs.ledger import ProcessLedger
+from harness.pythonpath import python_path
 from harness.scenario.config import LoadSpec
 from harness.slo.causes import log_cause
 
@@ -152,14 +153,15 @@ class LoadProcess:
         write_json_atomic(config_path, self.config())
         env = dict(os.environ)
         env["HARNESS_LOAD_CONFIG"] = str(config_path)
-        # The working directory too: a user class ("pkg.module:MyUser") imports from where the harness runs.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.getcwd(), env.get("PYTHONPATH")]))
+        # A user class ("pkg.module:MyUser") imports from the scenario's folder, the working
+        # folder or the user's PYTHONPATH, every entry absolute (Locust runs in PROJECT_ROOT).
+        env["PYTHONPATH"] = python_path()
         if self.cluster_workers is not None:
             self._spawn("locust", "master", env)
             try:
                 self.cluster_workers.start(
                     self.config(), self.master_host, self.master_port, self.user_class, str(LOCUSTFILE),
-                    str(PROJECT_ROOT), {"PYTHONPATH": os.getcwd()}, self.spec.start_timeout_s,
+                    str(PROJECT_ROOT), {"PYTHONPATH": python_path()}, self.spec.start_timeout_s,
                 )
             except Exception as exc:  # Ray raises many kinds here; all mean "no workers"
                 raise LoadError(f"load workers did not start on the cluster: {type(exc).__name__}: "

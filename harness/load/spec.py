@@ -112,7 +112,7 @@ class TraceShape(_Model):
     """Replay of (offset, level[, window]) rows: each level holds until the next offset."""
 
     kind: Literal["trace"]
-    csv: str | None = None  # relative paths resolve against the working directory
+    csv: str | None = None  # relative paths resolve against the scenario file's folder
     points: list[TracePoint] | None = Field(default=None, max_length=1_000_000)
     scale: PosFloat = 1  # multiplies every level
     spawn_rate: PosFloat | None = None

@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness import PROJECT_ROOT
-
 if TYPE_CHECKING:
     from harness.app.serve_config import ServeConfig
     from harness.scenario.config import Scenario
@@ -158,7 +156,7 @@ def template_problems(template: dict[str, Any], key: str) -> list[tuple[str, str
 
 def _lines_problem(path: Any) -> str | None:
     if not isinstance(path, str) or not Path(path).is_file():
-        return f"an existing text file (relative to the working directory), got {path!r}"
+        return f"an existing text file (relative to the scenario file), got {path!r}"
     if Path(path).stat().st_size > MAX_LINES_BYTES:
         return f"a file of at most {MAX_LINES_BYTES // 1_000_000} MB"
     try:
@@ -285,10 +283,9 @@ def user_class_problems(scenario: Scenario) -> list[tuple[str, str]]:
 def _child_env() -> dict[str, str]:
     import os
 
-    root = str(PROJECT_ROOT)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), root, env.get("PYTHONPATH")]))
-    return env
+    from harness.pythonpath import python_path
+
+    return {**os.environ, "PYTHONPATH": python_path()}  # what the load process will have
 
 
 def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:

@@ -312,8 +312,9 @@ class Chaos(Record):
     KIND = "chaos"
     WRITER = "chaos.component, chaos.watch, chaos.killer"
     DOC = ("a fault shot's life: `event` injected / not_injected / skipped / noticed / not_noticed / "
-           "cleaned / replaced / result (one per shot, repeating its outcome); and proxy, "
-           "prepare_failed, stuck, killer_ready / killer_run / killer_stop / killer_poll_error")
+           "cleaned / replaced / result (one per shot, repeating its outcome); unplanned (an entry "
+           "whose schedule planned no shot); and proxy, prepare_failed, stuck, killer_ready / killer_run / "
+           "killer_stop / killer_poll_error")
     id = Field(STR, "the shot (`fault-N`)")
     fault = Field(STR, "the fault's name")
     event = Field(STR, "what happened")
@@ -340,7 +341,10 @@ class Chaos(Record):
     node_id = Field(STR, "replaced: the new node's id")
     proxy = Field(STR, "proxy: the fault proxy's URL")
     upstream_port = Field(INT, "proxy: the port it forwards to")
-    entry = Field(INT, "prepare_failed: the chaos entry")
+    entry = Field(INT, "prepare_failed, unplanned: the chaos entry")
+    optional = Field(BOOL, "result, unplanned: the entry sets optional: true (not firing fails nothing)")
+    capped = Field(BOOL, "result: not fired because of a limit the scenario set (chaos.max_to_kill, the "
+                         "script's stop_run()): not a miss")
     threads = Field(LIST, "stuck: injection threads still running at stop")
     name = Field(STR, "killer_*: the ResourceKiller actor's name")
     namespace = Field(STR, "killer_ready: its namespace")

@@ -33,9 +33,13 @@ TIMELINE_METRICS = stats.KEY_METRICS
 
 def add_parser(sub: Any) -> None:
     compare = sub.add_parser("compare", help="two runs side by side: SLOs, key metrics, chaos outcomes")
-    compare.add_argument("run_a", type=Path, help="a run's results folder (e.g. last night's, from CI)")
-    compare.add_argument("run_b", type=Path, help="the run to compare with it (e.g. tonight's)")
-    compare.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    compare.add_argument("run_a", help="a run: its folder (e.g. last night's, from CI), its run id "
+                                       "under --results, or 'latest'")
+    compare.add_argument("run_b", help="the run to compare with it (e.g. tonight's), given the same ways")
+    compare.add_argument("--results", type=Path, default=Path("results"),
+                         help="results root to find run ids and 'latest' in (default: results/)")
+    compare.add_argument("--json", action="store_true",
+                         help="one JSON document on stdout; the human text goes to stderr")
 
 
 class RunFolder:
@@ -224,9 +228,12 @@ def print_comparison(console: Console, doc: dict[str, Any]) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from harness.report.html import ReportError
+    from harness.report.rebuild import resolve_run
+
     try:
-        a, b = RunFolder(args.run_a), RunFolder(args.run_b)
-    except ValueError as exc:
+        a, b = (RunFolder(resolve_run(run, args.results)) for run in (args.run_a, args.run_b))
+    except (ValueError, ReportError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
     doc = build_comparison(a, b)

@@ -8,6 +8,7 @@ JavaScript and no external resources: CSS is inline and charts are inline SVG.
 from __future__ import annotations
 
 import json
+import re
 import time
 from html import escape
 from importlib import resources
@@ -21,7 +22,15 @@ from harness import __version__
 from harness.files import write_atomic
 from harness.measure import stats
 from harness.measure.timeline import Timeline
-from harness.report.series import Marker, RunSeries, build_series, fixed_targets
+from harness.report.series import (
+    Bound,
+    ChaosRow,
+    Marker,
+    RunSeries,
+    build_series,
+    chaos_rows,
+    fixed_targets,
+)
 from harness.report.svg import legend, render_chart
 from harness.slo.core import Verdict, format_value
 
@@ -157,18 +166,75 @@ def _charts_section(series: RunSeries) -> str:
     return "".join(out)
 
 
-def _events_section(markers: list[Marker]) -> str:
-    if not markers:
+def _events_section(shots: list[ChaosRow], markers: list[Marker]) -> str:
+    """One row per fault shot (times since the run started; its records folded below it),
+    then the infrastructure errors; the numbered lines on the charts are listed under them."""
+    if not shots and not any(m.kind != "chaos" for m in markers):
         return ""
-    rows = "".join(
-        f'<tr><td class="num">{m.number}</td><td class="num">{m.t:.2f}s</td><td>{escape(m.label)}</td>'
-        f'<td class="msg">{escape(m.detail)}</td></tr>'
-        for m in markers
-    )
+    rows = []
+    for shot in shots:
+        events = "".join(f"<li>{at:.2f}s {escape(event)}: {escape(detail)}</li>" for at, event, detail in shot.events)
+        noticed = "-" if shot.noticed_after is None else f"{shot.noticed_after:.2f}s"
+        rows.append(
+            f'<tr><td class="num">{shot.number}</td><td class="num">{shot.at:.2f}s</td>'
+            f"<td>{escape(shot.fault)}</td><td>{escape(shot.target or '-')}</td>"
+            f"<td>{escape(shot.outcome)}</td><td class=\"num\">{noticed}</td>"
+            f'<td><details class="chaos"><summary>{len(shot.events)} records</summary><ul>{events}</ul>'
+            "</details></td></tr>"
+        )
+    for m in markers:
+        if m.kind != "chaos":
+            rows.append(f'<tr><td class="num">-</td><td class="num">{m.t:.2f}s</td><td colspan="4">'
+                        f"{escape(m.label)}</td><td class=\"msg\">{escape(m.detail)}</td></tr>")
+    lines = "".join(f"<li>{m.number}: {m.t:.2f}s {escape(m.label)}</li>" for m in markers)
     return (
-        "<h2>Chaos events and errors</h2><table><thead><tr><th>#</th><th>at</th><th>event</th>"
-        f"<th>details</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<h2>Chaos events and errors</h2><table><thead><tr><th>shot</th><th>at</th><th>fault</th>"
+        "<th>target</th><th>outcome</th><th>noticed after</th><th>detail</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        + (f'<details class="chaos"><summary>numbered lines on the charts</summary><ul>{lines}</ul></details>'
+           if markers else "")
     )
+
+
+# SLO metric -> (the chart it reads, whether its bound is in that chart's unit).
+_METRIC_CHARTS = {
+    **dict.fromkeys(("p", "avg_latency", "max_latency"), ("latency", True)),
+    **dict.fromkeys(("offered_rps", "sent_rps", "ok_rps", "rps", "achieved_rps"), ("rps", True)),
+    **dict.fromkeys(("recovery_time", "time_to_success"), ("rps", False)),
+    **dict.fromkeys(("success_ratio", "error_ratio", "shed_ratio", "errors", "shed", "dropped",
+                     "failed_requests", "retries", "requests"), ("errors", False)),
+    **dict.fromkeys(("min_replicas", "max_replicas"), ("replicas", True)),
+    **dict.fromkeys(("time_to_replicas", "scale_down_time", "time_to_target", "replica_recovery_time",
+                     "replica_start_time", "direction_changes"), ("replicas", False)),
+    "max_nodes": ("node_types", True),
+    **dict.fromkeys(("time_to_nodes", "node_scale_down_time", "unmet_demand_time"), ("node_types", False)),
+    **dict.fromkeys(("dead_node_noticed_time", "node_noticed_time"), ("nodes", False)),
+    **dict.fromkeys(("resources_reclaimed_time", "resource_recovery_time"), ("cpu", False)),
+    **dict.fromkeys(("tasks_failed", "tasks_lost", "tasks_wrong", "messages_lost", "workload",
+                     "exit_code"), ("workload-", False)),
+}
+
+
+def attach_slo_bounds(series: RunSeries, verdicts: list[dict[str, Any]]) -> None:
+    """Every SLO on the chart it reads, over its window (and at its bound where the chart's
+    axis has the bound's unit)."""
+    charts = {chart.key: chart for chart in series.charts}
+    for v in verdicts:
+        match = re.match(r"\s*(\w+)\s*(?:\(\s*([^,)\s]*))?", str(v.get("check", "")))
+        start, end = v.get("window_start"), v.get("window_end")
+        if match is None or not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+            continue
+        key, in_unit = _METRIC_CHARTS.get(match.group(1), (None, False))
+        if key == "workload-":
+            key = f"workload-{match.group(2)}"
+        if key == "node_types" and key not in charts:
+            key, in_unit = "nodes", in_unit and not match.group(2)
+        chart = charts.get(key or "")
+        if chart is None:
+            continue
+        value = v.get("bound") if in_unit and isinstance(v.get("bound"), (int, float)) else None
+        label = f"{v.get('name', '')}: {v.get('check', '')}"
+        chart.bounds.append(Bound(label, start - series.t0, end - series.t0, value, bool(v.get("passed"))))
 
 
 def _phases_section(series: RunSeries) -> str:
@@ -242,7 +308,9 @@ def build_report(run_dir: Path) -> str:
     """The HTML page for one run, from its summary.json and timeline."""
     summary = load_summary(run_dir)
     config = summary.get("config") if isinstance(summary.get("config"), dict) else {}
-    series = build_series(Timeline.load(run_dir), fixed_targets(config))
+    timeline = Timeline.load(run_dir)
+    series = build_series(timeline, fixed_targets(config))
+    attach_slo_bounds(series, [v for v in summary.get("verdicts") or [] if isinstance(v, dict)])
     status = str(summary.get("status", "unknown"))
     title = f"{summary.get('scenario', run_dir.name)}: {status}"
     body = (
@@ -255,7 +323,7 @@ def build_report(run_dir: Path) -> str:
         + _facts_section(summary, series)
         + _charts_section(series)
         + _load_windows_section(summary)
-        + _events_section(series.markers)
+        + _events_section(chaos_rows(timeline, series.t0), series.markers)
         + _phases_section(series)
         + _metrics_section(summary)
         + f"<footer>Written by harness {escape(__version__)} from {escape(SUMMARY_FILE)} and the "

@@ -4,6 +4,10 @@ Written with junitparser (its xunit2 flavour, the one Jenkins and Maven Surefire
 Every testcase carries `file` (the scenario file) so CI annotations point at it.
 Properties carry the seed and metrics; system-out repeats the seed and the
 reproduce command because some CI systems (GitLab) drop properties.
+
+Times: a testsuite's `time` is the run's wall time (start to end, teardown included); a
+testcase's `time` is the length of the window its SLO judged (the infrastructure case:
+the run's wall time), not the time spent evaluating it, which is negligible.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ from harness.run.outcome import RunOutcome
 from harness.slo.core import Verdict
 
 INFRA_CASE = "infrastructure"
+
+
+def set_wall_time(suite: TestSuite, seconds: float) -> None:
+    """The testsuite's `time`: wall seconds of what it reports. junitparser's
+    update_statistics() overwrites it with the sum of the testcases' times, so the
+    value is kept on the object too and put back by render_junit."""
+    suite.wall_s = round(max(0.0, seconds), 3)
+    suite.time = suite.wall_s
+
+
+def wall_time(suite: TestSuite) -> float | None:
+    return getattr(suite, "wall_s", None)
 
 
 def run_context(outcome: RunOutcome) -> str:
@@ -75,6 +91,7 @@ def build_suite(outcome: RunOutcome) -> TestSuite:
     for key, value in properties.items():
         suite.add_property(key, value)
     suite.timestamp = _iso(outcome.started_at)
+    set_wall_time(suite, outcome.ended_at - outcome.started_at)
     return suite
 
 
@@ -120,6 +137,11 @@ def render_junit(suites: list[TestSuite]) -> bytes:
         _schema_order(suite)
         xml.append(suite)  # add_testsuite would merge suites it deems equal
     xml.update_statistics()
+    walls = [wall_time(suite) for suite in suites]
+    for suite, wall in zip(suites, walls, strict=True):
+        if wall is not None:
+            suite.time = wall
+    xml.time = round(sum(w if w is not None else s.time for w, s in zip(walls, suites, strict=True)), 3)
     xml._elem.set("skipped", str(sum(suite.skipped for suite in suites)))  # junitparser omits it
     buffer = io.BytesIO()
     xml.write(buffer, pretty=True)

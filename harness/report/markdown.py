@@ -62,9 +62,31 @@ def suite_markdown(summary: dict[str, Any]) -> str:
             why.append(f"- {s['name']} does not block: {'; '.join(s['notes']) or s['skipped_reason']}")
     if why:
         lines += ["", "Why:", "", *why]
+    flaky = flaky_lines(summary)
+    if flaky:
+        lines += ["", f"{_ICON['flaky']} Flaky (failed, then passed on a rerun; does not block):", "", *flaky]
     if reproduce:
         lines += ["", "Reproduce:", "", "```", *reproduce, "```"]
     return "\n".join(lines) + "\n"
+
+
+def flaky_lines(summary: dict[str, Any]) -> list[str]:
+    """Each flaky scenario: which attempt failed, its failed SLOs or error, its reproduce command."""
+    lines = []
+    for s in summary["scenarios"]:
+        if s.get("status") != "flaky":
+            continue
+        attempts = s.get("attempts") or []
+        total = len(attempts)
+        for number, a in enumerate(attempts[:-1], 1):
+            status = a.get("status", "failed")
+            if status == "passed":
+                continue
+            what = ", ".join(a.get("failed_slos") or []) or (a.get("error") or {}).get("kind") or status
+            lines.append(f"- **{cell(s['name'])}**: attempt {number}/{total} {status} "
+                         f"({cell(what)}), passed on attempt {total}/{total}; "
+                         f"reproduce that attempt: `{a.get('reproduce', '')}`")
+    return lines
 
 
 def publish(markdown: str, path: Path | None) -> list[Path]:

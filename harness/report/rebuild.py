@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.report.html import SUMMARY_FILE, ReportError, write_report
+from harness.report.prometheus import write_run_metrics
 from harness.report.suite_html import write_suite_report
 from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 
@@ -21,6 +22,8 @@ def add_report_parser(sub: argparse._SubParsersAction, default_results: Path) ->
     report = sub.add_parser("report", help="rebuild a run's (or a suite's) report.html from its results")
     report.add_argument("run", help="run directory, run id under --results, or 'latest'")
     report.add_argument("--results", type=Path, default=default_results, help="results root (default: results/)")
+    report.add_argument("--json", action="store_true",
+                        help="one JSON document on stdout; the human text goes to stderr")
 
 
 def resolve_run(run: str, results_root: Path) -> Path:
@@ -41,6 +44,7 @@ def rebuild(run: str, results_root: Path) -> Path:
     if runs:
         return write_suite_report(folder, runs)
     if (folder / SUMMARY_FILE).is_file():
+        write_run_metrics(folder)  # openmetrics.prom too: a run from before it existed gets one
         return write_report(folder)
     raise ReportError(f"{folder}: expected {SUMMARY_FILE} (a run) or run directories inside it (a suite)")
 
@@ -50,6 +54,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         path = rebuild(args.run, args.results)
     except ReportError as exc:
         print(str(exc), file=sys.stderr)
+        if args.json_out is not None:
+            args.json_out.emit({"command": "report", "exit_code": EXIT_USAGE, "errors": [str(exc)]})
         return EXIT_USAGE
     console.print(f"report: {path}", markup=False, highlight=False, soft_wrap=True)
+    if args.json_out is not None:
+        args.json_out.emit({"command": "report", "exit_code": EXIT_PASSED, "report": str(path)})
     return EXIT_PASSED

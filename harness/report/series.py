@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measure import ray_metrics, stats
-from harness.measure.records import Chaos, Dropped, Error, RayMetrics, Request, Sample
+from harness.measure.records import (
+    Chaos,
+    Dropped,
+    Error,
+    Nodes,
+    RayMetrics,
+    Request,
+    Sample,
+    Workload,
+)
 from harness.measure.timeline import Timeline
 
 MAX_BUCKETS = 600  # a 30-minute soak still draws ~600 points per line
@@ -33,11 +42,24 @@ class Series:
 
 
 @dataclass
+class Bound:
+    """An SLO drawn on the chart it reads: its window, and its bound where the chart's axis
+    is in the bound's unit (`value`; None: the window only, e.g. a time-to-N-replicas SLO)."""
+
+    label: str
+    start: float
+    end: float
+    value: float | None
+    passed: bool
+
+
+@dataclass
 class Chart:
     key: str
     title: str
     unit: str
     series: list[Series] = field(default_factory=list)
+    bounds: list[Bound] = field(default_factory=list)
 
     @property
     def has_data(self) -> bool:
@@ -103,6 +125,8 @@ def build_series(timeline: Timeline, config_targets: dict[str, float] | None = N
         *_request_charts(timeline, t0, duration, bucket_s),
         _replica_chart(timeline, t0, config_targets or {}),
         _nodes_chart(timeline, t0),
+        *_node_type_charts(timeline, t0),
+        *_workload_charts(timeline, t0),
         *ray_metric_charts(timeline, t0),
     ]
     if not has_load(timeline):  # a workload-only run: show what it has, not empty request charts
@@ -248,6 +272,64 @@ def _nodes_chart(timeline: Timeline, t0: float) -> Chart:
     ])
 
 
+def _node_type_charts(timeline: Timeline, t0: float) -> list[Chart]:
+    """Autoscaling clusters (`nodes` records): per node type alive (solid) and pending
+    (dashed), and the unmet demand the node SLOs judge (resource shapes waiting)."""
+    records = timeline.events_of(Nodes)
+    if not records:
+        return []
+    per_type: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    demand: list[tuple[float, float]] = []
+    for record in records:
+        t = record[Nodes.t] - t0
+        for name, counts in (record.get(Nodes.types) or {}).items():
+            if isinstance(counts, dict):
+                for state in ("alive", "pending", "terminating"):
+                    per_type[name][state].append((t, float(counts.get(state, 0) or 0)))
+        shapes = record.get(Nodes.demand) or []
+        demand.append((t, float(sum(pair[1] for pair in shapes
+                                    if isinstance(pair, (list, tuple)) and len(pair) == 2
+                                    and isinstance(pair[1], (int, float))))))
+    chart = Chart("node_types", "Nodes per type (alive; pending dashed) and unmet demand", "nodes")
+    for index, name in enumerate(sorted(per_type)):
+        color = PALETTE[index % len(PALETTE)]
+        chart.series.append(Series(f"{name} alive", per_type[name]["alive"], color, step=True))
+        if any(v for _, v in per_type[name]["pending"]):
+            chart.series.append(Series(f"{name} pending", per_type[name]["pending"], color, dashed=True, step=True))
+        if any(v for _, v in per_type[name]["terminating"]):
+            chart.series.append(Series(f"{name} terminating", per_type[name]["terminating"], "#7f7f7f",
+                                       dashed=True, step=True))
+    chart.series.append(Series("unmet demand (resource shapes)", demand if any(v for _, v in demand) else [],
+                               "#d62728", dashed=True, step=True))
+    return [chart]
+
+
+# Counters of a workload's progress worth a line (tasks: ok/failed/lost...; actors: acknowledged...).
+_PROGRESS_SKIP = {"planned", "timeout_s", "pid", "seconds", "exit_code"}
+
+
+def _workload_charts(timeline: Timeline, t0: float) -> list[Chart]:
+    """One progress chart per workload that reports progress: each of its counters over time
+    (done, failed, retried, lost, as the workload names them)."""
+    counters: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    for record in timeline.events_of(Workload):
+        if record.get(Workload.event) not in ("progress", "result"):
+            continue
+        name = str(record.get(Workload.name, "workload"))
+        for key, value in record.items():
+            if (key not in _PROGRESS_SKIP and key not in ("t", "kind", "name", "event")
+                    and isinstance(value, (int, float)) and not isinstance(value, bool)):
+                counters[name][key].append((record[Workload.t] - t0, float(value)))
+    charts = []
+    for name in sorted(counters):
+        chart = Chart(f"workload-{name}", f"Workload {name}: progress", "count")
+        for index, key in enumerate(sorted(counters[name])):
+            color = "#d62728" if key in ("lost", "failed", "wrong", "failed_calls") else PALETTE[index % len(PALETTE)]
+            chart.series.append(Series(key, counters[name][key], color, step=True))
+        charts.append(chart)
+    return charts
+
+
 # Labels every Ray series carries that say nothing about what it measures.
 _RAY_NOISE_LABELS = frozenset({"SessionName", "Version", "NodeAddress", "Component", "WorkerId", "JobId"})
 
@@ -279,6 +361,68 @@ def ray_metric_charts(timeline: Timeline, t0: float) -> list[Chart]:
                                        PALETTE[k % len(PALETTE)], step=not counter))
         charts.append(chart)
     return charts
+
+
+@dataclass
+class ChaosRow:
+    """One shot of a fault, as the report's chaos table shows it."""
+
+    number: int
+    at: float  # seconds since the run started (fired, or planned when it never fired)
+    fault: str
+    target: str
+    outcome: str
+    noticed_after: float | None
+    events: list[tuple[float, str, str]]  # (seconds since start, event, readable detail)
+
+
+def chaos_rows(timeline: Timeline, t0: float) -> list[ChaosRow]:
+    """Every shot (`fault-N`) with its records folded: when it fired, what it hit, its outcome
+    and how long the cluster took to notice; epoch times shown as seconds since the start."""
+    shots: dict[str, list[dict[str, Any]]] = {}
+    for record in timeline.events_of(Chaos):
+        if record.get(Chaos.id) is not None:
+            shots.setdefault(str(record[Chaos.id]), []).append(record)
+    rows = []
+    for number, (_shot, records) in enumerate(sorted(shots.items(), key=lambda kv: kv[1][0][Chaos.t]), 1):
+        by_event = {str(r.get(Chaos.event)): r for r in records}
+        fired = next((r for r in records if r.get(Chaos.actual_t) is not None), records[0])
+        at = float(fired.get(Chaos.actual_t) or fired.get(Chaos.planned_t) or fired[Chaos.t]) - t0
+        final = by_event.get("result") or records[-1]
+        outcome = str(final.get(Chaos.outcome) or final.get(Chaos.event) or "")
+        if "not_noticed" in by_event:
+            outcome += ", not noticed"
+        noticed = by_event.get("noticed")
+        after = None
+        if noticed is not None:
+            after = noticed.get(Chaos.noticed_after_s)
+            if after is None and noticed.get(Chaos.noticed_t) is not None and fired.get(Chaos.actual_t):
+                after = float(noticed[Chaos.noticed_t]) - float(fired[Chaos.actual_t])
+        target = next((_first(r, _TARGET_KEYS) for r in records if _first(r, _TARGET_KEYS)), "")
+        events = [(r[Chaos.t] - t0, str(r.get(Chaos.event, "")), readable_detail(r, t0)) for r in records]
+        rows.append(ChaosRow(number, at, _first(final, _NAME_KEYS) or "fault", target, outcome,
+                             None if after is None else float(after), events))
+    return rows
+
+
+def readable_detail(record: dict[str, Any], t0: float) -> str:
+    """A chaos record's fields as a person reads them: times since the run started, targets
+    by name, no bookkeeping keys."""
+    parts = []
+    for key, value in record.items():
+        if key in (Chaos.t, Chaos.kind, Chaos.id, Chaos.fault, Chaos.event) or value in (None, "", [], {}):
+            continue
+        if key.endswith("_t") and isinstance(value, (int, float)):
+            parts.append(f"{key[:-2]} at {value - t0:.2f}s")
+        elif key == Chaos.targets and isinstance(value, list):
+            parts.append("targets: " + "; ".join(
+                ", ".join(f"{k} {v}" for k, v in item.items()) if isinstance(item, dict) else str(item)
+                for item in value))
+        elif isinstance(value, float):
+            parts.append(f"{key.replace('_', ' ')}: {value:g}")
+        else:
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)
 
 
 def _varying_labels(label_sets: list[tuple]) -> set[str]:

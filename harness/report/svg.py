@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from harness.report.series import PALETTE, Band, Chart, Marker, Series
+from harness.report.series import PALETTE, Band, Bound, Chart, Marker, Series
 
 WIDTH = 960
 PLOT_HEIGHT = 170
@@ -108,6 +108,7 @@ def render_chart(chart: Chart, x_start: float, x_end: float, bands: list[Band], 
     rows = _band_rows(probe, bands)
     top = 6 + BAND_ROW * (max(rows.values(), default=-1) + 1) + (12 if markers else 0)
     y_values = [v for s in chart.series for t, v in s.points if x_start <= t <= x_end]
+    y_values += [b.value for b in chart.bounds if b.value is not None]  # a bound stays in view
     y_ticks = nice_ticks(0.0, max(y_values, default=1.0) or 1.0, 4)
     frame = _Frame(x_start, x_end, y_ticks[-1], top)
     height = top + PLOT_HEIGHT + BOTTOM
@@ -125,6 +126,7 @@ def render_chart(chart: Chart, x_start: float, x_end: float, bands: list[Band], 
         )
     for series in chart.series:
         parts += _draw_series(frame, series)
+    parts += _draw_bounds(frame, chart.bounds)
     parts += _draw_markers(frame, markers)
     parts.append("</svg>")
     return "".join(parts)
@@ -193,6 +195,27 @@ def _draw_series(frame: _Frame, series: Series) -> list[str]:
         f'<polyline class="series" data-series="{escape(series.label)}" points="{coords}" fill="none" '
         f'stroke="{series.color}" stroke-width="{width}" stroke-linejoin="round"{extra}>{title}</polyline>'
     ]
+
+
+def _draw_bounds(frame: _Frame, bounds: list[Bound]) -> list[str]:
+    """Each SLO over its window: a dashed line at its bound, or a bracket over the window
+    when the bound is not in the chart's unit; green when it passed, red when it failed."""
+    out = []
+    for index, bound in enumerate(bounds):
+        x0, x1 = frame.x(bound.start), frame.x(bound.end)
+        color = "#2ca02c" if bound.passed else "#d62728"
+        y = frame.y(bound.value) if bound.value is not None else frame.top + 4 + 11 * index
+        label_y = y - 3 if bound.value is not None else y - 2
+        title = f"<title>SLO {escape(bound.label)}: {bound.start:.1f}s to {bound.end:.1f}s</title>"
+        out.append(
+            f'<g class="slo" data-value="{"" if bound.value is None else f"{bound.value:g}"}">{title}'
+            f'<line x1="{x0:.1f}" y1="{y:.1f}" x2="{x1:.1f}" y2="{y:.1f}" stroke="{color}" stroke-width="1.6" '
+            f'stroke-dasharray="8 3"/>'
+            f'<line x1="{x0:.1f}" y1="{y - 4:.1f}" x2="{x0:.1f}" y2="{y + 4:.1f}" stroke="{color}"/>'
+            f'<line x1="{x1:.1f}" y1="{y - 4:.1f}" x2="{x1:.1f}" y2="{y + 4:.1f}" stroke="{color}"/>'
+            f'<text x="{x0 + 4:.1f}" y="{label_y:.1f}" fill="{color}" class="slolabel">{escape(bound.label)}</text></g>'
+        )
+    return out
 
 
 def _draw_markers(frame: _Frame, markers: list[Marker]) -> list[str]:

@@ -18,6 +18,40 @@ def ci_table(title: str) -> Table:
                  pad_edge=False, collapse_padding=True, min_width=min(len(title), 80))
 
 
+def print_rows(console: Console, title: str, headers: list[str], rows: list[list[str]],
+               styles: list[str | None] | None = None) -> None:
+    """A table when it fits the console's width with no cell broken; otherwise one block
+    per row (the first cell, then `header value` pairs that wrap at spaces, never inside
+    a value), so a CI log at 80 columns never shows `baseli|ne` or `934.8m|s`."""
+    styles = styles or [None] * len(rows)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    if sum(widths) + 2 * (len(widths) - 1) <= console.width:
+        table = ci_table(title)
+        for header in headers:
+            table.add_column(header, no_wrap=True)
+        for row, style in zip(rows, styles, strict=True):
+            table.add_row(*row, style=style)
+        console.print(table)
+        return
+    console.print(title, style="italic", highlight=False, markup=False)
+    for row, style in zip(rows, styles, strict=True):
+        console.print(row[0], style=f"bold {style or ''}".strip(), highlight=False, markup=False)
+        pairs = [f"{h} {v}" for h, v in zip(headers[1:], row[1:], strict=True)]
+        for line in pack(pairs, console.width - 2):
+            console.print("  " + line, style=style or "", highlight=False, markup=False, soft_wrap=True)
+
+
+def pack(items: list[str], width: int, gap: str = "   ") -> list[str]:
+    """Items joined into lines of at most `width` (an item longer than that on its own)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(gap) + len(item) <= width:
+            lines[-1] += gap + item
+        else:
+            lines.append(item)
+    return lines
+
+
 def verdict_table(outcome: RunOutcome) -> Table:
     table = ci_table(f"{outcome.scenario_name}  (seed {outcome.seed}, run {outcome.run_id})")
     table.add_column("SLO", overflow="fold")

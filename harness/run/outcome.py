@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.slo.core import Verdict
@@ -47,7 +49,10 @@ class RunOutcome:
 
     @property
     def reproduce_command(self) -> str:
-        return f"harness reproduce {self.run_dir}"
+        """Relative to the working folder the run was started from (the repository, in
+        CI), so it works in a checkout elsewhere; `harness reproduce` takes the folder
+        wherever it was downloaded to as well."""
+        return f"harness reproduce {shlex.quote(relative_to_cwd(self.run_dir))}"
 
     def fail(self, kind: str, message: str) -> None:
         """Record the first infrastructure error; later ones become notes."""
@@ -55,3 +60,12 @@ class RunOutcome:
             self.error, self.error_kind = message, kind
         else:
             self.notes.append(f"{kind}: {message}")
+
+
+def relative_to_cwd(path: str) -> str:
+    """`path` relative to the working folder when it lies inside it; as given otherwise."""
+    absolute = Path(path)
+    try:
+        return str(absolute.relative_to(Path.cwd())) if absolute.is_absolute() else path
+    except ValueError:
+        return path

@@ -53,9 +53,11 @@ from harness.run.health import describe_load_exit
 from harness.run.outcome import CONFIG_ERROR, RunOutcome
 from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
-from harness.scenario.workload_only import DRIVE_WINDOW, implicit_slos
+from harness.scenario.paths import relative_paths
+from harness.scenario.workload_only import DRIVE_WINDOW
 from harness.slo import targets as slo_targets
 from harness.slo.core import evaluate
+from harness.slo.implicit import implicit_slos
 from harness.workloads import Workload
 
 TICK_S = 0.2
@@ -270,6 +272,10 @@ class Runner:
     def _check_slo_subjects(self, deployments: list[str]) -> None:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
+        if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
+            from chaos.registry import deployment_problems
+
+            problems += deployment_problems(self.scenario, set(deployments))
         if problems:
             key, what = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -502,10 +508,12 @@ class Runner:
 def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
     """scenario.yaml (and serve_config.yaml, the config file as deployed): what `harness reproduce` reruns."""
     resolved = scenario.model_dump(mode="json")
+    relative_paths(resolved, Path.cwd())  # the repository's paths, not this machine's
     if scenario.app is not None and scenario.app.config is not None:
         config_copy = run_dir / "serve_config.yaml"
         write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
-        resolved["app"] = {"config": str(config_copy), "ready_timeout_s": scenario.app.ready_timeout_s}
+        # Beside scenario.yaml: found wherever the run folder is copied to.
+        resolved["app"] = {"config": config_copy.name, "ready_timeout_s": scenario.app.ready_timeout_s}
     path = run_dir / "scenario.yaml"
     write_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
     return path

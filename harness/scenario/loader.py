@@ -16,9 +16,11 @@ from pydantic import ValidationError
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.load.spec import shape_problems
 from harness.load.traffic import traffic_problems
-from harness.scenario import safe_yaml, workload_only
+from harness.pythonpath import export as export_python_path
+from harness.scenario import placement, safe_yaml, workload_only
 from harness.scenario.config import Scenario, semantic_errors
 from harness.scenario.errors import format_validation_error
+from harness.scenario.paths import resolve_paths, warn_stderr
 from harness.slo import targets as slo_targets
 from harness.slo.certain import abort_problems
 from harness.slo.core import validate_checks, validate_windows
@@ -116,14 +118,20 @@ def seed_override(seed: int | None) -> list[str]:
 def load_scenario(
     path: str | Path, overrides: list[str] | None = None,
     rewrite: Callable[[dict[str, Any]], None] | None = None, strict: bool = False,
+    recorded: bool = False,
 ) -> Scenario:
     """Read, override and validate one scenario file; raise ConfigError on any problem.
 
+    Its paths resolve against its folder (harness.scenario.paths), and children the run
+    starts import from that folder too (harness.pythonpath). `recorded`: a run folder's
+    scenario.yaml, whose paths are relative to the repository (no warning for those).
     rewrite: edits the overridden data before it is validated (harness bisect points the
     app's paths into a commit's worktree). strict: keys of the Serve config file that Ray
     does not know are errors, not warnings."""
     path = Path(path)
     data = read_yaml(path)
+    resolve_paths(data, path, warn=None if recorded else warn_stderr)
+    export_python_path(path.parent)
     config_overrides = []
     for text in overrides or []:
         key_path, value = parse_override(text)
@@ -169,6 +177,7 @@ def scenario_from_dict(
         f"{'did you mean ' + u.close + '? ' if u.close else ''}(expected a key Ray's {u.schema} knows: "
         "Ray ignores others, and --strict refuses them)"
     )) for u in unknown]
+    problems += [(key, f"expected {what}") for key, what in placement.problems(scenario)]
     if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
         problems += shape_problems(scenario.load, scenario.duration_s)
         problems += traffic_problems(scenario)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.scenario.config import Scenario, SLOSpec
+from harness.scenario.config import Scenario
 
 if TYPE_CHECKING:
     from chaos.api import Fault
@@ -28,11 +28,9 @@ SERVE_TARGETS = ("replica", "proxy", "controller", "network")
 # read requests or replicas.
 SERVE_METRIC_NAMES = frozenset({"recovery_time", "time_to_success", "failed_requests", "replica_recovery_time"})
 SERVE_METRIC_MODULES = frozenset({"harness.slo.requests", "harness.slo.autoscaling"})
-# The ResourceKiller's implicit verdict: a chaos test whose killer never started proved nothing.
 # The window a workload-only run's drive spans (harness.run.runner), from start to the last result.
+# (The ResourceKiller's implicit verdict lives with the others in harness.slo.implicit.)
 DRIVE_WINDOW = "workloads"
-KILLER_CHECK = "resource_killer_started == 1"
-KILLER_SLO_NAME = "the script started the ResourceKiller"
 
 
 def needs_serve(metric_name: str) -> bool:
@@ -124,12 +122,3 @@ def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     if scenario.chaos.faults or scenario.chaos.resource_killer:
         problems += fault_problems(scenario, loadable_faults([f.fault for f in scenario.chaos.faults]))
     return problems
-
-
-def implicit_slos(scenario: Scenario) -> list[SLOSpec]:
-    """Verdicts a scenario gets without asking: the killer must have been started."""
-    if not scenario.chaos.resource_killer:
-        return []
-    if any(s.check.replace(" ", "") == KILLER_CHECK.replace(" ", "") for s in scenario.slos):
-        return []
-    return [SLOSpec(check=KILLER_CHECK, name=KILLER_SLO_NAME, window="run")]

@@ -17,7 +17,8 @@
     decision_to_running(Echo) < 10s     the same, with the target Serve's autoscaler
                                         exports (ray_serve_autoscaling_target_replicas,
                                         scraped from the run's nodes): from its decision
-                                        to running replicas
+                                        to running replicas; a decision lowered again
+                                        before its replicas ran counts as never met
 
 A time that never came is `never` (infinite), which fails any `<` bound. Precision
 is the recorder's interval (0.5 s by default).
@@ -203,22 +204,30 @@ def direction_changes(timeline: Timeline, window: Window, args: list[str]) -> Me
     })
 
 
-def start_episodes(target: list[series.Point], running: list[series.Point]) -> list[dict[str, float]]:
+def start_episodes(target: list[series.Point], running: list[series.Point],
+                   strict: bool = False) -> list[dict[str, float]]:
     """For each rise of the target: how long until running replicas reached it (NEVER if not).
 
-    If the target falls again before it is reached, the lower target counts from then on.
+    If the target falls again before it is reached, the lower target counts from then on;
+    strict: such a rise stays unmet (NEVER, `fell_at` says when): its replicas never ran.
     """
     episodes = []
     for (_, before), (t0, goal) in pairwise(target):
         if goal <= before:
             continue
-        waited = NEVER
+        episode: dict[str, float] = {"at": t0, "target": goal, "waited_s": NEVER}
         for t, count in running:
+            if t < t0:
+                continue
             later = series.value_before(target, t)
-            if t >= t0 and count >= min(goal, goal if later is None else later):
-                waited = t - t0
+            later = goal if later is None else later
+            if strict and later < goal and count < goal:
+                episode["fell_at"] = t
                 break
-        episodes.append({"at": t0, "target": goal, "waited_s": waited})
+            if count >= min(goal, later):
+                episode["waited_s"] = t - t0
+                break
+        episodes.append(episode)
     return episodes
 
 
@@ -245,6 +254,8 @@ def slowest_rise(episodes: list[dict[str, float]], window: Window, deployment: s
     if math.isinf(slowest["waited_s"]):
         inputs["why"] = (f"running replicas of {deployment} never reached the target "
                          f"{slowest['target']:g} set at {slowest['at'] - window.start:.1f}s")
+        if "fell_at" in slowest:
+            inputs["why"] += f" (the target was lowered again by {slowest['fell_at'] - window.start:.1f}s, before they ran)"
     return Measurement(slowest["waited_s"], "s", inputs)
 
 TARGET_METRIC = ray_metrics.TARGET_METRIC
@@ -274,7 +285,7 @@ def decision_to_running(timeline: Timeline, window: Window, args: list[str]) -> 
     if not target:
         inputs["why"] = ray_metrics.why_no_data(timeline, TARGET_METRIC, labels)
         return Measurement(None, "s", inputs)
-    episodes = start_episodes(target, running)
+    episodes = start_episodes(target, running, strict=True)  # a decision withdrawn before it ran is unmet
     if not episodes:
         inputs["why"] = f"the autoscaler's target for {deployment!r} never rose in the window"
         return Measurement(None, "s", inputs)

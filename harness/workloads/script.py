@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 
 from harness.measure.records import Workload as WorkloadRecord
+from harness.pythonpath import python_path
 from harness.run.context import RunContext
 from harness.scenario.config import ScriptWorkloadSpec
 from harness.slo.causes import log_cause
@@ -71,6 +72,7 @@ class ScriptWorkload(Workload):
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "TEST_OUTPUT_JSON": str(self.output_json),
             "HARNESS_WORKLOAD_SEED": str(self.seed(ctx)),  # for a script's own random choices
+            "PYTHONPATH": python_path(),  # the scenario's folder and the user's entries, absolute
         }
         with open(self.log_path, "wb") as log:
             # Own session: the harness stops it (and anything it started) as a group.

@@ -22,6 +22,8 @@ from harness.slo.core import evaluate
 from locustfiles.schedule import request_sequence
 
 ROOT = Path(__file__).resolve().parents[2]
+
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = """
 cluster:
   nodes:
@@ -34,7 +36,7 @@ seed: 11
 duration_s: 6
 timeout_s: 150
 {CLUSTER}
-app: {{config: configs/apps/serve_config.yaml}}
+app: {{config: {ROOT}/configs/apps/serve_config.yaml}}
 load:
   model: open
   rate: 30
@@ -44,7 +46,7 @@ load:
       method: POST
       app: predict
       body_template:
-        prompt: {{line_of: configs/apps/prompts.txt}}
+        prompt: {{line_of: {ROOT}/configs/apps/prompts.txt}}
         max_tokens: {{int: [4, 32]}}
         temperature: {{float: [0, 1]}}
       expect_status: 200
@@ -63,7 +65,7 @@ seed: 5
 duration_s: 6
 timeout_s: 150
 {CLUSTER}
-app: {{config: configs/apps/serve_config.yaml}}
+app: {{config: {ROOT}/configs/apps/serve_config.yaml}}
 load: {{model: open, rate: 20, user_class: "tests.fixtures.apps.users:FlakyUser"}}
 slos:
   - {{check: "success_ratio >= 99%", request: predict}}

@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from harness.run.components import build_components
 from harness.run.context import RunContext
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
+from harness.slo.implicit import FAULTS_SLO_NAME
 from tests.integration.conftest import surviving_run_processes
 
 pytestmark = pytest.mark.integration
@@ -45,33 +45,9 @@ def scenario(name: str, nodes: list[dict], faults: list[dict], duration_s: float
     }
 
 
-class TaskHolder:
-    """Keeps one long task running, for kill_task_worker to find."""
-
-    name = "task-holder"
-
-    def start(self, ctx: RunContext) -> None:
-        import ray
-
-        def hold(seconds: float) -> None:  # a closure: pickled by value, workers need no test module
-            time.sleep(seconds)
-
-        self.ref = ray.remote(max_retries=1, num_cpus=0.5)(hold).remote(120)
-
-    def tick(self, ctx: RunContext) -> None:
-        pass
-
-    def stop(self, ctx: RunContext) -> None:
-        pass
-
-    def metrics(self) -> dict[str, Any]:
-        return {}
-
-
-def run(tmp_path: Path, data: dict, extra: list | None = None) -> tuple[Any, dict[str, dict], dict, Path]:
+def run(tmp_path: Path, data: dict) -> tuple[Any, dict[str, dict], dict, Path]:
     sc = scenario_from_dict(data, "test")
-    components = [*build_components(sc), *(extra or [])]
-    runner = Runner(sc, "test", tmp_path / "results", console=Console(quiet=True), components=components)
+    runner = Runner(sc, "test", tmp_path / "results", console=Console(quiet=True), components=build_components(sc))
     outcome = runner.run()
     run_dir = Path(outcome.run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -140,7 +116,10 @@ def test_serve_worker_stress_network_and_plugin_faults(
         {"fault": "kill_proxy", "schedule": {"at_s": [17]}},
     ]
     data = scenario("chaos-serve", nodes, faults, duration_s=19)
-    outcome, results, summary, run_dir = run(tmp_path, data, [TaskHolder()])
+    # Two long tasks from the start, for kill_task_worker at 7 s (the killed one is retried).
+    data["workloads"] = [{"type": "tasks", "name": "held", "num_tasks": 2, "spread_s": 0.5, "task_s": 9,
+                          "num_cpus": 0.5, "max_retries": 1, "timeout_s": 60}]
+    outcome, results, summary, run_dir = run(tmp_path, data)
     assert outcome.error is None, outcome.error
     by_fault = {r["fault"] + ("-" + r["targets"][0].get("mode", "") if r["fault"] == "network" else ""): r
                 for r in results.values()}
@@ -192,8 +171,7 @@ def test_worker_node_kills_during_load(tmp_path: Path, outsider: psutil.Process)
     faults = [
         {"fault": "kill_raylet", "targets": {"resources": {"A40": 1}}, "replace_after_s": 1, "schedule": {"at_s": [2]}},
         {"fault": "terminate_node", "targets": {"nodes": ["w2"]}, "schedule": {"at_s": [5]}},
-        {"fault": "drain_node", "args": {"grace_s": 1}, "schedule": {"at_s": [8]}},
-        {"fault": "kill_raylet", "schedule": {"at_s": [11]}},
+        {"fault": "drain_node", "args": {"grace_s": 1}, "schedule": {"at_s": [8, 11]}},  # 11: past max_to_kill
     ]
     data = scenario("chaos-nodes", nodes, faults, duration_s=13, keep_workers_alive=0, max_to_kill=3)
     outcome, results, summary, run_dir = run(tmp_path, data)
@@ -220,13 +198,48 @@ def test_worker_node_kills_during_load(tmp_path: Path, outsider: psutil.Process)
     assert drained["cleaned"] == "duration over"
 
     skipped = results["fault-4"]
-    assert skipped["outcome"] == "skipped" and "max_to_kill=3 reached" in skipped["reason"]
+    assert skipped["outcome"] == "skipped" and "max_to_kill=3 reached" in skipped["reason"] and skipped["capped"]
     kinds = [e.get("event") for e in Timeline.load(run_dir).events_of("chaos") if e.get("id") == "fault-4"]
     assert kinds == ["skipped", "result"]
 
+    planned = next(v for v in summary["verdicts"] if v["name"] == FAULTS_SLO_NAME)
+    assert planned["passed"] and planned["measured"] == 0, planned["message"]  # a capped shot is no miss
     assert summary["metrics"]["chaos_node_dead_after_s_max"] < 20
     assert summary["metrics"]["ok"] > 20  # the app kept serving on the head while workers died
     assert outsider.is_running() and outsider.status() != psutil.STATUS_ZOMBIE
+    assert surviving_run_processes(run_dir) == []
+
+
+def test_a_shot_that_could_not_fire_fails_the_run_naming_it(tmp_path: Path) -> None:
+    """The task is done long before kill_task_worker is due: no target, so the run FAILS (exit 1)
+    with the shot named in the verdict table and JUnit; an optional entry that misses too fails nothing."""
+    nodes = [{"name": "head", "num_cpus": 2}, {"name": "w1", "num_cpus": 1}]
+    faults = [
+        {"fault": "kill_task_worker", "schedule": {"at_s": [8]}},
+        {"fault": "kill_task_worker", "schedule": {"at_s": [8.5]}, "optional": True},
+        {"fault": "kill_replica", "targets": {"deployment": "Echo"}, "schedule": {"at_s": [1]}},
+    ]
+    data = scenario("chaos-missed", nodes, faults, duration_s=9)
+    data["cooldown_s"] = 0
+    data["workloads"] = [{"type": "tasks", "name": "quick", "num_tasks": 1, "spread_s": 0.1, "task_s": 0.1,
+                          "num_cpus": 0.25, "timeout_s": 30}]
+    data["slos"] = [{"name": "served", "check": "success_ratio >= 50%"}]
+    outcome, results, summary, run_dir = run(tmp_path, data)
+    assert outcome.error is None, outcome.error
+    done = next(e["t"] for e in Timeline.load(run_dir).events_of("workload") if e.get("event") == "result")
+    # Shots are numbered in time order: fault-1 kill_replica at 1 s, fault-2 and fault-3 the task kills.
+    assert done < results["fault-2"]["planned_t"], "the task was still running when the shot was due"
+    assert results["fault-1"]["outcome"] == "injected", results["fault-1"]
+    assert results["fault-2"]["outcome"] == results["fault-3"]["outcome"] == "no_target", results
+    verdicts = {v["name"]: v for v in summary["verdicts"]}
+    assert verdicts["served"]["passed"]
+    missed = verdicts[FAULTS_SLO_NAME]
+    assert not missed["passed"] and missed["measured"] == 1
+    assert "fault-2 kill_task_worker at 8.0 s: no target (no task is running)" in missed["message"]
+    assert "fault-3" not in missed["why"]  # optional: listed apart, not counted
+    assert summary["status"] == "failed" and outcome.exit_code == 1
+    junit = (run_dir / "junit.xml").read_text()
+    assert f'name="{FAULTS_SLO_NAME}"' in junit and "fault-2 kill_task_worker at 8.0 s" in junit
     assert surviving_run_processes(run_dir) == []
 
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from harness.measure.timeline import Timeline
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
-from harness.scenario.workload_only import KILLER_SLO_NAME
+from harness.slo.implicit import FAULTS_SLO_NAME, KILLER_SLO_NAME
 from tests.integration.conftest import surviving_run_processes
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def test_workload_only_run_with_the_killer_handshake_passes(killer_run: tuple[An
     assert summary["status"] == "passed", [v["message"] for v in summary["verdicts"]] + [summary.get("error")]
     assert outcome.exit_code == 0
     names = [v["name"] for v in summary["verdicts"]]
-    assert KILLER_SLO_NAME in names and len(names) == 6
+    assert KILLER_SLO_NAME in names and FAULTS_SLO_NAME in names and len(names) == 7
     assert summary["config"]["app"] is None and summary["config"]["load"] is None
     assert surviving_run_processes(run_dir) == []
 
@@ -95,7 +95,9 @@ def test_faults_count_from_the_scripts_run_call_and_stop_at_stop_run(killer_run:
     assert 0 < kill["noticed_after_s"] < 10
     assert results["replace-1"]["outcome"] == "injected"
     late = results["fault-2"]
-    assert late["outcome"] == "not_reached" and "stop_run()" in late["reason"]
+    assert late["outcome"] == "not_reached" and "stop_run()" in late["reason"] and late["capped"] is True
+    planned = next(v for v in summary["verdicts"] if v["name"] == FAULTS_SLO_NAME)
+    assert planned["passed"] and planned["measured"] == 0  # stop_run() ended the schedule: a limit, not a miss
     timeline = Timeline.load(run_dir)
     events = [e["event"] for e in timeline.events_of("chaos")]
     assert events.index("killer_ready") < events.index("killer_run") < events.index("injected") < events.index("killer_stop")
@@ -133,5 +135,7 @@ def test_a_script_that_never_starts_the_killer_fails_with_the_reason(tmp_path: P
     assert result["outcome"] == "not_reached" and "never started the ResourceKiller" in result["reason"]
     verdict = next(v for v in summary["verdicts"] if v["name"] == KILLER_SLO_NAME)
     assert not verdict["passed"] and "the script never started the ResourceKiller" in verdict["message"]
+    missed = next(v for v in summary["verdicts"] if v["name"] == FAULTS_SLO_NAME)
+    assert not missed["passed"] and "fault-1 terminate_node at 1.0 s: not injected" in missed["message"]
     assert summary["metrics"]["workload.release.total_killed"] == 0
     assert surviving_run_processes(run_dir) == []

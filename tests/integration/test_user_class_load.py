@@ -47,3 +47,53 @@ def test_open_model_user_class_runs_one_task_per_scheduled_send_in_the_seeds_ord
     order = [[task_of(r) for r in sorted(t.requests, key=lambda r: r["t"]) if r["name"] != "task:broken_task"]
              for t in (first, second)]
     assert order[0] == order[1]
+
+
+SHOPPER = '''
+from locust import FastHttpUser, task
+
+
+class ShopperUser(FastHttpUser):
+    @task
+    def browse(self) -> None:
+        self.client.get("/api/", name="browse")
+'''
+SCENARIO = """
+name: shopper
+duration_s: 2
+timeout_s: 60
+cluster: {{nodes: [{{name: head, num_cpus: 2, object_store_mb: 100}}]}}
+app: {{config: {config}}}
+load: {{model: open, rate: 50, arrivals: uniform, user_class: "{module}:ShopperUser"}}
+slos:
+  - {{name: some, check: "requests >= 1"}}
+"""
+
+
+@pytest.mark.parametrize("where", ["pythonpath", "beside_scenario"])
+def test_a_user_class_outside_the_working_folder_validates_and_runs_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """Found through a relative PYTHONPATH entry, or beside the scenario file: the
+    validation child and the Locust process (which runs in another folder) import it alike."""
+    from harness.load.traffic import user_class_problems
+    from harness.scenario.loader import load_scenario
+
+    work, scenarios, lib = (tmp_path / name for name in ("work", "scenarios", "lib"))
+    for folder in (work, scenarios, lib):
+        folder.mkdir()
+    module = f"shopper_{where}"  # a name no other test imported
+    (lib if where == "pythonpath" else scenarios).joinpath(f"{module}.py").write_text(SHOPPER)
+    config = Path(__file__).resolve().parents[2] / "configs" / "apps" / "serve_config.yaml"
+    (scenarios / "s.yaml").write_text(SCENARIO.format(config=config, module=module))
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("PYTHONPATH", "../lib" if where == "pythonpath" else "")
+    scenario = load_scenario("../scenarios/s.yaml")  # validates the class in a child process
+    assert user_class_problems(scenario) == []
+    with running_server() as (url, _server):
+        ledger = ProcessLedger(where)
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        run_load(run_dir, scenario.load, url, 2, 3, ledger)
+        assert ledger.alive() == []
+    names = {r["name"] for r in Timeline.load(run_dir).requests}
+    assert names == {"browse"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.measure import records
-from harness.measure.records import Phase, Request, Sample, Workload
+from harness.measure.records import Chaos, Phase, Request, Sample, Workload
 from harness.measure.timeline import Timeline
 
 T0 = 1_000_000.0  # an arbitrary epoch second; tests speak in seconds after it
@@ -52,3 +52,9 @@ def timeline(*groups: Any) -> Timeline:
     for group in groups:
         found.extend(group if isinstance(group, list) else [group])
     return Timeline([records.check(dict(r)) for r in found])  # strict: every record as declared
+
+
+def chaos_result(at: float, shot: str, fault: str, outcome: str = "injected", **fields: Any) -> dict[str, Any]:
+    """A shot's final `result` record as chaos.component writes it (planned at `at`)."""
+    return Chaos.new(t=T0 + at + 0.1, event="result", id=shot, fault=fault, outcome=outcome,
+                     offset_s=at, planned_t=T0 + at, **fields)

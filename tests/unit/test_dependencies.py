@@ -13,10 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DIST = "ray-release-harness"
 RUNTIME_DIRS = ("harness", "chaos", "locustfiles")
-OTHER_DIRS = ("tests", "bench", "configs")
-LOCAL = {"harness", "chaos", "locustfiles", "tests", "bench", "my_faults", "user_app", "http_ok"}
+OTHER_DIRS = ("tests", "bench", "configs", "tools")
+LOCAL = {"harness", "chaos", "locustfiles", "tests", "bench", "tools", "my_faults", "user_app", "http_ok"}
 # Declared but never imported: how each is used instead (checked below).
 TOOLS = {"ruff": "Makefile runs .venv/bin/ruff", "pytest-timeout": "pyproject sets `timeout`",
+         "check-jsonschema": "tests/unit/test_ci_examples.py runs .venv/bin/check-jsonschema",
          "pytest-xdist": "Makefile runs tests/unit with -n"}
 
 
@@ -82,5 +83,6 @@ def test_every_declared_dependency_is_imported_or_a_listed_tool() -> None:
     unused = sorted((runtime | dev) - used - set(TOOLS))
     assert unused == [], "declared but imported nowhere: remove them, or use them"
     assert "ruff" in (ROOT / "Makefile").read_text()
+    assert "check-jsonschema" in (ROOT / "tests/unit/test_ci_examples.py").read_text()
     assert re.search(r"^timeout = \d+", (ROOT / "pyproject.toml").read_text(), re.M)
     assert re.search(r"pytest tests/unit .*-n ", (ROOT / "Makefile").read_text())

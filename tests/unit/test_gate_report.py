@@ -103,3 +103,29 @@ def test_suite_junit_counts_and_messages(tmp_path: Path, entries: dict[str, Reso
     assert props["flaky"] == "true" and props["attempt"] == "2/2" and props["blocking"] == "false"
     assert props["attempt1.reproduce"] == "harness reproduce /r/f1"
     assert {p.name: p.value for p in suites["jailed"].properties()}["quarantine"] == "slow proxy (owner serve)"
+
+
+def test_a_flaky_slo_shows_where_gitlab_and_jenkins_look(tmp_path: Path, entries: dict[str, ResolvedEntry]) -> None:
+    """GitLab and Jenkins' core plugin read system-out, not flakyFailure nor properties: the
+    passing testcase says it was flaky there; properties and the step summary say it too;
+    the testsuite's time is both attempts' wall time."""
+    from harness.gate.report import _entry_summary
+    from harness.report.markdown import suite_markdown
+
+    result = EntryResult(entries["flaky"], "flaky", [outcome("f1", fast=False), outcome("f2")], [True, True])
+    write_junit(tmp_path / "junit.xml", entry_suites(result, "nightly"))
+    [suite] = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    case = next(c for c in suite if c.name == "fast")
+    assert case.is_passed
+    assert case.system_out.startswith(
+        "flaky: attempt 1/2 failed: p(99) < 100ms violated: measured 500.0ms; passed on attempt 2/2")
+    steady = next(c for c in suite if c.name == "enough")
+    assert "flaky" not in (steady.system_out or "")
+    props = {p.name: p.value for p in suite.properties()}
+    assert props["flaky.fast"].startswith("attempt 1/2: p(99) < 100ms violated")
+    assert suite.time == 20.0  # two 10 s attempts, not the sum of SLO windows
+    summary = {"suite": "nightly", "verdict": "ship", "exit_code": 0, "scenarios": [_entry_summary(result)]}
+    text = suite_markdown(summary)
+    assert "Flaky (failed, then passed on a rerun; does not block)" in text
+    assert ("- **flaky**: attempt 1/2 failed (fast), passed on attempt 2/2; "
+            "reproduce that attempt: `harness reproduce /r/f1`") in text

@@ -68,3 +68,21 @@ def test_checker_catches_what_ci_would_misread(tmp_path):
     assert "s: tests='2', its testcases say 1" in problems
     assert "s: failures='0', its testcases say 1" in problems
     assert any("flakyFailure> in a testcase that failed" in p for p in problems)
+
+
+def test_suite_time_is_the_run_wall_time_and_a_case_time_its_window(tmp_path):
+    """12 s run, two SLOs over a 10 s window: the suite says 12 s (not 20 s, the sum)."""
+    suite = read(tmp_path, outcome([verdict("fast", True), verdict("ok", True)]))
+    assert suite.time == 12.0
+    assert [case.time for case in suite] == [10.0, 10.0]
+    root = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    assert float(root._elem.get("time")) == 12.0
+
+
+def test_reproduce_command_is_relative_to_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = outcome([verdict("fast", False)])
+    run.run_dir = str(tmp_path / "results" / "r1")
+    assert run.reproduce_command == "harness reproduce results/r1"
+    run.run_dir = "/elsewhere/results/r1"  # outside the working folder: kept whole
+    assert run.reproduce_command == "harness reproduce /elsewhere/results/r1"

@@ -11,7 +11,8 @@ mistake. Its header says what validate must name:
 
 Supporting files (Serve configs, modules, scripts) sit beside them with names that do
 not end in .yaml, or in a `_support/` folder, which is never run. Paths inside corpus
-files are relative to the project root (the test runs there). Validate runs in this
+files are relative to the file itself (harness.scenario.paths), module names
+(`load.user_class`) to the project root, where the test runs. Validate runs in this
 process through the CLI's own entry point (user code is imported in a child process
 either way), so the corpus stays fast.
 """

@@ -132,3 +132,35 @@ def test_ray_slos_on_an_existing_cluster_are_refused(tmp_path):
     with pytest.raises(ConfigError) as refused:
         load_scenario(path)
     assert any("slos.0.check" in line and "run's own nodes" in line for line in refused.value.lines)
+
+
+def test_the_scraper_reads_only_the_runs_own_nodes_and_records_a_failed_scrape(tmp_path):
+    import types
+
+    from harness.cluster.local import ClusterHandle, NodeHandle, free_port
+    from harness.measure.timeline import Timeline, TimelineWriter
+    from harness.run.ray_scrape import RayScraper
+
+    closed = free_port()  # nothing listens: the scrape fails, as against a node that just died
+    nodes = {"head": NodeHandle("head", None, "n1", True, metrics_export_port=closed),
+             "gone": NodeHandle("gone", None, "n2", False, alive=False, metrics_export_port=free_port())}
+    writer = TimelineWriter(tmp_path / "timeline" / "events.jsonl")
+    ctx = types.SimpleNamespace(cluster=ClusterHandle("127.0.0.1:1", owned=True, nodes=nodes), timeline=writer)
+    scraper = RayScraper(None, {TARGET})
+    assert scraper.targets(ctx) == {"head": closed}
+    scraper._round(ctx)
+    writer.close()
+    (record,) = Timeline.load(tmp_path).events_of(RayMetrics)
+    assert record[RayMetrics.node] == "head" and "Connection refused" in record[RayMetrics.error]
+    assert scraper.metrics()["ray_scrape_errors"] == 1
+    ctx.cluster.owned = False  # an existing cluster: never scraped
+    assert scraper.targets(ctx) == {}
+
+
+def test_a_decision_withdrawn_before_its_replicas_ran_is_never_met():
+    """The autoscaler asked for 3, nothing started, then it asked for 1 again: not a success."""
+    scrapes = [scrape(at, 0, target) for at, target in [(6, 1), (8, 3), (20, 1)]]
+    stuck = [sample(at, running=1) for at in (6, 9, 15, 21, 30)]
+    verdict = judge("decision_to_running(Echo) < 30s", run(scrapes, stuck))
+    assert not verdict.passed and math.isinf(verdict.measured)
+    assert "lowered again by 21.0s, before they ran" in verdict.message

@@ -138,3 +138,31 @@ def test_compare_and_load_tables_fit(tmp_path: Path) -> None:
     con = console()
     con.print(build_table([row], "load by window (open model, burst shape)"))
     assert_fits(table_lines(con))
+
+
+def _calibration(name: str):
+    from harness.gate.calibrate import Calibration, SloCalibration
+
+    slo = SloCalibration(name, "p(99) < 1000ms", "<", 1000.0, "ms", [934.8, 800.0], 2, 2,
+                         800.0, 867.4, 934.8, 134.8, 65.2, 6.5, [], 1200.0, "p(99) < 1200ms")
+    errored = SloCalibration("errored", "errors == 0", "==", 0.0, "count", [0, 0], 2, 2, 0, 0, 0, 0)
+    return Calibration("smoke", "configs/scenarios/smoke.yaml", [1, 2], 25, [slo, errored],
+                       ["passed", "passed"], ["a", "b"])
+
+
+def test_calibrate_table_never_breaks_a_word_at_80_columns() -> None:
+    """Nine columns do not fit 80: one block per SLO, every value whole (`934.8ms`, not
+    `934.8m|s`; `baseline is fast`, not `baseli|ne is|fast`)."""
+    from harness.gate.calibrate_cmd import print_table
+
+    con = console()
+    print_table(con, _calibration("baseline is fast"))
+    lines = table_lines(con)
+    assert_fits(lines)
+    text = "\n".join(lines)
+    for whole in ("baseline is fast", "max 934.8ms", "bound < 1000.0ms", "margin 65.2ms (6%)", "errored"):
+        assert whole in text
+    wide = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    print_table(wide, _calibration("fast"))
+    header = next(line for line in table_lines(wide) if line.lstrip().startswith("SLO"))
+    assert "median" in header  # wide enough: a real table again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from harness.cli import main
 from harness.load.traffic import IMPORT_TIMEOUT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-TYPO_CONFIG = "tests/unit/mistakes/serve_config/_support/num_replicaz.serve.yaml"
+TYPO_CONFIG = str(ROOT / "tests/unit/mistakes/serve_config/_support/num_replicaz.serve.yaml")
 SCENARIO = f"""name: typo
 duration_s: 10
 cluster:
@@ -28,15 +29,18 @@ def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unknown_serve_keys_warn_and_strict_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = tmp_path / "s.yaml"
-    scenario.write_text(SCENARIO)
+    # Paths resolve against the scenario's folder (issue 26): name the config from there.
+    scenario.write_text(SCENARIO.replace(TYPO_CONFIG, os.path.relpath(ROOT / TYPO_CONFIG, tmp_path)))
     assert main(["validate", str(scenario)]) == 0
-    err = capsys.readouterr().err
-    assert err.startswith(f"warning: {TYPO_CONFIG}: applications.0.deployments.0.num_replicaz: did you mean num_replicas?")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ")
+    assert "num_replicaz.serve.yaml: applications.0.deployments.0.num_replicaz: did you mean num_replicas?" in err[0]
     assert main(["validate", "--strict", str(scenario)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"{scenario}: app.config: {TYPO_CONFIG}: applications.0.deployments.0.num_replicaz: did you mean "
-                   "num_replicas? (expected a key Ray's DeploymentSchema knows: Ray ignores others, and --strict "
-                   "refuses them)"]
+    assert len(err) == 1 and err[0].startswith(f"{scenario}: app.config: ")
+    assert err[0].endswith("num_replicaz.serve.yaml: applications.0.deployments.0.num_replicaz: did you mean "
+                           "num_replicas? (expected a key Ray's DeploymentSchema knows: Ray ignores others, and "
+                           "--strict refuses them)")
 
 
 def test_shipped_suites_validate_as_suites(capsys: pytest.CaptureFixture[str]) -> None:

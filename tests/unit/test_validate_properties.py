@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.scenario.loader import ConfigError, read_yaml, scenario_from_dict
+from harness.scenario.paths import resolve_paths
 from harness.slo.core import OPS, parse_check
 from harness.slo.registry import KINDS
 
@@ -66,7 +68,9 @@ HOSTILE = st.one_of(st.none(), st.booleans(), st.text(max_size=8), st.integers(m
 
 def shipped(index: int) -> tuple[dict[str, Any], str]:
     path = SHIPPED[index % len(SHIPPED)]
-    return read_yaml(path), str(path.relative_to(ROOT))
+    data = read_yaml(path)
+    resolve_paths(data, path)  # as load_scenario does: its paths are relative to its folder
+    return data, str(path.relative_to(ROOT))
 
 
 def can_fail(check_text: str) -> bool:
@@ -80,13 +84,27 @@ def can_fail(check_text: str) -> bool:
     return any(not OPS[check.op](v, check.bound) for v in inside)
 
 
+class Hung(Exception):
+    pass
+
+
+def _hung(signum: int, frame: Any) -> None:
+    raise Hung(f"validation ran past {SLOW_S:g} s")
+
+
 def validate(data: dict[str, Any], source: str) -> Any:
+    """Scenario or None (refused); a hang is cut by an alarm and fails the example."""
     started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.setitimer(signal.ITIMER_REAL, SLOW_S)
     try:
         scenario = scenario_from_dict(data, source)
     except ConfigError as exc:
         assert exc.lines and all(line.startswith(source) and "\n" not in line for line in exc.lines), exc.lines
         scenario = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     assert time.monotonic() - started < SLOW_S
     return scenario
 

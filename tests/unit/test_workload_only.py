@@ -22,8 +22,8 @@ from harness.run.context import RunContext
 from harness.run.live import LiveState, render_line, render_panel
 from harness.scenario.config import Scenario, SLOSpec, TasksWorkloadSpec
 from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
-from harness.scenario.workload_only import KILLER_SLO_NAME, implicit_slos
 from harness.slo.core import evaluate
+from harness.slo.implicit import FAULTS_SLO_NAME, KILLER_SLO_NAME, implicit_slos
 from harness.workloads.tasks import TasksWorkload
 from tests.unit.slo_timelines import T0, phase, sample, timeline, workload_result
 
@@ -136,10 +136,10 @@ def test_cli_reports_a_bad_workload_only_file_in_one_line_with_exit_2(
 def test_implicit_killer_slo_only_with_the_killer() -> None:
     assert implicit_slos(scenario_from_dict(core(), "s.yaml")) == []
     with_killer = scenario_from_dict(core(chaos={"resource_killer": True, "faults": [NODE_FAULT]}), "s.yaml")
-    (slo,) = implicit_slos(with_killer)
-    assert slo.name == KILLER_SLO_NAME
+    killer, faults = implicit_slos(with_killer)
+    assert killer.name == KILLER_SLO_NAME and faults.name == FAULTS_SLO_NAME
     asked = with_killer.model_copy(update={"slos": [SLOSpec(check="resource_killer_started==1")]})
-    assert implicit_slos(asked) == []
+    assert [s.name for s in implicit_slos(asked)] == [FAULTS_SLO_NAME]
 
 
 # -- SLOs ----------------------------------------------------------------------

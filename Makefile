@@ -51,9 +51,12 @@ prometheus: ## Debian's prometheus and pushgateway for the observability tests (
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 prometheus prometheus-pushgateway; \
 	  else echo "warning: prometheus or prometheus-pushgateway missing and not root: their tests will be skipped"; fi; }
 
-test: lint chromium prometheus ## the project's own tests: lint, unit (parallel), integration (serial)
-	$(BIN)/pytest tests/unit -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
-	$(BIN)/pytest tests/integration -q -p no:cacheprovider $(PYTEST_ARGS)
+# Two passes: the unit tests with the integration tests that start no Ray cluster (marked
+# no_cluster: real Locust against a local server, a browser) on every core, then the ones
+# that start clusters, one at a time.
+test: lint chromium prometheus ## the project's own tests: lint, unit + no-cluster (parallel), cluster tests (serial)
+	$(BIN)/pytest tests/unit tests/integration -m "not integration or no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest tests/integration -m "not no_cluster" -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly; what CI runs)
 	$(BIN)/pytest tests/release -q --suite $(SUITE) --junitxml=results/release-junit.xml $(PYTEST_ARGS)

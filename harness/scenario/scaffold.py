@@ -8,6 +8,7 @@ from typing import Any
 
 from harness import __version__
 from harness.scenario.config import Scenario
+from harness.scenario.field_docs import describe
 
 STARTER = """\
 # yaml-language-server: $schema=scenario.schema.json
@@ -57,7 +58,7 @@ def starter_scenario(name: str, file: str) -> str:
 
 
 def scenario_schema() -> dict[str, Any]:
-    schema = Scenario.model_json_schema()
+    schema = describe(Scenario.model_json_schema(), Scenario)  # hover help: harness.scenario.field_docs
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema,
             "title": f"ray-release-harness {__version__} scenario"}
 

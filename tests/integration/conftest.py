@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"
 
 
+HERE = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(items):
+    # Called with every collected item, unit tests too when both folders run in one session.
     for item in items:
-        item.add_marker(pytest.mark.integration)
+        if Path(str(item.fspath)).resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
 
 
 def ray_env(tmp_root: Path) -> dict[str, str]:

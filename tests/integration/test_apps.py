@@ -4,13 +4,19 @@
    `--set app.config...` override, a seeded JSON request mix and per-request SLOs;
 2. a user's own Locust class in the open model, one of whose tasks raises;
 3. a config whose deployment never becomes healthy: exit 3 with Serve's own message.
+
+The cluster is a ClusterPool's (what a suite uses): a run on it deploys and deletes its apps
+and stops its load, the cluster survives it, and only the pool stops it (this file took
+over what tests/integration/test_gate_shared_cluster.py proved with a run of its own).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from harness.cluster.pool import ClusterPool
@@ -20,6 +26,7 @@ from harness.scenario.config import SLOSpec
 from harness.scenario.loader import load_scenario
 from harness.slo.core import evaluate
 from locustfiles.schedule import request_sequence
+from tests.integration.conftest import surviving_run_processes, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,12 +88,32 @@ slos: [{{check: "requests >= 1"}}]
 """
 
 
+def _after_a_run_on_the_pool(pool: ClusterPool, runner: Runner, outcome: Any) -> dict[str, Any]:
+    """What a finished run left on the pool's cluster (read at once: the next run changes it)."""
+    # Only now: ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER (loopback only) on import,
+    # and the pool sets it before starting the cluster.
+    import ray
+    from ray import serve
+
+    pool.ledger.snapshot_descendants()
+    cluster_pids = {o.pid for o in pool.ledger.owned()}
+    alive = surviving_run_processes(Path(outcome.run_dir))
+    return {
+        "lease_shared": runner.lease.shared and runner.lease.handle is pool.handle,
+        "load_exited": runner._load is not None and runner._load.process.poll() is not None,
+        "alive_not_cluster": {int(p.rsplit("(", 1)[1].rstrip(")")) for p in alive} - cluster_pids,
+        "ray_initialized": ray.is_initialized(),
+        "apps_left": set(serve.status().applications) & {"api", "predict"},
+    }
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Three runs on one cluster (the ClusterPool a suite uses): started once, stopped once."""
     tmp = tmp_path_factory.mktemp("apps")
-    out = {}
+    out: dict[str, Any] = {}
     pool = ClusterPool(tmp / "pool")
+    node_pids: list[int] = []
     try:
         for name, text, overrides in (
             ("mix", MIX, ["app.config.applications.0.deployments.0.num_replicas=3"]),
@@ -97,10 +124,37 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             path.write_text(text)
             scenario = load_scenario(path, overrides)
             runner = Runner(scenario, str(path), tmp / "results", overrides=overrides, pool=pool)
+            if not node_pids and pool.handle is not None:
+                node_pids = [pid for pids in pool.handle.head.process_pids().values() for pid in pids]
+            handle = pool.handle
             out[name] = (scenario, runner.run())
+            if name != "broken":  # a run that failed hands the cluster back: the pool stops it
+                out[f"{name}_left"] = _after_a_run_on_the_pool(pool, runner, out[name][1])
+                out[f"{name}_left"]["nodes_alive"] = bool(node_pids) and all(map(psutil.pid_exists, node_pids))
+                out[f"{name}_left"]["same_cluster_next"] = pool.acquire(scenario) is handle
+        out["clusters_started"] = pool.started
     finally:
-        pool.close()
+        out["killed_at_close"] = pool.close()
+    out["node_pids"] = node_pids
+    out["pool_handle_after_close"] = pool.handle
     return out
+
+
+def test_runs_on_the_pool_leave_its_cluster_running_and_only_the_pool_stops_it(runs: dict) -> None:
+    for name in ("mix", "user_class"):
+        left = runs[f"{name}_left"]
+        assert left["lease_shared"] and left["same_cluster_next"], (name, left)
+        # The run's load process is gone; whatever else it recorded and is still alive
+        # belongs to the shared cluster, never to the run.
+        assert left["load_exited"] and left["alive_not_cluster"] == set(), (name, left)
+        assert left["nodes_alive"] and left["ray_initialized"], (name, left)
+        assert left["apps_left"] == set(), (name, left)  # the run deleted its apps
+    assert runs["clusters_started"] == 1
+    node_pids = runs["node_pids"]
+    assert node_pids
+    wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                             for p in node_pids), 20, "the shared cluster's processes to exit")
+    assert runs["pool_handle_after_close"] is None and isinstance(runs["killed_at_close"], list)
 
 
 def test_a_two_app_config_file_takes_a_seeded_json_mix_judged_per_request(runs: dict) -> None:

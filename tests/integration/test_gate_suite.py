@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """
 name: {name}
 seed: 5
-duration_s: 8
+duration_s: 5
 timeout_s: 150
 cluster:
   nodes: [{{name: head, num_cpus: 2, object_store_mb: 100}}]

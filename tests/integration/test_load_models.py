@@ -21,7 +21,8 @@ from harness.measure.timeline import Timeline
 from harness.procs.ledger import ProcessLedger
 from locustfiles.schedule import arrival_offsets, build_profile
 
-pytestmark = pytest.mark.integration
+# No Ray cluster: `make test` runs this beside the unit tests (pytest -m no_cluster).
+pytestmark = [pytest.mark.integration, pytest.mark.no_cluster]
 SEED = 11
 
 

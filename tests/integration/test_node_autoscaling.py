@@ -1,11 +1,12 @@
 """Node autoscaling on real local clusters: Ray's autoscaler over the harness's fake provider.
 
-Three harness runs as subprocesses (about 2.5 minutes together):
+Three harness runs as subprocesses (about 2 minutes together):
 - the shipped node_autoscaling scenario with a cloud_api_lag fault during the scale-up:
   a second A100 node comes and goes, judged by node SLOs; nothing is left after a normal end;
   a terminate_instance shot against moto on loopback reads the fake node's instance id on
   the node and reports `not_injected` (moto never lists that id);
-- the same scenario, the harness SIGKILLed while a fake node runs: the reaper leaves nothing;
+- the same scenario, the harness SIGKILLed while a fake node runs: the reaper leaves nothing
+  (Ray's agents, Locust, the fake nodes) and forgets the run;
 - a runaway autoscaler past the node cap: host_guard, exit 3, the verdict says how many it wanted.
 """
 
@@ -122,6 +123,12 @@ def test_scale_up_and_down_with_cloud_api_lag_judged_by_node_slos(tmp_path: Path
 
 
 def test_sigkill_with_fake_nodes_running_leaves_nothing(tmp_path: Path) -> None:
+    """The harness SIGKILLed mid-load: its reaper kills every process of the run and forgets it.
+
+    Ray's node agents outlive a SIGKILLed driver on their own, the Locust process runs
+    beside the cluster, and the autoscaler's monitor started a fake node: all must go.
+    (Also what tests/integration/test_robust_kill.py proved on a fixed cluster: merged here.)
+    """
     run = HarnessRun(tmp_path, "killed-nodes", scenario=SHIPPED)
     watcher = Watcher(run)
     seen: list[OwnedProcess] = []
@@ -129,12 +136,17 @@ def test_sigkill_with_fake_nodes_running_leaves_nothing(tmp_path: Path) -> None:
         wait_for(run.load_started, 180, "load to start")
         wait_for(lambda: raylets(list(watcher.seen.values())) >= 2, 30, "a fake node's raylet")
         time.sleep(0.6)  # one more sample of the watcher: the node's agents too
+        owned = owned_by_run(run)
+        assert any("locust" in " ".join(p.live_process().cmdline()) for p in alive(owned))
         run.kill(signal.SIGKILL)
         run.wait(10)
-        seen = watcher.stop()
-        assert {"raylet", "gcs_server", "ray::DashboardAgent"} <= {e.name for e in seen}
+        seen = list({(e.pid, e.create_time): e for e in watcher.stop() + owned}.values())
+        names = {e.name for e in seen}
+        assert {"raylet", "gcs_server", "ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= names, names
         wait_for(lambda: not alive(seen), 15, f"every process of the run to exit: {alive(seen)}")
-        assert "killed" in (run.run_dir / "reaper.log").read_text()
+        log = (run.run_dir / "reaper.log").read_text()
+        assert "harness pid" in log and "killed" in log
+        assert not list(run.runs_dir.glob("*.json")), "the reaper forgets the run it reaped"
     finally:
         kill_leftovers(watcher.stop() or seen)
 

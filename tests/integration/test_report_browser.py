@@ -22,7 +22,8 @@ from harness.report.suite_html import write_suite_report
 from tests.browser import ChromiumUnavailable, ensure_chromium, render
 from tests.synthetic_run import make_run
 
-pytestmark = pytest.mark.integration
+# No Ray cluster: `make test` runs this beside the unit tests (pytest -m no_cluster).
+pytestmark = [pytest.mark.integration, pytest.mark.no_cluster]
 
 CHARTS = {"rps", "latency", "errors", "replicas", "nodes"}
 CHECKER = r"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from junitparser import Error, Failure, JUnitXml
 
 from harness.cli import main
+from harness.report.html import REPORT_FILE
 from tests.integration.conftest import (
     ROOT,
     SMOKE,
@@ -25,7 +27,9 @@ def read_junit(run_dir: Path):
     return next(iter(JUnitXml.fromfile(str(run_dir / "junit.xml"))))
 
 
-def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path):
+def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monkeypatch):
+    """Also the live view and the report (what tests/integration/test_run_report.py did in a run of its own)."""
+    monkeypatch.setenv("COLUMNS", "200")
     results = tmp_path / "results"
     code = main([
         "run", str(SMOKE), "--results", str(results), "--seed", "7",
@@ -57,6 +61,19 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path):
     assert any((run_dir / "ray_logs").glob("session_*/raylet*.out"))
     assert (run_dir / "locust" / "locust_stats.csv").exists()
     assert summary["timings"]["cluster_start_s"] > 0 and summary["timings"]["teardown_s"] > 0
+    # The live view: stdout is not a terminal, so plain lines (at least the final one),
+    # then the report's path; the view's thread and the whole harness stay light.
+    lines = capsys.readouterr().out.strip().splitlines()
+    live = [line for line in lines if line.startswith("[live] ")]
+    assert live, lines[-20:]
+    assert re.search(r"requests [1-9]\d* errors 0 shed 0 \| replicas Echo 2/2 \| nodes 3", live[-1]), live[-1]
+    report = Path(lines[-1].removeprefix("report: "))
+    assert lines[-1].startswith("report: ") and report == run_dir / REPORT_FILE and report.is_file()
+    page = report.read_text()
+    assert page.count('<svg class="chart"') == 5 and "no data recorded" not in page
+    assert summary["metrics"]["live_view_updates"] > 0
+    assert summary["metrics"]["live_view_cpu_pct"] < 5  # the view's own thread, while load runs
+    assert summary["metrics"]["harness_cpu_percent_during_load"] < 10  # the whole harness process
 
 
 def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluster):

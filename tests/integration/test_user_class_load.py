@@ -15,7 +15,8 @@ from harness.load.spec import LoadSpec
 from harness.measure.timeline import Timeline
 from harness.procs.ledger import ProcessLedger
 
-pytestmark = pytest.mark.integration
+# No Ray cluster: `make test` runs this beside the unit tests (pytest -m no_cluster).
+pytestmark = [pytest.mark.integration, pytest.mark.no_cluster]
 LOAD = {"model": "open", "rate": 100, "arrivals": "uniform", "user_class": "tests.fixtures.apps.users:FlakyUser"}
 
 

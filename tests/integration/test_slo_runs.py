@@ -148,7 +148,7 @@ def shared(tmp_path_factory):
 
 def scenario(shared: SharedCluster, name: str, **extra: Any) -> Scenario:
     data = {
-        "name": name, "seed": 11, "duration_s": 14, "cooldown_s": 2, "timeout_s": 150,
+        "name": name, "seed": 11, "duration_s": 8, "cooldown_s": 2, "timeout_s": 150,
         "cluster": {"address": shared.handle.address},
         "recorder": {"interval_s": 0.25},
         **extra,

@@ -78,3 +78,20 @@ def test_help_runs_for_every_command() -> None:
     done = subprocess.run([sys.executable, "-m", "harness", "suite", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "exit codes:" in done.stdout
+
+
+def test_run_refs_are_paths_ids_or_latest_alike(tmp_path, capsys) -> None:
+    """`compare latest latest` (exit 2 before), a run id, a folder: the same run."""
+    from harness.cli import main
+    from tests.synthetic_run import make_run
+
+    run = make_run(tmp_path / "results")
+    (tmp_path / "results" / "latest").symlink_to(run.name)
+    results = str(tmp_path / "results")
+    assert main(["compare", "latest", "latest", "--results", results]) == 0
+    assert main(["compare", run.name, str(run), "--results", results, "--json"]) == 0
+    assert main(["report", "latest", "--results", results]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "no-such-run", "--results", results]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == f"no-such-run: expected a run directory, or a run id under {results}/"

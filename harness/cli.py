@@ -119,6 +119,12 @@ EXIT_CODES = {
   1  blocked: a blocking scenario failed every attempt or regressed
   2  an invalid suite, scenario or quarantine file
   3  no verdict: the harness or the infrastructure failed (rerun it)""",
+    "bisect": """exit codes:
+  0  a first bad commit is named
+  2  invalid scenario, refs that make no first-parent range, options, or a stopped
+     bisect with other settings in its folder (--fresh starts over)
+  3  no commit can be named: the good commit fails, the bad one does not fail stably,
+     a commit stays undecided, infrastructure errors, or stopped (rerun to resume)""",
     "validate": """exit codes:
   0  every file is a valid scenario or suite
   2  a file is invalid (one line per problem: file, key path, what was expected)""",

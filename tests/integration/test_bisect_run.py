@@ -72,3 +72,4 @@ def test_bisect_names_the_commit_that_slowed_the_app(tmp_path: Path, capsys) -> 
     assert sum(len(c["runs"]) for c in state_runs["commits"]) == doc["runs_total"]
     with sqlite3.connect(results / "history.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1  # blamed once
+

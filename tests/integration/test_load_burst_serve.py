@@ -1,37 +1,56 @@
 """A burst-shaped open-model scenario against the built-in Serve app, end to end.
 
-Runs `harness run` in a child process (it becomes the Ray driver there, not here)
-and checks what a reader gets: per window p50/p99, offered and sent rate,
-shed and error counts, in summary.json and on the terminal.
+Two runs of the shipped burst scenario on one cluster (a ClusterPool's, as a suite's
+runs share one: the second needs no cluster start of its own), and what a reader gets:
+per window p50/p99, offered and sent rate, shed and error counts, in summary.json and on
+the terminal (the run's console, 100 columns).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
+from harness.cluster.pool import ClusterPool
+from harness.run.runner import Runner
 from harness.scenario.loader import load_scenario
 from locustfiles.schedule import arrival_offsets, build_profile
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "configs" / "scenarios" / "burst.yaml"
+# One request in flight at a time cannot keep a 50 req/s schedule of 40 ms requests.
+CANNOT_KEEP_UP = ["load.max_in_flight=1", "duration_s=9"]  # 9: recovery-1 (8 s on) exists
 
 
-def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
-    env = {**os.environ, "COLUMNS": "100"}
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-3000:]
-    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, dict, str]]:
+    """name -> (outcome, summary, terminal output); the passing run first, on the pool's cluster."""
+    tmp = tmp_path_factory.mktemp("burst")
+    out = {}
+    pool = ClusterPool(tmp / "pool")
+    try:
+        for name, overrides in (("burst", []), ("cannot_keep_up", CANNOT_KEEP_UP)):
+            terminal = io.StringIO()
+            scenario = load_scenario(SCENARIO, overrides)
+            runner = Runner(scenario, str(SCENARIO), tmp / name, overrides=overrides, pool=pool,
+                            console=Console(file=terminal, width=100))
+            outcome = runner.run()
+            summary = json.loads((Path(outcome.run_dir) / "summary.json").read_text())
+            out[name] = (outcome, summary, terminal.getvalue())
+    finally:
+        pool.close()
+    return out
+
+
+def test_burst_scenario_reports_every_window(runs: dict[str, tuple[Any, dict, str]]) -> None:
+    outcome, summary, output = runs["burst"]
+    assert outcome.exit_code == 0, output[-3000:]
     rows = {row["window"]: row for row in summary["artifacts"]["load_windows"]}
     assert list(rows) == ["load", "baseline", "burst-1", "recovery-1"]
     for row in rows.values():
@@ -59,16 +78,10 @@ def test_burst_scenario_reports_every_window(tmp_path: Path) -> None:
         assert name in output
 
 
-def test_a_generator_that_cannot_keep_up_makes_the_run_invalid_not_failed(tmp_path: Path) -> None:
-    # One request in flight at a time cannot keep a 50 req/s schedule of 40 ms requests.
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results", str(tmp_path),
-         "--set", "load.max_in_flight=1", "--set", "duration_s=9"],  # 9: recovery-1 (8 s on) exists
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 3, output[-3000:]
-    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+def test_a_generator_that_cannot_keep_up_makes_the_run_invalid_not_failed(
+        runs: dict[str, tuple[Any, dict, str]]) -> None:
+    outcome, summary, output = runs["cannot_keep_up"]
+    assert outcome.exit_code == 3, output[-3000:]
     assert summary["error"]["kind"] == "load_invalid"
     assert "dropped" in summary["error"]["message"] and "max_in_flight=1" in summary["error"]["message"]
     rows = {row["window"]: row for row in summary["artifacts"]["load_windows"]}

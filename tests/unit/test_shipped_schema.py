@@ -30,3 +30,12 @@ def test_every_shipped_scenario_names_the_schema() -> None:
 
 def test_shipped_schema_is_todays() -> None:
     assert SCHEMA.read_text() == schema_text(), "configs/scenario.schema.json is stale: harness schema > it"
+
+
+def test_init_refreshes_a_stale_schema_beside_the_scenario(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    (tmp_path / "scenario.schema.json").write_text("{}")  # an older version's
+    assert main(["init", str(tmp_path / "new.yaml")]) == 0
+    assert (tmp_path / "scenario.schema.json").read_text() == schema_text()
+    assert (tmp_path / "new.yaml").read_text().startswith("# yaml-language-server: $schema=scenario.schema.json")

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from harness.cluster.pool import ClusterPool
 from harness.gate.bisect import setup as bisect_setup
-from harness.gate.bisect.git import add_worktree
+from harness.gate.bisect.git import add_worktree, remove_worktree
 from harness.gate.bisect.state import RunRecord
 from harness.gate.metrics import key_metrics
 from harness.scenario.config import Scenario
@@ -95,8 +95,6 @@ class CommitRunner:
         return self.worktrees[commit]
 
     def remove(self, commit: str) -> None:
-        from harness.gate.bisect.git import remove_worktree
-
         path = self.worktrees.pop(commit, None)
         if path is not None:
             remove_worktree(self.repo, path)
@@ -104,6 +102,9 @@ class CommitRunner:
     def close(self) -> None:
         for commit in list(self.worktrees):
             self.remove(commit)
+        left = self.folder / "worktrees"  # a bisect killed before its cleanup left these
+        for path in sorted(left.iterdir()) if left.is_dir() else []:
+            remove_worktree(self.repo, path)
 
     def __call__(self, index: int, commit: str, number: int) -> RunRecord:
         from harness.run.runner import Runner  # imports Ray
@@ -124,6 +125,8 @@ class CommitRunner:
                         console=self.console, pool=self.pool)
         runner.ctx.artifacts["bisect_commit"] = commit
         outcome = runner.run()
+        if outcome.error_kind == "interrupted":
+            raise KeyboardInterrupt  # stopped by the user: no verdict, the bisect stops and saves
         metrics = key_metrics(Path(outcome.run_dir)) if outcome.error is None else {}
         return RunRecord(
             status=outcome.status, run_dir=outcome.run_dir,

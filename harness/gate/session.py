@@ -57,6 +57,21 @@ def _pooled_explains(result: EntryResult) -> bool:
     return bool(failed) and failed <= surely
 
 
+def _failure_note(result: EntryResult) -> str | None:
+    """What the reruns decided about a failed result, for its blocking reason (None: it
+    failed on every attempt and nothing more was decided)."""
+    decision = result.sequential
+    if result.status != FAILED:
+        return None
+    pooled = [v.message for v in result.pooled if v.outcome == FAIL and v.inputs.get("pooled_attempts", 0) >= 2]
+    if pooled:
+        return "; ".join(pooled)
+    if decision is None or decision.state != "fail":
+        judged = [a.status for a in result.attempts if a.status != ERROR]
+        return None if all(s == FAILED for s in judged) else "the last attempt failed, undecided"
+    return decision.reason
+
+
 @dataclass
 class EntryResult:
     entry: ResolvedEntry
@@ -269,8 +284,7 @@ class SuiteSession:
             failed_slos=result.failed_slos(),
             regressions=[r.message for r in result.regressions if r.regressed],
             regressions_block=entry.regression.blocks,
-            sequential=None if result.sequential is None or result.status != FAILED
-            else result.sequential.reason,
+            sequential=_failure_note(result),
         )
         if result.status in (PASSED, FLAKY) and any(r.regressed for r in result.regressions):
             result.status = REGRESSED  # never a baseline run; a failure for the state

@@ -87,6 +87,7 @@ def test_failures_rerun_until_the_sequential_rule_decides(tmp_path, monkeypatch)
     # no history: flake probability 10% (the prior); two failures in a row are broken
     result, code, ran = suite.night((50.0, False), (50.0, False), (50.0, True))
     assert (result.status, code, ran) == ("failed", 1, 2)
+    assert result.decision.reasons == ["failed (failed 2 of 2 runs; flake rate 10%: broken (alpha 5%)): works"]
     assert result.sequential.state == "fail" and "broken" in result.sequential.reason
     # one failure, then passes: rerun until three passes clear it as a flake
     result, code, ran = suite.night((50.0, False), (50.0, True), (50.0, True), (50.0, True))
@@ -164,3 +165,11 @@ def test_pooled_requests_decide_a_failure_the_runs_alone_would_call_flaky(tmp_pa
     assert result.flake_probability > 0.4 and result.sequential.state == "undecided"
     assert (result.status, code) == ("failed", 1) and ran == 2  # the SPRT alone needs 5 failures
     assert [v.outcome for v in result.pooled] == ["fail"]
+    assert result.decision.reasons[0].startswith("failed (pooled over 2 attempts: p(50) < 100ms violated")
+
+
+def test_no_rerun_budget_fails_as_before(tmp_path, monkeypatch):
+    suite = Suite(tmp_path, monkeypatch, retries=0, policy="")
+    result, code, ran = suite.night((50.0, False))
+    assert (result.status, code, ran) == ("failed", 1, 1) and result.sequential.state == "undecided"
+    assert result.decision.reasons == ["failed on every attempt: works"]

@@ -23,7 +23,7 @@ STATE = LoadState.from_environment()
 LOAD = STATE.load
 
 
-# A standalone process told to stop early (SIGINT: fail-fast, harness.run.failfast) stops
+# A standalone process or master told to stop early (SIGINT: fail-fast, harness.run.failfast) stops
 # sending and quits through Locust's own path (windows closed at the quit, report written).
 # Python's default SIGINT handler would raise KeyboardInterrupt in whichever greenlet runs
 # (a request's), leaving the load to play out; a gevent handler runs in a greenlet of its own.
@@ -40,7 +40,9 @@ def _stop_now(environment) -> None:
 def _on_init(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message(ORIGIN_MESSAGE, lambda msg, **_kw: STATE.set_origin(msg.data))
-    if STATE.role == "standalone":
+    if STATE.role in ("standalone", "master"):
+        # The master too: under load the default KeyboardInterrupt landed in a message
+        # greenlet and the master played on until it was killed (no end phase, no report).
         gevent.signal_handler(signal.SIGINT, _stop_now, environment)
 
 

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from harness.load.traffic import RequestSpec
+from harness.hooks import hookimpl
+from harness.load.traffic import RequestSpec, traffic_problems
 
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -327,3 +328,11 @@ def shape_problems(load: LoadSpec, duration_s: float) -> list[tuple[str, str]]:
                     f"above {shape.resolved_points()[-1].offset_s:g}"
                 ))]
     return []
+
+
+@hookimpl
+def scenario_problems(scenario: Any) -> list[tuple[str, str]]:
+    """Load that would be cut at duration_s, and requests that cannot be sent (harness.load.traffic)."""
+    if scenario.app is None:  # app: none sends no traffic (harness.scenario.workload_only)
+        return []
+    return shape_problems(scenario.load, scenario.duration_s) + traffic_problems(scenario)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.scenario import safe_yaml
+from harness.model import safe_yaml
 
 LOOPBACK = "127.0.0.1"
 

@@ -1,6 +1,6 @@
 """Scenario files to typed Scenario objects, with one-line errors.
 
-YAML is only ever loaded through harness.scenario.safe_yaml (PyYAML's safe loader, with
+YAML is only ever loaded through harness.model.safe_yaml (PyYAML's safe loader, with
 bounded depth and size): a tag that would construct an object is an error
 naming its key, not code that runs.
 """
@@ -14,12 +14,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
-from harness.load.spec import shape_problems
 from harness.load.traffic import traffic_problems
+from harness.model import safe_yaml
+from harness.model.errors import format_validation_error
+from harness.model.load_spec import shape_problems
+from harness.model.scenario import Scenario, semantic_errors
 from harness.pythonpath import export as export_python_path
-from harness.scenario import placement, safe_yaml, workload_only
-from harness.scenario.config import Scenario, semantic_errors
-from harness.scenario.errors import format_validation_error
+from harness.scenario import placement, workload_only
 from harness.scenario.paths import resolve_paths, warn_stderr
 from harness.slo import targets as slo_targets
 from harness.slo.certain import abort_problems

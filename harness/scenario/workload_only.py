@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.scenario.config import Scenario
+from harness.model.scenario import Scenario
 
 if TYPE_CHECKING:
     from chaos.api import Fault

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 
 from harness.measure import windows
-from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.core import parse_check, window_of
 from harness.slo.ray import families_named

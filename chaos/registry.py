@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from chaos.api import Fault
+from harness.hooks import hookimpl
 from harness.model.errors import describe_validation_error
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def load_named(names: list[str]) -> dict[str, type[Fault]]:
     return {name: load(name) for name in dict.fromkeys(names)}
 
 
+@hookimpl
 def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every chaos problem of a scenario as (key path, what was expected), before any start.
 
@@ -79,6 +81,8 @@ def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     from chaos.plan import Traits, simulated_problems, static_schedule_problems
 
     spec = scenario.chaos
+    if not spec.faults:
+        return []
     problems: list[tuple[str, str]] = []
     existing = scenario.cluster.address is not None
     fixed = bool(scenario.cluster.nodes) and not existing

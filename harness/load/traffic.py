@@ -32,7 +32,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.model.load_spec import RequestSpec
+from harness.hooks import hookimpl
+from harness.model.load_spec import RequestSpec, shape_problems
 
 if TYPE_CHECKING:
     from harness.app.serve_config import ServeConfig
@@ -377,3 +378,10 @@ def _resolve_field(spec: Any) -> list[Any]:
         return ["choice", read_lines(arg)]
     return [kind, arg]
 
+
+@hookimpl
+def scenario_problems(scenario: Any) -> list[tuple[str, str]]:
+    """Load that would be cut at duration_s, and requests that cannot be sent (below)."""
+    if scenario.app is None:  # app: none sends no traffic (harness.scenario.workload_only)
+        return []
+    return shape_problems(scenario.load, scenario.duration_s) + traffic_problems(scenario)

@@ -21,9 +21,9 @@ from typing import Any
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from harness.measure.records import Sample, SampleError
-from harness.run.context import RunContext
+from harness.model.context import RunContext
+from harness.model.scenario import RecorderSpec
 from harness.run.periodic import Periodic
-from harness.scenario.config import RecorderSpec
 
 # A poll must never hang the recorder (a controller being restarted by a fault).
 CALL_TIMEOUT_S = 5.0

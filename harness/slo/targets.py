@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from harness.hooks import hookimpl
 from harness.measure import windows
-from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.certain import abort_problems
 from harness.slo.core import parse_check, validate_checks, validate_windows, window_of

@@ -183,7 +183,7 @@ scenarios:
 
 
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:
-    from harness.scenario.config import Scenario
+    from harness.model.scenario import Scenario
 
     class WithChaos(Scenario):  # the chaos section another part adds to Scenario
         chaos: dict = {}

@@ -20,10 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from harness.cluster.autoscaling_spec import AutoscalingClusterSpec
 from harness.hooks import hookimpl
-from harness.load.placement import static_problems
-from harness.load.spec import LoadSpec
+from harness.model.autoscaling_spec import AutoscalingClusterSpec
+from harness.model.load_spec import LoadSpec
+from harness.model.placement import static_problems
 
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]

@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 from harness.measure.memory import MB
-from harness.run.context import RunContext
+from harness.model.context import RunContext
 
 REFRESH_S = 2.0
 # Ray's per-node helper processes: their titles (Ray sets `ray::<Class>`) or the script they run.

@@ -21,10 +21,10 @@ from typing import Any
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from harness.measure.records import Memory, Sample, SampleError
-from harness.run.context import RunContext
+from harness.model.context import RunContext
+from harness.model.scenario import RecorderSpec
 from harness.run.memory_sampler import MemorySampler, replica_pids
 from harness.run.periodic import Periodic
-from harness.scenario.config import RecorderSpec
 
 # A poll must never hang the recorder (a controller being restarted by a fault).
 CALL_TIMEOUT_S = 5.0

@@ -286,6 +286,6 @@ def reference_markdown(root: type[BaseModel]) -> str:
 
 
 if __name__ == "__main__":
-    from harness.scenario.config import Scenario
+    from harness.model.scenario import Scenario
 
     print(reference_markdown(Scenario), end="")

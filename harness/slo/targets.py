@@ -20,11 +20,14 @@ import math
 import re
 from collections.abc import Iterable
 
+from harness.hooks import hookimpl
 from harness.measure import windows
 from harness.measure.memory import SUBJECT_WORDS
-from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.slo.catalog import METRICS, SUBJECTS
-from harness.slo.core import parse_check, window_of
+from harness.slo.certain import abort_problems
+from harness.slo.core import parse_check, validate_checks, validate_windows, window_of
+from harness.slo.nodes import node_type_problems
 from harness.slo.ray import families_named
 from harness.slo.registry import SLOSyntaxError
 
@@ -270,6 +273,21 @@ def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> li
         deployments = builtin_deployments(scenario)
     return (found + subject_problems(scenario, deployments) + window_problems(scenario) + time_problems(scenario)
             + feature_problems(scenario))
+
+
+@hookimpl
+def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Every check of the slos section (harness.hooks): each check's syntax, arguments and
+    bounds, each window's syntax, what the SLOs name, fail-fast, node types."""
+    found = [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
+    found += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    found += problems(scenario)
+    found += abort_problems(scenario.slos)
+    autoscaling = scenario.cluster.autoscaling
+    node_types = None if autoscaling is None else autoscaling.type_names()
+    found += [(f"slos.{index}.check", message)
+              for index, message in node_type_problems([s.check for s in scenario.slos], node_types)]
+    return found
 
 
 # Before the run, phases have an order but no length: cluster_start, then app_deploy, then

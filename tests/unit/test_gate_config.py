@@ -42,7 +42,7 @@ def write_suite(tmp_path: Path, body: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["smoke", "nightly", "weekly"])
+@pytest.mark.parametrize("name", ["smoke", "presubmit", "nightly", "weekly"])
 def test_shipped_suites_validate(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     resolved = load_suite(find_suite_file(name, Path("configs/suites")))
@@ -183,7 +183,7 @@ scenarios:
 
 
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:
-    from harness.scenario.config import Scenario
+    from harness.model.scenario import Scenario
 
     class WithChaos(Scenario):  # the chaos section another part adds to Scenario
         chaos: dict = {}

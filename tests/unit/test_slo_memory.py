@@ -12,8 +12,8 @@ import pytest
 from harness.measure import memory, windows
 from harness.measure.records import Memory
 from harness.measure.timeline import Window
+from harness.model.scenario import SLOSpec
 from harness.run.memory_sampler import descendants, replica_pids, role_of
-from harness.scenario.config import SLOSpec
 from harness.scenario.loader import ConfigError, scenario_from_dict
 from harness.slo.core import evaluate, validate_checks
 from tests.unit.slo_timelines import T0, phase, timeline

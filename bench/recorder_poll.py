@@ -4,7 +4,9 @@
 
 Starts a cluster and the built-in app (autoscaling, 1 replica), then times each
 part of a poll. The recorder samples at 2 Hz only if a whole poll stays under
-0.5 s; the README quotes the medians measured here.
+0.5 s; docs/benchmarks.md quotes the medians measured here. The memory sample
+(harness.run.memory_sampler) is timed as a run takes it, one per poll (the process
+tree walked again every 2 s), and its walk alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from harness.app import deploy
 from harness.app.serve_config import legacy_config
@@ -20,6 +23,7 @@ from harness.cluster import local as cluster_mod
 from harness.model.scenario import AppSpec, ClusterSpec
 from harness.procs.ledger import ProcessLedger
 from harness.run import recorder
+from harness.run.memory_sampler import MemorySampler, replica_pids
 
 
 def main() -> None:
@@ -41,7 +45,11 @@ def main() -> None:
         config = legacy_config(app, 0)
         deploy.deploy(client, config)
         deploy.wait_ready(config, f"http://127.0.0.1:{deploy.serve_http_port(client, port)}", 90)
-        parts = {"serve_details": recorder.serve_details, "cluster": recorder.cluster_sample}
+        ctx = SimpleNamespace(ledger=ledger, cluster=handle)  # what the sampler reads of a run
+        sampler = MemorySampler()
+        replicas = replica_pids(recorder.serve_details(), [config.apps[0].name])
+        parts = {"serve_details": recorder.serve_details, "cluster": recorder.cluster_sample,
+                 "memory": lambda: sampler.sample(ctx, replicas), "memory_walk": lambda: sampler._refresh(ctx)}
         timings: dict[str, list[float]] = {name: [] for name in parts}
         for _ in range(polls):
             for name, fn in parts.items():

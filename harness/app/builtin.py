@@ -1,8 +1,9 @@
 """The built-in Serve app under test, with knobs for what a release test varies.
 
 Knobs (see harness.model.scenario.BuiltinAppSpec): service latency (fixed or drawn from a
-distribution), CPU work per request, error rate, payload size and replica
-start-up delay. Each replica draws from its own stream of the run's seed
+distribution), CPU work per request, error rate, payload size, replica start-up delay
+and a memory leak (KB each replica keeps per request: the seeded-regression set's
+leaking build). Each replica draws from its own stream of the run's seed
 (harness.seed, `app.replica.<app>.<deployment>.<rank>`), keyed by the replica's
 rank: Serve numbers a deployment's replicas 0..N-1 and a replacement takes the
 lowest free rank, so replica k of a replay draws what replica k drew (which
@@ -75,8 +76,12 @@ class Echo:
         self.latency = knobs.get("latency", {})
         self.cpu_work_ms = float(knobs.get("cpu_work_ms", 0))
         self.error_rate = float(knobs.get("error_rate", 0))
+        self.leak = b"\x01" * int(float(knobs.get("leak_kb_per_request", 0)) * 1024)
+        self.kept: list[bytearray] = []  # the leak: never freed while the replica lives
 
     async def __call__(self, request: Request) -> Response:
+        if self.leak:  # a copy, so every request holds pages of its own (resident: written)
+            self.kept.append(bytearray(self.leak))
         if self.cpu_work_ms:
             burn_cpu(self.cpu_work_ms)
         delay_ms = sample_latency_ms(self.rng, self.latency)

@@ -102,6 +102,7 @@ class BuiltinAppSpec(Strict):
     error_rate: Annotated[float, Field(ge=0, le=1)] = 0
     payload_bytes: Annotated[int, Field(ge=0, le=10_000_000)] = 64
     startup_delay_s: Annotated[float, Field(ge=0, le=600)] = 0
+    leak_kb_per_request: Annotated[float, Field(ge=0, le=10_000)] = 0
 
 
 class AutoscalingSpec(Strict):

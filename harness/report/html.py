@@ -210,6 +210,8 @@ _METRIC_CHARTS = {
     **dict.fromkeys(("time_to_nodes", "node_scale_down_time", "unmet_demand_time"), ("node_types", False)),
     **dict.fromkeys(("dead_node_noticed_time", "node_noticed_time"), ("nodes", False)),
     **dict.fromkeys(("resources_reclaimed_time", "resource_recovery_time"), ("cpu", False)),
+    # The chart draws each role's average process; peak_memory's bound is on the largest one.
+    **dict.fromkeys(("memory_growth", "peak_memory"), ("memory", False)),
     **dict.fromkeys(("tasks_failed", "tasks_lost", "tasks_wrong", "messages_lost", "workload",
                      "exit_code"), ("workload-", False)),
 }
@@ -227,6 +229,8 @@ def attach_slo_bounds(series: RunSeries, verdicts: list[dict[str, Any]]) -> None
         key, in_unit = _METRIC_CHARTS.get(match.group(1), (None, False))
         if key == "workload-":
             key = f"workload-{match.group(2)}"
+        if key == "memory" and match.group(2) == "object_store":
+            key = "object_store"
         if key == "node_types" and key not in charts:
             key, in_unit = "nodes", in_unit and not match.group(2)
         chart = charts.get(key or "")

@@ -12,11 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.measure import ray_metrics, stats
+from harness.measure import memory, ray_metrics, stats
 from harness.measure.records import (
     Chaos,
     Dropped,
     Error,
+    Memory,
     Nodes,
     RayMetrics,
     Request,
@@ -126,6 +127,7 @@ def build_series(timeline: Timeline, config_targets: dict[str, float] | None = N
         _replica_chart(timeline, t0, config_targets or {}),
         _nodes_chart(timeline, t0),
         *_node_type_charts(timeline, t0),
+        *_memory_charts(timeline, t0),
         *_workload_charts(timeline, t0),
         *ray_metric_charts(timeline, t0),
     ]
@@ -302,6 +304,33 @@ def _node_type_charts(timeline: Timeline, t0: float) -> list[Chart]:
     chart.series.append(Series("unmet demand (resource shapes)", demand if any(v for _, v in demand) else [],
                                "#d62728", dashed=True, step=True))
     return [chart]
+
+
+def _memory_charts(timeline: Timeline, t0: float) -> list[Chart]:
+    """Memory (`memory` records): each role's average process, replicas per deployment
+    instead of one `replica` line (what memory_growth judges), and the object store per node."""
+    records = timeline.events_of(Memory)
+    if not records:
+        return []
+    found = memory.subjects_in(timeline)
+    deployments = found["deployments"]
+    subjects = [r for r in memory.ROLES if r in found["roles"] and not (r == "replica" and deployments)]
+    chart = Chart("memory", "Resident memory: each role's average process (replicas per deployment)", "MB")
+    for index, subject in enumerate([*deployments, *subjects]):
+        points = [(t - t0, v) for t, v in memory.series(timeline, subject)]
+        most = max((int((memory.entry_of(r, subject) or {}).get("n", 0)) for r in records), default=0)
+        label = f"{subject} (replicas, up to {most})" if subject in deployments else f"{subject} (up to {most})"
+        dashed = index >= len(PALETTE)  # more lines than colours: the rest dashed
+        chart.series.append(Series(label, points, PALETTE[index % len(PALETTE)], dashed=dashed))
+    charts = [chart]
+    if found["nodes"]:
+        store = Chart("object_store", "Object store in use per node", "MB")
+        for index, node in enumerate(found["nodes"]):
+            points = [(r[Memory.t] - t0, float((r.get(Memory.object_store) or {})[node])) for r in records
+                      if isinstance((r.get(Memory.object_store) or {}).get(node), (int, float))]
+            store.series.append(Series(node, points, PALETTE[index % len(PALETTE)], step=True))
+        charts.append(store)
+    return charts
 
 
 # Counters of a workload's progress worth a line (tasks: ok/failed/lost...; actors: acknowledged...).

@@ -69,6 +69,8 @@ DOCS: dict[str, str] = {
     "BuiltinAppSpec.error_rate": "share of requests answered with an error (0 to 1)",
     "BuiltinAppSpec.payload_bytes": "size of each response body",
     "BuiltinAppSpec.startup_delay_s": "seconds each replica takes to start",
+    "BuiltinAppSpec.leak_kb_per_request": ("KB each replica keeps for good per request: a seeded memory leak "
+                                           "(memory_growth blocks it)"),
     "LatencySpec.distribution": "fixed, uniform, exponential or lognormal",
     "DeploymentSpec.name": "the deployment to override",
     "DeploymentSpec.num_replicas": "a fixed replica count (or autoscaling_config)",

@@ -84,7 +84,9 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     report = Path(lines[-1].removeprefix("report: "))
     assert lines[-1].startswith("report: ") and report == run_dir / REPORT_FILE and report.is_file()
     page = report.read_text()
-    assert page.count('<svg class="chart"') == 5 and "no data recorded" not in page
+    # rps, latency, errors, replicas, nodes, memory by role, object store per node
+    assert page.count('<svg class="chart"') == 7 and "no data recorded" not in page
+    assert "Resident memory: each role" in page and "Echo (replicas, up to 2)" in page
     assert summary["metrics"]["live_view_updates"] > 0
     assert summary["metrics"]["live_view_cpu_pct"] < 5  # the view's own thread, while load runs
     assert summary["metrics"]["harness_cpu_percent_during_load"] < 10  # the whole harness process

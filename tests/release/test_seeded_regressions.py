@@ -42,6 +42,8 @@ EXPECTED: dict[str, str | None] = {
     "latency-regression": "p50_ok_ms regressed",
     "good-latency": None,
     "latency-plus-15": "p50_ok_ms regressed",
+    "good-memory": None,
+    "leaking-replica": "replica memory stays flat",
     "good-node-loss": None,
     "tasks-without-retries": "every task completes",
     "burst-slow-scale-down": "scales back down",

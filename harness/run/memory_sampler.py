@@ -18,7 +18,8 @@ agents, log monitor, autoscaler monitor, dashboard), `serve_controller`, `proxy`
 `worker` (every other Ray worker: tasks, actors, idle workers), `load` (Locust),
 `driver`, `other` (a workload's script, `ray start`, ...).
 
-Cost: the process tree is walked every `refresh_s` (one pass over /proc, a few ms);
+Cost: the process tree is walked every `refresh_s` (one pass over /proc: its cost grows
+with every process on the machine, not only the run's);
 between walks a sample reads each known process's RSS (/proc/PID/statm, tens of
 microseconds each) and the object store's use per node from the GCS (Ray lowers each
 node's `object_store_memory` resource by what its plasma store holds, so used = total -
@@ -90,19 +91,6 @@ def replica_pids(details: dict[str, Any], app_names: Iterable[str]) -> dict[int,
     return out
 
 
-def descendants(children: dict[int, list[int]], roots: Iterable[int]) -> set[int]:
-    """Every pid below (and including) the roots in a parent -> children map (pure)."""
-    seen: set[int] = set()
-    stack = list(roots)
-    while stack:
-        pid = stack.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        stack.extend(children.get(pid, ()))
-    return seen
-
-
 @dataclass
 class Tracked:
     proc: psutil.Process
@@ -115,32 +103,45 @@ class MemorySampler:
         self.refresh_s = refresh_s
         self.driver_pid = os.getpid()
         self._procs: dict[int, Tracked] = {}
+        self._me: psutil.Process | None = None
         self._last_refresh = float("-inf")
 
-    def _owned_pids(self, ctx: RunContext) -> set[int]:
-        children: dict[int, list[int]] = {}
-        for proc in psutil.process_iter(["ppid"]):
-            ppid = proc.info.get("ppid")
-            if isinstance(ppid, int):
-                children.setdefault(ppid, []).append(proc.pid)
-        foreign = {pid for pid, _ in ctx.ledger.foreign}
-        roots = [pid for pid in children.get(self.driver_pid, []) if pid not in foreign]
+    def _owned(self, ctx: RunContext) -> dict[int, psutil.Process]:
+        """The harness's descendants (one pass over /proc) less what is not the run's: the
+        subtrees of children it had before the run, unless they are the run's cluster nodes."""
+        if self._me is None:
+            self._me = psutil.Process(self.driver_pid)
+        found = {p.pid: p for p in self._me.children(recursive=True)}
+        nodes: set[int] = set()
         if ctx.cluster is not None:
             for node in ctx.cluster.nodes.values():
                 for pids in node.process_pids().values():
-                    roots.extend(pids)
-        owned = descendants(children, roots) - ctx.ledger.excluded()
-        owned.add(self.driver_pid)
-        return owned
+                    nodes.update(pids)
+        for pid in {pid for pid, _ in ctx.ledger.foreign} - nodes:
+            if pid not in found:
+                continue
+            try:
+                below = found[pid].children(recursive=True)
+            except psutil.Error:
+                below = []
+            for proc in (found[pid], *below):
+                if proc.pid not in nodes:
+                    found.pop(proc.pid, None)
+        for pid in ctx.ledger.excluded():
+            found.pop(pid, None)
+        found[self.driver_pid] = self._me
+        return found
 
     def _refresh(self, ctx: RunContext) -> None:
-        """Walk the tree again; a process's role is read here (its title changes when an idle
-        worker becomes an actor: at most one walk late, and replicas go by Serve's pids)."""
+        """Walk the tree again. A role is read once per process, a `worker`'s at every walk: an
+        idle worker's title changes when it becomes an actor (replicas go by Serve's pids)."""
         procs: dict[int, Tracked] = {}
-        for pid in self._owned_pids(ctx):
+        for pid, proc in self._owned(ctx).items():
             known = self._procs.get(pid)
+            if known is not None and known.role != "worker" and known.proc == proc:
+                procs[pid] = known  # same pid and start time: same process, same role
+                continue
             try:
-                proc = known.proc if known is not None and known.proc.is_running() else psutil.Process(pid)
                 with proc.oneshot():
                     role, deployment = role_of(proc.name(), proc.cmdline(), pid, self.driver_pid)
             except psutil.Error:

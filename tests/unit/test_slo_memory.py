@@ -13,7 +13,7 @@ from harness.measure import memory, windows
 from harness.measure.records import Memory
 from harness.measure.timeline import Window
 from harness.model.scenario import SLOSpec
-from harness.run.memory_sampler import descendants, replica_pids, role_of
+from harness.run.memory_sampler import MemorySampler, replica_pids, role_of
 from harness.scenario.loader import ConfigError, scenario_from_dict
 from harness.slo.core import evaluate, validate_checks
 from tests.unit.slo_timelines import T0, phase, timeline
@@ -213,7 +213,6 @@ def test_driver_and_replica_pids() -> None:
                                 "b": {"deployments": {"Echo": {"replicas": [{"pid": 11}]}}}}}
     assert replica_pids(details, ["a"]) == {10: "Echo"}
     assert replica_pids(details, ["a", "b"]) == {10: "a/Echo", 11: "b/Echo"}
-    assert descendants({1: [2, 3], 3: [4], 9: [10]}, [1]) == {1, 2, 3, 4}
 
 
 def test_estimator_is_fast_on_a_long_soak() -> None:
@@ -226,3 +225,48 @@ def test_estimator_is_fast_on_a_long_soak() -> None:
     assert time.perf_counter() - started < 0.5
     assert trend is not None and trend.buckets == memory.MAX_BUCKETS
     assert trend.growth == pytest.approx(0.05, abs=0.03) and not math.isnan(trend.slope_mb_per_s)
+
+
+def test_report_charts_memory_by_role_and_the_object_store() -> None:
+    from harness.report.html import attach_slo_bounds
+    from harness.report.series import build_series
+
+    tl = memory_run([(t, 100.0 + t) for t in range(30)], load=(0, 30))
+    series = build_series(tl)
+    charts = {c.key: c for c in series.charts}
+    memory_chart = charts["memory"]
+    assert [s.label for s in memory_chart.series] == ["Echo (replicas, up to 2)", "raylet (up to 1)"]
+    assert memory_chart.series[0].points[-1] == (29.0 + 5, 129.0)  # seconds since the run's start, MB
+    assert [s.label for s in charts["object_store"].series] == ["head", "worker"]
+    verdicts = [judge("memory_growth(Echo) < 10%", tl).as_dict(), judge("peak_memory(object_store) < 1GB", tl).as_dict()]
+    attach_slo_bounds(series, verdicts)
+    assert len(memory_chart.bounds) == 1 and not memory_chart.bounds[0].passed
+    assert len(charts["object_store"].bounds) == 1 and charts["object_store"].bounds[0].passed
+
+
+def test_sampler_takes_the_run_s_processes_not_those_from_before_it(tmp_path: Any) -> None:
+    """A child the host had before the run (a test's own cluster) is not the run's; one the
+    run started is, with the harness itself as `driver`."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from harness.procs.ledger import ProcessLedger
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    before = subprocess.Popen(sleeper)
+    try:
+        ledger = ProcessLedger("t", tmp_path / "owned.json")
+        during = subprocess.Popen([*sleeper, "locust"])  # a `load` process by its command line
+        try:
+            record = MemorySampler().sample(SimpleNamespace(ledger=ledger, cluster=None))
+            assert record["roles"]["driver"]["n"] == 1 and record["roles"]["driver"]["mb"] > 10
+            assert record["roles"]["load"]["n"] == 1
+            assert "other" not in record["roles"]  # `before` is not the run's
+            assert "object_store" not in record and record["sample_ms"] >= 0
+        finally:
+            during.kill()
+            during.wait()
+    finally:
+        before.kill()
+        before.wait()

@@ -40,7 +40,6 @@ from chaos.plan import (
     Traits,
     nodes_of_scenario,
     plan,
-    schedule_end,
     unplanned_entries,
 )
 from chaos.proxy import FaultProxy
@@ -107,7 +106,7 @@ class ChaosComponent:
         }
         for index in unplanned_entries(self.spec, self.shots):  # judged by `faults injected as planned`
             entry = self.spec.faults[index]
-            end = schedule_end(entry.schedule, ctx.scenario.duration_s)
+            end = entry.schedule.end(ctx.scenario.duration_s)
             ctx.timeline.emit(Chaos, event="unplanned", entry=index, fault=entry.fault, optional=entry.optional,
                               reason=f"its schedule planned no shot between {entry.schedule.start_s:g} s and {end:g} s")
         proxy = None

@@ -34,9 +34,10 @@ from harness.cluster.lease import LeasePool, LeaseSite, lease_for
 from harness.files import point_symlink, results_fallback_dir, write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
+from harness.load.report import report_load_windows
 from harness.load.traffic import resolve_requests
 from harness.measure.records import Error, Teardown
-from harness.measure.stats import window_stats
+from harness.measure.stats import key_metrics, window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
@@ -412,8 +413,19 @@ class Runner:
             ctx.ledger.kill_survivors()
         self.outcome.timings["teardown_s"] = round(time.monotonic() - t0, 3)
 
-    def _judge(self) -> None:
-        timeline = Timeline.load(self.ctx.run_dir)
+    def _conclude(self) -> None:
+        """After teardown: read the finished timeline once and hand it to every reader of the
+        run: the load report, the SLOs, the key metrics (history), report.html and openmetrics.prom."""
+        timeline = None
+        try:
+            timeline = Timeline.load(self.ctx.run_dir)  # the run's one read of its timeline
+            report_load_windows(self.ctx, timeline, self.outcome.metrics)
+            self._judge(timeline)
+        except Exception as exc:
+            self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
+        self._write_results(timeline)
+
+    def _judge(self, timeline: Timeline) -> None:
         slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
         level, interval = self.scenario.confidence, self.scenario.recorder.interval_s
         self.outcome.verdicts = [evaluate(spec, timeline, level, interval) for spec in slos]
@@ -423,8 +435,11 @@ class Runner:
         if load is not None:
             stats = window_stats(timeline, load)
             self.outcome.metrics.update(requests=stats["requests"], load_seconds=stats["seconds"], ok=stats["ok"])
+        self.outcome.key_metrics = key_metrics(timeline)
 
-    def _write_results(self) -> None:
+    def _write_results(self, timeline: Timeline | None) -> None:
+        """summary.json and junit.xml, then the views of them and of `timeline` (None: it could
+        not be read; report.html and openmetrics.prom try on their own)."""
         ctx = self.ctx
         self.outcome.ended_at = time.time()
         summary = build_summary(
@@ -445,11 +460,11 @@ class Runner:
             write_junit(fallback / "junit.xml", [build_suite(self.outcome)])
             return
         try:
-            write_report(ctx.run_dir)
+            write_report(ctx.run_dir, timeline)
         except Exception as exc:  # the report is a view of the results: never worth the verdict
             self.outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
         try:
-            write_run_metrics(ctx.run_dir)
+            write_run_metrics(ctx.run_dir, timeline=timeline)
         except Exception as exc:  # a view of the results too
             self.outcome.notes.append(f"could not write {PROM_FILE}: {exc}")
         try:
@@ -491,11 +506,7 @@ class Runner:
                     ctx.timeline.phase("run", "end")
                     ctx.timeline.close()
                     try:
-                        self._judge()
-                    except Exception as exc:
-                        self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
-                    try:
-                        self._write_results()
+                        self._conclude()
                     finally:
                         if self._watch is not None:
                             self._watch.finish()

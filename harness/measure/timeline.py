@@ -43,6 +43,12 @@ class TimelineWriter:
     Each record is checked against its declared kind (harness.measure.records): an
     undeclared kind or field raises UndeclaredRecord in strict mode (the tests), and is
     otherwise kept in `undeclared` while the record is written whole.
+
+    One of the two JSONL writers, on purpose: the load process writes its streams with
+    locustfiles.records.RecordWriter instead, buffered and flushed every 0.25 s with no
+    lock, because there one write(2) and a lock per request would cost the generator the
+    throughput it exists for (under gevent a lock is a greenlet primitive), while here
+    the records are few, several threads write, and none may be lost to a crash.
     """
 
     def __init__(self, path: Path):

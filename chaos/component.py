@@ -189,7 +189,6 @@ class ChaosComponent:
             self._relay.stop(ctx)
         if self._env is not None and self._env.proxy is not None:
             self._env.proxy.stop()
-        ctx.artifacts["chaos_results"] = [self.results[s.id] for s in self.shots if s.id in self.results]
 
     def metrics(self) -> dict[str, Any]:
         results = list(self.results.values())

@@ -419,6 +419,8 @@ class Runner:
         timeline = None
         try:
             timeline = Timeline.load(self.ctx.run_dir)  # the run's one read of its timeline
+            if "chaos_schedule" in self.ctx.artifacts:  # the chaos component ran: its shots' results
+                self.ctx.artifacts["chaos_results"] = timeline.shot_results(stored=True)
             report_load_windows(self.ctx, timeline, self.outcome.metrics)
             self._judge(timeline)
         except Exception as exc:

@@ -1,8 +1,8 @@
 """A finished run reads its timeline once and hands it to every reader (issue 24 item 5).
 
-The runner's conclusion (load report, SLOs, key metrics for history, summary.json,
-report.html, openmetrics.prom) runs over a synthetic but complete timeline, with every
-read of a timeline counted through its one reader, Timeline.load.
+The runner's conclusion (load report, SLOs, key metrics for history, chaos results,
+summary.json, report.html, openmetrics.prom) runs over a synthetic but complete timeline,
+with every read of a timeline counted through its one reader, Timeline.load.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def test_a_run_reads_its_timeline_once(tmp_path: Path, monkeypatch: pytest.Monke
     write_requests(run_dir / TIMELINE_DIR / REQUESTS_FILE, random.Random(7))
     write_events(run_dir / TIMELINE_DIR / EVENTS_FILE)
     runner.ctx.timeline.close()
+    runner.ctx.artifacts["chaos_schedule"] = {"shots": [{"id": "fault-1"}]}  # as if chaos.component ran
 
     reads: list[Path] = []
     load = Timeline.load.__func__
@@ -56,5 +57,9 @@ def test_a_run_reads_its_timeline_once(tmp_path: Path, monkeypatch: pytest.Monke
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [r["window"] for r in summary["artifacts"]["load_windows"]] == ["load", "burst-1"]
     assert summary["metrics"]["load_offered_rps"] > 0
+    # Chaos results have one source: the shots' `result` records, copied into summary.json.
+    (shot,) = summary["artifacts"]["chaos_results"]
+    assert shot == {"id": "fault-1", "fault": "kill_raylet", "outcome": "injected",
+                    "targets": [{"node": "a40-node", "node_id": "abc123", "pid": 4242}]}
     assert "p99 latency" in (run_dir / REPORT_FILE).read_text()
     assert "harness_requests" in (run_dir / RUN_FILE).read_text()

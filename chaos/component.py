@@ -125,7 +125,8 @@ class ChaosComponent:
                 fault.prepare(self._env)
             except Exception as exc:  # its shots will fail and say why
                 ctx.timeline.emit(Chaos, event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
-        self._watcher = Watcher(self._env, ctx.timeline, self._jobs, self.spec.notice_timeout_s, self._emit, self._finish)
+        self._watcher = Watcher(env=self._env, timeline=ctx.timeline, jobs=self._jobs,
+                                notice_timeout_s=self.spec.notice_timeout_s, emit=self._emit, finish=self._finish)
         self._watcher.start()
         self._thread = threading.Thread(target=self._schedule, name="chaos-schedule", daemon=True)
         self._thread.start()

@@ -295,8 +295,8 @@ class Runner:
         self._start_components()
         workers = self._cluster_workers()
         self._load = LoadProcess(
-            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
-            requests=resolve_requests(scenario), cluster_workers=workers,
+            run_dir=ctx.run_dir, spec=scenario.load, target_url=ctx.load_url, duration_s=scenario.duration_s,
+            seed=scenario.seed, ledger=ctx.ledger, requests=resolve_requests(scenario), cluster_workers=workers,
         )
         try:
             self._load.start()

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from chaos.api import Fault
 from harness.hooks import hookimpl
-from harness.scenario.errors import describe_validation_error
+from harness.model.errors import describe_validation_error
 
 if TYPE_CHECKING:
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.scenario import FaultSpec, Scenario
 
 ENTRY_POINT_GROUP = "harness.faults"
 
@@ -145,7 +145,7 @@ def app_deployments(scenario: Scenario) -> set[str] | None:
     if app is None:
         return None  # app: none refuses every Serve fault (harness.scenario.workload_only)
     if app.is_builtin:
-        from harness.scenario.config import BUILTIN_DEPLOYMENT
+        from harness.model.scenario import BUILTIN_DEPLOYMENT
 
         return {BUILTIN_DEPLOYMENT, f"{app.name}/{BUILTIN_DEPLOYMENT}"}
     serve = app._serve

@@ -27,7 +27,7 @@ class ScenarioChecks:
 
     @hookspec
     def scenario_problems(self, scenario: Any, strict: bool) -> list[tuple[str, str]]:  # type: ignore[empty-body]
-        """Problems of `scenario` (a harness.scenario.config.Scenario) as (key path, what was
+        """Problems of `scenario` (a harness.model.scenario.Scenario) as (key path, what was
         expected), each message starting with "expected"; [] when there are none. strict:
         `harness validate --strict` (warnings become problems)."""
 

@@ -16,7 +16,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from harness.app.serve_config import ServeConfig, deploy_schema
-from harness.scenario.config import AppSpec
+from harness.model.scenario import AppSpec
 
 LOOPBACK = "127.0.0.1"
 
@@ -151,7 +151,8 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float) -> float:
 
     retrying = Retrying(
         retry=retry_if_exception_type(_NotYet),
-        wait=wait_exponential(multiplier=0.1, max=2),
+        # Polls are cheap (a status call and a local HTTP GET): a long pause only delays the run.
+        wait=wait_exponential(multiplier=0.1, max=0.5),
         stop=stop_after_delay(timeout_s),
         reraise=True,
     )

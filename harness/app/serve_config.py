@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.hooks import hookimpl
-from harness.scenario import safe_yaml
+from harness.model import safe_yaml
 
 LOOPBACK = "127.0.0.1"
 

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from harness.measure.stats import load_windows, window_stats
 from harness.measure.timeline import Timeline
-from harness.run.context import RunContext
+from harness.model.context import RunContext
 
 
 def _num(value: float | None) -> str:
@@ -50,11 +50,11 @@ def report_load_windows(ctx: RunContext, timeline: Timeline, metrics: dict[str, 
     try:
         rows = [window_stats(timeline, w) for w in load_windows(timeline)]
     except Exception as exc:  # a report must never cost the verdict
-        ctx.artifacts["load_windows_error"] = f"{type(exc).__name__}: {exc}"
+        ctx.artifacts.load_windows_error = f"{type(exc).__name__}: {exc}"
         return []
     if not rows:
         return rows
-    ctx.artifacts["load_windows"] = rows
+    ctx.artifacts.load_windows = rows
     load = ctx.scenario.load
     ctx.console.print(build_table(rows, f"load by window ({load.model} model, {load.shape.kind} shape)"))
     ctx.console.print(f"[dim]{LEGEND}[/]")

@@ -39,6 +39,9 @@ from harness.load.traffic import resolve_requests
 from harness.measure.records import Error, Teardown
 from harness.measure.stats import key_metrics, window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+from harness.model.context import AbortRun, InfraError, RunComponent, RunContext
+from harness.model.outcome import CONFIG_ERROR, RunOutcome
+from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
@@ -48,11 +51,8 @@ from harness.report.prometheus import write_run_metrics
 from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.run.components import build_components
-from harness.run.context import AbortRun, InfraError, RunComponent, RunContext
 from harness.run.failfast import mark_aborted
 from harness.run.health import describe_load_exit
-from harness.run.outcome import CONFIG_ERROR, RunOutcome
-from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
 from harness.scenario.paths import relative_paths
 from harness.scenario.workload_only import DRIVE_WINDOW
@@ -195,7 +195,7 @@ class Runner:
             raise InfraError("port_conflict", str(exc)) from exc
         except cluster_mod.ClusterStartError as exc:
             raise InfraError("cluster", str(exc)) from exc
-        ctx.artifacts["ports"] = ctx.cluster.ports()
+        ctx.artifacts.ports = ctx.cluster.ports()
         ctx.timeline.phase("cluster_start", "end", nodes=sorted(ctx.cluster.nodes))
         self.outcome.timings["cluster_start_s"] = round(time.monotonic() - t0, 3)
 
@@ -206,7 +206,7 @@ class Runner:
         ctx.timeline.phase("app_deploy", "start")
         try:
             if not ctx.cluster.owned:
-                ctx.artifacts["serve_was_running"] = app_deploy.serve_is_running()
+                ctx.artifacts.serve_was_running = app_deploy.serve_is_running()
             wanted_port = cluster_mod.free_port()
             serve_config = app._serve
             client = app_deploy.start_serve(
@@ -214,8 +214,8 @@ class Runner:
                 every_node=self._node_proxies_wanted(),
             )
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
-            ctx.artifacts["serve_config_notes"] = serve_config.notes
+            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config)
+            ctx.artifacts.serve_config_notes = serve_config.notes
             for note in serve_config.notes:
                 ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
             # Every request's path is absolute (its app's route prefix included): load goes to the root.
@@ -333,7 +333,7 @@ class Runner:
         self._load.stop()
         self._worker_losses()  # lost while the workers drained
         if workers is not None:
-            ctx.artifacts["load_workers"] = workers.counts()
+            ctx.artifacts.load_workers = workers.counts()
         invalid = self._load.invalid_reason()
         if invalid is not None:
             raise InfraError("load_invalid", invalid)
@@ -401,7 +401,7 @@ class Runner:
             self.outcome.metrics.update(_safe_metrics(component))
         if ctx.cluster is not None and self.lease.outlives_run and self.scenario.app is not None:
             # The cluster stays up (a pool's, an existing one): remove only what this run added.
-            _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True))
+            _leave_existing_cluster(self._app_names(), ctx.artifacts.serve_was_running is not False)
         released = self.lease.release(self._site(), failed=self.outcome.error is not None,
                                       keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
         if released.killed:
@@ -419,8 +419,8 @@ class Runner:
         timeline = None
         try:
             timeline = Timeline.load(self.ctx.run_dir)  # the run's one read of its timeline
-            if "chaos_schedule" in self.ctx.artifacts:  # the chaos component ran: its shots' results
-                self.ctx.artifacts["chaos_results"] = timeline.shot_results(stored=True)
+            if self.ctx.artifacts.chaos_schedule is not None:  # the chaos component ran: its shots' results
+                self.ctx.artifacts.chaos_results = timeline.shot_results(stored=True)
             report_load_windows(self.ctx, timeline, self.outcome.metrics)
             self._judge(timeline)
         except Exception as exc:
@@ -447,7 +447,7 @@ class Runner:
         summary = build_summary(
             self.outcome,
             self.scenario.model_dump(mode="json"),
-            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts,
+            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts.as_dict(),
              "release": self.release},
         )
         summary["versions"]["app"] = app_version(self.scenario.app)
@@ -562,9 +562,28 @@ def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> No
         from ray import serve
 
         if serve_was_running:
-            for app_name in app_names:
-                serve.delete(app_name)
+            _delete_apps(app_names)
         else:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:
         pass
+
+
+def _delete_apps(app_names: list[str], timeout_s: float = 60.0) -> None:
+    """Delete the run's apps together and wait until Serve lists none of them.
+
+    serve.delete() blocks per app and polls once a second: a suite's next run on the same
+    cluster would wait up to a second per app for nothing (the replicas' own graceful
+    shutdown is what takes the time)."""
+    from ray import serve
+
+    for app_name in app_names:
+        serve.delete(app_name, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        statuses = serve.status().applications
+        if not any(name in statuses and str(getattr(statuses[name].status, "value", statuses[name].status))
+                   != "NOT_STARTED" for name in app_names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"Serve did not delete {', '.join(app_names)} within {timeout_s:g}s")

@@ -1,6 +1,6 @@
 """Scenario files to typed Scenario objects, with one-line errors.
 
-YAML is only ever loaded through harness.scenario.safe_yaml (PyYAML's safe loader, with
+YAML is only ever loaded through harness.model.safe_yaml (PyYAML's safe loader, with
 bounded depth and size): a tag that would construct an object is an error
 naming its key, not code that runs.
 """
@@ -19,11 +19,13 @@ from chaos import registry as chaos_registry
 from harness.app import serve_config
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.hooks import checks_manager
-from harness.load import spec as load_spec
+from harness.load import traffic
+from harness.model import safe_yaml
+from harness.model import scenario as config
+from harness.model.errors import format_validation_error
+from harness.model.scenario import Scenario
 from harness.pythonpath import export as export_python_path
-from harness.scenario import config, placement, safe_yaml, workload_only
-from harness.scenario.config import Scenario
-from harness.scenario.errors import format_validation_error
+from harness.scenario import placement, workload_only
 from harness.scenario.paths import resolve_paths, warn_stderr
 from harness.slo import targets as slo_targets
 
@@ -31,7 +33,7 @@ from harness.slo import targets as slo_targets
 # in the order their problems are listed: the cross-section rules, the Serve config file
 # (--strict), placement, the load, the SLOs, chaos, then the rules of `app: none`.
 SCENARIO_CHECKS: tuple[object, ...] = (
-    config, serve_config, placement, load_spec, slo_targets, chaos_registry, workload_only,
+    config, serve_config, placement, traffic, slo_targets, chaos_registry, workload_only,
 )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.hooks import hookimpl
-from harness.scenario.config import BUILTIN_DEPLOYMENT, ActorOptions, Scenario
+from harness.model.scenario import BUILTIN_DEPLOYMENT, ActorOptions, Scenario
 
 SERVE_DEFAULT_CPUS = 1.0  # a replica without num_cpus reserves one CPU (Serve's default)
 RESOURCE_KEYS = {"num_cpus": "CPU", "num_gpus": "GPU"}

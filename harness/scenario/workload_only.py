@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.hooks import hookimpl
-from harness.scenario.config import Scenario
+from harness.model.scenario import Scenario
 
 if TYPE_CHECKING:
     from chaos.api import Fault

@@ -15,7 +15,7 @@ from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
 from harness.gate.session import SuiteSession
 from harness.gate.states import current_state
-from harness.run.outcome import RunOutcome
+from harness.model.outcome import RunOutcome
 
 SCENARIO = """
 name: tiny

@@ -37,7 +37,7 @@ def test_a_run_reads_its_timeline_once(tmp_path: Path, monkeypatch: pytest.Monke
     write_requests(run_dir / TIMELINE_DIR / REQUESTS_FILE, random.Random(7))
     write_events(run_dir / TIMELINE_DIR / EVENTS_FILE)
     runner.ctx.timeline.close()
-    runner.ctx.artifacts["chaos_schedule"] = {"shots": [{"id": "fault-1"}]}  # as if chaos.component ran
+    runner.ctx.artifacts.chaos_schedule = {"shots": [{"id": "fault-1"}]}  # as if chaos.component ran
 
     reads: list[Path] = []
     load = Timeline.load.__func__

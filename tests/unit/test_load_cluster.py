@@ -108,8 +108,8 @@ def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -
     pool = ClusterWorkers(placements=placements, targets=targets, timeline_dir=tmp_path,
                           events=TimelineWriter(tmp_path / "e.jsonl"), ledger=ProcessLedger("t"))
     assert pool.notes() == []
-    noted = ClusterWorkers(placements, [targets[0], Target("http://h", "head", "no proxy")], tmp_path,
-                           TimelineWriter(tmp_path / "n.jsonl"), ProcessLedger("t"))
+    noted = ClusterWorkers(placements=placements, targets=[targets[0], Target("http://h", "head", "no proxy")],
+                           timeline_dir=tmp_path, events=TimelineWriter(tmp_path / "n.jsonl"), ledger=ProcessLedger("t"))
     assert noted.notes() == ["load worker 2 (node w2): no proxy"]  # before any actor starts
     pool.workers = [_Worker(p, t, None, TimelineWriter(tmp_path / f"requests-w{p.worker}.jsonl"))
                     for p, t in zip(placements, targets, strict=True)]

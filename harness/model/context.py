@@ -85,6 +85,8 @@ class RunArtifacts:
     load_windows_error: str | None = None  # why that table could not be built
     # One result per planned shot: the runner copies the shots' `result` records (Timeline.shot_results).
     chaos_results: list[dict[str, Any]] | None = None
+    # Where the wait for the app went: Serve's start, the deploy, the polls (runner; bench.run_vs_script).
+    app_ready_steps: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """summary.json's `artifacts`: the fields that were set."""

@@ -15,8 +15,9 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from harness.app.serve_config import ServeConfig, deploy_schema
+from harness.app.serve_config import deploy_schema
 from harness.model.scenario import AppSpec
+from harness.model.serve import ServeConfig
 
 LOOPBACK = "127.0.0.1"
 

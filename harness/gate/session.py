@@ -249,9 +249,11 @@ class SuiteSession:
         return classify_attempts([a.status for a in result.attempts])
 
     def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
+        from harness.report.run_results import RunResults
         from harness.run.runner import Runner  # imports Ray: only once everything is validated
 
-        runner = Runner(scenario, entry.scenario_file, self.suite_dir, overrides=overrides,
+        runner = Runner(scenario=scenario, scenario_file=entry.scenario_file, results_root=self.suite_dir,
+                        reporter=RunResults(), overrides=overrides,
                         console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster,
                         release=self.release or "")
         return runner.run(), runner.lease.shared

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from harness.hooks import hookimpl
 from harness.measure import windows
 from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.model.shape import build_profile
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.certain import abort_problems
 from harness.slo.core import parse_check, validate_checks, validate_windows, window_of
@@ -53,8 +54,6 @@ def max_shots(schedule: ScheduleSpec, duration_s: float) -> float:
 
 def shape_windows(scenario: Scenario) -> list[str]:
     """The load shape's window names, laid out as the load process lays them out."""
-    from locustfiles.schedule import build_profile  # stdlib only: safe in the harness
-
     load = scenario.load
     profile = build_profile(load.resolved()["shape"], load.base_level, scenario.duration_s, scenario.seed)
     return [w.name for w in profile.windows()]
@@ -297,8 +296,6 @@ def window_spans(scenario: Scenario) -> dict[str, Span]:
         spans["workloads"] = (0.0, None)
     else:
         spans.update(app_deploy=_BEFORE_LOAD["app_deploy"], load=(0.0, d), after_load=(d, run_end))
-        from locustfiles.schedule import build_profile  # stdlib only: safe in the harness
-
         load = scenario.load
         profile = build_profile(load.resolved()["shape"], load.base_level, d, scenario.seed)
         spans.update({w.name: (w.start, w.end) for w in profile.windows()})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.cluster.pool import can_reuse, destroys_nodes, reuse_key
+from harness.cluster.pool import destroys_nodes, may_share, reuse_key
 from harness.gate.config import (
     config_hash,
     find_suite_file,
@@ -176,9 +176,12 @@ scenarios:
 """)
     a, b, c, d, e = load_suite(suite).entries
     assert reuse_key(a.scenario) == reuse_key(b.scenario) != reuse_key(c.scenario)
-    assert can_reuse(a, a.scenario) and can_reuse(c, c.scenario)
-    assert not can_reuse(d, d.scenario)
-    assert reuse_key(e.scenario) is None and not can_reuse(e, e.scenario)
+    def can_reuse(entry):  # as a suite decides (harness.gate.session: the entry's reuse_cluster)
+        return may_share(entry.scenario, entry.entry.reuse_cluster)
+
+    assert can_reuse(a) and can_reuse(c)
+    assert not can_reuse(d)
+    assert reuse_key(e.scenario) is None and not can_reuse(e)
     assert not destroys_nodes(a.scenario)
 
 

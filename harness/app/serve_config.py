@@ -23,6 +23,7 @@ from typing import Any
 from harness.hooks import hookimpl
 from harness.model import safe_yaml
 from harness.model.overrides import apply_override
+from harness.model.scenario import AppSpec
 from harness.model.serve import ServeConfig, UnknownKey
 
 LOOPBACK = "127.0.0.1"
@@ -254,10 +255,23 @@ def http_options(config: ServeConfig, port: int) -> dict[str, Any]:
     return {**(config.data.get("http_options") or {}), "host": LOOPBACK, "port": port}
 
 
+def application_config(app: AppSpec, seed: int) -> dict[str, Any]:
+    args = dict(app.args)
+    if app.is_builtin:
+        args = {**app.builtin.model_dump(), "seed": seed, **args}
+    config: dict[str, Any] = {
+        "name": app.name,
+        "route_prefix": app.route_prefix,
+        "import_path": app.resolved_import_path(),
+        "args": args,
+    }
+    if app.deployments:
+        config["deployments"] = [d.serve_options() for d in app.deployments]
+    return config
+
+
 def legacy_config(app: Any, seed: int) -> ServeConfig:
     """The harness's own app form (built-in or import_path, with deployments:) as a config file."""
-    from harness.app.deploy import application_config
-
     return ServeConfig({"applications": [application_config(app, seed)]})
 
 

@@ -30,7 +30,8 @@ from rich.console import Console
 from harness.app import deploy as app_deploy
 from harness.app.serve_config import http_options as serve_options
 from harness.cluster import local as cluster_mod
-from harness.cluster.lease import LeasePool, LeaseSite, lease_for
+from harness.cluster.lease import LeasePool, LeaseSite
+from harness.cluster.pick import lease_for
 from harness.files import write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess

@@ -136,7 +136,8 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float) -> float:
 
     retrying = Retrying(
         retry=retry_if_exception_type(_NotYet),
-        wait=wait_exponential(multiplier=0.1, max=2),
+        # Polls are cheap (a status call and a local HTTP GET): a long pause only delays the run.
+        wait=wait_exponential(multiplier=0.1, max=0.5),
         stop=stop_after_delay(timeout_s),
         reraise=True,
     )

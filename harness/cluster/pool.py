@@ -44,6 +44,8 @@ def reuse_key(scenario: Scenario) -> str | None:
     spec = scenario.cluster
     if spec.address is not None:
         return None  # an existing cluster: the Runner only connects to it
+    if spec.autoscaling is not None:
+        return None  # Ray's autoscaler over fake nodes: its own lease starts and stops it
     return json.dumps({
         "nodes": [n.model_dump(mode="json") for n in spec.nodes],
         "system_config": spec.system_config,

@@ -150,6 +150,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.2f}s"
     if unit == "rps":
         return f"{value:.1f} req/s"
+    if unit == "MB":
+        return f"{value:.1f}MB"
     return f"{value:g}"
 
 

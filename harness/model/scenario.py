@@ -308,6 +308,7 @@ class RecorderSpec(Strict):
     # 2 Hz or faster: autoscaling and recovery SLOs are only as precise as this.
     interval_s: Annotated[float, Field(ge=0.05, le=0.5)] = 0.5
     retries: Annotated[int, Field(ge=1, le=10)] = 3
+    memory: bool = True  # harness.run.memory_sampler, each round
 
 
 class ScheduleSpec(Strict):

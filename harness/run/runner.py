@@ -518,9 +518,28 @@ def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> No
         from ray import serve
 
         if serve_was_running:
-            for app_name in app_names:
-                serve.delete(app_name)
+            _delete_apps(app_names)
         else:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:
         pass
+
+
+def _delete_apps(app_names: list[str], timeout_s: float = 60.0) -> None:
+    """Delete the run's apps together and wait until Serve lists none of them.
+
+    serve.delete() blocks per app and polls once a second: a suite's next run on the same
+    cluster would wait up to a second per app for nothing (the replicas' own graceful
+    shutdown is what takes the time)."""
+    from ray import serve
+
+    for app_name in app_names:
+        serve.delete(app_name, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        statuses = serve.status().applications
+        if not any(name in statuses and str(getattr(statuses[name].status, "value", statuses[name].status))
+                   != "NOT_STARTED" for name in app_names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"Serve did not delete {', '.join(app_names)} within {timeout_s:g}s")

@@ -31,6 +31,7 @@ from harness.slo.catalog import METRICS, SECONDS_METRICS
 from harness.slo.registry import (
     DEFAULT_WINDOW,
     DEFAULT_WINDOWS,
+    MEMORY_UNITS,
     SAMPLED,
     Measurement,
     SLOSyntaxError,
@@ -47,7 +48,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 OP_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "equal to", "!=": "not"}
 _CHECK = re.compile(
     r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?:\((?P<args>[^)]*)\))?\s*"
-    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?\s*$"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%|MB|GB|MiB|GiB)?\s*$"
 )
 
 
@@ -65,7 +66,8 @@ class Check:
 def parse_check(text: str) -> Check:
     match = _CHECK.match(text)
     if not match:
-        raise SLOSyntaxError(f"expected '<metric> <op> <number>[ms|s|%]' such as 'p(99) < 500ms', got {text!r}")
+        raise SLOSyntaxError(f"expected '<metric> <op> <number>[ms|s|%|MB|GB|MiB|GiB]' such as 'p(99) < 500ms', "
+                             f"got {text!r}")
     name = match["metric"]
     if name not in METRICS:
         known = ", ".join(sorted(METRICS))
@@ -79,6 +81,8 @@ def parse_check(text: str) -> Check:
         number /= 1000.0
     elif unit == "%":
         number /= 100.0
+    elif unit in MEMORY_UNITS:  # memory metrics measure MB
+        number *= MEMORY_UNITS[unit]
     return Check(name, args, match["op"], number, text.strip(), unit or "", f"{match['number']}{unit or ''}")
 
 

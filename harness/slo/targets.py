@@ -15,12 +15,14 @@ right after the deploy, before load starts).
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable
 
 from harness.hooks import hookimpl
 from harness.measure import windows
+from harness.measure.memory import SUBJECT_WORDS
 from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.model.shape import build_profile
 from harness.slo.catalog import METRICS, SUBJECTS
@@ -109,10 +111,14 @@ def window_problems(scenario: Scenario) -> list[tuple[str, str]]:
 def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> list[tuple[str, str]]:
     """SLOs naming a workload (always known) or a deployment (when `deployments` is given)."""
     workloads = sorted(w.name for w in scenario.workloads)
-    known = {"workload": workloads, "deployment": None if deployments is None else sorted(deployments)}
+    known = {"workload": workloads, "deployment": None if deployments is None else sorted(deployments),
+             # memory: a deployment or a role of the run's processes (harness.measure.memory)
+             "memory": None if deployments is None and scenario.app is not None
+             else [*sorted(deployments or ()), *SUBJECT_WORDS]}
     app = "the scenario (app: none)" if scenario.app is None else (
         "the Serve config" if scenario.app.config is not None else f"app {scenario.app.name!r}")
-    whose = {"workload": "a workload of the scenario", "deployment": f"a deployment of {app}"}
+    whose = {"workload": "a workload of the scenario", "deployment": f"a deployment of {app}",
+             "memory": f"a deployment of {app} or a role"}
     problems = []
     for index, spec in enumerate(scenario.slos):
         try:
@@ -125,7 +131,10 @@ def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> l
         have = known[subject]
         if check.args[0] not in have:
             listed = ", ".join(have) if have else "none defined"
-            problems.append((f"slos.{index}.check", f"expected {whose[subject]} ({listed}), got {check.args[0]!r}"))
+            close = difflib.get_close_matches(check.args[0], have, n=1)
+            hint = f": did you mean {close[0]!r}?" if close else ""
+            problems.append((f"slos.{index}.check",
+                             f"expected {whose[subject]} ({listed}), got {check.args[0]!r}{hint}"))
     return problems
 
 
@@ -324,6 +333,8 @@ def _span_of(form: str, parts: dict[str, str | float], spans: dict[str, Span]) -
         return start, None if end is None else min(run_end, end + seconds)
     if form == "first":
         return start, None if start is None else (start + seconds if end is None else min(end, start + seconds))
+    if form == "skip":  # not clamped here: a warm-up as long as the window is refused, not emptied
+        return None if start is None else start + seconds, end
     if form == "before":
         return _RUN_START, start
     other = spans.get(str(parts["other"]))

@@ -46,7 +46,7 @@ EXPECTED: dict[str, str | None] = {
     "tasks-without-retries": "every task completes",
     "burst-slow-scale-down": "scales back down",
     "burst-without-shedding": "shed fast",
-    "mix-slow-predict": "p(99) < 500ms",
+    "mix-slow-predict": "p(90) < 500ms for predict",
     "idle-nodes-kept": "A100 nodes scale back down",
 }
 BASELINE_FROM = {"latency-regression": "good-overload", "latency-plus-15": "good-latency"}

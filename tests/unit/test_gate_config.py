@@ -185,6 +185,15 @@ scenarios:
     assert not destroys_nodes(a.scenario)
 
 
+def test_an_autoscaling_cluster_is_never_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """node_autoscaling.yaml has no chaos section and no fixed nodes: the pool must not try
+    to start it as a fixed cluster (nightly run 1 here: `not enough values to unpack`)."""
+    monkeypatch.chdir(ROOT)
+    entry = next(e for e in load_suite(Path("configs/suites/nightly.yaml")).entries if e.name == "node_autoscaling")
+    assert entry.scenario.cluster.autoscaling is not None and not destroys_nodes(entry.scenario)
+    assert reuse_key(entry.scenario) is None and not can_reuse(entry, entry.scenario)
+
+
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:
     from harness.model.scenario import Scenario
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,11 @@ def write_suite(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "suite.yaml"
     path.write_text(body)
     return path
+
+
+def can_reuse(entry: Any) -> bool:
+    """As a suite decides (harness.gate.session): the entry's reuse_cluster, else the scenario."""
+    return may_share(entry.scenario, entry.entry.reuse_cluster)
 
 
 @pytest.mark.parametrize("name", ["smoke", "presubmit", "nightly", "weekly"])
@@ -176,9 +182,6 @@ scenarios:
 """)
     a, b, c, d, e = load_suite(suite).entries
     assert reuse_key(a.scenario) == reuse_key(b.scenario) != reuse_key(c.scenario)
-    def can_reuse(entry):  # as a suite decides (harness.gate.session: the entry's reuse_cluster)
-        return may_share(entry.scenario, entry.entry.reuse_cluster)
-
     assert can_reuse(a) and can_reuse(c)
     assert not can_reuse(d)
     assert reuse_key(e.scenario) is None and not can_reuse(e)
@@ -191,7 +194,7 @@ def test_an_autoscaling_cluster_is_never_shared(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(ROOT)
     entry = next(e for e in load_suite(Path("configs/suites/nightly.yaml")).entries if e.name == "node_autoscaling")
     assert entry.scenario.cluster.autoscaling is not None and not destroys_nodes(entry.scenario)
-    assert reuse_key(entry.scenario) is None and not can_reuse(entry, entry.scenario)
+    assert reuse_key(entry.scenario) is None and not can_reuse(entry)
 
 
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:

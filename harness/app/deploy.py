@@ -11,9 +11,10 @@ import json
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.app.serve_config import ServeConfig, deploy_schema
 from harness.model.scenario import AppSpec
@@ -117,41 +118,111 @@ class _NotYet(Exception):
     pass
 
 
-def wait_ready(config: ServeConfig, root_url: str, timeout_s: float) -> float:
-    """Block until every app is RUNNING and the proxy routes to it; returns seconds waited."""
+# Readiness is polled at a fixed short interval: an exponential backoff up to 2 s overshot
+# the moment the app answered by ~1 s on average (issue 23); one poll costs a few ms.
+POLL_INTERVAL_S = 0.1
+
+
+@dataclass
+class ReadyTrace:
+    """How the wait for the app went, for `bench/run_vs_script.py`'s step-by-step account.
+
+    Seconds since the wait began: `running_after_s` the first poll that saw every app RUNNING,
+    `routed_after_s` the first that also found the proxy's routes (the wait's end), and
+    `last_not_ready_s` the poll before it: the app became ready between the two. From Serve's
+    details once ready: `deployed_after_s` when the controller took the config,
+    `replicas_started_after_s` when each replica actor started (worker process, import,
+    constructor and first health check follow until RUNNING).
+    """
+
+    polls: int = 0
+    first_seen: dict[str, float] = field(default_factory=dict)  # "app:STATE" / "proxy:routed" -> s
+    running_after_s: float | None = None
+    routed_after_s: float | None = None
+    last_not_ready_s: float | None = None
+    deployed_after_s: float | None = None
+    replicas_started_after_s: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _serve_details_into(trace: ReadyTrace, started_wall: float) -> None:
+    """The controller's own times for the deploy and each replica start (best effort)."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        details = _get_global_client().get_serve_details()
+    except Exception:
+        return
+    for app in (details.get("applications") or {}).values():
+        deployed = app.get("last_deployed_time_s")
+        if isinstance(deployed, (int, float)):
+            trace.deployed_after_s = round(deployed - started_wall, 3)
+        for dep in (app.get("deployments") or {}).values():
+            for replica in dep.get("replicas") or []:
+                if isinstance(replica.get("start_time_s"), (int, float)):
+                    trace.replicas_started_after_s.append(round(replica["start_time_s"] - started_wall, 3))
+    trace.replicas_started_after_s.sort()
+
+
+def wait_ready(config: ServeConfig, root_url: str, timeout_s: float, trace: ReadyTrace | None = None,
+               since: float | None = None) -> float:
+    """Block until every app is RUNNING and the proxy routes to it; returns seconds waited.
+
+    trace: filled with how the wait went; since: the wall time its seconds count from
+    (default: the wait's start), e.g. when Serve's start was asked for.
+    """
     from ray import serve
 
     assert root_url.startswith(f"http://{LOOPBACK}:"), "load and probes go to loopback only"
     started = time.monotonic()
+    origin_wall = time.time() if since is None else since
+    origin = started - (time.time() - origin_wall)
     apps = config.apps
     last: dict[str, str] = {}
+    trace = trace if trace is not None else ReadyTrace()
+
+    def seen(what: str) -> None:
+        trace.first_seen.setdefault(what, round(time.monotonic() - origin, 3))
 
     def check() -> None:
-        statuses = serve.status().applications
-        for app in apps:
-            status = statuses.get(app.name)
-            if status is None:
-                last[app.name] = f"app {app.name!r} NOT_STARTED"
-                raise _NotYet(app.name)
-            state = str(getattr(status.status, "value", status.status))
-            if state == "DEPLOY_FAILED":
-                raise AppNotReady(f"failed to deploy: {_status_line(app.name, status)}"[:1500])
-            if state != "RUNNING":
-                last[app.name] = _status_line(app.name, status)
-                raise _NotYet(app.name)
+        trace.polls += 1
+        now = round(time.monotonic() - origin, 3)
         try:
-            routes = _routes(root_url)
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            last["proxy"] = f"proxy not answering ({exc})"
-            raise _NotYet("proxy") from exc
-        missing = [a.route_prefix for a in apps if a.route_prefix and a.route_prefix not in routes]
-        if missing:
-            last["proxy"] = f"proxy has no route yet for {', '.join(missing)}"
-            raise _NotYet("proxy")
+            statuses = serve.status().applications
+            for app in apps:
+                status = statuses.get(app.name)
+                if status is None:
+                    last[app.name] = f"app {app.name!r} NOT_STARTED"
+                    seen(f"{app.name}:NOT_STARTED")
+                    raise _NotYet(app.name)
+                state = str(getattr(status.status, "value", status.status))
+                seen(f"{app.name}:{state}")
+                if state == "DEPLOY_FAILED":
+                    raise AppNotReady(f"failed to deploy: {_status_line(app.name, status)}"[:1500])
+                if state != "RUNNING":
+                    last[app.name] = _status_line(app.name, status)
+                    raise _NotYet(app.name)
+            if trace.running_after_s is None:
+                trace.running_after_s = now
+            try:
+                routes = _routes(root_url)
+            except (OSError, ValueError, urllib.error.URLError) as exc:
+                last["proxy"] = f"proxy not answering ({exc})"
+                raise _NotYet("proxy") from exc
+            missing = [a.route_prefix for a in apps if a.route_prefix and a.route_prefix not in routes]
+            if missing:
+                last["proxy"] = f"proxy has no route yet for {', '.join(missing)}"
+                raise _NotYet("proxy")
+        except _NotYet:
+            trace.last_not_ready_s = now
+            raise
+        trace.routed_after_s = round(time.monotonic() - origin, 3)
 
     retrying = Retrying(
         retry=retry_if_exception_type(_NotYet),
-        wait=wait_exponential(multiplier=0.1, max=2),
+        wait=wait_fixed(POLL_INTERVAL_S),
         stop=stop_after_delay(timeout_s),
         reraise=True,
     )
@@ -159,7 +230,9 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float) -> float:
         retrying(check)
     except _NotYet as exc:
         raise AppNotReady(f"not ready after {timeout_s:g}s: {last.get(str(exc), exc)}"[:1500]) from None
-    return time.monotonic() - started
+    waited = time.monotonic() - started
+    _serve_details_into(trace, origin_wall)
+    return waited
 
 
 def deployment_names(app_name: str) -> list[str]:

@@ -84,6 +84,8 @@ class RunArtifacts:
     load_windows: list[dict[str, Any]] | None = None  # the load report's table (harness.load.report)
     load_windows_error: str | None = None  # why that table could not be built
     chaos_results: list[dict[str, Any]] | None = None  # one result per planned shot (chaos.component)
+    # Where the wait for the app went: Serve's start, the deploy, the polls (runner; bench.run_vs_script).
+    app_ready_steps: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """summary.json's `artifacts`: the fields that were set."""

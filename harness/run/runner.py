@@ -208,18 +208,25 @@ class Runner:
                 ctx.artifacts.serve_was_running = app_deploy.serve_is_running()
             wanted_port = cluster_mod.free_port()
             serve_config = app._serve
+            since = time.time()
             client = app_deploy.start_serve(
                 wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port),
                 every_node=self._node_proxies_wanted(),
             )
+            serve_started = time.time() - since
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
             ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config)
+            deploy_sent = time.time() - since
             ctx.artifacts.serve_config_notes = serve_config.notes
             for note in serve_config.notes:
                 ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
             # Every request's path is absolute (its app's route prefix included): load goes to the root.
             ctx.app_url = f"http://127.0.0.1:{ctx.http_port}"
-            waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s)
+            trace = app_deploy.ReadyTrace()
+            waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s, trace, since=since)
+            # Where the wait for the app went (seconds since Serve's start was asked for).
+            ctx.artifacts.app_ready_steps = {"serve_started_s": round(serve_started, 3),
+                                                "deploy_sent_s": round(deploy_sent, 3), **trace.as_dict()}
         except app_deploy.AppNotReady as exc:
             raise InfraError("app_not_ready", str(exc)) from exc
         except InfraError:
@@ -291,6 +298,7 @@ class Runner:
     def _run_load(self) -> None:
         ctx, scenario = self.ctx, self.scenario
         ctx.load_url = ctx.app_url  # a component (e.g. a fault proxy) may reroute it in start()
+        t0 = time.monotonic()
         self._start_components()
         workers = self._cluster_workers()
         self._load = LoadProcess(
@@ -303,6 +311,7 @@ class Runner:
         except LoadError as exc:
             raise InfraError("load", str(exc)) from exc
         ctx.load_started_at = time.time()
+        self.outcome.timings["load_start_s"] = round(time.monotonic() - t0, 3)  # components + Locust
         cpu_meter = CpuMeter()
         load_started = time.monotonic()
         # Locust ends itself after duration_s; allow it time to stop its users.
@@ -390,6 +399,9 @@ class Runner:
     def _teardown(self) -> None:
         ctx = self.ctx
         t0 = time.monotonic()
+        if ctx.load_started_at is not None and ctx.load_ended_at is not None:
+            # From the load's end to teardown: Locust's stop, the load's validity, the cooldown.
+            self.outcome.timings["settle_s"] = round(time.time() - ctx.load_ended_at, 3)
         if self._load is not None:
             self._load.stop()
         for component in reversed(self._started):
@@ -413,6 +425,7 @@ class Runner:
         self.outcome.timings["teardown_s"] = round(time.monotonic() - t0, 3)
 
     def _judge(self) -> None:
+        t0 = time.monotonic()
         timeline = Timeline.load(self.ctx.run_dir)
         slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
         level, interval = self.scenario.confidence, self.scenario.recorder.interval_s
@@ -423,6 +436,7 @@ class Runner:
         if load is not None:
             stats = window_stats(timeline, load)
             self.outcome.metrics.update(requests=stats["requests"], load_seconds=stats["seconds"], ok=stats["ok"])
+        self.outcome.timings["judge_s"] = round(time.monotonic() - t0, 3)
 
     def _write_results(self) -> None:
         ctx = self.ctx
@@ -549,9 +563,28 @@ def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> No
         from ray import serve
 
         if serve_was_running:
-            for app_name in app_names:
-                serve.delete(app_name)
+            _delete_apps(app_names)
         else:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:
         pass
+
+
+def _delete_apps(app_names: list[str], timeout_s: float = 60.0) -> None:
+    """Delete the run's apps together and wait until Serve lists none of them.
+
+    serve.delete() blocks per app and polls once a second: a suite's next run on the same
+    cluster would wait up to a second per app for nothing (the replicas' own graceful
+    shutdown is what takes the time)."""
+    from ray import serve
+
+    for app_name in app_names:
+        serve.delete(app_name, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        statuses = serve.status().applications
+        if not any(name in statuses and str(getattr(statuses[name].status, "value", statuses[name].status))
+                   != "NOT_STARTED" for name in app_names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"Serve did not delete {', '.join(app_names)} within {timeout_s:g}s")

@@ -17,6 +17,7 @@ from rich.console import Console
 from harness.measure.timeline import EVENTS_FILE, REQUESTS_FILE, TIMELINE_DIR, Timeline
 from harness.report.html import REPORT_FILE
 from harness.report.prometheus import RUN_FILE
+from harness.report.run_results import RunResults
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
 from tests.synthetic_run import write_events, write_requests
@@ -31,7 +32,8 @@ SCENARIO = {
 
 def test_a_run_reads_its_timeline_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = scenario_from_dict(SCENARIO, "one-read.yaml")
-    runner = Runner(scenario, "one-read.yaml", tmp_path, components=[], run_id="one-read",
+    runner = Runner(scenario=scenario, scenario_file="one-read.yaml", results_root=tmp_path, reporter=RunResults(),
+                    components=[], run_id="one-read",
                     console=Console(file=open(tmp_path / "console.txt", "w"), width=100))
     run_dir = runner.ctx.run_dir
     write_requests(run_dir / TIMELINE_DIR / REQUESTS_FILE, random.Random(7))

@@ -8,7 +8,7 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install constraints run test unit integration release regressions lint bench bench-overhead bench-load-cluster clean chromium prometheus
+.PHONY: help install constraints run test unit integration release regressions presubmit nightly weekly lint bench bench-overhead bench-load-cluster clean chromium prometheus
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -58,8 +58,21 @@ test: lint chromium prometheus ## the project's own tests: lint, unit + no-clust
 	$(BIN)/pytest tests/unit tests/integration -m "not integration or no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 	$(BIN)/pytest tests/integration -m "not no_cluster" -q -p no:cacheprovider $(PYTEST_ARGS)
 
-release: $(STAMP) ## a release suite as pytest tests (SUITE=smoke|nightly|weekly; what CI runs)
+release: $(STAMP) ## a release suite as pytest tests (SUITE=presubmit|nightly|weekly|smoke; JUnit per scenario)
 	$(BIN)/pytest tests/release -q --suite $(SUITE) --junitxml=results/release-junit.xml $(PYTEST_ARGS)
+
+# The shipped release suites (configs/suites; docs/calibration.md has their measured times).
+# They start local clusters: where several jobs share a machine, run them under its Ray lock.
+SUITE_ARGS ?=
+
+presubmit: $(STAMP) ## presubmit suite: smoke + chaos under load, about 3 min (for every pull request)
+	$(BIN)/harness suite presubmit $(SUITE_ARGS)
+
+nightly: $(STAMP) ## nightly suite: every failure the gate exists for, about 7 min (SUITE_ARGS=--label ...)
+	$(BIN)/harness suite nightly $(SUITE_ARGS)
+
+weekly: $(STAMP) ## weekly suite: nightly + soak, chaos storm, control-plane faults, about 30 min
+	$(BIN)/harness suite weekly $(SUITE_ARGS)
 
 regressions: $(STAMP) ## the seeded-regression set: known-bad variants must be blocked (docs/release-set.md)
 	$(BIN)/pytest tests/release/test_seeded_regressions.py -q -p no:cacheprovider --junitxml=results/regressions-junit.xml $(PYTEST_ARGS)

@@ -32,8 +32,8 @@ from rich.console import Console
 
 from chaos.component import ChaosComponent
 from harness.measure.timeline import TimelineWriter
+from harness.model.context import RunContext
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
 from harness.scenario.loader import scenario_from_dict
 from tests.fixtures.http_ok import serve_ok
 
@@ -63,8 +63,8 @@ def scheduler_part(shots_per_s: float, seconds: float, burners: int) -> list[flo
     }
     scenario = scenario_from_dict(data, "bench")
     with tempfile.TemporaryDirectory(prefix="bench-chaos-") as tmp:
-        ctx = RunContext(scenario, "bench", "bench", Path(tmp), TimelineWriter(Path(tmp) / "events.jsonl"),
-                         ProcessLedger("bench"), Console(quiet=True))
+        ctx = RunContext(scenario=scenario, scenario_file="bench", run_id="bench", run_dir=Path(tmp), timeline=TimelineWriter(Path(tmp) / "events.jsonl"),
+                         ledger=ProcessLedger("bench"), console=Console(quiet=True))
         ctx.app_url = f"http://127.0.0.1:{port}/"
         ctx.http_port = port
         stop = threading.Event()

@@ -31,10 +31,10 @@ import psutil
 from rich.console import Console
 
 from harness.measure.timeline import EVENTS_FILE, REQUESTS_FILE, TIMELINE_DIR, TimelineWriter
+from harness.model.context import RunContext
+from harness.model.scenario import ClusterSpec, NodeSpec, Scenario
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
 from harness.run.live import LiveView
-from harness.scenario.config import ClusterSpec, NodeSpec, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER = r"""

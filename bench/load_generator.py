@@ -34,9 +34,9 @@ from typing import Any
 
 from bench.load_server import running_server
 from harness.load.process import run_load
-from harness.load.spec import LoadSpec
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline
+from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,9 +35,7 @@ import psutil
 from bench.load_server import running_server
 from harness.cluster import local as cluster_mod
 from harness.load.cluster import ClusterWorkers, Target, alive_nodes
-from harness.load.placement import plan_placement
 from harness.load.process import LoadProcess
-from harness.load.spec import LoadSpec
 from harness.measure.timeline import (
     EVENTS_FILE,
     TIMELINE_DIR,
@@ -45,8 +43,10 @@ from harness.measure.timeline import (
     TimelineWriter,
     read_stream,
 )
+from harness.model.load_spec import LoadSpec
+from harness.model.placement import plan_placement
+from harness.model.scenario import ClusterSpec
 from harness.procs.ledger import ProcessLedger
-from harness.scenario.config import ClusterSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

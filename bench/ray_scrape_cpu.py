@@ -27,9 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.app import deploy
 from harness.app.serve_config import legacy_config
 from harness.cluster import local as cluster_mod
+from harness.model.scenario import AppSpec, ClusterSpec
 from harness.procs.ledger import ProcessLedger
 from harness.run.ray_scrape import scrape
-from harness.scenario.config import AppSpec, ClusterSpec
 
 KEEP = {"ray_serve_autoscaling_target_replicas", "ray_serve_num_http_requests"}
 INTERVAL_S = 0.5

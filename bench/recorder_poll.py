@@ -17,9 +17,9 @@ from pathlib import Path
 from harness.app import deploy
 from harness.app.serve_config import legacy_config
 from harness.cluster import local as cluster_mod
+from harness.model.scenario import AppSpec, ClusterSpec
 from harness.procs.ledger import ProcessLedger
 from harness.run import recorder
-from harness.scenario.config import AppSpec, ClusterSpec
 
 
 def main() -> None:

@@ -31,9 +31,9 @@ import psutil
 
 from bench.load_server import running_server
 from harness.load.process import LoadProcess
-from harness.load.spec import LoadSpec
-from harness.load.traffic import RequestSpec, resolve_specs
+from harness.load.traffic import resolve_specs
 from harness.measure.timeline import Timeline
+from harness.model.load_spec import LoadSpec, RequestSpec
 from harness.procs.ledger import ProcessLedger
 
 ROOT = Path(__file__).resolve().parent.parent

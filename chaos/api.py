@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from chaos.guard import OwnershipGuard
     from chaos.proxy import FaultProxy
-    from harness.run.context import RunContext
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.context import RunContext
+    from harness.model.scenario import FaultSpec, Scenario
 
 TargetKind = Literal["node", "replica", "proxy", "controller", "task_worker", "network", "none"]
 Outcome = Literal["injected", "failed", "no_target", "refused"]

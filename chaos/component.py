@@ -1,7 +1,7 @@
 """The chaos run component: plans the schedule, fires faults on time, records everything.
 
 start():  load the named faults, plan the whole schedule (a pure function of the
-          scenario and seed, stored in ctx.artifacts["chaos_schedule"]), start the
+          scenario and seed, stored in ctx.artifacts.chaos_schedule), start the
           fault proxy if a network fault is planned (load is rerouted through it),
           prepare each fault, and start the scheduler thread.
 thread:   waits for load to start, then for each planned time; starts one thread per
@@ -35,7 +35,6 @@ from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.killer import KillerRelay
 from chaos.plan import (
-    NodeInfo,
     PlannedShot,
     Traits,
     nodes_of_scenario,
@@ -48,8 +47,9 @@ from chaos.threads import ThreadGroup
 from chaos.watch import Active, Watcher
 from harness.measure.records import Chaos
 from harness.measure.stats import percentile
-from harness.run.context import RunContext
-from harness.scenario.config import ChaosSpec
+from harness.model.context import RunContext
+from harness.model.nodes import NodeInfo
+from harness.model.scenario import ChaosSpec
 from harness.seed import stream
 
 LOAD_WAIT_POLL_S = 0.01
@@ -99,7 +99,7 @@ class ChaosComponent:
     def start(self, ctx: RunContext) -> None:
         self._ctx = ctx
         self.shots = self.plan(ctx)
-        ctx.artifacts["chaos_schedule"] = {
+        ctx.artifacts.chaos_schedule = {
             "seed": ctx.seed,
             "relative_to": self._origin_name(ctx),
             "faults": [f.describe() for f in self._faults],
@@ -190,7 +190,7 @@ class ChaosComponent:
             self._relay.stop(ctx)
         if self._env is not None and self._env.proxy is not None:
             self._env.proxy.stop()
-        ctx.artifacts["chaos_results"] = [self.results[s.id] for s in self.shots if s.id in self.results]
+        ctx.artifacts.chaos_results = [self.results[s.id] for s in self.shots if s.id in self.results]
 
     def metrics(self) -> dict[str, Any]:
         results = list(self.results.values())

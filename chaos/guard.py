@@ -16,7 +16,7 @@ import signal
 import psutil
 
 from chaos.api import FaultError
-from harness.cluster.local import ClusterHandle
+from harness.model.cluster import ClusterHandle
 from harness.procs.ledger import ProcessLedger
 
 

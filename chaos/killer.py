@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.measure.records import Chaos
 from harness.measure.timeline import TimelineWriter
-from harness.run.context import InfraError, RunContext
+from harness.model.context import InfraError, RunContext
 
 ACTOR_NAME = "ResourceKiller"
 NAMESPACE = "release_test_namespace"
@@ -130,7 +130,7 @@ class KillerRelay:
 
     def stop(self, ctx: RunContext) -> None:
         self.close()
-        ctx.artifacts["resource_killer"] = self.describe()
+        ctx.artifacts.resource_killer = self.describe()
 
     def metrics(self) -> dict[str, Any]:
         return {"resource_killer_started": int(self.started.is_set()), "resource_killer_poll_errors": self.poll_errors}

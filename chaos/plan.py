@@ -24,15 +24,8 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.scenario.config import ChaosSpec, FaultSpec, Scenario, ScheduleSpec, TargetFilter
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    name: str
-    resources: dict[str, float]
-    is_head: bool = False
-    root: str = ""  # the node a replacement stands in for (its spec is reused)
+from harness.model.nodes import NodeInfo
+from harness.model.scenario import ChaosSpec, FaultSpec, Scenario, ScheduleSpec, TargetFilter
 
 
 @dataclass(frozen=True)
@@ -133,7 +126,7 @@ def plan(
             replacements += 1
             dead, optional, source = payload
             root = dead.root or dead.name
-            new = NodeInfo(f"{root}-r{replacements}", dead.resources, False, root)
+            new = NodeInfo(f"{root}-r{replacements}", dead.resources, False, root=root)
             alive[new.name] = new
             shots.append(PlannedShot(f"replace-{replacements}", -1, "replace_node", t, "replace", [new.name],
                                      replaces=dead.name, optional=optional, source=source))

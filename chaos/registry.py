@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from chaos.api import Fault
-from harness.scenario.errors import describe_validation_error
+from harness.hooks import hookimpl
+from harness.model.errors import describe_validation_error
 
 if TYPE_CHECKING:
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.scenario import FaultSpec, Scenario
 
 ENTRY_POINT_GROUP = "harness.faults"
 
@@ -67,6 +68,7 @@ def load_named(names: list[str]) -> dict[str, type[Fault]]:
     return {name: load(name) for name in dict.fromkeys(names)}
 
 
+@hookimpl
 def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every chaos problem of a scenario as (key path, what was expected), before any start.
 
@@ -79,6 +81,8 @@ def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     from chaos.plan import Traits, simulated_problems, static_schedule_problems
 
     spec = scenario.chaos
+    if not spec.faults:
+        return []
     problems: list[tuple[str, str]] = []
     existing = scenario.cluster.address is not None
     fixed = bool(scenario.cluster.nodes) and not existing
@@ -141,7 +145,7 @@ def app_deployments(scenario: Scenario) -> set[str] | None:
     if app is None:
         return None  # app: none refuses every Serve fault (harness.scenario.workload_only)
     if app.is_builtin:
-        from harness.scenario.config import BUILTIN_DEPLOYMENT
+        from harness.model.scenario import BUILTIN_DEPLOYMENT
 
         return {BUILTIN_DEPLOYMENT, f"{app.name}/{BUILTIN_DEPLOYMENT}"}
     serve = app._serve

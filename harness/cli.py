@@ -18,11 +18,11 @@ from harness.files import write_atomic
 from harness.gate import baseline_cmd, calibrate_cmd, history_cmd, suite_cmd
 from harness.gate.bisect import cmd as bisect_cmd
 from harness.jsonout import JsonStdout
+from harness.model.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
 from harness.report import compare
 from harness.report.html import ReportError
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report, resolve_run
-from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
 from harness.scenario.loader import ConfigError, config_warnings, load_scenario, seed_override
 
 DEFAULT_RESULTS = Path("results")
@@ -386,7 +386,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     console.print(f"reproducing {run_dir.name}: scenario {scenario.name}, seed {scenario.seed}")
     results = args.results or run_dir.parent
     runner = Runner(scenario, str(recorded), results, console=console)
-    runner.ctx.artifacts["reproduces"] = run_dir.name
+    runner.ctx.artifacts.reproduces = run_dir.name
     outcome = runner.run()
     if args.json_out is not None:
         args.json_out.emit(run_document(outcome) | {"command": "reproduce", "reproduces": run_dir.name})

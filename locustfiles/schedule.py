@@ -81,7 +81,7 @@ def _const(value: float) -> LevelFn:
 
 
 def build_profile(shape: dict[str, Any], base_level: float, duration_s: float, seed: int) -> Profile:
-    """The Profile of a resolved `load.shape` section (harness.load.spec) over duration_s."""
+    """The Profile of a resolved `load.shape` section (harness.model.load_spec) over duration_s."""
     kind = shape.get("kind", "constant")
     builder = _BUILDERS.get(kind)
     if builder is None:

@@ -19,9 +19,9 @@ from harness.measure.timeline import (
     Timeline,
     TimelineWriter,
 )
+from harness.model.outcome import RunOutcome
+from harness.model.scenario import SLOSpec
 from harness.report.summary import build_summary, write_summary
-from harness.run.outcome import RunOutcome
-from harness.scenario.config import SLOSpec
 from harness.slo.core import evaluate
 
 T0 = 1_700_000_000.0

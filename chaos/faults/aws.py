@@ -24,7 +24,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
 
 if TYPE_CHECKING:
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.scenario import FaultSpec, Scenario
 
 GONE_STATES = ("terminated",)
 LABEL_KEYS = ("ray.io/cloud-instance-id", "cloud-instance-id", "instance-id")

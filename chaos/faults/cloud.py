@@ -30,7 +30,7 @@ from harness.cluster.autoscaling import head_process
 from harness.files import write_json_atomic
 
 if TYPE_CHECKING:
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.scenario import FaultSpec, Scenario
 
 _LOCK = threading.Lock()  # faults fire on worker threads: one writer of the control file at a time
 

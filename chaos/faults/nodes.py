@@ -17,7 +17,8 @@ from pydantic import Field
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import dead_nodes, node_id_of
 from chaos.guard import NotOwned
-from harness.cluster.local import LOOPBACK, NodeHandle
+from harness.cluster.local import LOOPBACK
+from harness.model.cluster import NodeHandle
 
 
 def _node(env: FaultEnv, name: str) -> NodeHandle:

@@ -17,7 +17,7 @@ from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarge
 from chaos.faults.state import actor, actors, node_name
 
 if TYPE_CHECKING:
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.scenario import FaultSpec, Scenario
 
 SERVE_NAMESPACE = "serve"
 CONTROLLER_CLASS = "ServeController"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
 
 if TYPE_CHECKING:
-    from harness.scenario.config import FaultSpec, Scenario
+    from harness.model.scenario import FaultSpec, Scenario
 
 
 def task_attempts() -> dict[tuple[str, int], dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The built-in Serve app under test, with knobs for what a release test varies.
 
-Knobs (see harness.scenario.config.BuiltinAppSpec): service latency (fixed or drawn from a
+Knobs (see harness.model.scenario.BuiltinAppSpec): service latency (fixed or drawn from a
 distribution), CPU work per request, error rate, payload size and replica
 start-up delay. Each replica draws from its own stream of the run's seed
 (harness.seed, `app.replica.<app>.<deployment>.<rank>`), keyed by the replica's

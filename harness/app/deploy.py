@@ -19,7 +19,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.app.serve_config import ServeConfig, deploy_schema
-from harness.scenario.config import AppSpec
+from harness.model.scenario import AppSpec
 
 LOOPBACK = "127.0.0.1"
 

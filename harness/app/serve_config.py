@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.scenario import safe_yaml
+from harness.hooks import hookimpl
+from harness.model import safe_yaml
 
 LOOPBACK = "127.0.0.1"
 
@@ -304,3 +305,15 @@ def legacy_config(app: Any, seed: int) -> ServeConfig:
     from harness.app.deploy import application_config
 
     return ServeConfig({"applications": [application_config(app, seed)]})
+
+
+@hookimpl
+def scenario_problems(scenario: Any, strict: bool) -> list[tuple[str, str]]:
+    """With --strict, keys of the Serve config file that Ray ignores (warnings otherwise)."""
+    serve = None if scenario.app is None else scenario.app._serve
+    if serve is None or not strict:
+        return []
+    return [(f"app.config: {serve.source}: {u.path}", (
+        f"{'did you mean ' + u.close + '? ' if u.close else ''}(expected a key Ray's {u.schema} knows: "
+        "Ray ignores others, and --strict refuses them)"
+    )) for u in serve.unknown]

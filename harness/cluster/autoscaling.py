@@ -28,7 +28,6 @@ from typing import Any
 
 import psutil
 
-from harness.cluster.autoscaling_spec import AutoscalingClusterSpec
 from harness.cluster.local import (
     LOOPBACK,
     MB,
@@ -43,6 +42,7 @@ from harness.cluster.local import (
     unfence_ray_init,
 )
 from harness.files import write_json_atomic
+from harness.model.autoscaling_spec import AutoscalingClusterSpec
 from harness.procs.ledger import ProcessLedger
 
 HEAD_TYPE = "ray.head.default"
@@ -174,7 +174,7 @@ def start_autoscaling_cluster(
     log.close()
     head_proc = HeadProcess(process, temp_root)
     handle = ClusterHandle(address=address, owned=True, temp_dir=ray_temp)
-    handle._cluster = head_proc
+    handle.backend = head_proc
     deadline = time.monotonic() + start_timeout_s
     unfence_ray_init()
     try:
@@ -265,5 +265,5 @@ class AutoscalingLease(LocalLease):
 def head_process(ctx: Any) -> HeadProcess | None:
     """The autoscaling head this run started (its RunContext's cluster), else None."""
     cluster = ctx.cluster
-    head = getattr(cluster, "_cluster", None) if cluster is not None else None
+    head = getattr(cluster, "backend", None) if cluster is not None else None
     return head if isinstance(head, HeadProcess) else None

@@ -16,7 +16,7 @@ from harness.cluster.local import (
     stop_cluster,
     unfence_ray_init,
 )
-from harness.scenario.config import ClusterSpec
+from harness.model.scenario import ClusterSpec
 
 
 def connect_existing(spec: ClusterSpec) -> ClusterHandle:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from harness.cluster.local import ClusterHandle
+    from harness.model.cluster import ClusterHandle
+    from harness.model.scenario import Scenario
     from harness.procs.ledger import ProcessLedger
-    from harness.scenario.config import Scenario
 
 
 class TempRootWatch(Protocol):

@@ -18,16 +18,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
+from harness.model.cluster import ClusterHandle, NodeHandle
+from harness.model.scenario import ClusterSpec, NodeSpec
 from harness.procs.ledger import ProcessLedger
 from harness.pythonpath import python_path
-from harness.scenario.config import ClusterSpec, NodeSpec
 
 LOOPBACK = "127.0.0.1"
 MB = 1024 * 1024
@@ -99,10 +99,6 @@ def prepare_process_env(temp_root: Path, extra_python_path: list[str]) -> None:
     os.environ["PYTHONPATH"] = python_path(*extra_python_path)
 
 
-# Ports each node's processes listen on (attributes `<kind>_port` of Ray's Node).
-NODE_PORTS = ("node_manager", "metrics_export", "metrics_agent", "runtime_env_agent", "dashboard_agent_listen")
-
-
 def port_listeners(ports: set[int]) -> dict[int, int | None]:
     """The pid listening on each of these TCP ports (None when psutil cannot tell)."""
     out: dict[int, int | None] = {}
@@ -137,85 +133,14 @@ def check_ports_owned(ports: dict[str, int], ledger: ProcessLedger) -> None:
             )
 
 
-@dataclass
-class NodeHandle:
-    name: str
-    spec: NodeSpec | None
-    node_id: str
-    is_head: bool
-    ray_node: Any = None  # ray._private.node.Node for local clusters
-    alive: bool = True
-    # Where the node's Prometheus endpoint listens (127.0.0.1): set when the harness started it.
-    metrics_export_port: int | None = None
+def _node_starter(cluster: Any, temp_dir: Path, proxy_ports: dict[str, int]) -> Callable[[NodeSpec], NodeHandle]:
+    """How the handle starts one more worker node (e.g. a replacement after a fault)."""
 
-    @property
-    def metrics_port(self) -> int | None:
-        """The node's metrics export port, when this run knows it (its own nodes only)."""
-        port = getattr(self.ray_node, "metrics_export_port", None) if self.ray_node is not None else None
-        port = port if isinstance(port, int) and port > 0 else self.metrics_export_port
-        return port if isinstance(port, int) and port > 0 else None
+    def start(spec: NodeSpec) -> NodeHandle:
+        ray_node = cluster.add_node(**_worker_node_args(spec, temp_dir, proxy_ports))
+        return NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
 
-    def process_pids(self) -> dict[str, list[int]]:
-        """The node's own processes by type (raylet, gcs_server, ...)."""
-        if self.ray_node is None:
-            return {}
-        out: dict[str, list[int]] = {}
-        for kind, infos in self.ray_node.all_processes.items():
-            out[kind] = [info.process.pid for info in infos if info.process is not None]
-        return out
-
-
-@dataclass
-class ClusterHandle:
-    """What the rest of the run needs to know about the cluster."""
-
-    address: str
-    owned: bool  # True when this run started it (and must stop it)
-    nodes: dict[str, NodeHandle] = field(default_factory=dict)
-    temp_dir: Path | None = None
-    # Worker node name -> the port its Serve proxy binds (RAY_SERVE_WORKER_PROXY_HTTP_PORT), so
-    # proxies of nodes sharing this host are reachable one by one (load.target: node_proxy).
-    proxy_ports: dict[str, int] = field(default_factory=dict)
-    _cluster: Any = None  # ray.cluster_utils.Cluster
-
-    @property
-    def head(self) -> NodeHandle | None:
-        return next((n for n in self.nodes.values() if n.is_head), None)
-
-    def workers(self) -> list[NodeHandle]:
-        return [n for n in self.nodes.values() if not n.is_head]
-
-    def ports(self) -> dict[str, int]:
-        """Every TCP port the run's own Ray processes listen on, by component."""
-        out: dict[str, int] = {}
-        if self.address.rpartition(":")[2].isdigit():
-            out["gcs"] = int(self.address.rpartition(":")[2])
-        for name, node in self.nodes.items():
-            ray_node = node.ray_node
-            if ray_node is None or not node.alive:
-                continue
-            for kind in NODE_PORTS:
-                port = getattr(ray_node, f"{kind}_port", None)
-                if isinstance(port, int) and port > 0:
-                    out[f"{name}.{kind}"] = port
-        return out
-
-    def remove_node(self, name: str, graceful: bool = False) -> None:
-        """Kill every process of a worker node of a local cluster."""
-        node = self.nodes[name]
-        if not self.owned or node.is_head or node.ray_node is None:
-            raise ValueError(f"node {name!r} is not a worker node this run started")
-        self._cluster.remove_node(node.ray_node, allow_graceful=graceful)
-        node.alive = False
-
-    def add_node(self, spec: NodeSpec) -> NodeHandle:
-        """Start one more worker node (e.g. a replacement after a fault)."""
-        if not self.owned:
-            raise ValueError("cannot add nodes to a cluster this run did not start")
-        ray_node = self._cluster.add_node(**_worker_node_args(spec, self.temp_dir, self.proxy_ports))
-        handle = NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
-        self.nodes[spec.name] = handle
-        return handle
+    return start
 
 
 def _node_args(spec: NodeSpec, temp_dir: Path | None) -> dict[str, Any]:
@@ -305,7 +230,8 @@ def start_local_cluster(
     unfence_ray_init()
     try:
         cluster = Cluster(initialize_head=True, head_node_args=head_args)
-        handle._cluster = cluster
+        handle.backend = cluster
+        handle.node_starter = _node_starter(cluster, ray_temp, handle.proxy_ports)
         handle.address = cluster.address
         head = cluster.head_node
         handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.node_id, True, head)
@@ -352,9 +278,9 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
         pass
     if not handle.owned:
         return []
-    if handle._cluster is not None:
+    if handle.backend is not None:
         try:
-            handle._cluster.shutdown()
+            handle.backend.shutdown()
         except Exception:
             pass
     # What survived Ray's own shutdown ignores SIGTERM (node agents): a short grace is enough.

@@ -23,11 +23,12 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cluster.lease import ClusterLease, LeaseSite, Released, own_lease
-from harness.cluster.local import ClusterHandle, ClusterStartError, LocalLease
+from harness.cluster.local import ClusterStartError, LocalLease
 from harness.gate.config import ResolvedEntry
+from harness.model.cluster import ClusterHandle
+from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch
-from harness.scenario.config import Scenario
 
 
 def destroys_nodes(scenario: Scenario) -> bool:
@@ -43,6 +44,8 @@ def reuse_key(scenario: Scenario) -> str | None:
     spec = scenario.cluster
     if spec.address is not None:
         return None  # an existing cluster: the Runner only connects to it
+    if spec.autoscaling is not None:
+        return None  # Ray's autoscaler over fake nodes: its own lease starts and stops it
     return json.dumps({
         "nodes": [n.model_dump(mode="json") for n in spec.nodes],
         "system_config": spec.system_config,

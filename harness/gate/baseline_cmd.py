@@ -21,7 +21,7 @@ from rich.console import Console
 
 from harness.gate.history import History
 from harness.gate.suite_cmd import HISTORY_FILE
-from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
+from harness.model.outcome import EXIT_PASSED, EXIT_USAGE
 
 
 def add_parser(sub: Any, results_default: Path) -> None:

@@ -26,8 +26,9 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.model.outcome import Verdict, format_value
 from harness.slo.catalog import SECONDS_METRICS
-from harness.slo.core import Verdict, format_value, parse_check
+from harness.slo.core import parse_check
 
 UPPER, LOWER = ("<", "<="), (">", ">=")
 RATIO_FLOOR = 0.01  # a suggested ratio bound leaves at least one percentage point

@@ -35,8 +35,8 @@ from harness.gate.calibrate import (
     suggested_header,
     table_rows,
 )
+from harness.model.outcome import EXIT_INFRA, EXIT_USAGE, RunOutcome
 from harness.report.terminal import print_rows
-from harness.run.outcome import EXIT_INFRA, EXIT_USAGE, RunOutcome
 from harness.scenario.loader import (
     ConfigError,
     apply_override,

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.gate import ranktest
 from harness.measure import stats
-from harness.scenario.config import Scenario
-from harness.scenario.errors import format_validation_error
+from harness.model.errors import format_validation_error
+from harness.model.scenario import Scenario
 from harness.scenario.loader import ConfigError, load_scenario, read_yaml
 
 EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]

@@ -18,8 +18,8 @@ from harness.gate.regression import baseline_of
 from harness.gate.sequential import SequentialRule, flake_probability
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
+from harness.model.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
-from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.scenario.loader import ConfigError
 
 GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",

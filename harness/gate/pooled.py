@@ -22,8 +22,9 @@ from pathlib import Path
 from harness.measure import windows
 from harness.measure.records import Request
 from harness.measure.timeline import Timeline
-from harness.scenario.config import Scenario
-from harness.slo.core import Verdict, evaluate, window_of
+from harness.model.outcome import Verdict
+from harness.model.scenario import Scenario
+from harness.slo.core import evaluate, window_of
 
 
 def pooled_verdicts(scenario: Scenario, run_dirs: list[str]) -> list[Verdict]:

@@ -31,11 +31,11 @@ from harness.files import write_json_atomic
 from harness.gate.regression import NO_BASELINE, NO_DATA, REGRESSED
 from harness.gate.states import PASSED
 from harness.gate.verdict import SKIPPED
+from harness.model.outcome import EXIT_PASSED, EXIT_SLO_FAILED, RunOutcome
 from harness.report.junit import build_suite, new_case, run_context, set_wall_time, write_junit
 from harness.report.suite_html import write_suite_report
 from harness.report.summary import versions
 from harness.report.terminal import ci_table
-from harness.run.outcome import EXIT_PASSED, EXIT_SLO_FAILED, RunOutcome
 
 if TYPE_CHECKING:
     from harness.gate.session import EntryResult, SuiteSession

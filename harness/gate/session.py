@@ -34,10 +34,9 @@ from harness.gate.states import (
 )
 from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
 from harness.measure.confidence import FAIL, PASS
+from harness.model.outcome import CONFIG_ERROR, RunOutcome, Verdict
+from harness.model.scenario import Scenario
 from harness.report.summary import app_version, versions
-from harness.run.outcome import CONFIG_ERROR, RunOutcome
-from harness.scenario.config import Scenario
-from harness.slo.core import Verdict
 
 LATEST_SUITE = "latest-suite"
 

@@ -18,8 +18,8 @@ from rich.console import Console
 
 from harness.gate.config import find_suite_file, load_quarantine, load_suite
 from harness.gate.history import History
+from harness.model.outcome import EXIT_INFRA, EXIT_USAGE
 from harness.report.markdown import publish, suite_markdown
-from harness.run.outcome import EXIT_INFRA, EXIT_USAGE
 from harness.scenario.loader import ConfigError
 
 SUITES_DIR = Path("configs/suites")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.gate.states import ERROR, FAILED, FLAKY, PASSED
-from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE
+from harness.model.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_SLO_FAILED, EXIT_USAGE
 
 SKIPPED = "skipped"
 

@@ -27,9 +27,10 @@ from typing import Any
 import psutil
 
 from harness.load.actor import boot_id
-from harness.load.placement import NodeInfo, Placement, plan_placement
 from harness.measure.records import LoadWorkerEvent
 from harness.measure.timeline import TIMELINE_DIR, TimelineWriter
+from harness.model.nodes import NodeInfo
+from harness.model.placement import Placement, plan_placement
 from harness.procs.ledger import ProcessLedger
 
 PULL_S = 0.25  # how often the harness pulls each worker's new records
@@ -58,8 +59,8 @@ def alive_nodes(handle: Any) -> list[NodeInfo]:
         node_id = row["NodeID"]
         is_head = node_id in head_ids or bool(row.get("Resources", {}).get("node:__internal_head__"))
         name = names.get(node_id) or row.get("NodeName") or node_id[:8]
-        out.append(NodeInfo(node_id, name, is_head, row.get("NodeManagerAddress", "127.0.0.1"),
-                            dict(row.get("Resources", {}))))
+        out.append(NodeInfo(name, dict(row.get("Resources", {})), is_head, node_id=node_id,
+                            ip=row.get("NodeManagerAddress", "127.0.0.1")))
     order = list(names.values())
     return sorted(out, key=lambda n: (order.index(n.name) if n.name in order else len(order), n.node_id))
 

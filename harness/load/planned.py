@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.load.spec import LoadSpec
+from harness.model.load_spec import LoadSpec
 
 LOAD_WINDOWS = ("load", "run")  # every request of the run lies in both
 

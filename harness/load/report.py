@@ -15,7 +15,7 @@ from rich.table import Table
 
 from harness.measure.stats import load_windows, window_stats
 from harness.measure.timeline import Timeline
-from harness.run.context import RunContext
+from harness.model.context import RunContext
 
 
 def _num(value: float | None) -> str:
@@ -60,11 +60,11 @@ class LoadReport:
             timeline = Timeline.load(ctx.run_dir)
             self.rows = [window_stats(timeline, w) for w in load_windows(timeline)]
         except Exception as exc:  # a report must never break teardown
-            ctx.artifacts["load_windows_error"] = f"{type(exc).__name__}: {exc}"
+            ctx.artifacts.load_windows_error = f"{type(exc).__name__}: {exc}"
             return
         if not self.rows:
             return
-        ctx.artifacts["load_windows"] = self.rows
+        ctx.artifacts.load_windows = self.rows
         load = ctx.scenario.load
         ctx.console.print(build_table(self.rows, f"load by window ({load.model} model, {load.shape.kind} shape)"))
         ctx.console.print(f"[dim]{LEGEND}[/]")

@@ -30,44 +30,19 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from harness.hooks import hookimpl
+from harness.model.load_spec import RequestSpec, shape_problems
 
 if TYPE_CHECKING:
     from harness.app.serve_config import ServeConfig
-    from harness.scenario.config import Scenario
+    from harness.model.scenario import Scenario
 
 DRAW_KINDS = ("choice", "int", "float", "line_of", "value")
 DEFAULT_REQUEST = "default"
 MAX_LINES_BYTES = 8_000_000  # a line_of file travels to the load process in its config
 USER_CLASS_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
-RequestName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-Status = Annotated[int, Field(ge=100, le=599)]
-
-
-class RequestSpec(BaseModel):
-    # strict: `weight: yes` or `weight: "2"` is a mistake, not 1 or 2.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: RequestName
-    weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
-    app: str | None = Field(default=None, min_length=1)
-    path: str = Field(default="/", pattern=r"^/", max_length=2000)
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = None  # any JSON value, sent as is
-    body_template: dict[str, Any] | None = None
-    timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # default: load.request_timeout_s
-    expect_status: Status | list[Status] | None = None
-
-    @model_validator(mode="after")
-    def _one_body(self) -> RequestSpec:
-        if self.body is not None and self.body_template is not None:
-            raise ValueError("expected body or body_template, not both")
-        return self
-
-
 # -- validation ---------------------------------------------------------------
 
 
@@ -403,3 +378,10 @@ def _resolve_field(spec: Any) -> list[Any]:
         return ["choice", read_lines(arg)]
     return [kind, arg]
 
+
+@hookimpl
+def scenario_problems(scenario: Any) -> list[tuple[str, str]]:
+    """Load that would be cut at duration_s, and requests that cannot be sent (below)."""
+    if scenario.app is None:  # app: none sends no traffic (harness.scenario.workload_only)
+        return []
+    return shape_problems(scenario.load, scenario.duration_s) + traffic_problems(scenario)

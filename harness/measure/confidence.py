@@ -21,15 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import special
 
-Outcome = Literal["pass", "fail", "inconclusive"]
-PASS: Outcome = "pass"
-FAIL: Outcome = "fail"
-INCONCLUSIVE: Outcome = "inconclusive"
+from harness.model.outcome import FAIL, INCONCLUSIVE, PASS, Outcome
+
+__all__ = ["FAIL", "INCONCLUSIVE", "PASS", "Outcome"]  # the verdict vocabulary lives with Verdict
+
 DEFAULT_CONFIDENCE = 0.95
 
 

@@ -237,6 +237,18 @@ class Sample(Record):
     available_resources = Field(DICT, "ray.available_resources()")
 
 
+class Memory(Record):
+    KIND = "memory"
+    WRITER = "harness.run.memory_sampler (the recorder's rounds)"
+    DOC = ("resident memory (RSS) of every process the run owns, by role, and object-store use per node, "
+           "every recorder.interval_s; MB are 10^6 bytes")
+    roles = Field(DICT, "per role (driver, gcs, raylet, agent, serve_controller, proxy, replica, worker, load, "
+                        "other): `mb` summed over its processes, `n` processes, `max_mb` the largest one")
+    deployments = Field(DICT, "per deployment (`App/Deployment` with several apps): the same over its replicas")
+    object_store = Field(DICT, "per node name: MB in use in its object store")
+    sample_ms = Field(NUM, "what the sample cost the recorder")
+
+
 class SampleError(Record):
     KIND = "sample_error"
     WRITER = "harness.run.recorder, harness.run.node_recorder"

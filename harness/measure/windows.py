@@ -6,6 +6,7 @@
     30s after fault-1         from the end of fault-1, for 30 s
     fault-1 + 30s             from the start of fault-1 to 30 s after its end
     first 10s of load         from the start of load, for 10 s
+    after 10s of load         from 10 s after the start of load to its end (a warm-up left out)
     before fault-1            from the start of the run to the start of fault-1
     from fault-1 to load      from the start of fault-1 to the end of load
 
@@ -32,6 +33,7 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 
 _FORMS: list[tuple[str, re.Pattern[str]]] = [
+    ("skip", _pattern(r"after\s+" + _DURATION.format("n", "unit") + r"\s+of\s+" + _NAME.format("name"))),
     ("after_for", _pattern(_DURATION.format("n", "unit") + r"\s+after\s+" + _NAME.format("name"))),
     ("plus", _pattern(_NAME.format("name") + r"\s*\+\s*" + _DURATION.format("n", "unit"))),
     ("first", _pattern(r"first\s+" + _DURATION.format("n", "unit") + r"\s+of\s+" + _NAME.format("name"))),
@@ -63,7 +65,8 @@ def parse(text: str) -> tuple[str, dict[str, str | float]]:
         return form, parts
     raise WindowSyntaxError(
         f"expected a window such as 'load', 'fault-1', 'after fault-1', '30s after fault-1', "
-        f"'fault-1 + 30s', 'first 10s of load', 'before fault-1' or 'from A to B', got {text!r}"
+        f"'fault-1 + 30s', 'first 10s of load', 'after 10s of load', 'before fault-1' or 'from A to B', "
+        f"got {text!r}"
     )
 
 
@@ -92,6 +95,8 @@ def resolve(text: str, windows: Mapping[str, Window]) -> Window | None:
         return Window(label, named.start, min(end_of_run, named.end + seconds))
     if form == "first":
         return Window(label, named.start, min(named.end, named.start + seconds))
+    if form == "skip":
+        return Window(label, min(named.end, named.start + seconds), named.end)
     if form == "before":
         return Window(label, min(run.start, named.start), named.start)
     other = windows.get(str(parts["other"]))

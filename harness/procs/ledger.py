@@ -163,6 +163,11 @@ class ProcessLedger:
             self._owned = {k: v for k, v in self._owned.items() if v.pid != pid}
             self._persisted = None
 
+    def excluded(self) -> set[int]:
+        """Descendants never to be recorded (the run's reaper): not the run's work either."""
+        with self._lock:
+            return set(self._excluded)
+
     def _children(self) -> list[psutil.Process]:
         try:
             return psutil.Process(self.root_pid).children()

@@ -45,7 +45,7 @@ from harness.procs.run_registry import (
 )
 
 if TYPE_CHECKING:  # the reaper process itself stays light: no Ray, pydantic or rich
-    from harness.run.context import RunContext
+    from harness.model.context import RunContext
 
 POLL_S = 0.25
 OBSERVE_EVERY_S = 1.0

@@ -20,9 +20,8 @@ from rich.table import Table
 
 from harness.measure import stats
 from harness.measure.records import Chaos
+from harness.model.outcome import EXIT_PASSED, EXIT_USAGE, format_value
 from harness.report.terminal import ci_table
-from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
-from harness.slo.core import format_value
 
 # summary.json metrics worth a row when both runs have them (key_metrics adds the timeline's).
 KEY_METRICS = ("requests", "ok", "load_seconds", "load_offered_rps", "load_sent_rps",

@@ -22,6 +22,7 @@ from harness import __version__
 from harness.files import write_atomic
 from harness.measure import stats
 from harness.measure.timeline import Timeline
+from harness.model.outcome import Verdict, format_value
 from harness.report.series import (
     Bound,
     ChaosRow,
@@ -32,7 +33,6 @@ from harness.report.series import (
     fixed_targets,
 )
 from harness.report.svg import legend, render_chart
-from harness.slo.core import Verdict, format_value
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"

@@ -20,8 +20,7 @@ from junitparser import Error, Failure, Skipped
 from junitparser.xunit2 import JUnitXml, TestCase, TestSuite
 
 from harness.files import write_atomic
-from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict
+from harness.model.outcome import RunOutcome, Verdict
 
 INFRA_CASE = "infrastructure"
 

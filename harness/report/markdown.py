@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import write_atomic
-from harness.run.outcome import RunOutcome
-from harness.slo.core import format_value
+from harness.model.outcome import RunOutcome, format_value
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 _ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "flaky": "🟡", "skipped": "⏭️", "regressed": "❌",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.model.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.html import SUMMARY_FILE, ReportError, write_report
 from harness.report.prometheus import write_run_metrics
 from harness.report.suite_html import write_suite_report
-from harness.run.outcome import EXIT_PASSED, EXIT_USAGE
 
 
 def add_report_parser(sub: argparse._SubParsersAction, default_results: Path) -> None:

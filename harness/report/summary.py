@@ -9,7 +9,7 @@ from typing import Any
 
 from harness import __version__
 from harness.files import write_json_atomic
-from harness.run.outcome import RunOutcome
+from harness.model.outcome import RunOutcome
 
 
 def versions() -> dict[str, str]:

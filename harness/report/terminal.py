@@ -7,8 +7,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness.run.outcome import CONFIG_ERROR, RunOutcome
-from harness.slo.core import format_value
+from harness.model.outcome import CONFIG_ERROR, RunOutcome, format_value
 
 
 def ci_table(title: str) -> Table:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from harness.load.report import LoadReport
-from harness.run.context import RunComponent
+from harness.model.context import RunComponent
+from harness.model.scenario import Scenario
 from harness.run.health import HealthGuard
 from harness.run.host_guard import HostGuard
 from harness.run.live import LiveView
 from harness.run.ray_scrape import RayScraper, wanted_families
 from harness.run.recorder import Recorder
-from harness.scenario.config import Scenario
 from harness.workloads import build_workloads
 
 

@@ -25,11 +25,12 @@ from harness.load.planned import PlannedWindow, planned_windows
 from harness.measure import windows
 from harness.measure.records import Abort, Phase, Request
 from harness.measure.timeline import TIMELINE_DIR, Timeline
-from harness.run.context import AbortRun, RunContext
+from harness.model.context import AbortRun, RunContext
+from harness.model.outcome import Verdict
+from harness.model.scenario import Scenario, SLOSpec
 from harness.run.live import TimelineTail
-from harness.scenario.config import Scenario, SLOSpec
 from harness.slo import certain
-from harness.slo.core import Check, Verdict, parse_check, window_of
+from harness.slo.core import Check, parse_check, window_of
 
 EVERY_S = 0.25  # between looks at the timeline: decided within ~0.5 s of the record's arrival
 TIME_EVERY_S = 1.0  # time rules rebuild a Timeline: less often

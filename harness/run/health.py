@@ -23,8 +23,8 @@ from typing import Any
 
 import psutil
 
-from harness.run.context import InfraError, RunContext
-from harness.scenario.config import HealthSpec
+from harness.model.context import InfraError, RunContext
+from harness.model.scenario import HealthSpec
 
 MB = 1024 * 1024
 HEAD_VITAL = ("gcs_server", "raylet")

@@ -19,8 +19,8 @@ import psutil
 
 from harness.measure.records import Host
 from harness.measure.records import HostGuard as HostGuardRecord
-from harness.run.context import InfraError, RunContext
-from harness.scenario.config import HostGuardSpec
+from harness.model.context import InfraError, RunContext
+from harness.model.scenario import HostGuardSpec
 
 MB = 1024 * 1024
 

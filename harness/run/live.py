@@ -27,8 +27,8 @@ from harness.measure import stats
 from harness.measure.records import Chaos, Dropped, Phase, Request, Sample
 from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import TIMELINE_DIR
+from harness.model.context import RunContext
 from harness.report.series import describe_chaos, is_chaos_event
-from harness.run.context import RunContext
 
 RATE_WINDOW_S = 5.0
 # Request records reach their stream after the response and a flush (~0.25 s), stamped

@@ -34,9 +34,9 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 from harness.cluster.autoscaling import head_process
 from harness.cluster.fake_provider import read_json
 from harness.measure.records import AutoscalerException, HostGuard, Nodes, NodeTypes, SampleError
-from harness.run.context import InfraError, RunContext
+from harness.model.context import InfraError, RunContext
+from harness.model.scenario import RecorderSpec
 from harness.run.periodic import Periodic
-from harness.scenario.config import RecorderSpec
 
 STATUS_KEY = "__autoscaling_status"  # ray._private.ray_constants.DEBUG_AUTOSCALING_STATUS
 HEAD_TYPE = "ray.head.default"

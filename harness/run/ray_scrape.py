@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.cluster.local import LOOPBACK
 from harness.measure.ray_metrics import family_name
 from harness.measure.records import RayMetrics
-from harness.run.context import RunContext
+from harness.model.context import RunContext
+from harness.model.scenario import RecorderSpec, Scenario
 from harness.run.periodic import Periodic
-from harness.scenario.config import RecorderSpec, Scenario
 from harness.slo.ray import families_named
 
 TIMEOUT_S = 2.0

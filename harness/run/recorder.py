@@ -20,10 +20,11 @@ from typing import Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from harness.measure.records import Sample, SampleError
-from harness.run.context import RunContext
+from harness.measure.records import Memory, Sample, SampleError
+from harness.model.context import RunContext
+from harness.model.scenario import RecorderSpec
+from harness.run.memory_sampler import MemorySampler, replica_pids
 from harness.run.periodic import Periodic
-from harness.scenario.config import RecorderSpec
 
 # A poll must never hang the recorder (a controller being restarted by a fault).
 CALL_TIMEOUT_S = 5.0
@@ -124,6 +125,12 @@ class Recorder:
         self.samples = 0
         self.errors = 0
         self.skipped = 0
+        # Memory by role (harness.run.memory_sampler), one sample per round, never two at once.
+        self.memory = MemorySampler() if spec.memory else None
+        self._memory_lock = threading.Lock()
+        self._replicas: dict[int, str] = {}  # pid -> deployment, from Serve's latest answer
+        self.memory_samples = 0
+        self.memory_ms: list[float] = []
 
     def start(self, ctx: RunContext) -> None:
         self._periodic = Periodic(self.interval_s, lambda: self._round(ctx), "recorder")
@@ -142,7 +149,10 @@ class Recorder:
         asked = time.time()
         sample: dict[str, Any] = {}
         if ctx.scenario.app is not None:  # a workload-only run has no Serve to ask
-            sample.update(retrying(serve_sample, self._app_names(ctx)))
+            details = retrying(serve_details)
+            names = self._app_names(ctx)
+            sample.update(serve_sample(names, details))
+            self._replicas = replica_pids(details, names)
             # Stamped when Serve answered: replica SLOs are measured against this moment.
             sample["t"] = time.time()
         cluster = retrying(cluster_sample)
@@ -169,7 +179,24 @@ class Recorder:
                 self.errors += 1
             ctx.timeline.emit(SampleError, error=f"{type(exc).__name__}: {exc}"[:300])
         finally:
+            self._sample_memory(ctx)
             self._in_flight.release()
+
+    def _sample_memory(self, ctx: RunContext) -> None:
+        if self.memory is None or self._stopping() or not self._memory_lock.acquire(blocking=False):
+            return  # off, stopping, or the previous memory sample is still being taken
+        try:
+            record = self.memory.sample(ctx, self._replicas)
+            if not self._stopping():
+                ctx.timeline.emit(Memory, **record)
+                self.memory_samples += 1
+                self.memory_ms.append(record["sample_ms"])
+        except Exception as exc:  # as any poll: recorded, never fatal
+            with self._count_lock:
+                self.errors += 1
+            ctx.timeline.emit(SampleError, error=f"{type(exc).__name__}: {exc}"[:300], source="memory")
+        finally:
+            self._memory_lock.release()
 
     def _stopping(self) -> bool:
         return self._periodic is not None and self._periodic.stopping.is_set()
@@ -191,5 +218,11 @@ class Recorder:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def metrics(self) -> dict[str, Any]:
-        return {"recorder_samples": self.samples, "recorder_errors": self.errors,
-                "recorder_skipped": self.skipped}
+        out = {"recorder_samples": self.samples, "recorder_errors": self.errors,
+               "recorder_skipped": self.skipped}
+        if self.memory_ms:  # what sampling memory cost the recorder, per sample
+            ordered = sorted(self.memory_ms)
+            out.update(memory_samples=self.memory_samples,
+                       memory_sample_ms_p50=ordered[len(ordered) // 2],
+                       memory_sample_ms_max=ordered[-1])
+        return out

@@ -38,6 +38,9 @@ from harness.load.traffic import resolve_requests
 from harness.measure.records import Error, Teardown
 from harness.measure.stats import window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
+from harness.model.context import AbortRun, InfraError, RunComponent, RunContext
+from harness.model.outcome import CONFIG_ERROR, RunOutcome
+from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
 from harness.report.html import REPORT_FILE, write_report
@@ -47,11 +50,8 @@ from harness.report.prometheus import write_run_metrics
 from harness.report.summary import app_version, build_summary, write_summary
 from harness.report.terminal import print_verdicts
 from harness.run.components import build_components
-from harness.run.context import AbortRun, InfraError, RunComponent, RunContext
 from harness.run.failfast import mark_aborted
 from harness.run.health import describe_load_exit
-from harness.run.outcome import CONFIG_ERROR, RunOutcome
-from harness.scenario.config import Scenario
 from harness.scenario.loader import attach_serve_config
 from harness.scenario.paths import relative_paths
 from harness.scenario.workload_only import DRIVE_WINDOW
@@ -209,7 +209,7 @@ class Runner:
             raise InfraError("port_conflict", str(exc)) from exc
         except cluster_mod.ClusterStartError as exc:
             raise InfraError("cluster", str(exc)) from exc
-        ctx.artifacts["ports"] = ctx.cluster.ports()
+        ctx.artifacts.ports = ctx.cluster.ports()
         ctx.timeline.phase("cluster_start", "end", nodes=sorted(ctx.cluster.nodes))
         self.outcome.timings["cluster_start_s"] = round(time.monotonic() - t0, 3)
 
@@ -220,7 +220,7 @@ class Runner:
         ctx.timeline.phase("app_deploy", "start")
         try:
             if not ctx.cluster.owned:
-                ctx.artifacts["serve_was_running"] = app_deploy.serve_is_running()
+                ctx.artifacts.serve_was_running = app_deploy.serve_is_running()
             serve_config = app._serve
             since = time.time()
             if self._early_serve is not None and ctx.cluster.owned:  # begun during the cluster start
@@ -237,9 +237,9 @@ class Runner:
             if self.lease.shared:  # the previous run on this cluster left its deletion running
                 previous_deleted = app_deploy.wait_deleted(self._app_names())
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            ctx.artifacts["serve_config"] = app_deploy.deploy(client, serve_config)
+            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config)
             deploy_sent = time.time() - since
-            ctx.artifacts["serve_config_notes"] = serve_config.notes
+            ctx.artifacts.serve_config_notes = serve_config.notes
             for note in serve_config.notes:
                 ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
             # Every request's path is absolute (its app's route prefix included): load goes to the root.
@@ -247,7 +247,7 @@ class Runner:
             trace = app_deploy.ReadyTrace()
             waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s, trace, since=since)
             # Where the wait for the app went (seconds since Serve's start was asked for).
-            ctx.artifacts["app_ready_steps"] = {
+            ctx.artifacts.app_ready_steps = {
                 "serve_started_s": round(serve_started, 3), "deploy_sent_s": round(deploy_sent, 3),
                 # Serve's start that ran during the cluster start, on its own thread (0: none).
                 "serve_start_overlapped_s": round(self._early_serve.ran_s, 3) if self._early_serve else 0.0,
@@ -368,7 +368,7 @@ class Runner:
         self._load.stop()
         self._worker_losses()  # lost while the workers drained
         if workers is not None:
-            ctx.artifacts["load_workers"] = workers.counts()
+            ctx.artifacts.load_workers = workers.counts()
         invalid = self._load.invalid_reason()
         if invalid is not None:
             raise InfraError("load_invalid", invalid)
@@ -443,7 +443,7 @@ class Runner:
             # The cluster stays up (a pool's, an existing one): remove only what this run added.
             # A pool's cluster: the deletion goes on while this run judges and reports; the next run
             # on it waits for it before its deploy (app_deploy.wait_deleted).
-            _leave_existing_cluster(self._app_names(), ctx.artifacts.get("serve_was_running", True),
+            _leave_existing_cluster(self._app_names(), ctx.artifacts.serve_was_running is not False,
                                     wait=not self.lease.shared)
         released = self.lease.release(self._site(), failed=self.outcome.error is not None,
                                       keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
@@ -476,7 +476,7 @@ class Runner:
         summary = build_summary(
             self.outcome,
             self.scenario.model_dump(mode="json"),
-            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts,
+            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts.as_dict(),
              "release": self.release},
         )
         summary["versions"]["app"] = app_version(self.scenario.app)

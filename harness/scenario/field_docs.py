@@ -171,6 +171,8 @@ DOCS: dict[str, str] = {
     "ScriptWorkloadSpec.env": "extra environment variables for it",
     "ScriptWorkloadSpec.timeout_s": "seconds it may run",
     "RecorderSpec.retries": "attempts per sample before it is recorded as failed",
+    "RecorderSpec.memory": ("sample the resident memory of the run's processes by role and the object "
+                            "store's use per node (memory_growth, peak_memory)"),
     "HostGuardSpec.enabled": "watch this machine's CPU and memory at all",
     "HostGuardSpec.memory_percent": "the whole machine's memory use that counts as saturated",
     "HostGuardSpec.interval_s": "seconds between checks",
@@ -284,6 +286,6 @@ def reference_markdown(root: type[BaseModel]) -> str:
 
 
 if __name__ == "__main__":
-    from harness.scenario.config import Scenario
+    from harness.model.scenario import Scenario
 
     print(reference_markdown(Scenario), end="")

@@ -1,6 +1,6 @@
 """Scenario files to typed Scenario objects, with one-line errors.
 
-YAML is only ever loaded through harness.scenario.safe_yaml (PyYAML's safe loader, with
+YAML is only ever loaded through harness.model.safe_yaml (PyYAML's safe loader, with
 bounded depth and size): a tag that would construct an object is an error
 naming its key, not code that runs.
 """
@@ -8,23 +8,46 @@ naming its key, not code that runs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pluggy
 from pydantic import ValidationError
 
+from chaos import registry as chaos_registry
+from harness.app import serve_config
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
-from harness.load.spec import shape_problems
-from harness.load.traffic import traffic_problems
+from harness.hooks import checks_manager
+from harness.load import traffic
+from harness.model import safe_yaml
+from harness.model import scenario as config
+from harness.model.errors import format_validation_error
+from harness.model.scenario import Scenario
 from harness.pythonpath import export as export_python_path
-from harness.scenario import placement, safe_yaml, workload_only
-from harness.scenario.config import Scenario, semantic_errors
-from harness.scenario.errors import format_validation_error
+from harness.scenario import placement, workload_only
 from harness.scenario.paths import resolve_paths, warn_stderr
 from harness.slo import targets as slo_targets
-from harness.slo.certain import abort_problems
-from harness.slo.core import validate_checks, validate_windows
-from harness.slo.nodes import node_type_problems
+
+# Every package's scenario checks (each module implements harness.hooks' `scenario_problems`),
+# in the order their problems are listed: the cross-section rules, the Serve config file
+# (--strict), placement, the load, the SLOs, chaos, then the rules of `app: none`.
+SCENARIO_CHECKS: tuple[object, ...] = (
+    config, serve_config, placement, traffic, slo_targets, chaos_registry, workload_only,
+)
+
+
+@cache
+def scenario_checks() -> pluggy.PluginManager:
+    """The checks registered once per process; a wrongly declared one raises here."""
+    return checks_manager(SCENARIO_CHECKS)
+
+
+def check_scenario(scenario: Scenario, strict: bool = False) -> list[tuple[str, str]]:
+    """Every registered check's problems, merged in SCENARIO_CHECKS order."""
+    results = scenario_checks().hook.scenario_problems(scenario=scenario, strict=strict)
+    # pluggy calls the implementation registered last first: reversed, registration order.
+    return [problem for found in reversed(results) for problem in found]
 
 
 class ConfigError(Exception):
@@ -170,30 +193,7 @@ def scenario_from_dict(
     except RecursionError:
         raise ConfigError([f"{source}: (file): expected a scenario nested less deeply"]) from None
     attach_serve_config(scenario, source, config_overrides or [])
-    problems = [(key, f"expected {what}") for key, what in semantic_errors(scenario)]
-    serve = None if scenario.app is None else scenario.app._serve
-    unknown = [] if serve is None or not strict else serve.unknown
-    problems += [(f"app.config: {serve.source}: {u.path}", (
-        f"{'did you mean ' + u.close + '? ' if u.close else ''}(expected a key Ray's {u.schema} knows: "
-        "Ray ignores others, and --strict refuses them)"
-    )) for u in unknown]
-    problems += [(key, f"expected {what}") for key, what in placement.problems(scenario)]
-    if scenario.app is not None:  # app: none sends no traffic (harness.scenario.workload_only)
-        problems += shape_problems(scenario.load, scenario.duration_s)
-        problems += traffic_problems(scenario)
-    problems += [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
-    problems += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
-    problems += slo_targets.problems(scenario)
-    problems += abort_problems(scenario.slos)
-    autoscaling = scenario.cluster.autoscaling
-    node_types = None if autoscaling is None else autoscaling.type_names()
-    problems += [(f"slos.{index}.check", message)
-                 for index, message in node_type_problems([s.check for s in scenario.slos], node_types)]
-    if scenario.chaos.faults:
-        from chaos.registry import scenario_problems  # imports only the faults named
-
-        problems += scenario_problems(scenario)
-    problems += workload_only.scenario_problems(scenario)
+    problems = check_scenario(scenario, strict)
     if problems:
         raise ConfigError([f"{source}: {key}: {message}" for key, message in problems])
     return scenario

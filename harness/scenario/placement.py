@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.scenario.config import BUILTIN_DEPLOYMENT, ActorOptions, Scenario
+from harness.hooks import hookimpl
+from harness.model.scenario import BUILTIN_DEPLOYMENT, ActorOptions, Scenario
 
 SERVE_DEFAULT_CPUS = 1.0  # a replica without num_cpus reserves one CPU (Serve's default)
 RESOURCE_KEYS = {"num_cpus": "CPU", "num_gpus": "GPU"}
@@ -209,3 +210,9 @@ def problems(scenario: Scenario) -> list[tuple[str, str]]:
                 f"{', '.join(f'{t.name}={t.min_workers}' for t in autoscaling.node_types if t.min_workers)}), "
                 f"got {autoscaling.node_cap}: the cluster could never start")))
     return out
+
+
+@hookimpl
+def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """This module's rules as checks of the loader (harness.hooks)."""
+    return [(key, f"expected {what}") for key, what in problems(scenario)]

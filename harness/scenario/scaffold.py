@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness import __version__
-from harness.scenario.config import Scenario
+from harness.model.scenario import Scenario
 from harness.scenario.field_docs import describe
 
 STARTER = """\

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.scenario.config import Scenario
+from harness.hooks import hookimpl
+from harness.model.scenario import Scenario
 
 if TYPE_CHECKING:
     from chaos.api import Fault
@@ -104,6 +105,7 @@ def loadable_faults(names: list[str]) -> dict[str, type[Fault]]:
     return classes
 
 
+@hookimpl
 def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every rule of this module, as (key path, message)."""
     problems: list[tuple[str, str]] = []

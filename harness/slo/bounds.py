@@ -53,7 +53,9 @@ def _some_value(kind: Kind, op: str, bound: float) -> bool:
 def _range_text(name: str, kind: Kind) -> str:
     if kind is RATIO:
         return f"{name} is a ratio between 0% and 100%"
-    unit = {"latency": " ms", "duration": " s"}.get(kind.name, "")
+    if kind.name == "growth":
+        return f"{name} is a growth of -100% (everything freed) or more"
+    unit = {"latency": " ms", "duration": " s", "memory": " MB"}.get(kind.name, "")
     whole = " (a whole number)" if kind.whole else ""
     if math.isinf(kind.high) and math.isinf(kind.low):
         return f"{name} is a {kind.name}{whole}"
@@ -73,6 +75,10 @@ def unit_problem(name: str, kind: Kind, unit: str, written: str) -> str | None:
         meant = f"{number}ms"
     elif kind.name == "duration":
         meant = f"{number}s"
+    elif kind.name == "memory":
+        meant = f"{number}MB"
+    elif kind.name == "growth":
+        meant = f"{number}%"
     else:
         meant = number
     return f"{name} is a {kind.name} ({allowed}): write {meant}, not {written}"

@@ -6,9 +6,19 @@ checks that the catalog lists every module that registers a metric.
 
 from __future__ import annotations
 
-from harness.slo import autoscaling, faults, nodes, ray, recovery, requests, resources, workload
+from harness.slo import (
+    autoscaling,
+    faults,
+    memory,
+    nodes,
+    ray,
+    recovery,
+    requests,
+    resources,
+    workload,
+)
 from harness.slo.registry import METRICS, SECONDS_METRICS, SUBJECTS
 
-MODULES = (requests, autoscaling, recovery, workload, resources, nodes, ray, faults)
+MODULES = (requests, autoscaling, recovery, workload, resources, nodes, ray, faults, memory)
 
 __all__ = ["METRICS", "MODULES", "SECONDS_METRICS", "SUBJECTS"]

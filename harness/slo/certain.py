@@ -32,9 +32,10 @@ import numpy as np
 from harness.measure.records import Request
 from harness.measure.stats import ERROR_OUTCOMES, OK, SHED, outcome_of
 from harness.measure.timeline import Timeline, Window
-from harness.scenario.config import Scenario, SLOSpec
+from harness.model.outcome import format_value
+from harness.model.scenario import Scenario, SLOSpec
 from harness.slo.catalog import METRICS
-from harness.slo.core import OPS, Check, format_value, parse_check
+from harness.slo.core import OPS, Check, parse_check
 from harness.slo.registry import is_number
 
 RATIO = "ratio"

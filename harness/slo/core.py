@@ -18,19 +18,20 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from harness.measure import confidence, windows
 from harness.measure.records import Dropped, Request
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline, Window
-from harness.scenario.config import SLOSpec
+from harness.model.outcome import Verdict, format_value
+from harness.model.scenario import SLOSpec
 from harness.slo import bounds
 from harness.slo.catalog import METRICS, SECONDS_METRICS
 from harness.slo.registry import (
     DEFAULT_WINDOW,
     DEFAULT_WINDOWS,
+    MEMORY_UNITS,
     SAMPLED,
     Measurement,
     SLOSyntaxError,
@@ -47,7 +48,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 OP_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "equal to", "!=": "not"}
 _CHECK = re.compile(
     r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?:\((?P<args>[^)]*)\))?\s*"
-    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?\s*$"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%|MB|GB|MiB|GiB)?\s*$"
 )
 
 
@@ -65,7 +66,8 @@ class Check:
 def parse_check(text: str) -> Check:
     match = _CHECK.match(text)
     if not match:
-        raise SLOSyntaxError(f"expected '<metric> <op> <number>[ms|s|%]' such as 'p(99) < 500ms', got {text!r}")
+        raise SLOSyntaxError(f"expected '<metric> <op> <number>[ms|s|%|MB|GB|MiB|GiB]' such as 'p(99) < 500ms', "
+                             f"got {text!r}")
     name = match["metric"]
     if name not in METRICS:
         known = ", ".join(sorted(METRICS))
@@ -79,140 +81,13 @@ def parse_check(text: str) -> Check:
         number /= 1000.0
     elif unit == "%":
         number /= 100.0
+    elif unit in MEMORY_UNITS:  # memory metrics measure MB
+        number *= MEMORY_UNITS[unit]
     return Check(name, args, match["op"], number, text.strip(), unit or "", f"{match['number']}{unit or ''}")
 
 
 def _is_latency(name: str) -> bool:
     return name in ("p", "avg_latency", "max_latency", "min_latency", "median_latency")
-
-
-LINE_WIDTH = 80
-
-
-def one_line(text: str, width: int = LINE_WIDTH) -> str:
-    """Text on one line (whitespace collapsed), cut to `width` columns with an ellipsis."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
-
-
-@dataclass
-class Verdict:
-    name: str
-    check: str
-    window: str
-    passed: bool
-    measured: float | None
-    bound: float
-    op: str
-    unit: str
-    message: str
-    window_start: float | None = None
-    window_end: float | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    why: str | None = None  # the cause of a failure, in full (the message repeats it)
-    on_no_data: str = "fail"  # the SLO's policy when nothing was measured
-    no_data: bool = False  # nothing was measured: `passed` is the policy's answer
-    # pass / fail / inconclusive (harness.measure.confidence.outcome): the verdict at the
-    # scenario's confidence. `passed` (and the exit code) stays the point estimate's.
-    outcome: str = ""
-    # {low, high, confidence, method}: percentiles and ratios; None for counts and times.
-    interval: dict[str, Any] | None = None
-    # Fail-fast (harness.run.failfast): when the SLO was certain to fail, in seconds from
-    # the window's start, and the window's planned length; aborted: the run was ended then.
-    decided_at_s: float | None = None
-    planned_s: float | None = None
-    aborted: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.outcome:  # a verdict built without one (older callers): the point verdict
-            self.outcome = confidence.PASS if self.passed else confidence.FAIL
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def inconclusive(self) -> bool:
-        return self.outcome == confidence.INCONCLUSIVE
-
-    def interval_text(self) -> str:
-        """`[861.0ms, 1004.0ms]` (an open side: `-inf` / `inf`); '' without an interval."""
-        if not self.interval:
-            return ""
-        low, high = self.interval.get("low"), self.interval.get("high")
-        low_text = "-inf" if low is None else format_value(low, self.unit)
-        high_text = "inf" if high is None else format_value(high, self.unit)
-        return f"[{low_text}, {high_text}]"
-
-    def result_text(self) -> str:
-        """PASS / FAIL, then why the outcome differs or when the run was decided early."""
-        mark = "PASS" if self.passed else "FAIL"
-        notes = []
-        if self.inconclusive and self.interval:
-            level = f"{float(self.interval['confidence']) * 100:g}%"
-            notes.append(f"inconclusive: bound inside the {level} interval")
-        if self.decided_at_s is not None and self.planned_s is not None:
-            notes.append(f"decided at {self.decided_at_s:.1f} s of {self.planned_s:.0f} s"
-                         + (" (aborted)" if self.aborted else ""))
-        return f"{mark} ({'; '.join(notes)})" if notes else mark
-
-    def interval_line(self, width: int = LINE_WIDTH) -> str:
-        """`p(99) 912ms [861, 1004] < 1000ms  PASS (inconclusive: ...)`, at most `width` columns.
-
-        The outcome's note is shortened before anything else is cut.
-        """
-        label = self.check.split(self.op, 1)[0].strip() if self.name == self.check else one_line(self.name, width // 3)
-        measured = compact_value(self.measured, self.unit)
-        interval = ""
-        if self.interval:
-            low, high = self.interval.get("low"), self.interval.get("high")
-            plain = "ratio" if self.unit == "ratio" else ""  # the unit once, on the bound
-            interval = (f" [{'-inf' if low is None else compact_value(low, plain or 'number')}, "
-                        f"{'inf' if high is None else compact_value(high, plain or 'number')}]")
-        head = f"{label} {measured}{interval} {self.op} {compact_value(self.bound, self.unit)}  "
-        text = head + self.result_text()
-        if len(text) > width and self.inconclusive and self.interval:
-            level = f"{float(self.interval['confidence']) * 100:g}%"
-            text = head + self.result_text().replace(f"inconclusive: bound inside the {level} interval",
-                                                     f"inconclusive at {level}")
-        return one_line(text, width)
-
-    def line(self, width: int = LINE_WIDTH) -> str:
-        """The verdict in one line of at most `width` columns (CI logs, the terminal).
-
-        A failure leads with its cause; the full text stays in `message` (JUnit,
-        summary.json).
-        """
-        mark = "PASS" if self.passed else "FAIL"
-        cause = self.why or self.message.removeprefix(self.check).lstrip(" :")  # the name already says the check
-        name = one_line(self.name, max(width // 2, 12))  # a long name must not crowd out the cause
-        return one_line(f"{mark} {name}: {cause}", width)
-
-
-def compact_value(value: float | None, unit: str) -> str:
-    """A value for a dense line: whole milliseconds from 100 ms up, else format_value."""
-    if value is None or math.isinf(value):
-        return format_value(value, unit)
-    if unit == "ms":
-        return f"{value:.0f}ms" if abs(value) >= 100 else f"{value:.1f}ms"
-    if unit == "number":
-        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
-    return format_value(value, unit)
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "no data"
-    if math.isinf(value):
-        return "never" if value > 0 else "-inf"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    if unit == "ms":
-        return f"{value:.1f}ms"
-    if unit == "s":
-        return f"{value:.2f}s"
-    if unit == "rps":
-        return f"{value:.1f} req/s"
-    return f"{value:g}"
 
 
 def window_of(spec: SLOSpec) -> str:

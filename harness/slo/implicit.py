@@ -11,7 +11,7 @@ An SLO the scenario already states with the same check replaces the implicit one
 
 from __future__ import annotations
 
-from harness.scenario.config import Scenario, SLOSpec
+from harness.model.scenario import Scenario, SLOSpec
 
 FAULTS_CHECK = "faults_missed == 0"
 FAULTS_SLO_NAME = "faults injected as planned"

@@ -74,6 +74,12 @@ NODES = Kind("nodes", ("",), whole=True, example="2")
 EXIT_CODE = Kind("exit code", ("",), low=-255.0, high=255.0, whole=True, example="0")
 FLAG = Kind("flag", ("",), high=1.0, whole=True, example="1")
 VALUE = Kind("value", ("",), low=-math.inf, example="60 (as the workload reports it)")
+# A relative change over a window (memory_growth): -100% (all gone) upwards, written in %.
+GROWTH = Kind("growth", ("%",), low=-1.0, example="10%")
+# Memory in MB (10^6 bytes): a bound takes MB, GB, MiB or GiB, never a bare number.
+MEMORY = Kind("memory", ("MB", "GB", "MiB", "GiB"), example="500MB")
+# A memory bound's unit in MB.
+MEMORY_UNITS = {"MB": 1.0, "GB": 1000.0, "MiB": 1.048576, "GiB": 1073.741824}
 
 
 def metric(

@@ -15,14 +15,19 @@ right after the deploy, before load starts).
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable
 
+from harness.hooks import hookimpl
 from harness.measure import windows
-from harness.scenario.config import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.measure.memory import SUBJECT_WORDS
+from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
 from harness.slo.catalog import METRICS, SUBJECTS
-from harness.slo.core import parse_check, window_of
+from harness.slo.certain import abort_problems
+from harness.slo.core import parse_check, validate_checks, validate_windows, window_of
+from harness.slo.nodes import node_type_problems
 from harness.slo.ray import families_named
 from harness.slo.registry import SLOSyntaxError
 
@@ -107,10 +112,14 @@ def window_problems(scenario: Scenario) -> list[tuple[str, str]]:
 def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> list[tuple[str, str]]:
     """SLOs naming a workload (always known) or a deployment (when `deployments` is given)."""
     workloads = sorted(w.name for w in scenario.workloads)
-    known = {"workload": workloads, "deployment": None if deployments is None else sorted(deployments)}
+    known = {"workload": workloads, "deployment": None if deployments is None else sorted(deployments),
+             # memory: a deployment or a role of the run's processes (harness.measure.memory)
+             "memory": None if deployments is None and scenario.app is not None
+             else [*sorted(deployments or ()), *SUBJECT_WORDS]}
     app = "the scenario (app: none)" if scenario.app is None else (
         "the Serve config" if scenario.app.config is not None else f"app {scenario.app.name!r}")
-    whose = {"workload": "a workload of the scenario", "deployment": f"a deployment of {app}"}
+    whose = {"workload": "a workload of the scenario", "deployment": f"a deployment of {app}",
+             "memory": f"a deployment of {app} or a role"}
     problems = []
     for index, spec in enumerate(scenario.slos):
         try:
@@ -123,7 +132,10 @@ def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> l
         have = known[subject]
         if check.args[0] not in have:
             listed = ", ".join(have) if have else "none defined"
-            problems.append((f"slos.{index}.check", f"expected {whose[subject]} ({listed}), got {check.args[0]!r}"))
+            close = difflib.get_close_matches(check.args[0], have, n=1)
+            hint = f": did you mean {close[0]!r}?" if close else ""
+            problems.append((f"slos.{index}.check",
+                             f"expected {whose[subject]} ({listed}), got {check.args[0]!r}{hint}"))
     return problems
 
 
@@ -263,6 +275,21 @@ def problems(scenario: Scenario, deployments: Iterable[str] | None = None) -> li
             + feature_problems(scenario))
 
 
+@hookimpl
+def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Every check of the slos section (harness.hooks): each check's syntax, arguments and
+    bounds, each window's syntax, what the SLOs name, fail-fast, node types."""
+    found = [(f"slos.{index}.check", message) for index, message in validate_checks(scenario.slos)]
+    found += [(f"slos.{index}.window", message) for index, message in validate_windows(scenario.slos)]
+    found += problems(scenario)
+    found += abort_problems(scenario.slos)
+    autoscaling = scenario.cluster.autoscaling
+    node_types = None if autoscaling is None else autoscaling.type_names()
+    found += [(f"slos.{index}.check", message)
+              for index, message in node_type_problems([s.check for s in scenario.slos], node_types)]
+    return found
+
+
 # Before the run, phases have an order but no length: cluster_start, then app_deploy, then
 # load at 0 (times in seconds from the load's start). Stand-ins keep that order.
 _BEFORE_LOAD = {"cluster_start": (-3.0, -2.0), "app_deploy": (-2.0, -1.0)}
@@ -309,6 +336,8 @@ def _span_of(form: str, parts: dict[str, str | float], spans: dict[str, Span]) -
         return start, None if end is None else min(run_end, end + seconds)
     if form == "first":
         return start, None if start is None else (start + seconds if end is None else min(end, start + seconds))
+    if form == "skip":  # not clamped here: a warm-up as long as the window is refused, not emptied
+        return None if start is None else start + seconds, end
     if form == "before":
         return _RUN_START, start
     other = spans.get(str(parts["other"]))

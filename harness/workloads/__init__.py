@@ -6,7 +6,7 @@ Each is a RunComponent (harness.workloads.base.Workload) built from the scenario
 
 from __future__ import annotations
 
-from harness.scenario.config import ActorsWorkloadSpec, Scenario, TasksWorkloadSpec
+from harness.model.scenario import ActorsWorkloadSpec, Scenario, TasksWorkloadSpec
 from harness.workloads.actors import ActorsWorkload
 from harness.workloads.base import Workload
 from harness.workloads.script import ScriptWorkload

@@ -13,8 +13,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from harness.run.context import RunContext
-from harness.scenario.config import ActorsWorkloadSpec
+from harness.model.context import RunContext
+from harness.model.scenario import ActorsWorkloadSpec
 from harness.workloads.base import Workload
 
 

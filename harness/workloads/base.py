@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from harness.measure.records import Workload as WorkloadRecord
-from harness.run.context import RunContext
+from harness.model.context import RunContext
 from harness.seed import derive
 
 PROGRESS_EVERY_S = 2.0

@@ -22,9 +22,9 @@ from typing import Any
 import psutil
 
 from harness.measure.records import Workload as WorkloadRecord
+from harness.model.context import RunContext
+from harness.model.scenario import ScriptWorkloadSpec
 from harness.pythonpath import python_path
-from harness.run.context import RunContext
-from harness.scenario.config import ScriptWorkloadSpec
 from harness.slo.causes import log_cause
 from harness.workloads.base import Workload
 

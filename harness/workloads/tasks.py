@@ -12,8 +12,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from harness.run.context import RunContext
-from harness.scenario.config import TasksWorkloadSpec
+from harness.model.context import RunContext
+from harness.model.scenario import TasksWorkloadSpec
 from harness.workloads.base import Workload
 
 WAIT_S = 0.2  # how long one collection round waits for results

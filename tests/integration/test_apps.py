@@ -21,8 +21,8 @@ import pytest
 
 from harness.cluster.pool import ClusterPool
 from harness.measure.timeline import Timeline
+from harness.model.scenario import SLOSpec
 from harness.run.runner import Runner
-from harness.scenario.config import SLOSpec
 from harness.scenario.loader import load_scenario
 from harness.slo.core import evaluate
 from locustfiles.schedule import request_sequence

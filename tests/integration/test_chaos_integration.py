@@ -21,8 +21,8 @@ from rich.console import Console
 
 from chaos.component import ChaosComponent
 from harness.measure.timeline import Timeline
+from harness.model.context import RunContext
 from harness.run.components import build_components
-from harness.run.context import RunContext
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.implicit import FAULTS_SLO_NAME
@@ -61,7 +61,7 @@ def replanned(tmp_path: Path, data: dict) -> list[dict]:
     from harness.procs.ledger import ProcessLedger
 
     sc = scenario_from_dict(data, "scenario.yaml")
-    ctx = RunContext(sc, "x", "x", tmp_path, TimelineWriter(tmp_path / "replan.jsonl"), ProcessLedger("x"), Console(quiet=True))
+    ctx = RunContext(scenario=sc, scenario_file="x", run_id="x", run_dir=tmp_path, timeline=TimelineWriter(tmp_path / "replan.jsonl"), ledger=ProcessLedger("x"), console=Console(quiet=True))
     return [s.as_dict() for s in ChaosComponent(sc.chaos).plan(ctx)]
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from harness.cluster.lease import LeaseSite
 from harness.cluster.local import LocalLease
+from harness.model.scenario import ClusterSpec, NodeSpec
 from harness.procs.ledger import ProcessLedger
-from harness.scenario.config import ClusterSpec, NodeSpec
 
 pytestmark = pytest.mark.integration
 

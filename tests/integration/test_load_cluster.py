@@ -94,7 +94,7 @@ def test_a_master_stopped_mid_run_closes_its_windows_and_reports(tmp_path: Path)
     SIGINT; it quits at once, ends the `load` window, writes its report and tells its workers."""
     from bench.load_server import running_server
     from harness.load.process import LoadProcess
-    from harness.load.spec import LoadSpec
+    from harness.model.load_spec import LoadSpec
     from harness.procs.ledger import ProcessLedger
 
     spec = LoadSpec.model_validate({"model": "open", "rate": 20, "workers": 2})

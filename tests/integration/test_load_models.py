@@ -15,9 +15,9 @@ import pytest
 
 from bench.load_server import running_server
 from harness.load.process import LoadProcess, run_load
-from harness.load.spec import LoadSpec
 from harness.measure.stats import window_stats
 from harness.measure.timeline import Timeline
+from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 from locustfiles.schedule import arrival_offsets, build_profile
 

@@ -35,6 +35,9 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
         "run", str(SMOKE), "--results", str(results), "--seed", "7",
         "--set", "duration_s=8",
         "--set", "slos.3={name: impossible latency, check: 'p(50) < 0.001ms'}",
+        # Memory SLOs (issue 23): judged on the recorder's memory samples by role.
+        "--set", "slos.4={name: replica memory flat, check: 'memory_growth(Echo) < 50%', window: 'after 2s of load'}",
+        "--set", "slos.5={name: replica memory peak, check: 'peak_memory(Echo) < 2GB'}",
     ])
     assert code == 1  # one SLO is impossible: the release is blocked
     run_dir = (results / "latest").resolve()
@@ -44,7 +47,18 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     assert summary["config"]["load"]["users"] == 4
     passed = {v["name"]: v["passed"] for v in summary["verdicts"]}
     assert passed == {"requests succeed": True, "p99 latency": True, "enough traffic": True,
-                      "impossible latency": False}
+                      "impossible latency": False, "replica memory flat": True, "replica memory peak": True}
+    measured = {v["name"]: v["measured"] for v in summary["verdicts"]}
+    assert 10 < measured["replica memory peak"] < 2000  # MB: one replica's resident memory
+    assert measured["replica memory flat"] is not None
+    # Memory samples by role: every kind of process the run owns, and the object store per node.
+    events = [json.loads(line) for line in (run_dir / "timeline" / "events.jsonl").read_text().splitlines()]
+    memory = [e for e in events if e["kind"] == "memory"]
+    assert len(memory) > 10 and summary["metrics"]["memory_samples"] == len(memory)
+    roles = set().union(*(m["roles"] for m in memory))
+    assert {"driver", "gcs", "raylet", "agent", "serve_controller", "proxy", "replica", "load"} <= roles, roles
+    assert max(m["deployments"].get("Echo", {}).get("n", 0) for m in memory) == 2
+    assert set(memory[-1]["object_store"]) == {"head", "a100-node", "a40-node"}
     # Every request reached the timeline and the SLO inputs match it.
     lines = (run_dir / "timeline" / "requests.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if '"request"' in line]
@@ -52,7 +66,7 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     assert {"t", "latency_ms", "status", "bytes", "outcome"} <= set(records[0])
     assert all(r["bytes"] == 256 for r in records if r["outcome"] == "ok")
     suite = read_junit(run_dir)
-    assert (suite.tests, suite.failures, suite.errors) == (4, 1, 0)
+    assert (suite.tests, suite.failures, suite.errors) == (6, 1, 0)
     failed = next(c for c in suite if c.result)
     assert isinstance(failed.result[0], Failure)
     assert f"harness reproduce {run_dir}" in failed.result[0].message

@@ -25,12 +25,12 @@ from junitparser import JUnitXml
 
 from harness.app import deploy as app_deploy
 from harness.cluster import local as cluster_mod
+from harness.model.context import RunContext
+from harness.model.outcome import EXIT_INFRA, EXIT_SLO_FAILED
+from harness.model.scenario import ClusterSpec, NodeSpec, Scenario
 from harness.procs.ledger import ProcessLedger
 from harness.run.components import build_components
-from harness.run.context import RunContext
-from harness.run.outcome import EXIT_INFRA, EXIT_SLO_FAILED
 from harness.run.runner import Runner
-from harness.scenario.config import ClusterSpec, NodeSpec, Scenario
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 
 from bench.load_server import running_server
 from harness.load.process import run_load
-from harness.load.spec import LoadSpec
 from harness.measure.timeline import Timeline
+from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 
 # No Ray cluster: `make test` runs this beside the unit tests (pytest -m no_cluster).

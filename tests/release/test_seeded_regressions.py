@@ -44,6 +44,10 @@ EXPECTED: dict[str, str | None] = {
     "latency-plus-15": "p50_ok_ms regressed",
     "good-node-loss": None,
     "tasks-without-retries": "every task completes",
+    "burst-slow-scale-down": "scales back down",
+    "burst-without-shedding": "shed fast",
+    "mix-slow-predict": "p(90) < 500ms for predict",
+    "idle-nodes-kept": "A100 nodes scale back down",
 }
 BASELINE_FROM = {"latency-regression": "good-overload", "latency-plus-15": "good-latency"}
 

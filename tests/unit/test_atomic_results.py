@@ -29,7 +29,7 @@ ALLOWED = {"harness/files.py"}
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from harness.run.outcome import RunOutcome
+    from harness.model.outcome import RunOutcome
     from harness.report.junit import build_suite, write_junit
     from harness.report.summary import build_summary, write_summary
     folder = Path(sys.argv[1])

@@ -22,8 +22,9 @@ from harness.gate.calibrate import (
     would_flake,
 )
 from harness.gate.calibrate_cmd import write_suggested
+from harness.model.outcome import Verdict
 from harness.scenario.loader import load_scenario
-from harness.slo.core import OPS, Verdict, parse_check
+from harness.slo.core import OPS, parse_check
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from rich.console import Console
 
 from chaos.component import ChaosComponent
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import RunContext
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
 from harness.scenario.loader import scenario_from_dict
 from tests.fixtures.http_ok import serve_ok
 
@@ -30,7 +30,7 @@ def test_shots_are_recorded_windowed_and_accounted_for(tmp_path: Path) -> None:
         ]},
     }, "unit")
     timeline = TimelineWriter(tmp_path / "timeline" / "events.jsonl")
-    ctx = RunContext(scenario, "unit", "r", tmp_path, timeline, ProcessLedger("r"), Console(quiet=True))
+    ctx = RunContext(scenario=scenario, scenario_file="unit", run_id="r", run_dir=tmp_path, timeline=timeline, ledger=ProcessLedger("r"), console=Console(quiet=True))
     ctx.app_url, ctx.http_port = f"http://127.0.0.1:{port}/api", port
     component = ChaosComponent(scenario.chaos)
     component.start(ctx)
@@ -47,8 +47,8 @@ def test_shots_are_recorded_windowed_and_accounted_for(tmp_path: Path) -> None:
     timeline.close()
     server.shutdown()
 
-    results = {r["id"]: r for r in ctx.artifacts["chaos_results"]}
-    assert [s["id"] for s in ctx.artifacts["chaos_schedule"]["shots"]] == ["fault-1", "fault-2", "fault-3"]
+    results = {r["id"]: r for r in ctx.artifacts.chaos_results}
+    assert [s["id"] for s in ctx.artifacts.chaos_schedule["shots"]] == ["fault-1", "fault-2", "fault-3"]
     latency, reset, late = results["fault-1"], results["fault-2"], results["fault-3"]
     assert latency["outcome"] == reset["outcome"] == "injected"
     assert latency["noticed"] == "latency applied to traffic" and latency["cleaned"] == "duration over"

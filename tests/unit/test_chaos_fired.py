@@ -13,9 +13,9 @@ from rich.console import Console
 from chaos.component import ChaosComponent
 from harness.measure.records import Abort, Chaos
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import RunContext
+from harness.model.scenario import ChaosSpec, SLOSpec
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
-from harness.scenario.config import ChaosSpec, SLOSpec
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.core import evaluate
 from harness.slo.implicit import FAULTS_CHECK, FAULTS_SLO_NAME, implicit_slos
@@ -125,7 +125,7 @@ def test_the_component_records_unplanned_entries_optional_shots_and_late_ones(tm
         {"fault": "launch_failure", "schedule": {"poisson_per_s": 0.001, "start_s": 14.9}},  # draws nothing
     ]})
     writer = TimelineWriter(tmp_path / "timeline" / "events.jsonl")
-    ctx = RunContext(scenario, "unit", "r", tmp_path, writer, ProcessLedger("r"), Console(quiet=True))
+    ctx = RunContext(scenario=scenario, scenario_file="unit", run_id="r", run_dir=tmp_path, timeline=writer, ledger=ProcessLedger("r"), console=Console(quiet=True))
     component = ChaosComponent(spec, join_timeout_s=10)
     writer.phase("run", "start")
     component.start(ctx)
@@ -141,7 +141,7 @@ def test_the_component_records_unplanned_entries_optional_shots_and_late_ones(tm
     recorded = Timeline.load(tmp_path)
     (unplanned,) = [e for e in recorded.events_of("chaos") if e.get("event") == "unplanned"]
     assert unplanned["entry"] == 3 and unplanned["fault"] == "launch_failure"
-    by_id = {r["id"]: r for r in ctx.artifacts["chaos_results"]}
+    by_id = {r["id"]: r for r in ctx.artifacts.chaos_results}
     assert by_id["fault-1"]["outcome"] == "no_target" and "not an autoscaling cluster" in by_id["fault-1"]["detail"]
     assert by_id["fault-2"]["optional"] is True and by_id["fault-2"]["outcome"] == "no_target"
     assert by_id["fault-3"]["outcome"] == "not_reached" and "before the shot was due" in by_id["fault-3"]["reason"]

@@ -9,11 +9,12 @@ import pytest
 from rich.console import Console
 
 from chaos.component import ChaosComponent
-from chaos.plan import NodeInfo, Traits, plan, shot_times
+from chaos.plan import Traits, plan, shot_times
 from harness.measure.timeline import TimelineWriter
+from harness.model.context import RunContext
+from harness.model.nodes import NodeInfo
+from harness.model.scenario import ChaosSpec, ScheduleSpec
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
-from harness.scenario.config import ChaosSpec, ScheduleSpec
 from harness.scenario.loader import scenario_from_dict
 
 NODES = [

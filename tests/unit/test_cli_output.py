@@ -15,9 +15,8 @@ import yaml
 
 from harness.cli import main
 from harness.gate.history import History, StoredResult
+from harness.model.outcome import RunOutcome, Verdict
 from harness.report.markdown import STEP_SUMMARY_ENV, publish, run_markdown, suite_markdown
-from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict
 from tests.synthetic_run import make_run
 
 ROOT = Path(__file__).resolve().parents[2]

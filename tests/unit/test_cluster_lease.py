@@ -18,8 +18,9 @@ import harness.cluster.local as local_mod
 from harness.cluster.autoscaling import AutoscalingLease
 from harness.cluster.existing import ExistingLease
 from harness.cluster.lease import LeaseSite, lease_for
-from harness.cluster.local import ClusterHandle, ClusterStartError, LocalLease
+from harness.cluster.local import ClusterStartError, LocalLease
 from harness.cluster.pool import ClusterPool, PoolLease
+from harness.model.cluster import ClusterHandle
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import scenario_from_dict
 

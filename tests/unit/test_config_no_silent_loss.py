@@ -161,8 +161,8 @@ def test_unknown_window_lists_the_known_ones():
 
 
 def test_import_path_app_deployments_are_checked_after_deploy(tmp_path):
-    from harness.run.context import InfraError
-    from harness.run.outcome import EXIT_USAGE
+    from harness.model.context import InfraError
+    from harness.model.outcome import EXIT_USAGE
     from harness.run.runner import Runner
 
     scenario = scenario_from_dict({

@@ -18,10 +18,10 @@ from rich.console import Console
 from harness.measure.records import Abort, Request
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import AbortRun, RunContext
+from harness.model.scenario import SLOSpec
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import AbortRun, RunContext
 from harness.run.failfast import FailFast, mark_aborted, plan_watches
-from harness.scenario.config import SLOSpec
 from harness.scenario.loader import ConfigError, scenario_from_dict
 from harness.slo import certain
 from harness.slo.core import evaluate, parse_check
@@ -202,8 +202,8 @@ def test_tick_writes_an_abort_record_and_raises(tmp_path: Path) -> None:
         requests.emit(record["kind"], **{k: v for k, v in record.items() if k != "kind"})
     requests.close()
     events = TimelineWriter(folder / "events.jsonl")
-    ctx = RunContext(sc, "ff.yaml", "r", tmp_path, events, ProcessLedger("r"),
-                     Console(file=io.StringIO()))
+    ctx = RunContext(scenario=sc, scenario_file="ff.yaml", run_id="r", run_dir=tmp_path, timeline=events, ledger=ProcessLedger("r"),
+                     console=Console(file=io.StringIO()))
     component = FailFast(sc)
     component.start(ctx)
     with pytest.raises(AbortRun) as raised:

@@ -89,12 +89,12 @@ def test_node_guard_trips_when_the_autoscaler_keeps_asking_past_the_cap(tmp_path
     from rich.console import Console
 
     from harness.cluster.autoscaling import HeadProcess
-    from harness.cluster.local import ClusterHandle
     from harness.measure.timeline import TimelineWriter
+    from harness.model.cluster import ClusterHandle
+    from harness.model.context import InfraError, RunContext
+    from harness.model.scenario import Scenario
     from harness.procs.ledger import ProcessLedger
-    from harness.run.context import InfraError, RunContext
     from harness.run.node_recorder import NodeGuard, NodeRecorder
-    from harness.scenario.config import Scenario
 
     scenario = Scenario.model_validate({"name": "g", "duration_s": 5, "cluster": {"autoscaling": {
         "node_types": [{"name": "R", "resources": {"R": 1}, "max_workers": 12}], "node_cap": 2}}})
@@ -102,7 +102,7 @@ def test_node_guard_trips_when_the_autoscaler_keeps_asking_past_the_cap(tmp_path
                      timeline=TimelineWriter(tmp_path / "events.jsonl"), ledger=ProcessLedger("g"),
                      console=Console(quiet=True))
     ctx.cluster = ClusterHandle(address="127.0.0.1:1", owned=True)
-    ctx.cluster._cluster = HeadProcess(subprocess.Popen(["true"]), tmp_path)
+    ctx.cluster.backend = HeadProcess(subprocess.Popen(["true"]), tmp_path)
     guard = NodeGuard(NodeRecorder(), node_cap=2)
     state = tmp_path / "provider_state.json"
     state.write_text(json.dumps({"refused": 1, "wanted_max": 7}))
@@ -112,4 +112,4 @@ def test_node_guard_trips_when_the_autoscaler_keeps_asking_past_the_cap(tmp_path
         guard.tick(ctx)
     assert caught.value.kind == "host_guard"
     assert "wanted 12 worker nodes" in caught.value.message and "node cap of this machine is 2" in caught.value.message
-    ctx.cluster._cluster.process.wait()
+    ctx.cluster.backend.process.wait()

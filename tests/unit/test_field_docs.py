@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.scenario.config import Scenario
+from harness.model.scenario import Scenario
 from harness.scenario.field_docs import DOCS, field_doc, models, reference_markdown
 from harness.scenario.scaffold import schema_text
 

@@ -159,7 +159,7 @@ def test_hostile_fault_arguments_are_refused_by_name(tmp_path: Path, key: str, v
 TAGS = ["!!python/object/apply:os.system ['touch {sentinel}']",
         "!!python/object/new:subprocess.Popen [['touch', '{sentinel}']]",
         "!!python/name:os.system", "!!python/module:os", "!!binary aGVsbG8=x", "!custom {{a: 1}}",
-        "!!python/object:harness.scenario.config.Scenario {{name: x}}"]
+        "!!python/object:harness.model.scenario.Scenario {{name: x}}"]
 
 
 @SETTINGS

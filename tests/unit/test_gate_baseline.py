@@ -14,7 +14,7 @@ from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult
 from harness.gate.session import SuiteSession
 from harness.gate.states import current_state
-from harness.run.outcome import RunOutcome
+from harness.model.outcome import RunOutcome
 
 SCENARIO = """
 name: tiny

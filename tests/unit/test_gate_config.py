@@ -42,7 +42,7 @@ def write_suite(tmp_path: Path, body: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["smoke", "nightly", "weekly"])
+@pytest.mark.parametrize("name", ["smoke", "presubmit", "nightly", "weekly"])
 def test_shipped_suites_validate(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     resolved = load_suite(find_suite_file(name, Path("configs/suites")))
@@ -182,8 +182,17 @@ scenarios:
     assert not destroys_nodes(a.scenario)
 
 
+def test_an_autoscaling_cluster_is_never_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """node_autoscaling.yaml has no chaos section and no fixed nodes: the pool must not try
+    to start it as a fixed cluster (nightly run 1 here: `not enough values to unpack`)."""
+    monkeypatch.chdir(ROOT)
+    entry = next(e for e in load_suite(Path("configs/suites/nightly.yaml")).entries if e.name == "node_autoscaling")
+    assert entry.scenario.cluster.autoscaling is not None and not destroys_nodes(entry.scenario)
+    assert reuse_key(entry.scenario) is None and not can_reuse(entry, entry.scenario)
+
+
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:
-    from harness.scenario.config import Scenario
+    from harness.model.scenario import Scenario
 
     class WithChaos(Scenario):  # the chaos section another part adds to Scenario
         chaos: dict = {}

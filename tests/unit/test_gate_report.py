@@ -13,9 +13,8 @@ from harness.gate.regression import RegressionVerdict
 from harness.gate.report import entry_suites
 from harness.gate.session import EntryResult
 from harness.gate.verdict import Decision
+from harness.model.outcome import RunOutcome, Verdict
 from harness.report.junit import write_junit
-from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict
 from tests.junit_check import junit_problems
 
 SCENARIO = """

@@ -15,8 +15,8 @@ from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.session import SuiteSession
 from harness.measure.timeline import Timeline
-from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict, evaluate
+from harness.model.outcome import RunOutcome, Verdict
+from harness.slo.core import evaluate
 from tests.unit.test_gate_baseline import SCENARIO, fake_run
 
 RANK = """regression:

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.cluster.local import ClusterHandle, PortConflict, check_ports_owned, free_port
+from harness.cluster.local import PortConflict, check_ports_owned, free_port
 from harness.measure.timeline import TimelineWriter
+from harness.model.cluster import ClusterHandle
+from harness.model.context import InfraError, RunContext
+from harness.model.scenario import HealthSpec
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import InfraError, RunContext
 from harness.run.health import HealthGuard, describe_load_exit, gcs_reachable
-from harness.scenario.config import HealthSpec
 from harness.scenario.loader import scenario_from_dict
 
 SCENARIO = {"name": "g", "duration_s": 5, "cluster": {"nodes": [{"name": "head", "num_cpus": 1}]}}

@@ -4,10 +4,10 @@ import pytest
 from rich.console import Console
 
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import InfraError, RunContext
+from harness.model.scenario import HostGuardSpec, Scenario
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import InfraError, RunContext
 from harness.run.host_guard import HostGuard, Saturation, own_rss_mb
-from harness.scenario.config import HostGuardSpec, Scenario
 
 
 def test_saturation_needs_an_unbroken_stretch():

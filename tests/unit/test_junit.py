@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from junitparser import Error, Failure, JUnitXml, Skipped
 
+from harness.model.outcome import RunOutcome, Verdict
 from harness.report.junit import build_suite, write_junit
-from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict
 from tests.junit_check import junit_problems
 
 

@@ -16,8 +16,9 @@ from harness.measure.timeline import (
     TimelineWriter,
     read_stream,
 )
+from harness.model.context import RunContext
+from harness.model.scenario import ClusterSpec, DeploymentSpec, NodeSpec, Scenario
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
 from harness.run.live import (
     LiveState,
     LiveView,
@@ -26,7 +27,6 @@ from harness.run.live import (
     render_line,
     render_panel,
 )
-from harness.scenario.config import ClusterSpec, DeploymentSpec, NodeSpec, Scenario
 from tests.synthetic_run import BURST, CHAOS_AT, LOAD, NODE_DEAD_AT, T0, make_run
 
 

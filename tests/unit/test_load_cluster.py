@@ -14,16 +14,17 @@ import pytest
 
 from harness.load.actor import LoadWorker
 from harness.load.cluster import ClusterWorkers, Target, _Worker, resolve_targets
-from harness.load.placement import NodeInfo, PlacementError, plan_placement
 from harness.load.process import judge_reports
-from harness.load.spec import LoadSpec
 from harness.measure.timeline import TimelineWriter, read_stream
+from harness.model.load_spec import LoadSpec
+from harness.model.nodes import NodeInfo
+from harness.model.placement import PlacementError, plan_placement
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import ConfigError, scenario_from_dict
 
-HEAD = NodeInfo("id-h", "head", True, resources={"CPU": 0})
-W1 = NodeInfo("id-1", "w1", False, resources={"CPU": 1, "loadgen": 1})
-W2 = NodeInfo("id-2", "w2", False, resources={"CPU": 1})
+HEAD = NodeInfo("head", {"CPU": 0}, True, node_id="id-h")
+W1 = NodeInfo("w1", {"CPU": 1, "loadgen": 1}, node_id="id-1")
+W2 = NodeInfo("w2", {"CPU": 1}, node_id="id-2")
 CLUSTER = {"nodes": [{"name": "head", "num_cpus": 0}, {"name": "w1", "num_cpus": 1, "resources": {"loadgen": 1}},
                      {"name": "w2", "num_cpus": 1}]}
 BASE = {"name": "t", "duration_s": 10, "cluster": CLUSTER}

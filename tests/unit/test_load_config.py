@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.load.process import LoadProcess, judge_reports
-from harness.load.spec import LoadSpec
+from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
 from locustfiles.policy import RetryPolicy, classify

@@ -20,9 +20,9 @@ from harness.measure.stats import (
     window_stats,
 )
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import RunContext
+from harness.model.scenario import SLOSpec
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
-from harness.scenario.config import SLOSpec
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.core import evaluate
 
@@ -155,7 +155,7 @@ def test_load_report_prints_the_window_table_and_stores_it(tmp_path: Path) -> No
                      ledger=ProcessLedger("t"), console=Console(file=out, width=80))
     report = LoadReport()
     report.stop(ctx)
-    rows = ctx.artifacts["load_windows"]
+    rows = ctx.artifacts.load_windows
     assert [r["window"] for r in rows] == ["load", "baseline", "burst-1"]
     assert rows[1]["requests"] == 50 and rows[2]["requests"] == 50
     text = out.getvalue()

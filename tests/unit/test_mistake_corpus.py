@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.run.outcome import EXIT_USAGE
+from harness.model.outcome import EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "mistakes"

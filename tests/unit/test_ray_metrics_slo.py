@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from harness.measure.records import RayMetrics
+from harness.model.scenario import SLOSpec
 from harness.run.ray_scrape import parse_exposition
-from harness.scenario.config import SLOSpec
 from harness.slo.core import evaluate, validate_checks
 from harness.slo.ray import families_named
 from tests.unit.slo_timelines import T0, phase, sample, timeline
@@ -137,8 +137,9 @@ def test_ray_slos_on_an_existing_cluster_are_refused(tmp_path):
 def test_the_scraper_reads_only_the_runs_own_nodes_and_records_a_failed_scrape(tmp_path):
     import types
 
-    from harness.cluster.local import ClusterHandle, NodeHandle, free_port
+    from harness.cluster.local import free_port
     from harness.measure.timeline import Timeline, TimelineWriter
+    from harness.model.cluster import ClusterHandle, NodeHandle
     from harness.run.ray_scrape import RayScraper
 
     closed = free_port()  # nothing listens: the scrape fails, as against a node that just died

@@ -5,10 +5,10 @@ import time
 from rich.console import Console
 
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import RunContext
+from harness.model.scenario import RecorderSpec, Scenario
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
 from harness.run.recorder import Recorder
-from harness.scenario.config import RecorderSpec, Scenario
 
 
 class SlowPolls(Recorder):

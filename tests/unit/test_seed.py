@@ -23,8 +23,8 @@ from harness.app.builtin import replica_stream, sample_latency_ms
 from harness.load.process import LoadProcess
 from harness.load.traffic import resolve_requests
 from harness.measure.timeline import TimelineWriter
+from harness.model.context import RunContext
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
 from harness.scenario.loader import load_scenario, scenario_from_dict, seed_override
 from harness.seed import STREAMS, UndeclaredStream, derive, stream
 from harness.workloads import build_workloads

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from harness.measure.timeline import Timeline
-from harness.scenario.config import SLOSpec
+from harness.model.scenario import SLOSpec
 from harness.slo.core import SLOSyntaxError, evaluate, parse_check, percentile
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.scenario.config import SLOSpec
+from harness.model.scenario import SLOSpec
 from harness.scenario.loader import ConfigError, scenario_from_dict
 from harness.slo.bounds import bound_problem
 from harness.slo.catalog import METRICS

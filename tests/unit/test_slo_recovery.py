@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from harness.scenario.config import SLOSpec
+from harness.model.scenario import SLOSpec
 from harness.slo.core import evaluate
 from tests.unit.slo_timelines import phase, request, sample, samples, timeline
 

@@ -2,7 +2,7 @@ import pytest
 
 from harness.measure import windows
 from harness.measure.timeline import Window
-from harness.scenario.config import SLOSpec
+from harness.model.scenario import SLOSpec
 from harness.slo.core import evaluate, validate_windows, window_of
 from tests.unit.slo_timelines import T0, phase, request, timeline
 

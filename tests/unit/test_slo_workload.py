@@ -1,6 +1,6 @@
 import pytest
 
-from harness.scenario.config import SLOSpec
+from harness.model.scenario import SLOSpec
 from harness.slo.core import SLOSyntaxError, evaluate
 from tests.unit.slo_timelines import phase, timeline, workload_result
 

@@ -17,11 +17,10 @@ from harness.gate.history_cmd import label_rows, print_labels, print_scenarios
 from harness.gate.report import print_suite
 from harness.gate.verdict import Decision
 from harness.load.report import build_table
+from harness.model.outcome import RunOutcome, Verdict
 from harness.report.compare import RunFolder, build_comparison, print_comparison
 from harness.report.junit import build_suite, write_junit
 from harness.report.terminal import print_verdicts
-from harness.run.outcome import RunOutcome
-from harness.slo.core import Verdict
 from tests.synthetic_run import make_run
 
 WHY = ("p(99) < 1000ms violated: measured 2003.4ms, expected below 1000.0ms in window 'load' "

@@ -12,7 +12,7 @@ import pytest
 
 from harness.load.traffic import resolve_requests
 from harness.measure.timeline import Timeline
-from harness.scenario.config import SLOSpec
+from harness.model.scenario import SLOSpec
 from harness.scenario.loader import ConfigError, load_scenario
 from harness.slo.core import evaluate
 from locustfiles.requests import RequestMix

@@ -13,12 +13,12 @@ import pytest
 from rich.console import Console
 
 from harness.cli import run_document
+from harness.model.outcome import RunOutcome
+from harness.model.scenario import SLOSpec
 from harness.report.html import _verdict_rows
 from harness.report.junit import build_suite, write_junit
 from harness.report.markdown import run_markdown
 from harness.report.terminal import print_verdicts
-from harness.run.outcome import RunOutcome
-from harness.scenario.config import SLOSpec
 from harness.slo.core import evaluate
 from tests.junit_check import junit_problems
 from tests.unit.slo_timelines import phase, request, timeline

@@ -7,9 +7,9 @@ import io
 import pytest
 from rich.console import Console
 
+from harness.model.outcome import RunOutcome
+from harness.model.scenario import SLOSpec
 from harness.report.terminal import print_verdicts
-from harness.run.outcome import RunOutcome
-from harness.scenario.config import SLOSpec
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.core import evaluate
 from tests.unit.slo_timelines import phase, request, timeline
@@ -111,7 +111,7 @@ def test_on_no_data_takes_only_fail_or_pass():
 
 def test_load_error_quotes_the_locust_log(tmp_path):
     from harness.load.process import LoadProcess, _Proc
-    from harness.load.spec import LoadSpec
+    from harness.model.load_spec import LoadSpec
     from harness.procs.ledger import ProcessLedger
 
     log = tmp_path / "locust.log"

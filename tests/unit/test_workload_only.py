@@ -16,11 +16,11 @@ from rich.console import Console
 from chaos.component import ChaosComponent
 from harness.cli import main
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import RunContext
+from harness.model.scenario import Scenario, SLOSpec, TasksWorkloadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.report.html import build_report
-from harness.run.context import RunContext
 from harness.run.live import LiveState, render_line, render_panel
-from harness.scenario.config import Scenario, SLOSpec, TasksWorkloadSpec
 from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
 from harness.slo.core import evaluate
 from harness.slo.implicit import FAULTS_SLO_NAME, KILLER_SLO_NAME, implicit_slos
@@ -253,7 +253,7 @@ def killer_ctx(tmp_path: Path, at_s: list[float]) -> tuple[RunContext, TimelineW
                   "faults": [{"fault": "kill_raylet", "schedule": {"at_s": at_s}}]},
     }, "unit")
     writer = TimelineWriter(tmp_path / "timeline" / "events.jsonl")
-    ctx = RunContext(scenario, "unit", "r", tmp_path, writer, ProcessLedger("r"), Console(quiet=True))
+    ctx = RunContext(scenario=scenario, scenario_file="unit", run_id="r", run_dir=tmp_path, timeline=writer, ledger=ProcessLedger("r"), console=Console(quiet=True))
     return ctx, writer
 
 
@@ -281,10 +281,10 @@ def test_offsets_count_from_run_and_stop_run_halts_the_schedule(tmp_path: Path) 
     relay.on_stop()
     component.stop(ctx)
     writer.close()
-    second = {r["id"]: r for r in ctx.artifacts["chaos_results"]}["fault-2"]
+    second = {r["id"]: r for r in ctx.artifacts.chaos_results}["fault-2"]
     assert second["outcome"] == "not_reached" and "stop_run()" in second["reason"]
     assert second["planned_t"] == pytest.approx(relay.run_t + 40.0)
-    assert "ResourceKiller.run()" in ctx.artifacts["chaos_schedule"]["relative_to"]
+    assert "ResourceKiller.run()" in ctx.artifacts.chaos_schedule["relative_to"]
 
 
 def test_a_killer_never_started_leaves_every_fault_not_reached(tmp_path: Path) -> None:
@@ -295,7 +295,7 @@ def test_a_killer_never_started_leaves_every_fault_not_reached(tmp_path: Path) -
     time.sleep(1.3)
     component.stop(ctx)
     writer.close()
-    results = ctx.artifacts["chaos_results"]
+    results = ctx.artifacts.chaos_results
     assert [r["outcome"] for r in results] == ["not_reached", "not_reached"]
     assert all("never started the ResourceKiller" in r["reason"] for r in results)
     assert all(r["planned_t"] is None for r in results)
@@ -351,8 +351,8 @@ def test_report_of_a_workload_only_run_has_cpu_not_request_charts(tmp_path: Path
 
 
 def test_terminal_says_why_a_verdict_failed() -> None:
+    from harness.model.outcome import RunOutcome
     from harness.report.terminal import print_verdicts
-    from harness.run.outcome import RunOutcome
 
     records = [workload_result(20, "t", lost=2, wrong=0, why="lost: task 6 (NodeDiedError), task 9 (NodeDiedError)")]
     outcome = RunOutcome("r", "core", "s.yaml", 1, "/tmp/r", 0.0)

@@ -9,9 +9,9 @@ import pytest
 from rich.console import Console
 
 from harness.measure.timeline import Timeline, TimelineWriter
+from harness.model.context import RunContext
+from harness.model.scenario import Scenario
 from harness.procs.ledger import ProcessLedger
-from harness.run.context import RunContext
-from harness.scenario.config import Scenario
 from harness.scenario.loader import ConfigError, scenario_from_dict
 from harness.workloads import build_workloads
 from harness.workloads.actors import lost_messages
@@ -152,7 +152,7 @@ def test_workload_that_crashes_reports_why(tmp_path):
 
 
 def test_script_verdict_quotes_the_error_line_of_its_output(tmp_path):
-    from harness.scenario.config import SLOSpec
+    from harness.model.scenario import SLOSpec
     from harness.slo.core import evaluate
 
     script = tmp_path / "needs_pandas.py"

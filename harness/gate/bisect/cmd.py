@@ -36,7 +36,7 @@ from harness.gate.bisect.search import (
 )
 from harness.gate.bisect.state import BisectState, Commit, resume_mismatch
 from harness.gate.sequential import flake_probability
-from harness.run.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
+from harness.model.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
 from harness.scenario.loader import ConfigError
 
 MIN_HISTORY_RUNS = 10  # fewer judged runs in history: measure the flake rate instead

@@ -26,7 +26,7 @@ from harness.gate.bisect import setup as bisect_setup
 from harness.gate.bisect.git import add_worktree, remove_worktree
 from harness.gate.bisect.state import RunRecord
 from harness.gate.metrics import key_metrics
-from harness.scenario.config import Scenario
+from harness.model.scenario import Scenario
 from harness.scenario.loader import ConfigError, load_scenario, seed_override
 
 
@@ -123,7 +123,7 @@ class CommitRunner:
             return RunRecord(status="error", error=f"at {commit[:12]}: {' '.join(exc.lines)}")
         runner = Runner(scenario, self.scenario_file, self.folder / "runs", overrides=overrides,
                         console=self.console, pool=self.pool)
-        runner.ctx.artifacts["bisect_commit"] = commit
+        runner.ctx.artifacts.bisect_commit = commit
         outcome = runner.run()
         if outcome.error_kind == "interrupted":
             raise KeyboardInterrupt  # stopped by the user: no verdict, the bisect stops and saves

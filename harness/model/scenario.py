@@ -20,9 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from harness.cluster.autoscaling_spec import AutoscalingClusterSpec
-from harness.load.placement import static_problems
-from harness.load.spec import LoadSpec
+from harness.hooks import hookimpl
+from harness.model.autoscaling_spec import AutoscalingClusterSpec
+from harness.model.load_spec import LoadSpec
+from harness.model.placement import static_problems
 
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -307,6 +308,7 @@ class RecorderSpec(Strict):
     # 2 Hz or faster: autoscaling and recovery SLOs are only as precise as this.
     interval_s: Annotated[float, Field(ge=0.05, le=0.5)] = 0.5
     retries: Annotated[int, Field(ge=1, le=10)] = 3
+    memory: bool = True  # harness.run.memory_sampler, each round
 
 
 class ScheduleSpec(Strict):
@@ -477,3 +479,9 @@ def semantic_errors(scenario: Scenario) -> list[tuple[str, str]]:
                                f"a deployment of the built-in app ({BUILTIN_DEPLOYMENT}), got {dep.name!r}"))
     errors += static_problems(scenario.load, scenario.cluster)  # placement: cluster vs the node list
     return errors
+
+
+@hookimpl
+def scenario_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """The cross-section rules above, as checks of the loader (harness.hooks)."""
+    return [(key, f"expected {what}") for key, what in semantic_errors(scenario)]

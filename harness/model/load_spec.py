@@ -13,8 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from harness.load.traffic import RequestSpec
-
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Level = Annotated[float, Field(ge=0, le=1_000_000)]
@@ -22,6 +20,32 @@ WindowName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 # Windows the harness itself writes: a shape may not reuse their names.
 RESERVED_WINDOWS = frozenset({"run", "load", "after_load", "cooldown", "cluster_start", "app_deploy"})
 MAX_USERS = 10_000
+
+
+RequestName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Status = Annotated[int, Field(ge=100, le=599)]
+
+
+class RequestSpec(BaseModel):
+    # strict: `weight: yes` or `weight: "2"` is a mistake, not 1 or 2.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: RequestName
+    weight: Annotated[float, Field(gt=0, le=1_000_000)] = 1
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    app: str | None = Field(default=None, min_length=1)
+    path: str = Field(default="/", pattern=r"^/", max_length=2000)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None  # any JSON value, sent as is
+    body_template: dict[str, Any] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # default: load.request_timeout_s
+    expect_status: Status | list[Status] | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if self.body is not None and self.body_template is not None:
+            raise ValueError("expected body or body_template, not both")
+        return self
 
 
 class _Model(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.scenario import safe_yaml
+from harness.model import safe_yaml
 
 
 def _describe(value: Any) -> str:

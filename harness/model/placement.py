@@ -8,8 +8,10 @@ workers, or a resource no node has, is a config error (exit 2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from harness.model.nodes import NodeInfo
 
 
 class PlacementError(ValueError):
@@ -19,15 +21,6 @@ class PlacementError(ValueError):
         super().__init__(f"{key}: expected {expected}")
         self.key = key
         self.expected = expected
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    node_id: str
-    name: str
-    is_head: bool
-    ip: str = "127.0.0.1"
-    resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,11 +55,11 @@ def static_problems(load: Any, cluster: Any) -> list[tuple[str, str]]:
         return []  # an existing cluster is checked once it is up
     if cluster.autoscaling is not None:
         spec = cluster.autoscaling
-        nodes = [NodeInfo("head", "head", True, resources=spec.head.offered())]
-        nodes += [NodeInfo(f"{t.name}-{k}", f"{t.name}-{k}", False, resources=t.offered())
+        nodes = [NodeInfo("head", spec.head.offered(), True, node_id="head")]
+        nodes += [NodeInfo(f"{t.name}-{k}", t.offered(), node_id=f"{t.name}-{k}")
                   for t in spec.node_types for k in range(t.min_workers)]
     else:
-        nodes = [NodeInfo(n.name, n.name, i == 0, resources={**n.resources, "CPU": n.num_cpus})
+        nodes = [NodeInfo(n.name, {**n.resources, "CPU": n.num_cpus}, i == 0, node_id=n.name)
                  for i, n in enumerate(cluster.nodes)]
     try:
         plan_placement(nodes, load.workers, load.node_resource)

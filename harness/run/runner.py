@@ -606,3 +606,4 @@ def _leave_existing_cluster(app_names: list[str], serve_was_running: bool, wait:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:
         pass
+

@@ -1,5 +1,9 @@
-"""`harness bisect` end to end: a generated 8-commit app repository whose handler gets
-slower at commit 5, bisected on one shared local cluster, names that commit."""
+"""`harness bisect` end to end: a generated 5-commit app repository whose handler gets
+slower at commit 3, bisected on one shared local cluster, names that commit.
+
+Five commits and --broken-rate 0.99 keep it to 6 runs (8 with one flaky failure of a good
+commit), each probe still decided by a real run, in both directions: commit 2 passes, commit 3
+fails. The sequential rule's run counts are unit-tested (tests/unit/test_bisect_search.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import psutil
 from harness.cli import main
 from tests.fixtures.bisect_repo import make_repo
 
-REGRESSION_AT = 5
+REGRESSION_AT = 3
 SCENARIO = """
 name: bisect-latency
 seed: 3
@@ -36,12 +40,12 @@ def _ray_children() -> list[str]:
 
 def test_bisect_names_the_commit_that_slowed_the_app(tmp_path: Path, capsys) -> None:
     repo = tmp_path / "app"
-    ids = make_repo(repo, commits=8, regression_at=REGRESSION_AT, bad_sleep_ms=150)
+    ids = make_repo(repo, commits=5, regression_at=REGRESSION_AT, bad_sleep_ms=150)
     scenario = tmp_path / "latency.yaml"
     scenario.write_text(SCENARIO)
     results = tmp_path / "results"
     argv = ["bisect", str(scenario), "--repo", str(repo), "--good", ids[0], "--bad", "main",
-            "--flake-rate", "0.02", "--results", str(results), "--json"]
+            "--flake-rate", "0.02", "--broken-rate", "0.99", "--results", str(results), "--json"]
     code = main(argv)
     doc = json.loads(capsys.readouterr().out)
     assert code == 0, doc["message"]

@@ -1,5 +1,6 @@
 """`harness bisect --setup`: each probed commit's dependency installed into a venv of its
-own (cached), which the commit's replicas import from."""
+own (cached), which the commit's replicas import from. --broken-rate 0.99: one run decides
+each of the three commits (3 runs, not 5); every commit is still probed and set up."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_setup_installs_each_commits_dependency_into_a_cached_venv(tmp_path: Pat
     scenario.write_text(SCENARIO)
     results = tmp_path / "results"
     code = main(["bisect", str(scenario), "--repo", str(repo), "--good", ids[0], "--bad", ids[-1],
-                 "--flake-rate", "0.01", "--setup", SETUP, "--results", str(results), "--json",
+                 "--flake-rate", "0.01", "--broken-rate", "0.99", "--setup", SETUP, "--results", str(results), "--json",
                  "--no-history"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0, doc["message"]

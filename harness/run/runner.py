@@ -194,9 +194,13 @@ class Runner:
             return None
         if load is not None and load.placement == "cluster":
             return None
-        self._serve_port = cluster_mod.free_port()
-        port, options = self._serve_port, serve_options(app._serve, self._serve_port)
-        return app_deploy.EarlyServe(lambda: app_deploy.start_serve(port, owned_cluster=True, http_options=options))
+
+        def start() -> Any:
+            self._serve_port = cluster_mod.free_port()  # picked just before Serve binds it
+            return app_deploy.start_serve(self._serve_port, owned_cluster=True,
+                                          http_options=serve_options(app._serve, self._serve_port))
+
+        return app_deploy.EarlyServe(start)
 
     def _start_cluster(self) -> None:
         ctx = self.ctx
@@ -224,8 +228,8 @@ class Runner:
             serve_config = app._serve
             since = time.time()
             if self._early_serve is not None and ctx.cluster.owned:  # begun during the cluster start
-                wanted_port = self._serve_port
                 client = self._early_serve.result(app.ready_timeout_s)
+                wanted_port = self._serve_port
             else:
                 wanted_port = cluster_mod.free_port()
                 client = app_deploy.start_serve(

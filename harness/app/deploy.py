@@ -18,29 +18,14 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from harness.app.serve_config import ServeConfig, deploy_schema
-from harness.model.scenario import AppSpec
+from harness.app.serve_config import deploy_schema
+from harness.model.serve import ServeConfig
 
 LOOPBACK = "127.0.0.1"
 
 
 class AppNotReady(Exception):
     """The app never became ready: an infrastructure error, not a verdict."""
-
-
-def application_config(app: AppSpec, seed: int) -> dict[str, Any]:
-    args = dict(app.args)
-    if app.is_builtin:
-        args = {**app.builtin.model_dump(), "seed": seed, **args}
-    config: dict[str, Any] = {
-        "name": app.name,
-        "route_prefix": app.route_prefix,
-        "import_path": app.resolved_import_path(),
-        "args": args,
-    }
-    if app.deployments:
-        config["deployments"] = [d.serve_options() for d in app.deployments]
-    return config
 
 
 def start_serve(

@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
+from harness.files import copy_session_logs
 from harness.model.cluster import ClusterHandle, NodeHandle
 from harness.model.scenario import ClusterSpec, NodeSpec
 from harness.procs.ledger import ProcessLedger
@@ -306,14 +307,6 @@ def copy_ray_logs(handle: ClusterHandle, dest: Path) -> None:
     """Copy the session logs of a local cluster into the run's results."""
     if handle.temp_dir is not None:
         copy_session_logs(handle.temp_dir, dest)
-
-
-def copy_session_logs(ray_temp: Path, dest: Path) -> None:
-    """Copy every session's logs under a Ray temp dir (also used after a dead run)."""
-    for session in ray_temp.glob("session_2*"):
-        logs = session / "logs"
-        if logs.is_dir():
-            shutil.copytree(logs, dest / session.name, dirs_exist_ok=True, ignore_dangling_symlinks=True)
 
 
 def make_temp_root(run_id: str) -> Path:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.cluster.lease import ClusterLease, LeaseSite, Released, own_lease
+from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.cluster.local import ClusterStartError, LocalLease
-from harness.gate.config import ResolvedEntry
+from harness.cluster.pick import own_lease
 from harness.model.cluster import ClusterHandle
 from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
@@ -63,10 +63,6 @@ def may_share(scenario: Scenario, share: bool | None = None) -> bool:
     if share is True:
         return True  # the suite author vouches that its faults leave nodes alone
     return not destroys_nodes(scenario)
-
-
-def can_reuse(entry: ResolvedEntry, scenario: Scenario) -> bool:
-    return may_share(scenario, entry.entry.reuse_cluster)
 
 
 class ClusterPool:

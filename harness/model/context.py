@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from harness.model.cluster import ClusterHandle
+from harness.model.outcome import RunOutcome
 from harness.model.scenario import Scenario
 
 
@@ -130,3 +131,14 @@ class RunComponent(Protocol):
 
     def metrics(self) -> dict[str, Any]:
         """Numbers for summary.json and JUnit properties."""
+
+
+class RunReporter(Protocol):
+    """What becomes of a run's results (harness.report.run_results.RunResults): the runner
+    calls `write` once at the end of every run, whatever happened, then `show`."""
+
+    def write(self, ctx: RunContext, outcome: RunOutcome, *, release: str, results_root: Path) -> None:
+        """Write the results; a file that cannot be written is a note on the outcome."""
+
+    def show(self, ctx: RunContext, outcome: RunOutcome) -> None:
+        """Show the verdicts (the console of the run)."""

@@ -30,25 +30,20 @@ from rich.console import Console
 from harness.app import deploy as app_deploy
 from harness.app.serve_config import http_options as serve_options
 from harness.cluster import local as cluster_mod
-from harness.cluster.lease import LeasePool, LeaseSite, lease_for
-from harness.files import point_symlink, results_fallback_dir, write_atomic
+from harness.cluster.lease import LeasePool, LeaseSite
+from harness.cluster.pick import lease_for
+from harness.files import write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
 from harness.load.traffic import resolve_requests
 from harness.measure.records import Error, Teardown
 from harness.measure.stats import window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
-from harness.model.context import AbortRun, InfraError, RunComponent, RunContext
+from harness.model.context import AbortRun, InfraError, RunComponent, RunContext, RunReporter
 from harness.model.outcome import CONFIG_ERROR, RunOutcome
 from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch, protect_run
-from harness.report.html import REPORT_FILE, write_report
-from harness.report.junit import build_suite, write_junit
-from harness.report.prometheus import RUN_FILE as PROM_FILE
-from harness.report.prometheus import write_run_metrics
-from harness.report.summary import app_version, build_summary, write_summary
-from harness.report.terminal import print_verdicts
 from harness.run.components import build_components
 from harness.run.failfast import mark_aborted
 from harness.run.health import describe_load_exit
@@ -122,9 +117,11 @@ class Runner:
 
     def __init__(
         self,
+        *,
         scenario: Scenario,
         scenario_file: str,
         results_root: Path,
+        reporter: RunReporter,
         overrides: list[str] | None = None,
         console: Console | None = None,
         components: list[RunComponent] | None = None,
@@ -134,10 +131,13 @@ class Runner:
         metrics_port: int | None = None,
         release: str = "",
     ):
-        """pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster;
+        """reporter: writes the run's results at its end, whatever happened, and shows them
+        (harness.report.run_results.RunResults: summary.json, junit.xml, report.html, ...);
+        pool: a suite's (or calibration's) shared clusters; share_cluster: the entry's reuse_cluster;
         metrics_port: serve the live counters for Prometheus on 127.0.0.1 (harness.run.live_metrics);
         release: the release label (`--label`), in summary.json and on every exported metric."""
         self.release = release
+        self.reporter = reporter
         if scenario.app is not None and scenario.app._serve is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
@@ -475,37 +475,8 @@ class Runner:
         self.outcome.timings["judge_s"] = round(time.monotonic() - t0, 3)
 
     def _write_results(self) -> None:
-        ctx = self.ctx
         self.outcome.ended_at = time.time()
-        summary = build_summary(
-            self.outcome,
-            self.scenario.model_dump(mode="json"),
-            {"overrides": ctx.overrides, "http_port": ctx.http_port, "artifacts": ctx.artifacts.as_dict(),
-             "release": self.release},
-        )
-        summary["versions"]["app"] = app_version(self.scenario.app)
-        try:
-            write_summary(ctx.run_dir / "summary.json", summary)
-            write_junit(ctx.run_dir / "junit.xml", [build_suite(self.outcome)])
-        except OSError as exc:  # e.g. a full disk: each file is complete or absent
-            fallback = results_fallback_dir(self.run_id)
-            self.outcome.notes.append(f"could not write results to {ctx.run_dir} ({exc}); wrote them to {fallback}")
-            summary["notes"] = self.outcome.notes
-            write_summary(fallback / "summary.json", summary)
-            write_junit(fallback / "junit.xml", [build_suite(self.outcome)])
-            return
-        try:
-            write_report(ctx.run_dir)
-        except Exception as exc:  # the report is a view of the results: never worth the verdict
-            self.outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
-        try:
-            write_run_metrics(ctx.run_dir)
-        except Exception as exc:  # a view of the results too
-            self.outcome.notes.append(f"could not write {PROM_FILE}: {exc}")
-        try:
-            point_symlink(self.results_root / "latest", ctx.run_dir.name)
-        except OSError as exc:
-            self.outcome.notes.append(f"could not update results/latest: {exc}")
+        self.reporter.write(self.ctx, self.outcome, release=self.release, results_root=self.results_root)
 
     def run(self) -> RunOutcome:
         ctx = self.ctx
@@ -549,9 +520,7 @@ class Runner:
                     finally:
                         if self._watch is not None:
                             self._watch.finish()
-        print_verdicts(ctx.console, self.outcome)
-        if (ctx.run_dir / REPORT_FILE).exists():
-            ctx.console.print(f"report: {ctx.run_dir / REPORT_FILE}", highlight=False, soft_wrap=True)
+        self.reporter.show(ctx, self.outcome)
         return self.outcome
 
 

@@ -24,6 +24,7 @@ from harness.load.process import LoadProcess
 from harness.load.traffic import resolve_requests
 from harness.measure.timeline import TimelineWriter
 from harness.model.context import RunContext
+from harness.model.shape import build_profile
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import load_scenario, scenario_from_dict, seed_override
 from harness.seed import STREAMS, UndeclaredStream, derive, stream
@@ -31,13 +32,7 @@ from harness.workloads import build_workloads
 from harness.workloads.tasks import expected_value
 from locustfiles.policy import RetryPolicy
 from locustfiles.requests import RequestMix
-from locustfiles.schedule import (
-    arrival_offsets,
-    build_profile,
-    dump_schedule,
-    request_draws,
-    worker_streams,
-)
+from locustfiles.schedule import arrival_offsets, dump_schedule, request_draws, worker_streams
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLICAS = 3

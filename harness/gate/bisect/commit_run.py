@@ -107,6 +107,7 @@ class CommitRunner:
             remove_worktree(self.repo, path)
 
     def __call__(self, index: int, commit: str, number: int) -> RunRecord:
+        from harness.report.run_results import RunResults
         from harness.run.runner import Runner  # imports Ray
 
         tree = self.worktree(commit)
@@ -121,7 +122,8 @@ class CommitRunner:
             return RunRecord(status="error", error=str(exc))
         except ConfigError as exc:
             return RunRecord(status="error", error=f"at {commit[:12]}: {' '.join(exc.lines)}")
-        runner = Runner(scenario, self.scenario_file, self.folder / "runs", overrides=overrides,
+        runner = Runner(scenario=scenario, scenario_file=self.scenario_file, results_root=self.folder / "runs",
+                        reporter=RunResults(), overrides=overrides,
                         console=self.console, pool=self.pool)
         runner.ctx.artifacts.bisect_commit = commit
         outcome = runner.run()

@@ -42,7 +42,8 @@ CANNOT_OVERLAP = [
 ]
 
 
-def _phase_edges(run_dir: Path) -> dict[tuple[str, str], float]:
+def phase_edges(run_dir: Path) -> dict[tuple[str, str], float]:
+    """(window, edge) -> the first time a run's timeline has it (both streams)."""
     edges: dict[tuple[str, str], float] = {}
     for stream in ("events", "requests"):
         path = run_dir / "timeline" / f"{stream}.jsonl"
@@ -56,7 +57,7 @@ def _phase_edges(run_dir: Path) -> dict[tuple[str, str], float]:
 def run_phases(run_dir: Path, returned: float) -> dict[str, float]:
     """One run's phases from its summary.json and timeline (seconds)."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    timings, edges = summary.get("timings", {}), _phase_edges(run_dir)
+    timings, edges = summary.get("timings", {}), phase_edges(run_dir)
     steps = summary.get("artifacts", {}).get("app_ready_steps") or {}
     out: dict[str, float] = {"cluster acquire": timings.get("cluster_start_s", 0.0)}
     app = edges.get(("app_deploy", "end"), 0.0) - edges.get(("app_deploy", "start"), 0.0)

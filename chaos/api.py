@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaos.fault_errors import FaultError, NoTarget
+
+__all__ = ["FaultError", "NoTarget"]  # with the API every fault imports
+
 if TYPE_CHECKING:
     from chaos.guard import OwnershipGuard
     from chaos.proxy import FaultProxy
@@ -48,14 +52,6 @@ class NoArgs(FaultArgs):
 
 class DurationArgs(FaultArgs):
     duration_s: float = Field(default=5.0, gt=0, le=3600)
-
-
-class FaultError(Exception):
-    """An injection that could not be carried out; recorded as outcome `failed`."""
-
-
-class NoTarget(FaultError):
-    """Nothing matching the fault's targets exists right now; recorded as `no_target`."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ import signal
 
 import psutil
 
-from chaos.api import FaultError
+from chaos.fault_errors import FaultError
 from harness.model.cluster import ClusterHandle
 from harness.procs.ledger import ProcessLedger
 

@@ -353,10 +353,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         from harness.slo.certain import with_fail_fast
 
         scenario = with_fail_fast(scenario)
+    from harness.report.run_results import RunResults
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
     try:
-        runner = Runner(scenario, args.scenario, args.results, overrides=overrides, console=console,
+        runner = Runner(scenario=scenario, scenario_file=args.scenario, results_root=args.results,
+                        reporter=RunResults(), overrides=overrides, console=console,
                         metrics_port=args.metrics_port, release=args.label)
     except OSError as exc:
         print(f"{args.results}: expected a writable results directory ({exc})", file=sys.stderr)
@@ -381,11 +383,13 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
         scenario = load_scenario(recorded, recorded=True)
     except ConfigError as exc:
         return _config_error(args, exc, "reproduce")
+    from harness.report.run_results import RunResults
     from harness.run.runner import Runner
 
     console.print(f"reproducing {run_dir.name}: scenario {scenario.name}, seed {scenario.seed}")
     results = args.results or run_dir.parent
-    runner = Runner(scenario, str(recorded), results, console=console)
+    runner = Runner(scenario=scenario, scenario_file=str(recorded), results_root=results,
+                    reporter=RunResults(), console=console)
     runner.ctx.artifacts.reproduces = run_dir.name
     outcome = runner.run()
     if args.json_out is not None:

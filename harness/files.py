@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,11 @@ def point_symlink(link: Path, target_name: str) -> None:
 def results_fallback_dir(run_id: str) -> Path:
     """Where a run's final results go when its results dir cannot take them (a full disk)."""
     return Path(tempfile.gettempdir()) / "ray-harness-results" / run_id
+
+
+def copy_session_logs(ray_temp: Path, dest: Path) -> None:
+    """Copy every session's logs under a Ray temp dir (also used after a dead run)."""
+    for session in ray_temp.glob("session_2*"):
+        logs = session / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, dest / session.name, dirs_exist_ok=True, ignore_dangling_symlinks=True)

@@ -17,12 +17,14 @@ machine's filesystem, which is what Ray asks of such a URI.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.hooks import hookimpl
 from harness.model import safe_yaml
+from harness.model.overrides import apply_override
+from harness.model.scenario import AppSpec
+from harness.model.serve import ServeConfig, UnknownKey
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,51 +35,6 @@ class ServeConfigError(Exception):
     def __init__(self, problems: list[tuple[str, str]]):
         super().__init__("; ".join(f"{k}: {m}" for k, m in problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class AppInfo:
-    """One application of a config: what traffic and SLOs may name."""
-
-    name: str
-    route_prefix: str | None
-    deployments: tuple[str, ...]  # those the file lists (an app may have more)
-
-
-@dataclass(frozen=True)
-class UnknownKey:
-    """A key Ray's schema does not know: Ray ignores it, so a typo changes nothing in silence."""
-
-    path: str  # applications.0.deployments.0.num_replicaz
-    schema: str  # the Ray model that does not know it (DeploymentSchema)
-    close: str | None  # the known key it is closest to (difflib), if any
-
-    def line(self) -> str:
-        """`applications.0.deployments.0.num_replicaz: did you mean num_replicas? (...)`."""
-        hint = f": did you mean {self.close}?" if self.close else ""
-        return f"{self.path}{hint} (not a key Ray's {self.schema} knows: Ray ignores it)"
-
-
-@dataclass
-class ServeConfig:
-    """A validated config, as plain data in ServeDeploySchema's shape."""
-
-    data: dict[str, Any]
-    source: str = ""  # the file it came from ("" for the harness's own app form)
-    notes: list[str] = field(default_factory=list)
-    unknown: list[UnknownKey] = field(default_factory=list)  # warnings; refused with --strict
-
-    @property
-    def apps(self) -> list[AppInfo]:
-        out = []
-        for app in self.data.get("applications") or []:
-            route = app.get("route_prefix", "/")
-            deps = tuple(str(d.get("name")) for d in app.get("deployments") or [] if isinstance(d, dict))
-            out.append(AppInfo(str(app.get("name", "default")), route, deps))
-        return out
-
-    def app(self, name: str) -> AppInfo | None:
-        return next((a for a in self.apps if a.name == name), None)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -236,10 +193,8 @@ def load_serve_config(path: str | Path, overrides: list[tuple[str, list[str], An
     """Read, override, localize and validate one config file.
 
     overrides: (the --set text, key path inside the file, value). Raises ServeConfigError,
-    or harness.scenario.loader.ConfigError for an override that does not fit the file.
+    or harness.model.errors.ConfigError for an override that does not fit the file.
     """
-    from harness.scenario.loader import apply_override
-
     path = Path(path)
     data = read_config_file(path)
     for text, key_path, value in overrides or []:
@@ -300,10 +255,23 @@ def http_options(config: ServeConfig, port: int) -> dict[str, Any]:
     return {**(config.data.get("http_options") or {}), "host": LOOPBACK, "port": port}
 
 
+def application_config(app: AppSpec, seed: int) -> dict[str, Any]:
+    args = dict(app.args)
+    if app.is_builtin:
+        args = {**app.builtin.model_dump(), "seed": seed, **args}
+    config: dict[str, Any] = {
+        "name": app.name,
+        "route_prefix": app.route_prefix,
+        "import_path": app.resolved_import_path(),
+        "args": args,
+    }
+    if app.deployments:
+        config["deployments"] = [d.serve_options() for d in app.deployments]
+    return config
+
+
 def legacy_config(app: Any, seed: int) -> ServeConfig:
     """The harness's own app form (built-in or import_path, with deployments:) as a config file."""
-    from harness.app.deploy import application_config
-
     return ServeConfig({"applications": [application_config(app, seed)]})
 
 

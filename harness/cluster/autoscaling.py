@@ -257,7 +257,7 @@ class AutoscalingLease(LocalLease):
 
     def _start(self, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
         spec = self.spec
-        assert spec.autoscaling is not None  # harness.cluster.lease.own_lease picks this lease for it
+        assert spec.autoscaling is not None  # harness.cluster.pick.own_lease picks this lease for it
         return start_autoscaling_cluster(spec.autoscaling, ledger, temp_root, spec.start_timeout_s,
                                          dict(spec.system_config))
 

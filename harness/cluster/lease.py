@@ -13,14 +13,14 @@ a lease states (`outlives_run`, `shared`) and the handle's (`owned`, the nodes).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from harness.model.cluster import ClusterHandle
-    from harness.model.scenario import Scenario
-    from harness.procs.ledger import ProcessLedger
+from harness.model.cluster import ClusterHandle
+from harness.model.scenario import Scenario
+from harness.procs.ledger import ProcessLedger
 
 
 class TempRootWatch(Protocol):
@@ -37,6 +37,9 @@ class LeaseSite:
     ledger: ProcessLedger
     logs_dir: Path
     watch: TempRootWatch | None = None  # told the temp root, so a SIGKILLed holder's is swept too
+    # Called once this driver is connected to a cluster being started, before its worker nodes
+    # join (a local cluster only): the runner starts Serve's controller there meanwhile.
+    on_connected: Callable[[], None] | None = None
 
 
 @dataclass
@@ -75,31 +78,3 @@ class LeasePool(Protocol):
     """A holder of shared clusters (harness.cluster.pool.ClusterPool)."""
 
     def lease(self, scenario: Scenario, share: bool | None = None) -> ClusterLease: ...
-
-
-def own_lease(scenario: Scenario) -> ClusterLease:
-    """The lease of a run that holds its cluster alone: connect to an address, or start one."""
-    spec = scenario.cluster
-    # Imported here: each implementation imports this module for ClusterLease.
-    if spec.address is not None:
-        from harness.cluster.existing import ExistingLease
-
-        return ExistingLease(spec)
-    if spec.autoscaling is not None:
-        from harness.cluster.autoscaling import AutoscalingLease
-
-        return AutoscalingLease(spec, scenario.python_path)
-    from harness.cluster.local import LocalLease
-
-    return LocalLease(spec, scenario.python_path)
-
-
-def lease_for(scenario: Scenario, pool: LeasePool | None = None, share: bool | None = None) -> ClusterLease:
-    """The lease a run of `scenario` stands on; with a pool, its shared cluster where allowed.
-
-    share: the suite entry's `reuse_cluster` (None: share unless the scenario destroys nodes).
-    """
-    if pool is not None:
-        return pool.lease(scenario, share)
-    return own_lease(scenario)
-

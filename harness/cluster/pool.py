@@ -8,7 +8,9 @@ Anything else gets a fresh cluster that its own Runner starts and stops.
 
 The pool owns the shared cluster (a LocalLease held in the pool's name, so it is
 started and stopped as a run's own is): each run holds a `PoolLease` on it, deploys
-and deletes its own app and kills its own load; the pool stops the cluster (and
+and deletes its own app (asked for at teardown; the next run waits for it only before
+its own deploy, so the deletion overlaps judging, reports and history) and kills its
+own load; the pool stops the cluster (and
 sweeps every process it recorded) when the spec changes, when a scenario that may
 not share comes (it gets a fresh cluster of its own: one at a time on this
 machine), after a run's infrastructure error, and at close().
@@ -22,9 +24,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.cluster.lease import ClusterLease, LeaseSite, Released, own_lease
+from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.cluster.local import ClusterStartError, LocalLease
-from harness.gate.config import ResolvedEntry
+from harness.cluster.pick import own_lease
 from harness.model.cluster import ClusterHandle
 from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
@@ -61,10 +63,6 @@ def may_share(scenario: Scenario, share: bool | None = None) -> bool:
     if share is True:
         return True  # the suite author vouches that its faults leave nodes alone
     return not destroys_nodes(scenario)
-
-
-def can_reuse(entry: ResolvedEntry, scenario: Scenario) -> bool:
-    return may_share(scenario, entry.entry.reuse_cluster)
 
 
 class ClusterPool:

@@ -120,6 +120,7 @@ def run_calibration(scenario_file: str, overrides: list[str], seeds: list[int], 
                     work_dir: Path, console: Console) -> Calibration:
     """The N runs (one shared cluster where allowed), then the statistics."""
     from harness.cluster.pool import ClusterPool
+    from harness.report.run_results import RunResults
     from harness.run.runner import Runner  # imports Ray: only once the config is valid
 
     pool = ClusterPool(work_dir, console)
@@ -131,7 +132,8 @@ def run_calibration(scenario_file: str, overrides: list[str], seeds: list[int], 
             run_overrides = [*overrides, *seed_override(seed)]
             scenario = load_scenario(scenario_file, run_overrides)
             console.rule(f"[bold]{scenario.name}[/] run {index}/{len(seeds)}, seed {seed}")
-            runner = Runner(scenario, scenario_file, work_dir, overrides=run_overrides,
+            runner = Runner(scenario=scenario, scenario_file=scenario_file, results_root=work_dir,
+                            reporter=RunResults(), overrides=run_overrides,
                             console=console, pool=pool)
             outcome = runner.run()
             outcomes.append(outcome)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from junitparser import Error, Failure, Skipped
 from junitparser.xunit2 import (
@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.files import write_json_atomic
+from harness.gate.entry_result import EntryResult
 from harness.gate.regression import NO_BASELINE, NO_DATA, REGRESSED
 from harness.gate.states import PASSED
 from harness.gate.verdict import SKIPPED
@@ -37,8 +38,19 @@ from harness.report.suite_html import write_suite_report
 from harness.report.summary import versions
 from harness.report.terminal import ci_table
 
-if TYPE_CHECKING:
-    from harness.gate.session import EntryResult, SuiteSession
+
+class SuiteView(Protocol):
+    """What the reports read of a suite run (harness.gate.session.SuiteSession)."""
+
+    suite: Any  # the suite's config (harness.gate.config.SuiteConfig)
+    resolved: Any  # its entries resolved (harness.gate.config.ResolvedSuite)
+    run_name: str
+    results: list[EntryResult]
+    started_at: float
+    pool: Any  # the shared clusters (harness.cluster.pool.ClusterPool)
+    release: str | None
+    suite_dir: Path
+
 
 VERDICTS = {EXIT_PASSED: "ship", EXIT_SLO_FAILED: "blocked"}
 
@@ -209,7 +221,7 @@ def _entry_summary(result: EntryResult) -> dict[str, Any]:
     }
 
 
-def build_summary(session: SuiteSession, code: int, killed: list[str]) -> dict[str, Any]:
+def build_summary(session: SuiteView, code: int, killed: list[str]) -> dict[str, Any]:
     suite = session.suite
     return {
         "suite": suite.name,
@@ -234,7 +246,7 @@ def build_summary(session: SuiteSession, code: int, killed: list[str]) -> dict[s
     }
 
 
-def write_reports(session: SuiteSession, summary: dict[str, Any]) -> None:
+def write_reports(session: SuiteView, summary: dict[str, Any]) -> None:
     suites = [ts for r in session.results for ts in entry_suites(r, session.suite.name)]
     write_junit(session.suite_dir / "junit.xml", suites)
     write_json_atomic(session.suite_dir / "summary.json", summary)
@@ -249,7 +261,7 @@ _STYLE = {"passed": "green", "flaky": "yellow", "failed": "red", "error": "magen
           "regressed": "red"}
 
 
-def suite_table(session: SuiteSession) -> Table:
+def suite_table(session: SuiteView) -> Table:
     """Short cells only, so it reads at 80 columns; the reasons go below it."""
     table = ci_table(f"suite {session.suite.name} ({session.run_name})")
     table.add_column("scenario", overflow="fold")
@@ -262,7 +274,7 @@ def suite_table(session: SuiteSession) -> Table:
     return table
 
 
-def why_lines(session: SuiteSession) -> list[str]:
+def why_lines(session: SuiteView) -> list[str]:
     """Why each scenario blocks, does not block though it could, or was not run."""
     lines = []
     for r in session.results:
@@ -278,7 +290,7 @@ def why_lines(session: SuiteSession) -> list[str]:
     return lines
 
 
-def print_suite(console: Console, session: SuiteSession, code: int) -> None:
+def print_suite(console: Console, session: SuiteView, code: int) -> None:
     console.print(suite_table(session))
     for line in why_lines(session):
         console.print(line, soft_wrap=True, highlight=False)

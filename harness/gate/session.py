@@ -8,20 +8,19 @@ cluster and write results/suite-<name>-<ts>/{junit.xml,summary.json}.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
 from harness.cluster.pool import ClusterPool
 from harness.files import point_symlink
+from harness.gate import report
 from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
+from harness.gate.entry_result import EntryResult, SuiteOutcome
 from harness.gate.history import History, StoredResult, flake_evidence
-from harness.gate.metrics import key_metrics
 from harness.gate.pooled import pooled_verdicts
-from harness.gate.regression import RegressionVerdict, check_regressions
-from harness.gate.sequential import SequentialDecision, SequentialRule, flake_probability
+from harness.gate.regression import check_regressions
+from harness.gate.sequential import SequentialRule, flake_probability
 from harness.gate.states import (
     ERROR,
     FAILED,
@@ -32,9 +31,9 @@ from harness.gate.states import (
     current_state,
     flake_rate,
 )
-from harness.gate.verdict import SKIPPED, Decision, classify_attempts, decide, suite_exit_code
+from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
 from harness.measure.confidence import FAIL, PASS
-from harness.model.outcome import CONFIG_ERROR, RunOutcome, Verdict
+from harness.model.outcome import CONFIG_ERROR, RunOutcome
 from harness.model.scenario import Scenario
 from harness.report.summary import app_version, versions
 
@@ -69,55 +68,6 @@ def _failure_note(result: EntryResult) -> str | None:
         judged = [a.status for a in result.attempts if a.status != ERROR]
         return None if all(s == FAILED for s in judged) else "the last attempt failed, undecided"
     return decision.reason
-
-
-@dataclass
-class EntryResult:
-    entry: ResolvedEntry
-    status: str  # passed | failed | flaky | error | skipped
-    attempts: list[RunOutcome] = field(default_factory=list)
-    reused_cluster: list[bool] = field(default_factory=list)  # per attempt
-    metrics: dict[str, float] = field(default_factory=dict)
-    regressions: list[RegressionVerdict] = field(default_factory=list)
-    decision: Decision = field(default_factory=lambda: Decision(False))
-    quarantine: dict[str, Any] | None = None
-    state: str = ""
-    flake_rate: float = 0.0
-    skipped_reason: str | None = None
-    config_hash: str = ""
-    # The sequential rule that judged failed attempts (None: no attempt failed).
-    sequential: SequentialDecision | None = None
-    flake_probability: float | None = None
-    # Key metrics of every attempt that passed its SLOs (the rank regression check's runs).
-    run_metrics: list[dict[str, float]] = field(default_factory=list)
-    # Request percentile and ratio SLOs judged over every attempt's requests (harness.gate.pooled).
-    pooled: list[Verdict] = field(default_factory=list)
-    attempt_configs: list[str] = field(default_factory=list)  # each attempt's config hash
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-    @property
-    def eligible(self) -> bool:
-        """Could block: stable and not quarantined."""
-        return self.entry.entry.stable and self.quarantine is None
-
-    def failed_slos(self) -> list[str]:
-        """SLOs that failed on any attempt (for a flaky result: those that flipped)."""
-        names: list[str] = []
-        for outcome in self.attempts:
-            if outcome.error is None:
-                names += [v.name for v in outcome.verdicts if not v.passed and v.name not in names]
-        return names
-
-
-@dataclass
-class SuiteOutcome:
-    suite_dir: Path
-    exit_code: int
-    results: list[EntryResult]
-    summary: dict[str, Any]
 
 
 class SuiteSession:
@@ -223,7 +173,7 @@ class SuiteSession:
         policy = entry.regression
         if self.history is None or policy.method != "rank":
             return False
-        result.run_metrics.append(key_metrics(Path(result.attempts[-1].run_dir)))
+        result.run_metrics.append(result.attempts[-1].key_metrics)
         baseline = self.history.baseline_metrics(entry.name, config_hash(entry.scenario), policy.baseline_runs)
         verdicts = check_regressions(result.run_metrics[-1], baseline, policy, candidate_runs=result.run_metrics)
         return any(v.inconclusive for v in verdicts) and len(result.run_metrics) < policy.max_runs
@@ -249,9 +199,11 @@ class SuiteSession:
         return classify_attempts([a.status for a in result.attempts])
 
     def _run_once(self, entry: ResolvedEntry, scenario: Scenario, overrides: list[str]) -> tuple[RunOutcome, bool]:
+        from harness.report.run_results import RunResults
         from harness.run.runner import Runner  # imports Ray: only once everything is validated
 
-        runner = Runner(scenario, entry.scenario_file, self.suite_dir, overrides=overrides,
+        runner = Runner(scenario=scenario, scenario_file=entry.scenario_file, results_root=self.suite_dir,
+                        reporter=RunResults(), overrides=overrides,
                         console=self.console, pool=self.pool, share_cluster=entry.entry.reuse_cluster,
                         release=self.release or "")
         return runner.run(), runner.lease.shared
@@ -267,7 +219,7 @@ class SuiteSession:
         entry = result.entry
         final = result.attempts[-1]
         if result.status in (PASSED, FLAKY):
-            result.metrics = key_metrics(Path(final.run_dir))
+            result.metrics = final.key_metrics
             if self.history is not None:
                 baseline = self.history.baseline_metrics(
                     entry.name, result.config_hash, entry.regression.baseline_runs)
@@ -324,8 +276,6 @@ class SuiteSession:
         Entries never run (interrupt, suite timeout) are reported as skipped unless
         `report_unrun` is false (pytest deselected them on purpose).
         """
-        from harness.gate import report
-
         killed = self.pool.close()
         ran = {r.name for r in self.results}
         for entry in self.resolved.entries:

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 
 from harness.model.load_spec import LoadSpec
+from harness.model.shape import build_profile
+from locustfiles.schedule import arrival_offsets
 
 LOAD_WINDOWS = ("load", "run")  # every request of the run lies in both
 
@@ -36,8 +38,6 @@ class PlannedWindow:
 
 def planned_windows(load: LoadSpec, duration_s: float, seed: int) -> dict[str, PlannedWindow]:
     """`load`, `run` and every window of the load's shape, with their planned request counts."""
-    from locustfiles.schedule import arrival_offsets, build_profile  # stdlib only: safe here
-
     profile = build_profile(load.resolved()["shape"], load.base_level, duration_s, seed)
     spans = [(name, 0.0, duration_s) for name in LOAD_WINDOWS]
     spans += [(w.name, w.start, w.end) for w in profile.windows()]

@@ -36,8 +36,8 @@ from harness.hooks import hookimpl
 from harness.model.load_spec import RequestSpec, shape_problems
 
 if TYPE_CHECKING:
-    from harness.app.serve_config import ServeConfig
     from harness.model.scenario import Scenario
+    from harness.model.serve import ServeConfig
 
 DRAW_KINDS = ("choice", "int", "float", "line_of", "value")
 DEFAULT_REQUEST = "default"

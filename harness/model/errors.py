@@ -47,3 +47,11 @@ def describe_validation_error(error: ValidationError, prefix: tuple[Any, ...] = 
 
 def format_validation_error(source: str, error: ValidationError) -> list[str]:
     return [f"{source}: {key}: {message}" for key, message in describe_validation_error(error)]
+
+
+class ConfigError(Exception):
+    """Invalid scenario or usage. Each line names the file, the key and what was expected."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines

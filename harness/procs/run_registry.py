@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.files import write_json_atomic
+from harness.files import copy_session_logs, write_json_atomic
 from harness.procs.ledger import OWNED_FILE, OwnedProcess, kill_processes, live_process, read_owned
 
 RUNS_DIR_ENV = "HARNESS_RUNS_DIR"
@@ -147,8 +147,6 @@ def reap_run(
     temp_root = safe_temp_root(entry.temp_root)
     if temp_root is not None and temp_root.is_dir():
         if Path(entry.run_dir).is_dir():
-            from harness.cluster.local import copy_session_logs
-
             try:
                 copy_session_logs(temp_root / "ray", Path(entry.run_dir) / "ray_logs")
             except OSError:

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from harness.measure import stats
 from harness.measure.records import Chaos
+from harness.measure.timeline import Timeline
 from harness.model.outcome import EXIT_PASSED, EXIT_USAGE, format_value
 from harness.report.terminal import ci_table
 
@@ -59,10 +60,8 @@ class RunFolder:
     def _timeline_metrics(self) -> dict[str, float]:
         if not (self.path / "timeline").is_dir():
             return {}
-        from harness.gate.metrics import key_metrics
-
-        try:
-            return key_metrics(self.path)
+        try:  # what history keeps of a run (harness.gate.metrics)
+            return stats.key_metrics(Timeline.load(self.path))
         except Exception:  # a damaged timeline: compare what summary.json holds
             return {}
 

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measure import memory, ray_metrics, stats
+from harness.measure.chaos_events import (
+    NAME_KEYS,
+    TARGET_KEYS,
+    describe_chaos,
+    first_text,
+    is_chaos_event,
+)
 from harness.measure.records import (
     Chaos,
     Dropped,
@@ -427,9 +434,9 @@ def chaos_rows(timeline: Timeline, t0: float) -> list[ChaosRow]:
             after = noticed.get(Chaos.noticed_after_s)
             if after is None and noticed.get(Chaos.noticed_t) is not None and fired.get(Chaos.actual_t):
                 after = float(noticed[Chaos.noticed_t]) - float(fired[Chaos.actual_t])
-        target = next((_first(r, _TARGET_KEYS) for r in records if _first(r, _TARGET_KEYS)), "")
+        target = next((first_text(r, TARGET_KEYS) for r in records if first_text(r, TARGET_KEYS)), "")
         events = [(r[Chaos.t] - t0, str(r.get(Chaos.event, "")), readable_detail(r, t0)) for r in records]
-        rows.append(ChaosRow(number, at, _first(final, _NAME_KEYS) or "fault", target, outcome,
+        rows.append(ChaosRow(number, at, first_text(final, NAME_KEYS) or "fault", target, outcome,
                              None if after is None else float(after), events))
     return rows
 
@@ -469,59 +476,6 @@ def _rates(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if t2 > t1:
             out.append((t2, ((v2 - v1) if v2 >= v1 else v2) / (t2 - t1)))
     return out
-
-
-# Chaos records (harness.measure.records.Chaos): {"kind": "chaos", "id": "fault-1",
-# "fault": "kill_raylet", "event": "injected", "targets": [{"node": ..., "pid": ...}], ...}.
-# A target is the fault's own dict: its keys are read loosely, so a new fault never breaks a view.
-_NAME_KEYS = (Chaos.fault, Chaos.name)
-_STAGE_KEYS = (Chaos.event, Chaos.outcome)
-_TARGET_KEYS = (Chaos.targets, Chaos.node, Chaos.node_id)
-_TARGET_DICT_KEYS = ("node_name", "node", "node_id", "replica", "replica_id", "actor_id", "pid")
-# Bookkeeping, not something that happened to the cluster: a plan, the proxy's address,
-# the summary record repeating a shot's outcome.
-_NOT_EVENTS = ("planned", "proxy", "result")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        if not value:
-            return ""
-        more = f" +{len(value) - 1}" if len(value) > 1 else ""
-        return _text(value[0]) + more
-    if isinstance(value, dict):
-        inner = next((value[k] for k in _TARGET_DICT_KEYS if value.get(k) not in (None, "", [], {})), None)
-        return _text(inner) if inner is not None else ""
-    return "" if value is None else str(value)
-
-
-def _first(record: dict[str, Any], keys: tuple[str, ...]) -> str:
-    for key in keys:
-        text = _text(record.get(key))
-        if text:
-            return text
-    return ""
-
-
-def is_chaos_event(record: dict[str, Any]) -> bool:
-    """A chaos record that marks something happening (injected, noticed, cleaned, failed...)."""
-    return record.get(Chaos.kind) == Chaos.KIND and _first(record, _STAGE_KEYS) not in _NOT_EVENTS
-
-
-def describe_chaos(record: dict[str, Any], targets_by_id: dict[str, str] | None = None) -> str:
-    """One short phrase for a chaos record: `kill_raylet injected a40-node`.
-
-    Later records of a shot (noticed, cleaned) often omit the target; pass the same
-    targets_by_id to every call so they name the target their shot's injection named.
-    """
-    target = _first(record, _TARGET_KEYS)
-    if targets_by_id is not None and record.get(Chaos.id) is not None:
-        shot = str(record[Chaos.id])
-        target = target or targets_by_id.get(shot, "")
-        if target:
-            targets_by_id[shot] = target
-    words = [_first(record, _NAME_KEYS) or "fault", _first(record, _STAGE_KEYS), target]
-    return " ".join(w for w in words if w)
 
 
 def _detail(record: dict[str, Any]) -> str:

@@ -24,11 +24,11 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.measure import stats
+from harness.measure.chaos_events import describe_chaos, is_chaos_event
 from harness.measure.records import Chaos, Dropped, Phase, Request, Sample
 from harness.measure.records import Workload as WorkloadRecord
 from harness.measure.timeline import TIMELINE_DIR
 from harness.model.context import RunContext
-from harness.report.series import describe_chaos, is_chaos_event
 
 RATE_WINDOW_S = 5.0
 # Request records reach their stream after the response and a flush (~0.25 s), stamped

@@ -15,10 +15,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from harness.cluster.local import LOOPBACK
 from harness.measure import stats
+from harness.measure.chaos_events import is_chaos_event
 from harness.measure.records import Chaos, Dropped, Request, Sample
 from harness.measure.timeline import TIMELINE_DIR
 from harness.model.context import InfraError, RunContext
-from harness.report.series import is_chaos_event
 from harness.run.live import TimelineTail
 
 # Latency buckets (seconds): 1 ms to 60 s, dense where a Serve app's latencies are.

@@ -22,7 +22,8 @@ from harness.hooks import checks_manager
 from harness.load import traffic
 from harness.model import safe_yaml
 from harness.model import scenario as config
-from harness.model.errors import format_validation_error
+from harness.model.errors import ConfigError, format_validation_error
+from harness.model.overrides import apply_override
 from harness.model.scenario import Scenario
 from harness.pythonpath import export as export_python_path
 from harness.scenario import placement, workload_only
@@ -48,14 +49,6 @@ def check_scenario(scenario: Scenario, strict: bool = False) -> list[tuple[str, 
     results = scenario_checks().hook.scenario_problems(scenario=scenario, strict=strict)
     # pluggy calls the implementation registered last first: reversed, registration order.
     return [problem for found in reversed(results) for problem in found]
-
-
-class ConfigError(Exception):
-    """Invalid scenario or usage. Each line names the file, the key and what was expected."""
-
-    def __init__(self, lines: list[str]):
-        super().__init__("\n".join(lines))
-        self.lines = lines
 
 
 def attach_serve_config(scenario: Scenario, source: str, overrides: list[tuple[str, list[str], Any]]) -> None:
@@ -87,33 +80,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except safe_yaml.YamlRejected as exc:
         raise ConfigError([f"--set {text}: {exc.where}: {exc.expected}"]) from None
     return path, value
-
-
-def apply_override(data: dict[str, Any], path: list[str], value: Any, source: str) -> None:
-    node: Any = data
-    for depth, part in enumerate(path[:-1]):
-        here = ".".join(path[: depth + 1])
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError([f"{source}: {here}: expected a list index below {len(node)}"])
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            raise ConfigError([f"{source}: {here}: expected a mapping to set a key in"])
-    last = path[-1]
-    if isinstance(node, list):
-        # An index one past the end appends, so `--set slos.3=...` can add an SLO.
-        if not last.isdigit() or int(last) > len(node):
-            raise ConfigError([f"{source}: {'.'.join(path)}: expected a list index up to {len(node)}"])
-        if int(last) == len(node):
-            node.append(value)
-        else:
-            node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ConfigError([f"{source}: {'.'.join(path)}: expected a mapping to set a key in"])
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

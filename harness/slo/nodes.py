@@ -19,7 +19,6 @@ recorder's interval (0.5 s by default).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 from harness.measure import series
@@ -166,22 +165,3 @@ def autoscaler_exceptions(timeline: Timeline, window: Window, args: list[str]) -
     if lines:
         inputs["why"] = f"the autoscaler logged {len(lines)} exception line(s), first: {lines[0]}"
     return Measurement(float(len(lines)), "count", inputs)
-
-
-def node_type_problems(checks: Iterable[str], node_types: list[str] | None) -> list[tuple[int, str]]:
-    """SLOs naming a node type the cluster does not have, as (index, what was expected)."""
-    from harness.slo.core import parse_check
-
-    problems = []
-    for index, text in enumerate(checks):
-        try:
-            check = parse_check(text)
-        except SLOSyntaxError:
-            continue  # reported by harness.slo.core.validate_checks
-        if check.metric not in NODE_TYPE_METRICS or not check.args:
-            continue
-        have = node_types or []
-        if check.args[0] not in have:
-            listed = ", ".join(have) if have else "none: not an autoscaling cluster"
-            problems.append((index, f"expected a node type of cluster.autoscaling ({listed}), got {check.args[0]!r}"))
-    return problems

@@ -23,11 +23,12 @@ from collections.abc import Iterable
 from harness.hooks import hookimpl
 from harness.measure import windows
 from harness.measure.memory import SUBJECT_WORDS
-from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario
+from harness.model.shape import build_profile
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.certain import abort_problems
 from harness.slo.core import parse_check, validate_checks, validate_windows, window_of
-from harness.slo.nodes import node_type_problems
+from harness.slo.nodes import NODE_TYPE_METRICS
 from harness.slo.ray import families_named
 from harness.slo.registry import SLOSyntaxError
 
@@ -42,21 +43,8 @@ AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction
 _NUMBERED = re.compile(r"^(fault|replace)-(\d+)$")
 
 
-def max_shots(schedule: ScheduleSpec, duration_s: float) -> float:
-    """The most shots a schedule can fire (inf when unbounded: Poisson without a count)."""
-    end = schedule.end_s if schedule.end_s is not None else duration_s
-    cap = float(schedule.count) if schedule.count is not None else math.inf
-    if schedule.at_s is not None:
-        return min(cap, sum(1 for t in schedule.at_s if schedule.start_s <= t < end))
-    if schedule.every_s is not None:  # jitter only delays a shot, so no more than this
-        return min(cap, max(0, math.ceil((end - schedule.start_s) / schedule.every_s)))
-    return cap
-
-
 def shape_windows(scenario: Scenario) -> list[str]:
     """The load shape's window names, laid out as the load process lays them out."""
-    from locustfiles.schedule import build_profile  # stdlib only: safe in the harness
-
     load = scenario.load
     profile = build_profile(load.resolved()["shape"], load.base_level, scenario.duration_s, scenario.seed)
     return [w.name for w in profile.windows()]
@@ -71,7 +59,7 @@ def known_windows(scenario: Scenario) -> tuple[set[str], dict[str, float]]:
     if scenario.cooldown_s > 0:
         names.add("cooldown")
     faults = scenario.chaos.faults
-    shots = [max_shots(f.schedule, scenario.duration_s) for f in faults]
+    shots = [f.schedule.max_shots(scenario.duration_s) for f in faults]
     numbered = {
         "fault": sum(shots, 0.0),
         "replace": sum((n for n, f in zip(shots, faults, strict=True) if f.replace_after_s is not None), 0.0),
@@ -306,8 +294,6 @@ def window_spans(scenario: Scenario) -> dict[str, Span]:
         spans["workloads"] = (0.0, None)
     else:
         spans.update(app_deploy=_BEFORE_LOAD["app_deploy"], load=(0.0, d), after_load=(d, run_end))
-        from locustfiles.schedule import build_profile  # stdlib only: safe in the harness
-
         load = scenario.load
         profile = build_profile(load.resolved()["shape"], load.base_level, d, scenario.seed)
         spans.update({w.name: (w.start, w.end) for w in profile.windows()})
@@ -380,4 +366,21 @@ def time_problems(scenario: Scenario) -> list[tuple[str, str]]:
             else:
                 why = f"the run ends with the load at {run_end:g} s (set cooldown_s to record after the load)"
             problems.append((key, f"expected a window inside the run, got {expression!r}, which starts when {why}"))
+    return problems
+
+
+def node_type_problems(checks: Iterable[str], node_types: list[str] | None) -> list[tuple[int, str]]:
+    """SLOs naming a node type the cluster does not have, as (index, what was expected)."""
+    problems = []
+    for index, text in enumerate(checks):
+        try:
+            check = parse_check(text)
+        except SLOSyntaxError:
+            continue  # reported by harness.slo.core.validate_checks
+        if check.metric not in NODE_TYPE_METRICS or not check.args:
+            continue
+        have = node_types or []
+        if check.args[0] not in have:
+            listed = ", ".join(have) if have else "none: not an autoscaling cluster"
+            problems.append((index, f"expected a node type of cluster.autoscaling ({listed}), got {check.args[0]!r}"))
     return problems

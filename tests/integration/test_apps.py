@@ -22,6 +22,7 @@ import pytest
 from harness.cluster.pool import ClusterPool
 from harness.measure.timeline import Timeline
 from harness.model.scenario import SLOSpec
+from harness.report.run_results import RunResults
 from harness.run.runner import Runner
 from harness.scenario.loader import load_scenario
 from harness.slo.core import evaluate
@@ -123,7 +124,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             path = tmp / f"{name}.yaml"
             path.write_text(text)
             scenario = load_scenario(path, overrides)
-            runner = Runner(scenario, str(path), tmp / "results", overrides=overrides, pool=pool)
+            runner = Runner(scenario=scenario, scenario_file=str(path), results_root=tmp / "results",
+                            reporter=RunResults(), overrides=overrides, pool=pool)
             if not node_pids and pool.handle is not None:
                 node_pids = [pid for pids in pool.handle.head.process_pids().values() for pid in pids]
             handle = pool.handle

@@ -22,6 +22,7 @@ from rich.console import Console
 from chaos.component import ChaosComponent
 from harness.measure.timeline import Timeline
 from harness.model.context import RunContext
+from harness.report.run_results import RunResults
 from harness.run.components import build_components
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
@@ -47,7 +48,8 @@ def scenario(name: str, nodes: list[dict], faults: list[dict], duration_s: float
 
 def run(tmp_path: Path, data: dict) -> tuple[Any, dict[str, dict], dict, Path]:
     sc = scenario_from_dict(data, "test")
-    runner = Runner(sc, "test", tmp_path / "results", console=Console(quiet=True), components=build_components(sc))
+    runner = Runner(scenario=sc, scenario_file="test", results_root=tmp_path / "results",
+                    reporter=RunResults(), console=Console(quiet=True), components=build_components(sc))
     outcome = runner.run()
     run_dir = Path(outcome.run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())

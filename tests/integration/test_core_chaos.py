@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from harness.measure.timeline import Timeline
+from harness.report.run_results import RunResults
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.implicit import FAULTS_SLO_NAME, KILLER_SLO_NAME
@@ -46,7 +47,8 @@ def core_scenario(name: str, script_args: list[str], faults: list[dict], slos: l
 
 def run(tmp_path: Path, data: dict) -> tuple[Any, dict, Path]:
     scenario = scenario_from_dict(data, "test")
-    runner = Runner(scenario, "test", tmp_path / "results", console=Console(quiet=True))
+    runner = Runner(scenario=scenario, scenario_file="test", results_root=tmp_path / "results",
+                    reporter=RunResults(), console=Console(quiet=True))
     outcome = runner.run()
     run_dir = Path(outcome.run_dir)
     return outcome, json.loads((run_dir / "summary.json").read_text()), run_dir

@@ -17,9 +17,11 @@ import pytest
 from rich.console import Console
 
 from harness.cluster.pool import ClusterPool
+from harness.model.shape import build_profile
+from harness.report.run_results import RunResults
 from harness.run.runner import Runner
 from harness.scenario.loader import load_scenario
-from locustfiles.schedule import arrival_offsets, build_profile
+from locustfiles.schedule import arrival_offsets
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +40,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, dict,
         for name, overrides in (("burst", []), ("cannot_keep_up", CANNOT_KEEP_UP)):
             terminal = io.StringIO()
             scenario = load_scenario(SCENARIO, overrides)
-            runner = Runner(scenario, str(SCENARIO), tmp / name, overrides=overrides, pool=pool,
+            runner = Runner(scenario=scenario, scenario_file=str(SCENARIO), results_root=tmp / name,
+                            reporter=RunResults(), overrides=overrides, pool=pool,
                             console=Console(file=terminal, width=100))
             outcome = runner.run()
             summary = json.loads((Path(outcome.run_dir) / "summary.json").read_text())

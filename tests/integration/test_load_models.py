@@ -18,8 +18,9 @@ from harness.load.process import LoadProcess, run_load
 from harness.measure.stats import window_stats
 from harness.measure.timeline import Timeline
 from harness.model.load_spec import LoadSpec
+from harness.model.shape import build_profile
 from harness.procs.ledger import ProcessLedger
-from locustfiles.schedule import arrival_offsets, build_profile
+from locustfiles.schedule import arrival_offsets
 
 # No Ray cluster: `make test` runs this beside the unit tests (pytest -m no_cluster).
 pytestmark = [pytest.mark.integration, pytest.mark.no_cluster]

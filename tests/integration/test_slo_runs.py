@@ -29,6 +29,7 @@ from harness.model.context import RunContext
 from harness.model.outcome import EXIT_INFRA, EXIT_SLO_FAILED
 from harness.model.scenario import ClusterSpec, NodeSpec, Scenario
 from harness.procs.ledger import ProcessLedger
+from harness.report.run_results import RunResults
 from harness.run.components import build_components
 from harness.run.runner import Runner
 
@@ -158,7 +159,8 @@ def scenario(shared: SharedCluster, name: str, **extra: Any) -> Scenario:
 
 def run(scen: Scenario, results: Path, extra_components: list[Any] = (), components: list[Any] | None = None):
     components = [*(components if components is not None else build_components(scen)), *extra_components]
-    runner = Runner(scen, f"<test {scen.name}>", results, components=components)
+    runner = Runner(scenario=scen, scenario_file=f"<test {scen.name}>", results_root=results,
+                    reporter=RunResults(), components=components)
     return runner.run()
 
 

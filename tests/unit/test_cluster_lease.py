@@ -17,8 +17,9 @@ from rich.console import Console
 import harness.cluster.local as local_mod
 from harness.cluster.autoscaling import AutoscalingLease
 from harness.cluster.existing import ExistingLease
-from harness.cluster.lease import LeaseSite, lease_for
+from harness.cluster.lease import LeaseSite
 from harness.cluster.local import ClusterStartError, LocalLease
+from harness.cluster.pick import lease_for
 from harness.cluster.pool import ClusterPool, PoolLease
 from harness.model.cluster import ClusterHandle
 from harness.procs.ledger import ProcessLedger

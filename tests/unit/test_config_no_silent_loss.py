@@ -163,6 +163,7 @@ def test_unknown_window_lists_the_known_ones():
 def test_import_path_app_deployments_are_checked_after_deploy(tmp_path):
     from harness.model.context import InfraError
     from harness.model.outcome import EXIT_USAGE
+    from harness.report.run_results import RunResults
     from harness.run.runner import Runner
 
     scenario = scenario_from_dict({
@@ -170,7 +171,8 @@ def test_import_path_app_deployments_are_checked_after_deploy(tmp_path):
         "app": {"import_path": "my_pkg.app:graph"},
         "slos": [{"check": "max_replicas(Model) <= 4"}, {"check": "max_replicas(Nope) <= 3"}],
     }, "s.yaml")  # an import-path app's deployments are unknown before it is deployed
-    runner = Runner(scenario.model_copy(update={"slos": scenario.slos[:1]}), "s.yaml", tmp_path, components=[])
+    runner = Runner(scenario=scenario.model_copy(update={"slos": scenario.slos[:1]}), scenario_file="s.yaml", results_root=tmp_path,
+                    reporter=RunResults(), components=[])
     runner._check_slo_subjects(["Ingress", "Model"])  # what Serve reports: Model exists
     runner.scenario = scenario.model_copy(update={"slos": scenario.slos[1:]})
     with pytest.raises(InfraError) as info:

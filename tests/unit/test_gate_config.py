@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.cli import main
-from harness.cluster.pool import can_reuse, destroys_nodes, reuse_key
+from harness.cluster.pool import destroys_nodes, may_share, reuse_key
 from harness.gate.config import (
     config_hash,
     find_suite_file,
@@ -40,6 +41,11 @@ def write_suite(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "suite.yaml"
     path.write_text(body)
     return path
+
+
+def can_reuse(entry: Any) -> bool:
+    """As a suite decides (harness.gate.session): the entry's reuse_cluster, else the scenario."""
+    return may_share(entry.scenario, entry.entry.reuse_cluster)
 
 
 @pytest.mark.parametrize("name", ["smoke", "presubmit", "nightly", "weekly"])
@@ -176,9 +182,9 @@ scenarios:
 """)
     a, b, c, d, e = load_suite(suite).entries
     assert reuse_key(a.scenario) == reuse_key(b.scenario) != reuse_key(c.scenario)
-    assert can_reuse(a, a.scenario) and can_reuse(c, c.scenario)
-    assert not can_reuse(d, d.scenario)
-    assert reuse_key(e.scenario) is None and not can_reuse(e, e.scenario)
+    assert can_reuse(a) and can_reuse(c)
+    assert not can_reuse(d)
+    assert reuse_key(e.scenario) is None and not can_reuse(e)
     assert not destroys_nodes(a.scenario)
 
 
@@ -188,7 +194,7 @@ def test_an_autoscaling_cluster_is_never_shared(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(ROOT)
     entry = next(e for e in load_suite(Path("configs/suites/nightly.yaml")).entries if e.name == "node_autoscaling")
     assert entry.scenario.cluster.autoscaling is not None and not destroys_nodes(entry.scenario)
-    assert reuse_key(entry.scenario) is None and not can_reuse(entry, entry.scenario)
+    assert reuse_key(entry.scenario) is None and not can_reuse(entry)
 
 
 def test_a_chaos_section_destroys_nodes(scenario_file: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 from junitparser.xunit2 import FlakyFailure, JUnitXml
 
 from harness.gate.config import ResolvedEntry, load_suite
+from harness.gate.entry_result import EntryResult
 from harness.gate.regression import RegressionVerdict
 from harness.gate.report import entry_suites
-from harness.gate.session import EntryResult
 from harness.gate.verdict import Decision
 from harness.model.outcome import RunOutcome, Verdict
 from harness.report.junit import write_junit

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from locustfiles.schedule import arrival_offsets, build_profile
+from harness.model.shape import build_profile
+from locustfiles.schedule import arrival_offsets
 
 ROOT = Path(__file__).resolve().parents[2]
 BURST = {"kind": "burst", "baseline": 10, "peak": 50, "start_s": 4, "burst_s": 2, "every_s": 6, "count": 2}

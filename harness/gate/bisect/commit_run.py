@@ -25,7 +25,6 @@ from harness.cluster.pool import ClusterPool
 from harness.gate.bisect import setup as bisect_setup
 from harness.gate.bisect.git import add_worktree, remove_worktree
 from harness.gate.bisect.state import RunRecord
-from harness.gate.metrics import key_metrics
 from harness.model.scenario import Scenario
 from harness.scenario.loader import ConfigError, load_scenario, seed_override
 
@@ -107,6 +106,7 @@ class CommitRunner:
             remove_worktree(self.repo, path)
 
     def __call__(self, index: int, commit: str, number: int) -> RunRecord:
+        from harness.report.run_results import RunResults
         from harness.run.runner import Runner  # imports Ray
 
         tree = self.worktree(commit)
@@ -121,13 +121,14 @@ class CommitRunner:
             return RunRecord(status="error", error=str(exc))
         except ConfigError as exc:
             return RunRecord(status="error", error=f"at {commit[:12]}: {' '.join(exc.lines)}")
-        runner = Runner(scenario, self.scenario_file, self.folder / "runs", overrides=overrides,
+        runner = Runner(scenario=scenario, scenario_file=self.scenario_file, results_root=self.folder / "runs",
+                        reporter=RunResults(), overrides=overrides,
                         console=self.console, pool=self.pool)
         runner.ctx.artifacts.bisect_commit = commit
         outcome = runner.run()
         if outcome.error_kind == "interrupted":
             raise KeyboardInterrupt  # stopped by the user: no verdict, the bisect stops and saves
-        metrics = key_metrics(Path(outcome.run_dir)) if outcome.error is None else {}
+        metrics = outcome.key_metrics if outcome.error is None else {}
         return RunRecord(
             status=outcome.status, run_dir=outcome.run_dir,
             seconds=round(outcome.ended_at - outcome.started_at, 3) if outcome.ended_at else 0.0,

@@ -91,7 +91,7 @@ class FaultEnv:
         app = self.ctx.scenario.app
         if app is None:  # a workload-only run has no app
             return ""
-        config = app._serve
+        config = app.serve_config
         return config.apps[0].name if config is not None and config.apps else app.name
 
     def app_of(self, deployment: str | None) -> tuple[str, str | None]:

@@ -138,7 +138,7 @@ class Runner:
         release: the release label (`--label`), in summary.json and on every exported metric."""
         self.release = release
         self.reporter = reporter
-        if scenario.app is not None and scenario.app._serve is None:
+        if scenario.app is not None and scenario.app.serve_config is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
         self.scenario = scenario
@@ -207,7 +207,7 @@ class Runner:
             if not ctx.cluster.owned:
                 ctx.artifacts.serve_was_running = app_deploy.serve_is_running()
             wanted_port = cluster_mod.free_port()
-            serve_config = app._serve
+            serve_config = app.serve_config
             since = time.time()
             client = app_deploy.start_serve(
                 wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port),
@@ -393,7 +393,7 @@ class Runner:
     # -- teardown and verdict ----------------------------------------------
 
     def _app_names(self) -> list[str]:
-        serve_config = self.scenario.app._serve
+        serve_config = self.scenario.app.serve_config
         return [a.name for a in serve_config.apps] if serve_config is not None else [self.scenario.app.name]
 
     def _teardown(self) -> None:
@@ -494,7 +494,7 @@ def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
     relative_paths(resolved, Path.cwd())  # the repository's paths, not this machine's
     if scenario.app is not None and scenario.app.config is not None:
         config_copy = run_dir / "serve_config.yaml"
-        write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
+        write_atomic(config_copy, yaml.safe_dump(scenario.app.serve_config.data, sort_keys=False))
         # Beside scenario.yaml: found wherever the run folder is copied to.
         resolved["app"] = {"config": config_copy.name, "ready_timeout_s": scenario.app.ready_timeout_s}
     path = run_dir / "scenario.yaml"

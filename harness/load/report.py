@@ -1,9 +1,9 @@
-"""Run component that reports the load per window: on the terminal and in summary.json.
+"""The load per window, on the terminal and in summary.json.
 
-At teardown (the load processes have exited, their streams are complete) it reads
-the timeline back and tabulates, for the `load` window and each window of the
-load's shape (baseline, burst-1, recovery-1, ...): p50/p90/p99 with their sample
-counts, offered and sent rate, ok, shed, error and dropped counts.
+After the run (every stream is complete) the runner hands over the timeline it read once,
+and this tabulates, for the `load` window and each window of the load's shape (baseline,
+burst-1, recovery-1, ...): p50/p90/p99 with their sample counts, offered and sent rate,
+ok, shed, error and dropped counts.
 """
 
 from __future__ import annotations
@@ -43,44 +43,32 @@ def build_table(rows: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-class LoadReport:
-    name = "load_report"
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def start(self, ctx: RunContext) -> None:
-        pass
-
-    def tick(self, ctx: RunContext) -> None:
-        pass
-
-    def stop(self, ctx: RunContext) -> None:
-        try:
-            timeline = Timeline.load(ctx.run_dir)
-            self.rows = [window_stats(timeline, w) for w in load_windows(timeline)]
-        except Exception as exc:  # a report must never break teardown
-            ctx.artifacts.load_windows_error = f"{type(exc).__name__}: {exc}"
-            return
-        if not self.rows:
-            return
-        ctx.artifacts.load_windows = self.rows
-        load = ctx.scenario.load
-        ctx.console.print(build_table(self.rows, f"load by window ({load.model} model, {load.shape.kind} shape)"))
-        ctx.console.print(f"[dim]{LEGEND}[/]")
-        for row in self.rows:
-            for warning in row["warnings"]:
-                ctx.console.print(f"[yellow]warning: window {row['window']}: {warning}[/]")
-
-    def metrics(self) -> dict[str, Any]:
-        load = next((r for r in self.rows if r["window"] == "load"), None)
-        if load is None:
-            return {}
-        return {
-            "load_offered_rps": load["offered_rps"],
-            "load_sent_rps": load["sent_rps"],
-            "load_dropped": load["dropped"],
-            "load_shed": load["shed"],
-            "load_errors": load["errors"],
-            "load_retries": load["retries"],
-        }
+def report_load_windows(ctx: RunContext, timeline: Timeline, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tabulate the finished run's load by window: print the table, store it as
+    `artifacts.load_windows` and add the `load` window's numbers to `metrics` (the run's
+    metrics in summary.json). Returns the rows ([] without a load)."""
+    try:
+        rows = [window_stats(timeline, w) for w in load_windows(timeline)]
+    except Exception as exc:  # a report must never cost the verdict
+        ctx.artifacts.load_windows_error = f"{type(exc).__name__}: {exc}"
+        return []
+    if not rows:
+        return rows
+    ctx.artifacts.load_windows = rows
+    load = ctx.scenario.load
+    ctx.console.print(build_table(rows, f"load by window ({load.model} model, {load.shape.kind} shape)"))
+    ctx.console.print(f"[dim]{LEGEND}[/]")
+    for row in rows:
+        for warning in row["warnings"]:
+            ctx.console.print(f"[yellow]warning: window {row['window']}: {warning}[/]")
+    whole = next((r for r in rows if r["window"] == "load"), None)
+    if whole is not None:
+        metrics.update(
+            load_offered_rps=whole["offered_rps"],
+            load_sent_rps=whole["sent_rps"],
+            load_dropped=whole["dropped"],
+            load_shed=whole["shed"],
+            load_errors=whole["errors"],
+            load_retries=whole["retries"],
+        )
+    return rows

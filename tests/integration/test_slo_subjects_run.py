@@ -26,7 +26,8 @@ def test_slo_on_a_missing_deployment_stops_before_load_with_exit_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--results", str(results)],
                           cwd=ROOT, env=ray_env(tmp_path), capture_output=True, text=True, timeout=240)
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
-    expected = f"{scenario}: slos.1.check: expected a deployment of app 'userapp' (Hello), got 'Helo'"
+    expected = (f"{scenario}: slos.1.check: expected a deployment of app 'userapp' (Hello), got 'Helo': "
+                "did you mean 'Hello'?")
     assert f"invalid config: {expected}" in done.stdout.splitlines()  # one log line, whole
     run_dir = (results / "latest").resolve()
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -144,7 +144,7 @@ AGAINST = {
     "undeclared sideways on one floor": (
         "harness.load.process", "from chaos.api import Fault\n", "chaos.api", 1),
     "relative import upward": (
-        "harness.measure.stats", "x = 1\nfrom ..gate import report\n", "harness.gate.suite_report", 2),
+        "harness.measure.stats", "x = 1\nfrom ..gate import suite_report\n", "harness.gate.suite_report", 2),
 }
 
 

@@ -35,8 +35,8 @@ from harness.cluster.pick import lease_for
 from harness.files import write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
-from harness.load.report import report_load_windows
 from harness.load.traffic import resolve_requests
+from harness.load.window_report import report_load_windows
 from harness.measure.records import Error, Teardown
 from harness.measure.stats import key_metrics, window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
@@ -312,7 +312,7 @@ class Runner:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
         if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
-            from chaos.registry import deployment_problems
+            from chaos.fault_registry import deployment_problems
 
             problems += deployment_problems(self.scenario, set(deployments))
         if problems:

@@ -31,7 +31,7 @@ from harness.seed import STREAMS, UndeclaredStream, derive, stream
 from harness.workloads import build_workloads
 from harness.workloads.tasks import expected_value
 from locustfiles.policy import RetryPolicy
-from locustfiles.requests import RequestMix
+from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import arrival_offsets, dump_schedule, request_draws, worker_streams
 
 ROOT = Path(__file__).resolve().parents[2]

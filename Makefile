@@ -8,7 +8,7 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install constraints run test unit integration release regressions presubmit nightly weekly lint bench bench-load-cluster clean chromium prometheus
+.PHONY: help install constraints run test unit integration release regressions presubmit nightly weekly lint bench bench-overhead bench-load-cluster clean chromium prometheus
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -85,6 +85,10 @@ bench: $(STAMP) ## benchmarks of the harness itself (figures: docs/benchmarks.md
 	$(BIN)/python -m bench.chaos_timing
 	$(BIN)/python -m bench.load_workers_cluster
 	$(BIN)/python -m bench.ray_scrape_cpu
+
+bench-overhead: $(STAMP) ## a run's overhead against a hand-written script, and a suite's own overhead (docs/benchmarks.md)
+	-$(BIN)/python -m bench.run_vs_script  # exits 1 when over its target: the suite's runs anyway
+	$(BIN)/python -m bench.suite_overhead
 
 # On a 16-core machine: make bench-load-cluster NODES=16 WORKERS=1,4 RATE=6000 (docs/load-cluster.md)
 NODES ?= 4

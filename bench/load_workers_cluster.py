@@ -82,8 +82,10 @@ def one_run(out_dir: Path, urls: list[str], handle: Any, ledger: ProcessLedger, 
     if placement == "cluster":
         placements = plan_placement(alive_nodes(handle), n, None)
         targets = [Target(urls[(p.worker - 1) % len(urls)], None) for p in placements]
-        workers = ClusterWorkers(placements, targets, run_dir / TIMELINE_DIR, events, ledger)
-    load = LoadProcess(run_dir, spec, urls[0], seconds, 1, ledger, cluster_workers=workers)
+        workers = ClusterWorkers(placements=placements, targets=targets, timeline_dir=run_dir / TIMELINE_DIR,
+                                 events=events, ledger=ledger)
+    load = LoadProcess(run_dir=run_dir, spec=spec, target_url=urls[0], duration_s=seconds, seed=1, ledger=ledger,
+                       cluster_workers=workers)
     cpu_actors = 0.0
     try:
         load.start()

@@ -63,7 +63,8 @@ def one_run(url: str, rate: float, seconds: float, requests: list[dict[str, Any]
     load = LoadSpec.model_validate({"model": "open", "rate": rate, "arrivals": "uniform", "max_lag_ms": 60_000})
     with tempfile.TemporaryDirectory(prefix="bench-mix-") as tmp:
         ledger = ProcessLedger("bench")
-        process = LoadProcess(Path(tmp), load, url, seconds, 1, ledger, requests=requests)
+        process = LoadProcess(run_dir=Path(tmp), spec=load, target_url=url, duration_s=seconds, seed=1, ledger=ledger,
+                              requests=requests)
         try:
             process.start()
             process.wait_started(load.start_timeout_s)

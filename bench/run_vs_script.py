@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.suite_overhead import phase_edges
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "bench/scenarios/run-vs-script.yaml"
 TARGET = 0.9
@@ -56,13 +58,7 @@ def run_script(timeout_s: float = 300) -> dict[str, Any]:
 def _phases(run_dir: Path, spawned: float, exited: float) -> dict[str, float]:
     """The harness's phases, from its timeline and summary.json (wall clock, seconds)."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    edges: dict[tuple[str, str], float] = {}
-    for stream in ("events", "requests"):
-        path = run_dir / "timeline" / f"{stream}.jsonl"
-        for line in path.read_text().splitlines() if path.exists() else []:
-            record = json.loads(line)
-            if record.get("kind") == "phase":
-                edges.setdefault((record["name"], record["edge"]), record["t"])
+    edges = phase_edges(run_dir)
     timings = summary.get("timings", {})
     out: dict[str, float] = {}
     run_start, run_end = edges.get(("run", "start")), edges.get(("run", "end"))

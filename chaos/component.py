@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from chaos import registry
+from chaos import fault_registry as registry
 from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
@@ -39,7 +39,6 @@ from chaos.plan import (
     Traits,
     nodes_of_scenario,
     plan,
-    schedule_end,
     unplanned_entries,
 )
 from chaos.proxy import FaultProxy
@@ -107,7 +106,7 @@ class ChaosComponent:
         }
         for index in unplanned_entries(self.spec, self.shots):  # judged by `faults injected as planned`
             entry = self.spec.faults[index]
-            end = schedule_end(entry.schedule, ctx.scenario.duration_s)
+            end = entry.schedule.end(ctx.scenario.duration_s)
             ctx.timeline.emit(Chaos, event="unplanned", entry=index, fault=entry.fault, optional=entry.optional,
                               reason=f"its schedule planned no shot between {entry.schedule.start_s:g} s and {end:g} s")
         proxy = None
@@ -126,7 +125,8 @@ class ChaosComponent:
                 fault.prepare(self._env)
             except Exception as exc:  # its shots will fail and say why
                 ctx.timeline.emit(Chaos, event="prepare_failed", entry=index, fault=fault.name, detail=str(exc)[:300])
-        self._watcher = Watcher(self._env, ctx.timeline, self._jobs, self.spec.notice_timeout_s, self._emit, self._finish)
+        self._watcher = Watcher(env=self._env, timeline=ctx.timeline, jobs=self._jobs,
+                                notice_timeout_s=self.spec.notice_timeout_s, emit=self._emit, finish=self._finish)
         self._watcher.start()
         self._thread = threading.Thread(target=self._schedule, name="chaos-schedule", daemon=True)
         self._thread.start()
@@ -190,7 +190,6 @@ class ChaosComponent:
             self._relay.stop(ctx)
         if self._env is not None and self._env.proxy is not None:
             self._env.proxy.stop()
-        ctx.artifacts.chaos_results = [self.results[s.id] for s in self.shots if s.id in self.results]
 
     def metrics(self) -> dict[str, Any]:
         results = list(self.results.values())

@@ -59,18 +59,13 @@ class PlannedShot:
         return asdict(self)
 
 
-def schedule_end(schedule: ScheduleSpec, duration_s: float) -> float:
-    """Where a schedule stops: its end_s, else the load's end (duration_s after load start)."""
-    return schedule.end_s if schedule.end_s is not None else duration_s
-
-
 def shot_times(schedule: ScheduleSpec, duration_s: float, rng: random.Random) -> list[float]:
     """Offsets in seconds after load start, sorted, all below the schedule's end."""
-    end = schedule_end(schedule, duration_s)
+    end = schedule.end(duration_s)
     limit = schedule.count or 10_000
     times: list[float] = []
     if schedule.at_s is not None:
-        times = sorted(t for t in schedule.at_s if schedule.start_s <= t < end)
+        times = sorted(t for t in schedule.at_s if schedule.fires_at(t, duration_s))
     elif schedule.every_s is not None:
         k = 0
         while len(times) < limit:
@@ -222,7 +217,7 @@ def static_schedule_problems(scenario: Scenario, index: int) -> list[tuple[str, 
     """One entry's schedule against the run's length, as (key path, what was expected)."""
     entry = scenario.chaos.faults[index]
     schedule, base = entry.schedule, f"chaos.faults.{index}.schedule"
-    end = schedule_end(schedule, scenario.duration_s)
+    end = schedule.end(scenario.duration_s)
     problems = []
     horizon = run_horizon(scenario)
     if horizon is not None and schedule.end_s is not None and schedule.end_s > horizon:
@@ -234,7 +229,7 @@ def static_schedule_problems(scenario: Scenario, index: int) -> list[tuple[str, 
             f"a start_s before the schedule's end ({end:g} s: {_end_words(schedule, scenario)}), "
             f"got {schedule.start_s:g}: {entry.fault!r} could never fire")))
     elif schedule.at_s is not None:
-        outside = [t for t in schedule.at_s if not schedule.start_s <= t < end]
+        outside = [t for t in schedule.at_s if not schedule.fires_at(t, scenario.duration_s)]
         if outside:
             since = f" and at or after start_s ({schedule.start_s:g}s)" if schedule.start_s > 0 else ""
             problems.append((f"{base}.at_s", (
@@ -245,7 +240,7 @@ def static_schedule_problems(scenario: Scenario, index: int) -> list[tuple[str, 
 
 def _no_shot_words(entry: FaultSpec, scenario: Scenario) -> str:
     schedule = entry.schedule
-    end = schedule_end(schedule, scenario.duration_s)
+    end = schedule.end(scenario.duration_s)
     if schedule.at_s is not None:
         return "at_s lists no offset"
     if schedule.poisson_per_s is not None:

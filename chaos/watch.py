@@ -56,6 +56,7 @@ Emit = Callable[[PlannedShot, dict[str, Any]], None]
 class Watcher:
     def __init__(
         self,
+        *,
         env: FaultEnv,
         timeline: TimelineWriter,
         jobs: ThreadGroup,

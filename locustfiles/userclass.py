@@ -135,7 +135,7 @@ class RequestRecorder:
 class TaskCaller:
     """The open model's sender for a user class: each arrival runs one task, picked by weight."""
 
-    def __init__(self, user: Any, tasks: list[Any], recorder: RequestRecorder, extra: dict[str, Any]):
+    def __init__(self, *, user: Any, tasks: list[Any], recorder: RequestRecorder, extra: dict[str, Any]):
         self.user = user
         self.tasks = tasks
         self.recorder = recorder
@@ -176,7 +176,7 @@ def harness_classes(
     closed = type("HarnessClosedUser", bases, {"__module__": "locustfiles.harness_locust"})
 
     def dispatch(self: Any) -> None:
-        state.run_open_loop(self.client, TaskCaller(self, tasks, state.recorder, state.caller.extra))
+        state.run_open_loop(self.client, TaskCaller(user=self, tasks=tasks, recorder=state.recorder, extra=state.caller.extra))
         raise StopUser()
 
     attrs: dict[str, Any] = {"__module__": "locustfiles.harness_locust"}

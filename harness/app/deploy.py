@@ -8,9 +8,11 @@ so overrides behave exactly as in a Serve config file.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +45,47 @@ def start_serve(
     # worker node of a local cluster the harness started has a port of its own).
     location = ProxyLocation.EveryNode if every_node else ProxyLocation.HeadOnly if owned_cluster else None
     return serve_api.serve_start(http_options=options, proxy_location=location)
+
+
+class EarlyServe:
+    """Serve's start on a thread of its own, begun once the driver is connected to a cluster that is
+    still starting (harness.cluster.lease.LeaseSite.on_connected): the controller and the head's
+    proxy come up while the worker nodes join. result() hands over the client, or starts Serve
+    itself when the cluster never called begin() (an autoscaling or shared cluster)."""
+
+    def __init__(self, start: Callable[[], Any]):
+        self._start = start
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+        self._error: BaseException | None = None
+        self.ran_s = 0.0  # how long the start took on its thread
+
+    def begin(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="serve-start", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        try:
+            self._client = self._start()
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+        self.ran_s = time.monotonic() - t0
+
+    def result(self, timeout_s: float) -> Any:
+        if self._thread is None:
+            return self._start()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise AppNotReady(f"Serve did not start within {timeout_s:g}s")
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def join(self, timeout_s: float) -> None:
+        """Before the cluster goes away: let a start in flight end (it fails fast once it does)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
 
 def serve_is_running() -> bool:
@@ -218,6 +261,23 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float, trace: Read
     waited = time.monotonic() - started
     _serve_details_into(trace, origin_wall)
     return waited
+
+
+def wait_deleted(app_names: list[str], timeout_s: float = 60.0) -> float:
+    """Block until none of these apps exists any more (a deletion asked for earlier has ended);
+    returns seconds waited. Serve's own blocking delete polls once a second."""
+    from ray import serve
+
+    started = time.monotonic()
+    while True:
+        apps = serve.status().applications
+        left = [n for n in app_names if n in apps
+                and str(getattr(apps[n].status, "value", apps[n].status)) != "NOT_STARTED"]
+        if not left:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            raise AppNotReady(f"app(s) {', '.join(left)} of the previous run still being deleted after {timeout_s:g}s")
+        time.sleep(POLL_INTERVAL_S)
 
 
 def deployment_names(app_name: str) -> list[str]:

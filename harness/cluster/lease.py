@@ -13,6 +13,7 @@ a lease states (`outlives_run`, `shared`) and the handle's (`owned`, the nodes).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,9 @@ class LeaseSite:
     ledger: ProcessLedger
     logs_dir: Path
     watch: TempRootWatch | None = None  # told the temp root, so a SIGKILLed holder's is swept too
+    # Called once this driver is connected to a cluster being started, before its worker nodes
+    # join (a local cluster only): the runner starts Serve's controller there meanwhile.
+    on_connected: Callable[[], None] | None = None
 
 
 @dataclass

@@ -202,8 +202,13 @@ def start_local_cluster(
     spec: ClusterSpec,
     ledger: ProcessLedger,
     temp_root: Path,
+    on_connected: Callable[[], None] | None = None,
 ) -> ClusterHandle:
-    """Start head and workers; on failure stop whatever started and raise ClusterStartError."""
+    """Start head and workers; on failure stop whatever started and raise ClusterStartError.
+
+    The driver connects as soon as the head is up (Ray prefers the head among nodes on one
+    address anyway); `on_connected` is called then, while the worker nodes still join.
+    """
     prepare_driver()
     import ray
     from ray.cluster_utils import Cluster
@@ -232,13 +237,15 @@ def start_local_cluster(
         head = cluster.head_node
         handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.node_id, True, head)
         ledger.snapshot_descendants()
+        ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
+        if on_connected is not None:
+            on_connected()
         for worker in worker_specs:
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
             ray_node = cluster.add_node(**_worker_node_args(worker, ray_temp, handle.proxy_ports))
             handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
             ledger.snapshot_descendants()
-        ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
         check_ports_owned(handle.ports(), ledger)  # also snapshots the ledger
     except ClusterStartError:
@@ -274,12 +281,26 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
         return []
     if handle.backend is not None:
         try:
+            _stop_worker_raylets(handle.backend)
             handle.backend.shutdown()
         except Exception:
             pass
     # What survived Ray's own shutdown ignores SIGTERM (node agents): a short grace is enough.
     survivors = ledger.kill_survivors(grace_s=min(0.5, timeout_s))
     return [f"{p.name}({p.pid})" for p in survivors]
+
+
+def _stop_worker_raylets(backend: Any) -> None:
+    """SIGTERM every worker node's raylet at once. Ray's Cluster.shutdown() then stops node after
+    node, raylet first, each given up to 1 s: the raylets, already winding down together, are
+    gone or nearly so when it comes to them (their workers and agents follow as before)."""
+    from ray._private import ray_constants
+
+    for node in list(getattr(backend, "worker_nodes", ())):  # a ray.cluster_utils.Cluster's
+        for info in node.all_processes.get(ray_constants.PROCESS_TYPE_RAYLET, []):
+            process = info.process
+            if process is not None and process.poll() is None:  # a raylet a fault killed is gone
+                process.terminate()
 
 
 def copy_ray_logs(handle: ClusterHandle, dest: Path) -> None:
@@ -303,9 +324,10 @@ class LocalLease(ClusterLease):
         self.spec = spec
         self.python_path = python_path
         self.temp_root: Path | None = None
+        self._on_connected: Callable[[], None] | None = None
 
     def _start(self, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
-        return start_local_cluster(self.spec, ledger, temp_root)
+        return start_local_cluster(self.spec, ledger, temp_root, self._on_connected)
 
     def acquire(self, site: LeaseSite) -> ClusterHandle:
         self.temp_root = make_temp_root(site.name)
@@ -313,6 +335,7 @@ class LocalLease(ClusterLease):
             with contextlib.suppress(OSError):  # unprotected against a SIGKILL only; release still sweeps
                 site.watch.set_temp_root(self.temp_root)
         prepare_process_env(self.temp_root, self.python_path)
+        self._on_connected = site.on_connected  # a start that does not call it: the holder does it after
         self.handle = self._start(site.ledger, self.temp_root)
         return self.handle
 

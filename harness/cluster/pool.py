@@ -8,7 +8,9 @@ Anything else gets a fresh cluster that its own Runner starts and stops.
 
 The pool owns the shared cluster (a LocalLease held in the pool's name, so it is
 started and stopped as a run's own is): each run holds a `PoolLease` on it, deploys
-and deletes its own app and kills its own load; the pool stops the cluster (and
+and deletes its own app (asked for at teardown; the next run waits for it only before
+its own deploy, so the deletion overlaps judging, reports and history) and kills its
+own load; the pool stops the cluster (and
 sweeps every process it recorded) when the spec changes, when a scenario that may
 not share comes (it gets a fresh cluster of its own: one at a time on this
 machine), after a run's infrastructure error, and at close().

@@ -14,5 +14,6 @@ from harness.measure.timeline import Timeline
 
 
 def key_metrics(run_dir: Path) -> dict[str, float]:
-    """The run's key metrics (harness.measure.stats.key_metrics); {} without a load window."""
+    """A stored run's key metrics (harness.measure.stats.key_metrics); {} without a load window.
+    A run in progress has them already: RunOutcome.key_metrics, from its one read of the timeline."""
     return stats.key_metrics(Timeline.load(run_dir))

@@ -14,11 +14,9 @@ from rich.console import Console
 
 from harness.cluster.pool import ClusterPool
 from harness.files import point_symlink
-from harness.gate import report
-from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
+from harness.gate import suite_report as report
 from harness.gate.entry_result import EntryResult, SuiteOutcome
 from harness.gate.history import History, StoredResult, flake_evidence
-from harness.gate.metrics import key_metrics
 from harness.gate.pooled import pooled_verdicts
 from harness.gate.regression import check_regressions
 from harness.gate.sequential import SequentialRule, flake_probability
@@ -32,6 +30,7 @@ from harness.gate.states import (
     current_state,
     flake_rate,
 )
+from harness.gate.suite_config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
 from harness.measure.confidence import FAIL, PASS
 from harness.model.outcome import CONFIG_ERROR, RunOutcome
@@ -174,7 +173,7 @@ class SuiteSession:
         policy = entry.regression
         if self.history is None or policy.method != "rank":
             return False
-        result.run_metrics.append(key_metrics(Path(result.attempts[-1].run_dir)))
+        result.run_metrics.append(result.attempts[-1].key_metrics)
         baseline = self.history.baseline_metrics(entry.name, config_hash(entry.scenario), policy.baseline_runs)
         verdicts = check_regressions(result.run_metrics[-1], baseline, policy, candidate_runs=result.run_metrics)
         return any(v.inconclusive for v in verdicts) and len(result.run_metrics) < policy.max_runs
@@ -220,7 +219,7 @@ class SuiteSession:
         entry = result.entry
         final = result.attempts[-1]
         if result.status in (PASSED, FLAKY):
-            result.metrics = key_metrics(Path(final.run_dir))
+            result.metrics = final.key_metrics
             if self.history is not None:
                 baseline = self.history.baseline_metrics(
                     entry.name, result.config_hash, entry.regression.baseline_runs)

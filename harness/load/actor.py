@@ -51,7 +51,7 @@ def boot_id() -> str:
 class LoadWorker:
     """One Locust worker (`--worker`) as a child of this actor, and its record stream."""
 
-    def __init__(self, index: int, config: dict[str, Any], locustfile: str, project_root: str):
+    def __init__(self, *, index: int, config: dict[str, Any], locustfile: str, project_root: str):
         self.index = index
         self.dir = Path(tempfile.mkdtemp(prefix=f"rh-loadw{index}-"))
         self.config_path = self.dir / "load_config.json"

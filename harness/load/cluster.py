@@ -115,7 +115,8 @@ def place_workers(ctx: Any, spec: Any, node_proxies: bool) -> ClusterWorkers:
     healthy = healthy_proxy_nodes(wanted) if spec.target == "node_proxy" and wanted else set()
     targets = resolve_targets(placements, spec.target, ctx.load_url, head_name, proxy_urls, healthy,
                               rerouted=ctx.load_url != ctx.app_url, no_url_reason=reason)
-    workers = ClusterWorkers(placements, targets, ctx.run_dir / TIMELINE_DIR, ctx.timeline, ctx.ledger)
+    workers = ClusterWorkers(placements=placements, targets=targets, timeline_dir=ctx.run_dir / TIMELINE_DIR,
+                             events=ctx.timeline, ledger=ctx.ledger)
     workers.master_host = ray_node_ip()  # the workers dial the master from their nodes
     return workers
 
@@ -163,7 +164,7 @@ class _Worker:
 class ClusterWorkers:
     """The actors of one run's cluster-placed workers, and the pump that streams their records."""
 
-    def __init__(self, placements: list[Placement], targets: list[Target], timeline_dir: Path,
+    def __init__(self, *, placements: list[Placement], targets: list[Target], timeline_dir: Path,
                  events: TimelineWriter, ledger: ProcessLedger):
         self.placements = placements
         self.targets = targets
@@ -194,7 +195,7 @@ class ClusterWorkers:
             actor = actor_cls.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(placement.node.node_id, soft=False),
                 name=None,
-            ).remote(placement.worker, config, locustfile, project_root)
+            ).remote(index=placement.worker, config=config, locustfile=locustfile, project_root=project_root)
             path = self.timeline_dir / f"requests-w{placement.worker}.jsonl"
             self.workers.append(_Worker(placement, target, actor, TimelineWriter(path)))
         refs = []

@@ -57,6 +57,7 @@ def _free_port() -> int:
 class LoadProcess:
     def __init__(
         self,
+        *,
         run_dir: Path,
         spec: LoadSpec,
         target_url: str,
@@ -283,7 +284,8 @@ def run_load(
     requests: list[dict[str, Any]] | None = None,
 ) -> LoadProcess:
     """Load alone, start to end, without a cluster (tests and benchmarks); raises LoadError."""
-    load = LoadProcess(run_dir, spec, target_url, duration_s, seed, ledger, requests=requests)
+    load = LoadProcess(run_dir=run_dir, spec=spec, target_url=target_url, duration_s=duration_s, seed=seed,
+                       ledger=ledger, requests=requests)
     try:
         load.start()
         load.wait_started(spec.start_timeout_s)

@@ -20,7 +20,7 @@
 
 This module validates that section against the apps of the Serve config (names,
 routes, body fields) and resolves it to plain data for the load process
-(locustfiles.requests builds and sends it, stdlib only).
+(locustfiles.request_mix builds and sends it, stdlib only).
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ def full_path(config: ServeConfig | None, req: RequestSpec) -> str:
 
 
 def resolve_requests(scenario: Scenario) -> list[dict[str, Any]]:
-    """The mix as plain data for locustfiles.requests; the legacy load.path/method is one request."""
+    """The mix as plain data for locustfiles.request_mix; the legacy load.path/method is one request."""
     load, config = scenario.load, scenario.app._serve
     if load.requests is None:
         legacy = RequestSpec(name=DEFAULT_REQUEST, method=load.method, path=load.path,

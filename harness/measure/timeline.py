@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.measure.records import Phase, Record, Request, UndeclaredRecord, problems, strict
+from harness.measure.records import (
+    Chaos,
+    Phase,
+    Record,
+    Request,
+    UndeclaredRecord,
+    problems,
+    strict,
+)
 
 TIMELINE_DIR = "timeline"
 EVENTS_FILE = "events.jsonl"
@@ -43,6 +51,12 @@ class TimelineWriter:
     Each record is checked against its declared kind (harness.measure.records): an
     undeclared kind or field raises UndeclaredRecord in strict mode (the tests), and is
     otherwise kept in `undeclared` while the record is written whole.
+
+    One of the two JSONL writers, on purpose: the load process writes its streams with
+    locustfiles.stream_writer.RecordWriter instead, buffered and flushed every 0.25 s with no
+    lock, because there one write(2) and a lock per request would cost the generator the
+    throughput it exists for (under gevent a lock is a greenlet primitive), while here
+    the records are few, several threads write, and none may be lost to a crash.
     """
 
     def __init__(self, path: Path):
@@ -188,3 +202,13 @@ class Timeline:
         return [
             e for e in self.events if e["kind"] == name and (window is None or window.contains(e["t"]))
         ]
+
+    def shot_results(self, stored: bool = False) -> list[dict[str, Any]]:
+        """Every chaos shot's final record (kind `chaos`, event `result`) in plan order (planned
+        offset): the one source of chaos results. The SLOs judge these records, and summary.json's
+        `artifacts.chaos_results` is this list `stored` (without the record's t, kind and event)."""
+        results = [e for e in self.events_of(Chaos) if e.get(Chaos.event) == "result"]
+        results.sort(key=lambda r: r.get(Chaos.offset_s) if isinstance(r.get(Chaos.offset_s), (int, float)) else 0.0)
+        if stored:
+            return [{k: v for k, v in r.items() if k not in (Chaos.t, Chaos.kind, Chaos.event)} for r in results]
+        return results

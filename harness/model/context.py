@@ -82,9 +82,10 @@ class RunArtifacts:
     chaos_schedule: dict[str, Any] | None = None  # the resolved chaos schedule (chaos.component)
     resource_killer: dict[str, Any] | None = None  # the workload-only fault actor (chaos.killer)
     load_workers: dict[str, dict[str, Any]] | None = None  # placement cluster: each worker (runner)
-    load_windows: list[dict[str, Any]] | None = None  # the load report's table (harness.load.report)
+    load_windows: list[dict[str, Any]] | None = None  # the load report's table (harness.load.window_report, after the run)
     load_windows_error: str | None = None  # why that table could not be built
-    chaos_results: list[dict[str, Any]] | None = None  # one result per planned shot (chaos.component)
+    # One result per planned shot: the runner copies the shots' `result` records (Timeline.shot_results).
+    chaos_results: list[dict[str, Any]] | None = None
     # Where the wait for the app went: Serve's start, the deploy, the polls (runner; bench.run_vs_script).
     app_ready_steps: dict[str, Any] | None = None
 
@@ -137,8 +138,11 @@ class RunReporter(Protocol):
     """What becomes of a run's results (harness.report.run_results.RunResults): the runner
     calls `write` once at the end of every run, whatever happened, then `show`."""
 
-    def write(self, ctx: RunContext, outcome: RunOutcome, *, release: str, results_root: Path) -> None:
-        """Write the results; a file that cannot be written is a note on the outcome."""
+    def write(self, ctx: RunContext, outcome: RunOutcome, *, release: str, results_root: Path,
+              timeline: Any = None) -> None:
+        """Write the results; a file that cannot be written is a note on the outcome. timeline:
+        the run's one read of its timeline (a harness.measure.timeline.Timeline), handed to
+        every view of it; None: each view reads it from the run folder."""
 
     def show(self, ctx: RunContext, outcome: RunOutcome) -> None:
         """Show the verdicts (the console of the run)."""

@@ -167,6 +167,9 @@ class RunOutcome:
     ended_at: float = 0.0
     verdicts: list[Verdict] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # harness.measure.stats.key_metrics of the `load` window, from the run's one read of its
+    # timeline: what history keeps and regression checks compare ({}: no load window).
+    key_metrics: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     # An infrastructure or harness problem: the run is no verdict on the release.
     error: str | None = None

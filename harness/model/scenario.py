@@ -7,6 +7,7 @@ so that `harness validate` and `harness run` reject the same files.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -332,6 +333,26 @@ class ScheduleSpec(Strict):
         if self.end_s is not None and self.end_s <= self.start_s:
             raise ValueError(f"expected end_s > start_s, got {self.end_s:g} <= {self.start_s:g}")
         return self
+
+    # The schedule's rules, in one place: the chaos plan fires by them (chaos.plan), the
+    # validation of SLO windows counts `fault-N` by them (harness.slo.targets).
+
+    def end(self, duration_s: float) -> float:
+        """Where the schedule stops: its end_s, else the load's end (duration_s after load start)."""
+        return self.end_s if self.end_s is not None else duration_s
+
+    def fires_at(self, offset_s: float, duration_s: float) -> bool:
+        """Whether a shot at this offset lies within the schedule: start_s <= t < end."""
+        return self.start_s <= offset_s < self.end(duration_s)
+
+    def max_shots(self, duration_s: float) -> float:
+        """The most shots the schedule can fire (inf when unbounded: Poisson without a count)."""
+        cap = float(self.count) if self.count is not None else math.inf
+        if self.at_s is not None:
+            return min(cap, sum(1 for t in self.at_s if self.fires_at(t, duration_s)))
+        if self.every_s is not None:  # jitter only delays a shot, so no more than this
+            return min(cap, max(0, math.ceil((self.end(duration_s) - self.start_s) / self.every_s)))
+        return cap
 
 
 class TargetFilter(Strict):

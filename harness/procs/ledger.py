@@ -126,6 +126,7 @@ class ProcessLedger:
         self,
         run_id: str,
         record_path: Path | None = None,
+        *,
         root_pid: int | None = None,
         foreign: Iterable[tuple[int, float]] | None = None,
     ):

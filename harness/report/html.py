@@ -23,7 +23,7 @@ from harness.files import write_atomic
 from harness.measure import stats
 from harness.measure.timeline import Timeline
 from harness.model.outcome import Verdict, format_value
-from harness.report.series import (
+from harness.report.chart_series import (
     Bound,
     ChaosRow,
     Marker,
@@ -304,11 +304,13 @@ def _metrics_section(summary: dict[str, Any]) -> str:
     return f"<h2>Metrics</h2><table><tbody>{rows}</tbody></table>"
 
 
-def build_report(run_dir: Path) -> str:
-    """The HTML page for one run, from its summary.json and timeline."""
+def build_report(run_dir: Path, timeline: Timeline | None = None) -> str:
+    """The HTML page for one run, from its summary.json and timeline (read from run_dir when
+    not handed over: the runner hands the one it read)."""
     summary = load_summary(run_dir)
     config = summary.get("config") if isinstance(summary.get("config"), dict) else {}
-    timeline = Timeline.load(run_dir)
+    if timeline is None:
+        timeline = Timeline.load(run_dir)
     series = build_series(timeline, fixed_targets(config))
     attach_slo_bounds(series, [v for v in summary.get("verdicts") or [] if isinstance(v, dict)])
     status = str(summary.get("status", "unknown"))
@@ -332,8 +334,8 @@ def build_report(run_dir: Path) -> str:
     return page(title, body)
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(run_dir: Path, timeline: Timeline | None = None) -> Path:
     """Write run_dir/report.html atomically and return its path."""
     path = run_dir / REPORT_FILE
-    write_atomic(path, build_report(run_dir))
+    write_atomic(path, build_report(run_dir, timeline))
     return path

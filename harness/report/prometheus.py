@@ -30,8 +30,8 @@ from prometheus_client.utils import floatToGoString
 from harness.measure import stats
 from harness.measure.records import Chaos, Dropped, Request
 from harness.measure.timeline import Timeline
+from harness.report.chart_series import SETUP_WINDOWS, is_chaos_event
 from harness.report.html import load_summary
-from harness.report.series import SETUP_WINDOWS, is_chaos_event
 
 RUN_FILE = "openmetrics.prom"
 JOB = "harness"
@@ -183,22 +183,24 @@ class RunCollector(Collector):
         yield family
 
 
-def run_registry(run_dir: Path) -> CollectorRegistry:
-    """A registry holding one stored run's metrics (summary.json, and the timeline when it is there)."""
+def run_registry(run_dir: Path, timeline: Timeline | None = None) -> CollectorRegistry:
+    """A registry holding one stored run's metrics (summary.json, and the timeline when it is
+    there; read from run_dir when not handed over: the runner hands the one it read)."""
     summary = load_summary(run_dir)
-    try:
-        timeline: Timeline | None = Timeline.load(run_dir)
-    except OSError:
-        timeline = None
+    if timeline is None:
+        try:
+            timeline = Timeline.load(run_dir)
+        except OSError:
+            timeline = None
     registry = CollectorRegistry(auto_describe=True)
     registry.register(RunCollector(summary, timeline))
     return registry
 
 
-def write_run_metrics(run_dir: Path, path: Path | None = None) -> Path:
+def write_run_metrics(run_dir: Path, path: Path | None = None, timeline: Timeline | None = None) -> Path:
     """Write the run's exposition (default: <run>/openmetrics.prom); prometheus-client writes it atomically."""
     path = path or run_dir / RUN_FILE
-    write_to_textfile(str(path), run_registry(run_dir))
+    write_to_textfile(str(path), run_registry(run_dir, timeline))
     return path
 
 

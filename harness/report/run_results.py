@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.files import point_symlink, results_fallback_dir
+from harness.measure.timeline import Timeline
 from harness.model.context import RunContext
 from harness.model.outcome import RunOutcome
 from harness.report.html import REPORT_FILE, write_report
@@ -21,8 +22,11 @@ from harness.report.terminal import print_verdicts
 class RunResults:
     """The harness's reporter of one run."""
 
-    def write(self, ctx: RunContext, outcome: RunOutcome, *, release: str, results_root: Path) -> None:
-        """Every result file; a view that cannot be written is a note, never worth the verdict."""
+    def write(self, ctx: RunContext, outcome: RunOutcome, *, release: str, results_root: Path,
+              timeline: Timeline | None = None) -> None:
+        """Every result file; a view that cannot be written is a note, never worth the verdict.
+        timeline: the runner's one read of the run's timeline, handed to report.html and
+        openmetrics.prom (None: they read it from the run folder)."""
         summary = build_summary(
             outcome,
             ctx.scenario.model_dump(mode="json"),
@@ -41,11 +45,11 @@ class RunResults:
             write_junit(fallback / "junit.xml", [build_suite(outcome)])
             return
         try:
-            write_report(ctx.run_dir)
+            write_report(ctx.run_dir, timeline)
         except Exception as exc:  # the report is a view of the results: never worth the verdict
             outcome.notes.append(f"could not write {REPORT_FILE}: {exc}")
         try:
-            write_run_metrics(ctx.run_dir)
+            write_run_metrics(ctx.run_dir, timeline=timeline)
         except Exception as exc:  # a view of the results too
             outcome.notes.append(f"could not write {PROM_FILE}: {exc}")
         try:

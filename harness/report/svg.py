@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from harness.report.series import PALETTE, Band, Bound, Chart, Marker, Series
+from harness.report.chart_series import PALETTE, Band, Bound, Chart, Marker, Series
 
 WIDTH = 960
 PLOT_HEIGHT = 170
@@ -47,7 +47,7 @@ def _fmt(value: float) -> str:
 class _Frame:
     """Maps data coordinates to pixels for one chart."""
 
-    def __init__(self, x_min: float, x_max: float, y_max: float, top: float):
+    def __init__(self, *, x_min: float, x_max: float, y_max: float, top: float):
         self.x_min = x_min
         self.x_max = max(x_max, x_min + 1e-9)
         self.y_max = max(y_max, 1e-9)
@@ -102,7 +102,7 @@ def _band_rows(frame: _Frame, bands: list[Band]) -> dict[str, int]:
 
 def render_chart(chart: Chart, x_start: float, x_end: float, bands: list[Band], markers: list[Marker]) -> str:
     """One chart over [x_start, x_end] seconds since the run started."""
-    probe = _Frame(x_start, x_end, 1.0, 0.0)
+    probe = _Frame(x_min=x_start, x_max=x_end, y_max=1.0, top=0.0)
     bands = [b for b in bands if b.end > x_start and probe.x(b.end) - probe.x(b.start) >= MIN_BAND_PX]
     markers = [m for m in markers if x_start <= m.t <= x_end]
     rows = _band_rows(probe, bands)
@@ -110,7 +110,7 @@ def render_chart(chart: Chart, x_start: float, x_end: float, bands: list[Band], 
     y_values = [v for s in chart.series for t, v in s.points if x_start <= t <= x_end]
     y_values += [b.value for b in chart.bounds if b.value is not None]  # a bound stays in view
     y_ticks = nice_ticks(0.0, max(y_values, default=1.0) or 1.0, 4)
-    frame = _Frame(x_start, x_end, y_ticks[-1], top)
+    frame = _Frame(x_min=x_start, x_max=x_end, y_max=y_ticks[-1], top=top)
     height = top + PLOT_HEIGHT + BOTTOM
     parts = [
         f'<svg class="chart" data-chart="{escape(chart.key)}" xmlns="http://www.w3.org/2000/svg" '

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from harness.load.report import LoadReport
 from harness.model.context import RunComponent
 from harness.model.scenario import Scenario
 from harness.run.health import HealthGuard
@@ -24,8 +23,6 @@ def build_components(scenario: Scenario, metrics_port: int | None = None) -> lis
     families = wanted_families(scenario)
     if families:  # an SLO reads Ray's own metrics: scrape the run's nodes at the recorder's cadence
         components.append(RayScraper(scenario.recorder, families))
-    # The load streams are complete before any component stops: LoadReport reads them.
-    components.append(LoadReport())
     relay = None
     if scenario.chaos.resource_killer:  # before the workloads: a script looks it up at once
         from chaos.killer import KillerRelay

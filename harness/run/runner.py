@@ -36,8 +36,9 @@ from harness.files import write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
 from harness.load.traffic import resolve_requests
+from harness.load.window_report import report_load_windows
 from harness.measure.records import Error, Teardown
-from harness.measure.stats import window_stats
+from harness.measure.stats import key_metrics, window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
 from harness.model.context import AbortRun, InfraError, RunComponent, RunContext, RunReporter
 from harness.model.outcome import CONFIG_ERROR, RunOutcome
@@ -176,12 +177,31 @@ class Runner:
         self._started: list[RunComponent] = []
         self._watch: RunWatch | None = None
         self._part = "setup"  # what the run was doing: an unexpected error names it
+        self._serve_port = 0
+        self._early_serve = self._serve_starter()
 
     # -- phases ------------------------------------------------------------
 
     def _site(self) -> LeaseSite:
         ctx = self.ctx
-        return LeaseSite(self.run_id, ctx.ledger, ctx.run_dir / "ray_logs", self._watch)
+        early = self._early_serve.begin if self._early_serve is not None else None
+        return LeaseSite(self.run_id, ctx.ledger, ctx.run_dir / "ray_logs", self._watch, on_connected=early)
+
+    def _serve_starter(self) -> app_deploy.EarlyServe | None:
+        """Serve's start, begun while the cluster's worker nodes join (a cluster of the run's own
+        only; load workers on the nodes' own proxies need the nodes first)."""
+        app, load = self.scenario.app, self.scenario.load
+        if app is None or self.scenario.workload_only or self.lease.outlives_run or self.lease.shared:
+            return None
+        if load is not None and load.placement == "cluster":
+            return None
+
+        def start() -> Any:
+            self._serve_port = cluster_mod.free_port()  # picked just before Serve binds it
+            return app_deploy.start_serve(self._serve_port, owned_cluster=True,
+                                          http_options=serve_options(app._serve, self._serve_port))
+
+        return app_deploy.EarlyServe(start)
 
     def _start_cluster(self) -> None:
         ctx = self.ctx
@@ -206,14 +226,21 @@ class Runner:
         try:
             if not ctx.cluster.owned:
                 ctx.artifacts.serve_was_running = app_deploy.serve_is_running()
-            wanted_port = cluster_mod.free_port()
             serve_config = app._serve
             since = time.time()
-            client = app_deploy.start_serve(
-                wanted_port, owned_cluster=ctx.cluster.owned, http_options=serve_options(serve_config, wanted_port),
-                every_node=self._node_proxies_wanted(),
-            )
+            if self._early_serve is not None and ctx.cluster.owned:  # begun during the cluster start
+                client = self._early_serve.result(app.ready_timeout_s)
+                wanted_port = self._serve_port
+            else:
+                wanted_port = cluster_mod.free_port()
+                client = app_deploy.start_serve(
+                    wanted_port, owned_cluster=ctx.cluster.owned,
+                    http_options=serve_options(serve_config, wanted_port), every_node=self._node_proxies_wanted(),
+                )
             serve_started = time.time() - since
+            previous_deleted = 0.0
+            if self.lease.shared:  # the previous run on this cluster left its deletion running
+                previous_deleted = app_deploy.wait_deleted(self._app_names())
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
             ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config)
             deploy_sent = time.time() - since
@@ -225,8 +252,13 @@ class Runner:
             trace = app_deploy.ReadyTrace()
             waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s, trace, since=since)
             # Where the wait for the app went (seconds since Serve's start was asked for).
-            ctx.artifacts.app_ready_steps = {"serve_started_s": round(serve_started, 3),
-                                                "deploy_sent_s": round(deploy_sent, 3), **trace.as_dict()}
+            ctx.artifacts.app_ready_steps = {
+                "serve_started_s": round(serve_started, 3), "deploy_sent_s": round(deploy_sent, 3),
+                # Serve's start that ran during the cluster start, on its own thread (0: none).
+                "serve_start_overlapped_s": round(self._early_serve.ran_s, 3) if self._early_serve else 0.0,
+                # A shared cluster: the wait for the previous run's app of the same name to be gone.
+                "previous_app_deleted_s": round(previous_deleted, 3),
+                **trace.as_dict()}
         except app_deploy.AppNotReady as exc:
             raise InfraError("app_not_ready", str(exc)) from exc
         except InfraError:
@@ -280,7 +312,7 @@ class Runner:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
         if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
-            from chaos.registry import deployment_problems
+            from chaos.fault_registry import deployment_problems
 
             problems += deployment_problems(self.scenario, set(deployments))
         if problems:
@@ -302,8 +334,8 @@ class Runner:
         self._start_components()
         workers = self._cluster_workers()
         self._load = LoadProcess(
-            ctx.run_dir, scenario.load, ctx.load_url, scenario.duration_s, scenario.seed, ctx.ledger,
-            requests=resolve_requests(scenario), cluster_workers=workers,
+            run_dir=ctx.run_dir, spec=scenario.load, target_url=ctx.load_url, duration_s=scenario.duration_s,
+            seed=scenario.seed, ledger=ctx.ledger, requests=resolve_requests(scenario), cluster_workers=workers,
         )
         try:
             self._load.start()
@@ -399,6 +431,8 @@ class Runner:
     def _teardown(self) -> None:
         ctx = self.ctx
         t0 = time.monotonic()
+        if self._early_serve is not None:  # interrupted while Serve started: let it end first
+            self._early_serve.join(timeout_s=30)
         if ctx.load_started_at is not None and ctx.load_ended_at is not None:
             # From the load's end to teardown: Locust's stop, the load's validity, the cooldown.
             self.outcome.timings["settle_s"] = round(time.time() - ctx.load_ended_at, 3)
@@ -412,7 +446,10 @@ class Runner:
             self.outcome.metrics.update(_safe_metrics(component))
         if ctx.cluster is not None and self.lease.outlives_run and self.scenario.app is not None:
             # The cluster stays up (a pool's, an existing one): remove only what this run added.
-            _leave_existing_cluster(self._app_names(), ctx.artifacts.serve_was_running is not False)
+            # A pool's cluster: the deletion goes on while this run judges and reports; the next run
+            # on it waits for it before its deploy (app_deploy.wait_deleted).
+            _leave_existing_cluster(self._app_names(), ctx.artifacts.serve_was_running is not False,
+                                    wait=not self.lease.shared)
         released = self.lease.release(self._site(), failed=self.outcome.error is not None,
                                       keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
         if released.killed:
@@ -424,9 +461,23 @@ class Runner:
             ctx.ledger.kill_survivors()
         self.outcome.timings["teardown_s"] = round(time.monotonic() - t0, 3)
 
-    def _judge(self) -> None:
+    def _conclude(self) -> None:
+        """After teardown: read the finished timeline once and hand it to every reader of the
+        run: the load report, the SLOs, the key metrics (history), report.html and openmetrics.prom."""
+        timeline = None
         t0 = time.monotonic()
-        timeline = Timeline.load(self.ctx.run_dir)
+        try:
+            timeline = Timeline.load(self.ctx.run_dir)  # the run's one read of its timeline
+            if self.ctx.artifacts.chaos_schedule is not None:  # the chaos component ran: its shots' results
+                self.ctx.artifacts.chaos_results = timeline.shot_results(stored=True)
+            report_load_windows(self.ctx, timeline, self.outcome.metrics)
+            self._judge(timeline)
+            self.outcome.timings["judge_s"] = round(time.monotonic() - t0, 3)
+        except Exception as exc:
+            self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
+        self._write_results(timeline)
+
+    def _judge(self, timeline: Timeline) -> None:
         slos = [*self.scenario.slos, *implicit_slos(self.scenario)]
         level, interval = self.scenario.confidence, self.scenario.recorder.interval_s
         self.outcome.verdicts = [evaluate(spec, timeline, level, interval) for spec in slos]
@@ -436,11 +487,14 @@ class Runner:
         if load is not None:
             stats = window_stats(timeline, load)
             self.outcome.metrics.update(requests=stats["requests"], load_seconds=stats["seconds"], ok=stats["ok"])
-        self.outcome.timings["judge_s"] = round(time.monotonic() - t0, 3)
+        self.outcome.key_metrics = key_metrics(timeline)
 
-    def _write_results(self) -> None:
+    def _write_results(self, timeline: Timeline | None) -> None:
+        """The reporter writes summary.json, junit.xml and the views of them and of `timeline`
+        (None: it could not be read; report.html and openmetrics.prom read it on their own)."""
         self.outcome.ended_at = time.time()
-        self.reporter.write(self.ctx, self.outcome, release=self.release, results_root=self.results_root)
+        self.reporter.write(self.ctx, self.outcome, release=self.release, results_root=self.results_root,
+                            timeline=timeline)
 
     def run(self) -> RunOutcome:
         ctx = self.ctx
@@ -476,11 +530,7 @@ class Runner:
                     ctx.timeline.phase("run", "end")
                     ctx.timeline.close()
                     try:
-                        self._judge()
-                    except Exception as exc:
-                        self.outcome.fail("harness", f"judging failed: {type(exc).__name__}: {exc}")
-                    try:
-                        self._write_results()
+                        self._conclude()
                     finally:
                         if self._watch is not None:
                             self._watch.finish()
@@ -526,34 +576,21 @@ def _safe_metrics(component: RunComponent) -> dict[str, Any]:
         return {}
 
 
-def _leave_existing_cluster(app_names: list[str], serve_was_running: bool) -> None:
-    """Remove what this run added to a cluster it did not start, and nothing else."""
+def _leave_existing_cluster(app_names: list[str], serve_was_running: bool, wait: bool = True) -> None:
+    """Remove what this run added to a cluster it did not start, and nothing else.
+
+    wait: until the apps are gone (else the deletion is only asked for: a pool's next run waits).
+    """
     try:
         from ray import serve
 
         if serve_was_running:
-            _delete_apps(app_names)
+            for app_name in app_names:
+                serve.delete(app_name, _blocking=False)
+            if wait:
+                app_deploy.wait_deleted(app_names)
         else:
             serve.shutdown()  # this run started Serve there: stop it again
     except Exception:
         pass
 
-
-def _delete_apps(app_names: list[str], timeout_s: float = 60.0) -> None:
-    """Delete the run's apps together and wait until Serve lists none of them.
-
-    serve.delete() blocks per app and polls once a second: a suite's next run on the same
-    cluster would wait up to a second per app for nothing (the replicas' own graceful
-    shutdown is what takes the time)."""
-    from ray import serve
-
-    for app_name in app_names:
-        serve.delete(app_name, _blocking=False)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        statuses = serve.status().applications
-        if not any(name in statuses and str(getattr(statuses[name].status, "value", statuses[name].status))
-                   != "NOT_STARTED" for name in app_names):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"Serve did not delete {', '.join(app_names)} within {timeout_s:g}s")

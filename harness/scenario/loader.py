@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 from pydantic import ValidationError
 
-from chaos import registry as chaos_registry
+from chaos import fault_registry as chaos_registry
 from harness.app import serve_config
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.hooks import checks_manager

@@ -49,11 +49,10 @@ def faults_missed(timeline: Timeline, window: Window, args: list[str]) -> Measur
         raise SLOSyntaxError(f"expected faults_missed without arguments, got ({', '.join(args)})")
     chaos = timeline.events_of(Chaos)
     # Every shot of the run, whatever the window: one planned after the run ended is a miss too.
-    results = [e for e in chaos if e.get(Chaos.event) == "result"]
+    results = timeline.shot_results()
     unplanned = [e for e in chaos if e.get(Chaos.event) == "unplanned"]
     if not results and not unplanned:
         return Measurement(None, "count", {"why": "no chaos shot was planned or recorded in this run"})
-    results.sort(key=lambda r: r.get(Chaos.offset_s) if isinstance(r.get(Chaos.offset_s), (int, float)) else 0.0)
     # A run ended early by fail-fast (an SLO already failed): shots it cut short blame nothing more.
     aborts = [e[Abort.t] for e in timeline.events_of(Abort)]
     cut = [r for r in results if aborts and r.get(Chaos.outcome) == "not_reached"

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.measure import series
-from harness.measure.records import Chaos
-from harness.measure.records import Workload as WorkloadRecord
+from harness.measure.records import Chaos, WorkloadRecord
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import FLAG, SECONDS, Measurement, SLOSyntaxError, metric
 
@@ -73,8 +72,8 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
 def node_fault_results(timeline: Timeline, window: Window) -> list[dict[str, Any]]:
     """The final record of every node-killing fault injected in the window."""
     return [
-        e for e in timeline.events_of(Chaos)
-        if e.get(Chaos.event) == "result" and e.get(Chaos.kills_node) and e.get(Chaos.outcome) == "injected"
+        e for e in timeline.shot_results()
+        if e.get(Chaos.kills_node) and e.get(Chaos.outcome) == "injected"
         and isinstance(e.get(Chaos.actual_t), (int, float)) and window.contains(e[Chaos.actual_t])
     ]
 
@@ -112,7 +111,7 @@ def resource_killer_started(timeline: Timeline, window: Window, args: list[str])
     started = [e for e in chaos if e.get(Chaos.event) == "killer_run" and window.contains(e[Chaos.t])]
     if started:
         return Measurement(1.0, "count", {"run_called_t": started[0][Chaos.t]})
-    unfired = [e for e in chaos if e.get(Chaos.event) == "result" and e.get(Chaos.outcome) == "not_reached"]
+    unfired = [e for e in timeline.shot_results() if e.get(Chaos.outcome) == "not_reached"]
     ready = any(e.get(Chaos.event) == "killer_ready" for e in chaos)
     why = (
         "the script never started the ResourceKiller (no call to run()): "

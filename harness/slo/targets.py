@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from harness.hooks import hookimpl
 from harness.measure import windows
 from harness.measure.memory import SUBJECT_WORDS
-from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario, ScheduleSpec
+from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario
 from harness.model.shape import build_profile
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.certain import abort_problems
@@ -43,17 +43,6 @@ AUTOSCALING_METRICS = frozenset({"scale_down_time", "time_to_target", "direction
 _NUMBERED = re.compile(r"^(fault|replace)-(\d+)$")
 
 
-def max_shots(schedule: ScheduleSpec, duration_s: float) -> float:
-    """The most shots a schedule can fire (inf when unbounded: Poisson without a count)."""
-    end = schedule.end_s if schedule.end_s is not None else duration_s
-    cap = float(schedule.count) if schedule.count is not None else math.inf
-    if schedule.at_s is not None:
-        return min(cap, sum(1 for t in schedule.at_s if schedule.start_s <= t < end))
-    if schedule.every_s is not None:  # jitter only delays a shot, so no more than this
-        return min(cap, max(0, math.ceil((end - schedule.start_s) / schedule.every_s)))
-    return cap
-
-
 def shape_windows(scenario: Scenario) -> list[str]:
     """The load shape's window names, laid out as the load process lays them out."""
     load = scenario.load
@@ -70,7 +59,7 @@ def known_windows(scenario: Scenario) -> tuple[set[str], dict[str, float]]:
     if scenario.cooldown_s > 0:
         names.add("cooldown")
     faults = scenario.chaos.faults
-    shots = [max_shots(f.schedule, scenario.duration_s) for f in faults]
+    shots = [f.schedule.max_shots(scenario.duration_s) for f in faults]
     numbered = {
         "fault": sum(shots, 0.0),
         "replace": sum((n for n, f in zip(shots, faults, strict=True) if f.replace_after_s is not None), 0.0),

@@ -68,8 +68,8 @@ def test_a_standalone_load_told_to_stop_quits_at_once(tmp_path: Path) -> None:
     try:
         sc = scenario_from_dict({"name": "stop", "duration_s": 20, "cluster": {"address": "127.0.0.1:1"},
                                  "load": {"model": "open", "rate": 20, "arrivals": "uniform"}}, "stop")
-        load = LoadProcess(tmp_path, sc.load, f"http://127.0.0.1:{server.server_address[1]}", 20, 1,
-                           ProcessLedger("stop"), requests=resolve_requests(sc))
+        load = LoadProcess(run_dir=tmp_path, spec=sc.load, target_url=f"http://127.0.0.1:{server.server_address[1]}",
+                           duration_s=20, seed=1, ledger=ProcessLedger("stop"), requests=resolve_requests(sc))
         load.start()
         load.wait_started(30)
         time.sleep(1.5)

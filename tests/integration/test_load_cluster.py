@@ -100,7 +100,7 @@ def test_a_master_stopped_mid_run_closes_its_windows_and_reports(tmp_path: Path)
     spec = LoadSpec.model_validate({"model": "open", "rate": 20, "workers": 2})
     ledger = ProcessLedger("stop")
     with running_server() as (url, _server):
-        load = LoadProcess(tmp_path, spec, url, 30, 3, ledger)
+        load = LoadProcess(run_dir=tmp_path, spec=spec, target_url=url, duration_s=30, seed=3, ledger=ledger)
         try:
             load.start()
             load.wait_started(30)

@@ -47,7 +47,7 @@ def test_shots_are_recorded_windowed_and_accounted_for(tmp_path: Path) -> None:
     timeline.close()
     server.shutdown()
 
-    results = {r["id"]: r for r in ctx.artifacts.chaos_results}
+    results = {r["id"]: r for r in Timeline.load(tmp_path).shot_results(stored=True)}
     assert [s["id"] for s in ctx.artifacts.chaos_schedule["shots"]] == ["fault-1", "fault-2", "fault-3"]
     latency, reset, late = results["fault-1"], results["fault-2"], results["fault-3"]
     assert latency["outcome"] == reset["outcome"] == "injected"

@@ -141,7 +141,7 @@ def test_the_component_records_unplanned_entries_optional_shots_and_late_ones(tm
     recorded = Timeline.load(tmp_path)
     (unplanned,) = [e for e in recorded.events_of("chaos") if e.get("event") == "unplanned"]
     assert unplanned["entry"] == 3 and unplanned["fault"] == "launch_failure"
-    by_id = {r["id"]: r for r in ctx.artifacts.chaos_results}
+    by_id = {r["id"]: r for r in recorded.shot_results(stored=True)}
     assert by_id["fault-1"]["outcome"] == "no_target" and "not an autoscaling cluster" in by_id["fault-1"]["detail"]
     assert by_id["fault-2"]["optional"] is True and by_id["fault-2"]["outcome"] == "no_target"
     assert by_id["fault-3"]["outcome"] == "not_reached" and "before the shot was due" in by_id["fault-3"]["reason"]

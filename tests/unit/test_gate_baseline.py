@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult
+from harness.gate.metrics import key_metrics
 from harness.gate.session import SuiteSession
 from harness.gate.states import current_state
+from harness.gate.suite_config import QuarantineList, load_suite
 from harness.model.outcome import RunOutcome
 
 SCENARIO = """
@@ -36,7 +37,9 @@ def fake_run(run_dir: Path, latency_ms: float) -> RunOutcome:
                 for i in range(200)]
     (timeline / "events.jsonl").write_text("".join(json.dumps(r) + "\n" for r in events))
     (timeline / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests))
-    return RunOutcome(run_dir.name, "tiny", "tiny.yaml", 0, str(run_dir), time.time())
+    outcome = RunOutcome(run_dir.name, "tiny", "tiny.yaml", 0, str(run_dir), time.time())
+    outcome.key_metrics = key_metrics(run_dir)  # as the runner hands them from its one read
+    return outcome
 
 
 class Nightly:

@@ -105,10 +105,11 @@ def test_lost_workers_are_not_expected_to_report_under_continue() -> None:
 def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -> None:
     placements = plan_placement([HEAD, W1, W2], 2, None)
     targets = [Target("http://127.0.0.1:1", "w1"), Target("http://127.0.0.1:2", "w2")]
-    pool = ClusterWorkers(placements, targets, tmp_path, TimelineWriter(tmp_path / "e.jsonl"), ProcessLedger("t"))
+    pool = ClusterWorkers(placements=placements, targets=targets, timeline_dir=tmp_path,
+                          events=TimelineWriter(tmp_path / "e.jsonl"), ledger=ProcessLedger("t"))
     assert pool.notes() == []
-    noted = ClusterWorkers(placements, [targets[0], Target("http://h", "head", "no proxy")], tmp_path,
-                           TimelineWriter(tmp_path / "n.jsonl"), ProcessLedger("t"))
+    noted = ClusterWorkers(placements=placements, targets=[targets[0], Target("http://h", "head", "no proxy")],
+                           timeline_dir=tmp_path, events=TimelineWriter(tmp_path / "n.jsonl"), ledger=ProcessLedger("t"))
     assert noted.notes() == ["load worker 2 (node w2): no proxy"]  # before any actor starts
     pool.workers = [_Worker(p, t, None, TimelineWriter(tmp_path / f"requests-w{p.worker}.jsonl"))
                     for p, t in zip(placements, targets, strict=True)]
@@ -124,7 +125,7 @@ def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -
 
 def test_a_batch_of_records_lands_whole_in_the_worker_stream(tmp_path: Path) -> None:
     events = TimelineWriter(tmp_path / "events.jsonl")
-    pool = ClusterWorkers([], [], tmp_path, events, ProcessLedger("t"))
+    pool = ClusterWorkers(placements=[], targets=[], timeline_dir=tmp_path, events=events, ledger=ProcessLedger("t"))
     placement = plan_placement([HEAD, W1], 1, None)[0]
     worker = _Worker(placement, Target("http://127.0.0.1:1", "w1"), None, TimelineWriter(tmp_path / "requests-w1.jsonl"))
     pool._append(worker, b'{"t":1,"kind":"request"}\n{"t":2,"kind":"request"}\n')
@@ -135,7 +136,7 @@ def test_a_batch_of_records_lands_whole_in_the_worker_stream(tmp_path: Path) -> 
 
 
 def test_the_actor_hands_over_complete_lines_only_and_says_when_all_is_read(tmp_path: Path) -> None:
-    worker = LoadWorker(1, {"seed": 1}, "unused.py", str(tmp_path))
+    worker = LoadWorker(index=1, config={"seed": 1}, locustfile="unused.py", project_root=str(tmp_path))
     try:
         assert worker.pull()["lines"] == 0
         with open(worker.stream, "ab") as handle:
@@ -148,7 +149,7 @@ def test_the_actor_hands_over_complete_lines_only_and_says_when_all_is_read(tmp_
             handle.write(b'3}\n')
         last = worker.pull()
         assert (last["data"], last["lines"], last["exit"], last["done"]) == (b'{"c":3}\n', 1, 0, True)
-        small = LoadWorker(2, {}, "unused.py", str(tmp_path))
+        small = LoadWorker(index=2, config={}, locustfile="unused.py", project_root=str(tmp_path))
         small.stream.write_bytes(b"x" * 10 + b"\n" + b"y" * 10 + b"\n")
         small.popen = worker.popen
         assert small.pull(max_bytes=15)["done"] is False  # more than one batch: not done yet

@@ -107,7 +107,8 @@ def test_retry_policy_retries_configured_failures_with_growing_seeded_backoff() 
 def test_one_process_or_a_master_with_workers_on_loopback(tmp_path: Path) -> None:
     def process(load: dict) -> LoadProcess:
         spec = LoadSpec.model_validate(load)
-        return LoadProcess(tmp_path, spec, "http://127.0.0.1:8000", 5, 1, ProcessLedger("t"))
+        return LoadProcess(run_dir=tmp_path, spec=spec, target_url="http://127.0.0.1:8000", duration_s=5, seed=1,
+                           ledger=ProcessLedger("t"))
 
     single = process({"users": 2})
     assert "--master" not in single.command() and single.command()[-1] == "ClosedUser"

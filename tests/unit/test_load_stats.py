@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.load.report import LoadReport
+from harness.load.window_report import report_load_windows
 from harness.measure.stats import (
     KEY_METRICS,
     key_metrics,
@@ -153,8 +153,8 @@ def test_load_report_prints_the_window_table_and_stores_it(tmp_path: Path) -> No
     ctx = RunContext(scenario=scenario, scenario_file="t.yaml", run_id="t", run_dir=tmp_path,
                      timeline=TimelineWriter(tmp_path / "timeline" / "events.jsonl"),
                      ledger=ProcessLedger("t"), console=Console(file=out, width=80))
-    report = LoadReport()
-    report.stop(ctx)
+    metrics: dict = {}
+    report_load_windows(ctx, Timeline.load(tmp_path), metrics)
     rows = ctx.artifacts.load_windows
     assert [r["window"] for r in rows] == ["load", "baseline", "burst-1"]
     assert rows[1]["requests"] == 50 and rows[2]["requests"] == 50
@@ -162,7 +162,7 @@ def test_load_report_prints_the_window_table_and_stores_it(tmp_path: Path) -> No
     assert "load by window (open model, constant shape)" in text
     assert "burst-1" in text and "p99 ms" in text
     assert "warning: window baseline: p99 rests on 50 samples (needs >= 100)" in text
-    assert report.metrics()["load_offered_rps"] == 10.0
+    assert metrics["load_offered_rps"] == 10.0
 
 
 def test_every_statistic_is_tabled_in_the_results_page() -> None:

@@ -31,7 +31,7 @@ from harness.seed import STREAMS, UndeclaredStream, derive, stream
 from harness.workloads import build_workloads
 from harness.workloads.tasks import expected_value
 from locustfiles.policy import RetryPolicy
-from locustfiles.requests import RequestMix
+from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import arrival_offsets, dump_schedule, request_draws, worker_streams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,8 +85,8 @@ def plan_of(tmp_path: Path, sc: Any) -> dict[str, Any]:
 
     # The load process gets the seed in its config (its one channel) and derives its streams.
     requests = resolve_requests(sc)
-    config = LoadProcess(tmp_path, sc.load, "http://127.0.0.1:8000", sc.duration_s, sc.seed,
-                         ProcessLedger("r"), requests=requests).config()
+    config = LoadProcess(run_dir=tmp_path, spec=sc.load, target_url="http://127.0.0.1:8000",
+                         duration_s=sc.duration_s, seed=sc.seed, ledger=ProcessLedger("r"), requests=requests).config()
     load_seed = config["seed"]
     profile = build_profile(config["load"]["shape"], config["base_level"], sc.duration_s, load_seed)
     out["shape_levels"] = [round(profile.level(t / 4), 9) for t in range(4 * int(sc.duration_s))]

@@ -117,7 +117,8 @@ def test_load_error_quotes_the_locust_log(tmp_path):
     log = tmp_path / "locust.log"
     log.write_text("[2026] INFO Starting Locust\nTraceback (most recent call last):\n"
                    "ImportError: cannot import name 'FastHttpUser'\n")
-    load = LoadProcess(tmp_path, LoadSpec(), "http://127.0.0.1:1", 5, 0, ProcessLedger("r"))
+    load = LoadProcess(run_dir=tmp_path, spec=LoadSpec(), target_url="http://127.0.0.1:1", duration_s=5, seed=0,
+                       ledger=ProcessLedger("r"))
     load._procs = [_Proc("locust", None, log, None)]  # type: ignore[arg-type]
     assert load.cause() == f"ImportError: cannot import name 'FastHttpUser' (log {log})"
 

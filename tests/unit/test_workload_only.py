@@ -281,7 +281,7 @@ def test_offsets_count_from_run_and_stop_run_halts_the_schedule(tmp_path: Path) 
     relay.on_stop()
     component.stop(ctx)
     writer.close()
-    second = {r["id"]: r for r in ctx.artifacts.chaos_results}["fault-2"]
+    second = {r["id"]: r for r in Timeline.load(tmp_path).shot_results(stored=True)}["fault-2"]
     assert second["outcome"] == "not_reached" and "stop_run()" in second["reason"]
     assert second["planned_t"] == pytest.approx(relay.run_t + 40.0)
     assert "ResourceKiller.run()" in ctx.artifacts.chaos_schedule["relative_to"]
@@ -295,7 +295,7 @@ def test_a_killer_never_started_leaves_every_fault_not_reached(tmp_path: Path) -
     time.sleep(1.3)
     component.stop(ctx)
     writer.close()
-    results = ctx.artifacts.chaos_results
+    results = Timeline.load(tmp_path).shot_results(stored=True)
     assert [r["outcome"] for r in results] == ["not_reached", "not_reached"]
     assert all("never started the ResourceKiller" in r["reason"] for r in results)
     assert all(r["planned_t"] is None for r in results)

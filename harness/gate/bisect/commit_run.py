@@ -25,7 +25,6 @@ from harness.cluster.pool import ClusterPool
 from harness.gate.bisect import setup as bisect_setup
 from harness.gate.bisect.git import add_worktree, remove_worktree
 from harness.gate.bisect.state import RunRecord
-from harness.gate.metrics import key_metrics
 from harness.model.scenario import Scenario
 from harness.scenario.loader import ConfigError, load_scenario, seed_override
 
@@ -129,7 +128,7 @@ class CommitRunner:
         outcome = runner.run()
         if outcome.error_kind == "interrupted":
             raise KeyboardInterrupt  # stopped by the user: no verdict, the bisect stops and saves
-        metrics = key_metrics(Path(outcome.run_dir)) if outcome.error is None else {}
+        metrics = outcome.key_metrics if outcome.error is None else {}
         return RunRecord(
             status=outcome.status, run_dir=outcome.run_dir,
             seconds=round(outcome.ended_at - outcome.started_at, 3) if outcome.ended_at else 0.0,

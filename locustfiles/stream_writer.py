@@ -5,6 +5,12 @@ loses at most that much; each line is written whole, so the reader never sees
 half a record except the last. The load process is single-threaded under gevent
 and a write to a regular file never yields, so no lock is needed: Locust
 monkey-patches threading, and a gevent lock per record costs throughput.
+
+One of the two JSONL writers, on purpose: the harness process writes its stream with
+harness.measure.timeline.TimelineWriter (one unbuffered write(2) per record under a
+lock: few records, several threads, nothing lost to a crash); here a syscall per
+request would cap the rate the load process can send, so it buffers, and a crash may
+lose the last flush interval.
 """
 
 from __future__ import annotations

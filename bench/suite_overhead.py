@@ -93,9 +93,9 @@ def measure(suite_file: Path, keep: Path | None) -> dict[str, Any]:
     from rich.console import Console
 
     from harness.cluster.pool import ClusterPool
-    from harness.gate.config import QuarantineList, load_suite
     from harness.gate.history import History
     from harness.gate.session import SuiteSession
+    from harness.gate.suite_config import QuarantineList, load_suite
 
     timers: dict[str, list[tuple[float, float]]] = {"acquire": [], "run": [], "judge": []}
 

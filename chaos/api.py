@@ -91,7 +91,7 @@ class FaultEnv:
         app = self.ctx.scenario.app
         if app is None:  # a workload-only run has no app
             return ""
-        config = app._serve
+        config = app.serve_config
         return config.apps[0].name if config is not None and config.apps else app.name
 
     def app_of(self, deployment: str | None) -> tuple[str, str | None]:
@@ -119,7 +119,7 @@ class Fault(ABC):
     def scenario_problems(cls, scenario: Scenario, entry: FaultSpec, args: FaultArgs, key: str) -> list[tuple[str, str]]:
         """Why this fault could never fire in this scenario, checked before anything starts:
         (key path, what was expected) pairs; `key` is the entry's (`chaos.faults.N`). The
-        schedule and the target filters are checked for every fault (chaos.registry)."""
+        schedule and the target filters are checked for every fault (chaos.fault_registry)."""
         return []
 
     def prepare(self, env: FaultEnv) -> None:  # noqa: B027 - optional hook

@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from chaos import registry
+from chaos import fault_registry as registry
 from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
 from chaos.faults.state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard

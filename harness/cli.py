@@ -293,7 +293,7 @@ def cmd_cleanup(args: argparse.Namespace, console: Console) -> int:
 
 
 def _is_suite(name: str) -> bool:
-    """A suite file lists scenarios and has no scenario's own keys (harness.gate.config)."""
+    """A suite file lists scenarios and has no scenario's own keys (harness.gate.suite_config)."""
     from harness.scenario.loader import read_yaml
 
     try:
@@ -304,7 +304,7 @@ def _is_suite(name: str) -> bool:
 
 
 def _validate_suite(name: str, args: argparse.Namespace, console: Console) -> dict[str, object]:
-    from harness.gate.config import load_suite
+    from harness.gate.suite_config import load_suite
 
     if args.overrides:
         raise ConfigError([f"{name}: --set: expected no --set with a suite file (each entry carries its own set:)"])

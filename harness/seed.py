@@ -25,7 +25,7 @@ STREAMS: dict[str, str] = {
     "load.requests": "open model: which request each send makes, one draw per send",
     "load.picks.{worker}": "closed model: which request each user's call makes, per load process",
     "load.retry.{worker}": "retries' backoff jitter, per load process (locustfiles/policy.py)",
-    "load.bodies.{worker}": "body template fields, per load process (locustfiles/requests.py)",
+    "load.bodies.{worker}": "body template fields, per load process (locustfiles/request_mix.py)",
     "workload.{name}": "a workload's seed (tasks: the leaf values; script: HARNESS_WORKLOAD_SEED)",
     "app.replica.{app}.{deployment}.{rank}": "built-in app: one replica's latency and error draws",
 }

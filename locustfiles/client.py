@@ -18,8 +18,8 @@ import gevent
 
 from harness.measure.records import Request as RequestRecord
 from locustfiles.policy import RetryPolicy, classify
-from locustfiles.records import RecordWriter
-from locustfiles.requests import Request, RequestMix
+from locustfiles.request_mix import MixRequest, RequestMix
+from locustfiles.stream_writer import RecordWriter
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Caller:
 
     def call(
         self, session: Any, request_id: int, intended_wall: float, intended_perf: float, scheduled: bool = False,
-        request: Request | None = None,
+        request: MixRequest | None = None,
     ) -> str:
         """Run every attempt of one request; returns the final outcome.
 
@@ -92,11 +92,11 @@ class Caller:
                 return outcome
             gevent.sleep(self.policy.backoff_s(attempt, self.rng))
 
-    def pick(self, u: float) -> Request:
+    def pick(self, u: float) -> MixRequest:
         """The request a send with uniform draw `u` makes (the open model draws u from the seed)."""
         return self.mix.pick(u)
 
-    def _send(self, session: Any, request: Request, body: bytes | None) -> tuple[int, int, str | None]:
+    def _send(self, session: Any, request: MixRequest, body: bytes | None) -> tuple[int, int, str | None]:
         # No catch_response block: Locust counts non-2xx as failures itself, and the
         # context manager costs throughput.
         if request.timeout_s < self.default_timeout_s:

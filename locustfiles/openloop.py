@@ -22,8 +22,8 @@ from gevent.pool import Pool
 from harness.measure.records import Dropped
 from harness.model.shape import Profile
 from locustfiles.client import Caller  # or a user class's TaskCaller: pick(u), call(...), extra
-from locustfiles.records import RecordWriter
 from locustfiles.schedule import arrival_offsets, request_draws
+from locustfiles.stream_writer import RecordWriter
 
 YIELD_EVERY = 64  # let response greenlets run even when the schedule is behind
 # gevent's loop waits in epoll with millisecond resolution, so a timer fires up to 1 ms

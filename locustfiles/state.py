@@ -22,9 +22,9 @@ from harness.measure.records import LoadReport, Phase
 from harness.model.shape import Profile, build_profile
 from locustfiles.client import Caller, RetryPolicy, Tally
 from locustfiles.openloop import OpenLoop
-from locustfiles.records import RecordWriter
-from locustfiles.requests import RequestMix
+from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import worker_streams
+from locustfiles.stream_writer import RecordWriter
 
 ORIGIN_MESSAGE = "harness_origin"
 MASTER_LEAD_S = 0.5  # time for the origin message to reach the workers before the first send

@@ -278,7 +278,7 @@ def legacy_config(app: Any, seed: int) -> ServeConfig:
 @hookimpl
 def scenario_problems(scenario: Any, strict: bool) -> list[tuple[str, str]]:
     """With --strict, keys of the Serve config file that Ray ignores (warnings otherwise)."""
-    serve = None if scenario.app is None else scenario.app._serve
+    serve = None if scenario.app is None else scenario.app.serve_config
     if serve is None or not strict:
         return []
     return [(f"app.config: {serve.source}: {u.path}", (

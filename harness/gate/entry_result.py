@@ -1,5 +1,5 @@
 """What a suite run leaves per entry (EntryResult) and in all (SuiteOutcome): plain data the
-session fills (harness.gate.session) and the suite's reports read (harness.gate.report)."""
+session fills (harness.gate.session) and the suite's reports read (harness.gate.suite_report)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.gate.config import ResolvedEntry
 from harness.gate.regression import RegressionVerdict
 from harness.gate.sequential import SequentialDecision
+from harness.gate.suite_config import ResolvedEntry
 from harness.gate.verdict import Decision
 from harness.model.outcome import RunOutcome, Verdict
 

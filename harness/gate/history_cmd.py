@@ -12,12 +12,12 @@ from typing import Any
 from rich.console import Console
 
 from harness.gate.changes import change_points
-from harness.gate.config import KEY_METRICS, QuarantineList, load_quarantine
 from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.regression import baseline_of
 from harness.gate.sequential import SequentialRule, flake_probability
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
+from harness.gate.suite_config import KEY_METRICS, QuarantineList, load_quarantine
 from harness.model.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
 from harness.scenario.loader import ConfigError

@@ -38,7 +38,12 @@ from typing import Any
 import numpy as np
 
 from harness.gate import ranktest
-from harness.gate.config import LATENCY_METRICS, POPULATIONS, RegressionCheck, RegressionPolicy
+from harness.gate.suite_config import (
+    LATENCY_METRICS,
+    POPULATIONS,
+    RegressionCheck,
+    RegressionPolicy,
+)
 
 REGRESSED, OK, NO_BASELINE, NO_DATA = "regressed", "ok", "no_baseline", "no_data"
 INCONCLUSIVE = "inconclusive"

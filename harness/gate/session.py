@@ -14,8 +14,7 @@ from rich.console import Console
 
 from harness.cluster.pool import ClusterPool
 from harness.files import point_symlink
-from harness.gate import report
-from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
+from harness.gate import suite_report as report
 from harness.gate.entry_result import EntryResult, SuiteOutcome
 from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.pooled import pooled_verdicts
@@ -31,6 +30,7 @@ from harness.gate.states import (
     current_state,
     flake_rate,
 )
+from harness.gate.suite_config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
 from harness.measure.confidence import FAIL, PASS
 from harness.model.outcome import CONFIG_ERROR, RunOutcome

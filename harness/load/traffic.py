@@ -20,7 +20,7 @@
 
 This module validates that section against the apps of the Serve config (names,
 routes, body fields) and resolves it to plain data for the load process
-(locustfiles.requests builds and sends it, stdlib only).
+(locustfiles.request_mix builds and sends it, stdlib only).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def route_app(config: ServeConfig, path: str) -> str | None:
 
 
 def request_problems(scenario: Scenario) -> list[tuple[str, str]]:
-    load, config = scenario.load, scenario.app._serve
+    load, config = scenario.load, scenario.app.serve_config
     problems: list[tuple[str, str]] = []
     if load.requests is None:
         return problems
@@ -269,7 +269,7 @@ def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:
 
     problems: list[tuple[str, str]] = []
     names = request_names(scenario)
-    config = scenario.app._serve
+    config = scenario.app.serve_config
     for index, spec in enumerate(scenario.slos):
         try:
             check = parse_check(spec.check)
@@ -339,8 +339,8 @@ def full_path(config: ServeConfig | None, req: RequestSpec) -> str:
 
 
 def resolve_requests(scenario: Scenario) -> list[dict[str, Any]]:
-    """The mix as plain data for locustfiles.requests; the legacy load.path/method is one request."""
-    load, config = scenario.load, scenario.app._serve
+    """The mix as plain data for locustfiles.request_mix; the legacy load.path/method is one request."""
+    load, config = scenario.load, scenario.app.serve_config
     if load.requests is None:
         legacy = RequestSpec(name=DEFAULT_REQUEST, method=load.method, path=load.path,
                              app=config.apps[0].name if config and config.apps else None)

@@ -309,7 +309,7 @@ class Host(Record):
     own_memory_mb = Field(NUM, "RSS of the run's own processes")
 
 
-class HostGuard(Record):
+class HostGuardRecord(Record):
     KIND = "host_guard"
     WRITER = "harness.run.host_guard.HostGuard, harness.run.node_recorder.NodeGuard"
     DOC = "a host or node-cap bound held too long: the run ends as `host_guard`"
@@ -362,7 +362,7 @@ class Chaos(Record):
     namespace = Field(STR, "killer_ready: its namespace")
 
 
-class Workload(Record):
+class WorkloadRecord(Record):
     KIND = "workload"
     WRITER = "harness.workloads.*"
     DOC = "a workload's `start`, `progress`, `process` (a script's pid) and one `result`"

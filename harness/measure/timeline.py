@@ -53,7 +53,7 @@ class TimelineWriter:
     otherwise kept in `undeclared` while the record is written whole.
 
     One of the two JSONL writers, on purpose: the load process writes its streams with
-    locustfiles.records.RecordWriter instead, buffered and flushed every 0.25 s with no
+    locustfiles.stream_writer.RecordWriter instead, buffered and flushed every 0.25 s with no
     lock, because there one write(2) and a lock per request would cost the generator the
     throughput it exists for (under gevent a lock is a greenlet primitive), while here
     the records are few, several threads write, and none may be lost to a crash.

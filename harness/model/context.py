@@ -82,7 +82,7 @@ class RunArtifacts:
     chaos_schedule: dict[str, Any] | None = None  # the resolved chaos schedule (chaos.component)
     resource_killer: dict[str, Any] | None = None  # the workload-only fault actor (chaos.killer)
     load_workers: dict[str, dict[str, Any]] | None = None  # placement cluster: each worker (runner)
-    load_windows: list[dict[str, Any]] | None = None  # the load report's table (harness.load.report, after the run)
+    load_windows: list[dict[str, Any]] | None = None  # the load report's table (harness.load.window_report, after the run)
     load_windows_error: str | None = None  # why that table could not be built
     # One result per planned shot: the runner copies the shots' `result` records (Timeline.shot_results).
     chaos_results: list[dict[str, Any]] | None = None

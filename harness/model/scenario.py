@@ -15,16 +15,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from harness.hooks import hookimpl
 from harness.model.autoscaling_spec import AutoscalingClusterSpec
 from harness.model.load_spec import LoadSpec
 from harness.model.placement import static_problems
+from harness.model.serve import ServeConfig
 
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -177,9 +178,19 @@ class AppSpec(Strict):
     # controller can import the user's app.
     python_path: list[str] = Field(default_factory=list)
     # A Serve config file (`serve build` output) instead of the fields above; read and
-    # validated by Ray Serve's own schema in harness.app.serve_config (the loader sets _serve).
+    # validated by Ray Serve's own schema in harness.app.serve_config.
     config: str | None = Field(default=None, min_length=1)
-    _serve: Any = PrivateAttr(default=None)
+    # The Serve config the loader resolved (harness.scenario.loader.attach_serve_config: the
+    # file read and validated, or the app form built into one). Not a key of the scenario
+    # file: refused there, left out of every dump (scenario.yaml, summary.json) and the schema.
+    serve_config: SkipJsonSchema[ServeConfig | None] = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("serve_config", mode="before")
+    @classmethod
+    def _resolved_only(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, ServeConfig):
+            raise ValueError("expected no serve_config key (the harness reads app.config into it)")
+        return value
 
     @model_validator(mode="after")
     def _config_alone(self) -> AppSpec:

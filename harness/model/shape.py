@@ -28,7 +28,7 @@ class Piece:
 
 
 @dataclass(frozen=True)
-class Window:
+class ShapeWindow:
     name: str
     start: float
     end: float
@@ -52,16 +52,16 @@ class Profile:
         piece = self.piece_at(t)
         return 0.0 if piece is None else max(0.0, piece.level(t))
 
-    def windows(self) -> list[Window]:
+    def windows(self) -> list[ShapeWindow]:
         """Named windows in time order; neighbouring pieces with one name form one window."""
-        out: list[Window] = []
+        out: list[ShapeWindow] = []
         for piece in self.pieces:
             if piece.name is None:
                 continue
             if out and out[-1].name == piece.name and math.isclose(out[-1].end, piece.start):
-                out[-1] = Window(piece.name, out[-1].start, piece.end)
+                out[-1] = ShapeWindow(piece.name, out[-1].start, piece.end)
             else:
-                out.append(Window(piece.name, piece.start, piece.end))
+                out.append(ShapeWindow(piece.name, piece.start, piece.end))
         return out
 
 

@@ -23,7 +23,7 @@ from harness.files import write_atomic
 from harness.measure import stats
 from harness.measure.timeline import Timeline
 from harness.model.outcome import Verdict, format_value
-from harness.report.series import (
+from harness.report.chart_series import (
     Bound,
     ChaosRow,
     Marker,

@@ -30,8 +30,8 @@ from prometheus_client.utils import floatToGoString
 from harness.measure import stats
 from harness.measure.records import Chaos, Dropped, Request
 from harness.measure.timeline import Timeline
+from harness.report.chart_series import SETUP_WINDOWS, is_chaos_event
 from harness.report.html import load_summary
-from harness.report.series import SETUP_WINDOWS, is_chaos_event
 
 RUN_FILE = "openmetrics.prom"
 JOB = "harness"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from harness.report.series import PALETTE, Band, Bound, Chart, Marker, Series
+from harness.report.chart_series import PALETTE, Band, Bound, Chart, Marker, Series
 
 WIDTH = 960
 PLOT_HEIGHT = 170

@@ -17,8 +17,7 @@ from typing import Any
 
 import psutil
 
-from harness.measure.records import Host
-from harness.measure.records import HostGuard as HostGuardRecord
+from harness.measure.records import Host, HostGuardRecord
 from harness.model.context import InfraError, RunContext
 from harness.model.scenario import HostGuardSpec
 

@@ -25,8 +25,7 @@ from rich.text import Text
 
 from harness.measure import stats
 from harness.measure.chaos_events import describe_chaos, is_chaos_event
-from harness.measure.records import Chaos, Dropped, Phase, Request, Sample
-from harness.measure.records import Workload as WorkloadRecord
+from harness.measure.records import Chaos, Dropped, Phase, Request, Sample, WorkloadRecord
 from harness.measure.timeline import TIMELINE_DIR
 from harness.model.context import RunContext
 

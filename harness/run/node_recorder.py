@@ -33,7 +33,13 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from harness.cluster.autoscaling import head_process
 from harness.cluster.fake_provider import read_json
-from harness.measure.records import AutoscalerException, HostGuard, Nodes, NodeTypes, SampleError
+from harness.measure.records import (
+    AutoscalerException,
+    HostGuardRecord,
+    Nodes,
+    NodeTypes,
+    SampleError,
+)
 from harness.model.context import InfraError, RunContext
 from harness.model.scenario import RecorderSpec
 from harness.run.periodic import Periodic
@@ -193,7 +199,7 @@ class NodeGuard:
             message = (f"node runaway: the autoscaler wanted {wanted} worker nodes, the node cap of this "
                        f"machine is {self.node_cap} ({refused} launches refused): the run was stopped, "
                        f"its results say nothing about the release")
-            ctx.timeline.emit(HostGuard, tripped="node_cap", value=wanted, bound=self.node_cap, refused=refused)
+            ctx.timeline.emit(HostGuardRecord, tripped="node_cap", value=wanted, bound=self.node_cap, refused=refused)
             raise InfraError("host_guard", message)
 
     def stop(self, ctx: RunContext) -> None:

@@ -164,7 +164,7 @@ class Recorder:
     @staticmethod
     def _app_names(ctx: RunContext) -> list[str]:
         """Every app of the run's Serve config is sampled."""
-        config = ctx.scenario.app._serve
+        config = ctx.scenario.app.serve_config
         return [a.name for a in config.apps] if config is not None else [ctx.scenario.app.name]
 
     def _sample(self, ctx: RunContext) -> None:

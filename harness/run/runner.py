@@ -35,8 +35,8 @@ from harness.cluster.pick import lease_for
 from harness.files import write_atomic
 from harness.load.cluster import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
-from harness.load.report import report_load_windows
 from harness.load.traffic import resolve_requests
+from harness.load.window_report import report_load_windows
 from harness.measure.records import Error, Teardown
 from harness.measure.stats import key_metrics, window_stats
 from harness.measure.timeline import EVENTS_FILE, TIMELINE_DIR, Timeline, TimelineWriter
@@ -139,7 +139,7 @@ class Runner:
         release: the release label (`--label`), in summary.json and on every exported metric."""
         self.release = release
         self.reporter = reporter
-        if scenario.app is not None and scenario.app._serve is None:
+        if scenario.app is not None and scenario.app.serve_config is None:
             # A Scenario built in code (not by the loader) still needs its Serve config.
             attach_serve_config(scenario, scenario_file, [])
         self.scenario = scenario
@@ -199,7 +199,7 @@ class Runner:
         def start() -> Any:
             self._serve_port = cluster_mod.free_port()  # picked just before Serve binds it
             return app_deploy.start_serve(self._serve_port, owned_cluster=True,
-                                          http_options=serve_options(app._serve, self._serve_port))
+                                          http_options=serve_options(app.serve_config, self._serve_port))
 
         return app_deploy.EarlyServe(start)
 
@@ -226,7 +226,7 @@ class Runner:
         try:
             if not ctx.cluster.owned:
                 ctx.artifacts.serve_was_running = app_deploy.serve_is_running()
-            serve_config = app._serve
+            serve_config = app.serve_config
             since = time.time()
             if self._early_serve is not None and ctx.cluster.owned:  # begun during the cluster start
                 client = self._early_serve.result(app.ready_timeout_s)
@@ -312,7 +312,7 @@ class Runner:
         """An SLO naming a deployment the app does not have is a config error (exit 2), not a verdict."""
         problems = slo_targets.subject_problems(self.scenario, deployments)
         if self.scenario.chaos.faults:  # a replica fault's deployment, too: it could never fire
-            from chaos.registry import deployment_problems
+            from chaos.fault_registry import deployment_problems
 
             problems += deployment_problems(self.scenario, set(deployments))
         if problems:
@@ -425,7 +425,7 @@ class Runner:
     # -- teardown and verdict ----------------------------------------------
 
     def _app_names(self) -> list[str]:
-        serve_config = self.scenario.app._serve
+        serve_config = self.scenario.app.serve_config
         return [a.name for a in serve_config.apps] if serve_config is not None else [self.scenario.app.name]
 
     def _teardown(self) -> None:
@@ -544,7 +544,7 @@ def write_resolved_scenario(scenario: Scenario, run_dir: Path) -> Path:
     relative_paths(resolved, Path.cwd())  # the repository's paths, not this machine's
     if scenario.app is not None and scenario.app.config is not None:
         config_copy = run_dir / "serve_config.yaml"
-        write_atomic(config_copy, yaml.safe_dump(scenario.app._serve.data, sort_keys=False))
+        write_atomic(config_copy, yaml.safe_dump(scenario.app.serve_config.data, sort_keys=False))
         # Beside scenario.yaml: found wherever the run folder is copied to.
         resolved["app"] = {"config": config_copy.name, "ready_timeout_s": scenario.app.ready_timeout_s}
     path = run_dir / "scenario.yaml"

@@ -223,6 +223,11 @@ def field_doc(model: type[BaseModel], name: str) -> str:
     return DOCS.get(f"{model.__name__}.{name}") or source_comments(model).get(name, "")
 
 
+def file_keys(model: type[BaseModel]) -> dict[str, Any]:
+    """The fields a scenario file may hold (not the ones the loader fills, e.g. app.serve_config)."""
+    return {name: info for name, info in model.model_fields.items() if not info.exclude}
+
+
 def models(root: type[BaseModel]) -> list[type[BaseModel]]:
     """Every model the root's fields reach, root first, each once."""
     seen: list[type[BaseModel]] = []
@@ -273,7 +278,7 @@ def reference_markdown(root: type[BaseModel]) -> str:
         if doc and model.__doc__ and model.__doc__ is not BaseModel.__doc__:
             lines += [" ".join(doc.split()), ""]
         lines += ["| key | default | what |", "| --- | --- | --- |"]
-        for name, info in model.model_fields.items():
+        for name, info in file_keys(model).items():
             value = None if info.is_required() else info.get_default(call_default_factory=True)
             if info.is_required():
                 default = "required"

@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 from pydantic import ValidationError
 
-from chaos import registry as chaos_registry
+from chaos import fault_registry as chaos_registry
 from harness.app import serve_config
 from harness.app.serve_config import ServeConfigError, legacy_config, load_serve_config
 from harness.hooks import checks_manager
@@ -57,10 +57,10 @@ def attach_serve_config(scenario: Scenario, source: str, overrides: list[tuple[s
     if app is None:  # app: none (a workload-only run)
         return
     if app.config is None:
-        app._serve = legacy_config(app, scenario.seed)
+        app.serve_config = legacy_config(app, scenario.seed)
         return
     try:
-        app._serve = load_serve_config(app.config, overrides)
+        app.serve_config = load_serve_config(app.config, overrides)
     except ServeConfigError as exc:
         raise ConfigError([
             f"{app.config}: {key}: expected {message} (app.config of {source})" for key, message in exc.problems
@@ -142,7 +142,7 @@ def _in_config_file(data: dict[str, Any], key_path: list[str]) -> bool:
 def config_warnings(scenario: Scenario, source: str) -> list[str]:
     """What `harness validate` warns about without refusing: keys of the Serve config file that
     Ray ignores (`num_replicaz: did you mean num_replicas?`). --strict makes them errors."""
-    serve = None if scenario.app is None else scenario.app._serve
+    serve = None if scenario.app is None else scenario.app.serve_config
     if serve is None or not serve.unknown:
         return []
     return [f"{serve.source}: {u.line()} (app.config of {source}; --strict refuses it)" for u in serve.unknown]

@@ -98,7 +98,7 @@ def _app_demands(scenario: Scenario) -> list[Demand]:
 
 def _config_file_demands(app: Any) -> list[Demand]:
     """A Serve config file's deployments, as the file writes them (its key paths are the file's)."""
-    serve = app._serve
+    serve = app.serve_config
     data = serve.data if serve is not None else {}
     out = []
     for a, application in enumerate(data.get("applications") or []):

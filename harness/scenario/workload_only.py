@@ -93,8 +93,8 @@ def fault_problems(scenario: Scenario, classes: dict[str, type[Fault]]) -> list[
 
 
 def loadable_faults(names: list[str]) -> dict[str, type[Fault]]:
-    """The fault classes that load; one that does not is reported by chaos.registry already."""
-    from chaos import registry
+    """The fault classes that load; one that does not is reported by chaos.fault_registry already."""
+    from chaos import fault_registry as registry
 
     classes = {}
     for name in dict.fromkeys(names):

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.measure import series
-from harness.measure.records import Chaos
-from harness.measure.records import Workload as WorkloadRecord
+from harness.measure.records import Chaos, WorkloadRecord
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import FLAG, SECONDS, Measurement, SLOSyntaxError, metric
 

@@ -138,7 +138,7 @@ def deployment_scaling(scenario: Scenario) -> dict[str, tuple[str, int, int]]:
     app lists it, and `App/Deployment`): ("fixed", replicas, replicas) or ("autoscaling",
     min_replicas, max_replicas). A deployment an import-path or config-file app does not
     list, or lists without a replica count, is left out: its code may set either."""
-    serve = None if scenario.app is None else scenario.app._serve
+    serve = None if scenario.app is None else scenario.app.serve_config
     if serve is None:
         return {}
     builtin = scenario.app.is_builtin

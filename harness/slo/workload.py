@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.measure.records import Workload as WorkloadRecord
+from harness.measure.records import WorkloadRecord
 from harness.measure.timeline import Timeline, Window
 from harness.slo.registry import (
     COUNT,

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from harness.measure.records import Workload as WorkloadRecord
+from harness.measure.records import WorkloadRecord
 from harness.model.context import RunContext
 from harness.seed import derive
 

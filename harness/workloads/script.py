@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from harness.measure.records import Workload as WorkloadRecord
+from harness.measure.records import WorkloadRecord
 from harness.model.context import RunContext
 from harness.model.scenario import ScriptWorkloadSpec
 from harness.pythonpath import python_path

@@ -20,9 +20,9 @@ import psutil
 import pytest
 from junitparser.xunit2 import JUnitXml
 
-from harness.gate.config import load_suite
 from harness.gate.history import History, StoredResult
 from harness.gate.states import State, current_state
+from harness.gate.suite_config import load_suite
 from tests.junit_check import junit_problems
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.gate.config import ResolvedSuite, find_suite_file, load_quarantine, load_suite
 from harness.gate.history import History
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE, SUITES_DIR
+from harness.gate.suite_config import ResolvedSuite, find_suite_file, load_quarantine, load_suite
 from harness.scenario.loader import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

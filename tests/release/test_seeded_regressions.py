@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from harness.gate.config import QuarantineList, ResolvedEntry, ResolvedSuite, load_suite
 from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
+from harness.gate.suite_config import QuarantineList, ResolvedEntry, ResolvedSuite, load_suite
 
 pytestmark = pytest.mark.release
 

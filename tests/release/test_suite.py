@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.gate.config import ResolvedEntry
+from harness.gate.suite_config import ResolvedEntry
 
 pytestmark = pytest.mark.release
 

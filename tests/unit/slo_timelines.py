@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.measure import records
-from harness.measure.records import Chaos, Phase, Request, Sample, Workload
+from harness.measure.records import Chaos, Phase, Request, Sample, WorkloadRecord
 from harness.measure.timeline import Timeline
 
 T0 = 1_000_000.0  # an arbitrary epoch second; tests speak in seconds after it
@@ -44,7 +44,7 @@ def request(at: float, outcome: str = "ok", latency_ms: float = 10.0) -> dict[st
 
 
 def workload_result(at: float, name: str, **fields: Any) -> dict[str, Any]:
-    return Workload.new(t=T0 + at, name=name, event="result", **fields)
+    return WorkloadRecord.new(t=T0 + at, name=name, event="result", **fields)
 
 
 def timeline(*groups: Any) -> Timeline:

@@ -13,8 +13,8 @@ from harness.cli import main
 from harness.cluster.pool import reuse_key
 from harness.gate.bisect import git
 from harness.gate.bisect import setup as bisect_setup
+from harness.gate.bisect.bisect_report import document, markdown, table_lines
 from harness.gate.bisect.commit_run import scenario_for
-from harness.gate.bisect.report import document, markdown, table_lines
 from harness.gate.bisect.search import Step
 from harness.gate.bisect.state import BisectState, Commit, RunRecord
 from harness.gate.sequential import SequentialRule
@@ -48,7 +48,7 @@ def test_the_app_resolves_in_each_worktree_and_the_cluster_spec_stays_the_same(r
         assert "SLEEP_MS = 60" in (trees[1] / "latency_app.py").read_text()
         loaded = [scenario_for(str(scenario_file), [], path, tree, ["/venv/site"]) for tree in trees]
         for tree, scenario in zip(trees, loaded, strict=True):
-            env = scenario.app._serve.data["applications"][0]["runtime_env"]
+            env = scenario.app.serve_config.data["applications"][0]["runtime_env"]
             assert env["working_dir"] == f"local://{tree}"
             assert env["env_vars"]["PYTHONPATH"] == f"{tree / 'lib'}:/venv/site"
             assert scenario.python_path == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaos import registry
+from chaos import fault_registry as registry
 from harness.cli import main
 from harness.scenario.loader import ConfigError, scenario_from_dict
 

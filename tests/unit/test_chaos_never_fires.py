@@ -126,7 +126,7 @@ def test_what_can_fire_still_validates() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_chaos_plans_fire_every_shot(path: Path) -> None:
     """The shipped scenarios plan no shot the plan itself must skip, apart from max_to_kill's cap."""
-    from chaos import registry
+    from chaos import fault_registry as registry
     from chaos.plan import Traits, nodes_of_scenario, plan
     from harness.seed import stream
 
@@ -142,7 +142,7 @@ def test_shipped_chaos_plans_fire_every_shot(path: Path) -> None:
 
 def test_an_import_path_apps_replica_target_is_checked_once_deployed() -> None:
     """Its deployments are known only after the deploy: the runner asks before load starts."""
-    from chaos.registry import deployment_problems
+    from chaos.fault_registry import deployment_problems
 
     data = smoke(one("kill_replica", {"at_s": [3]}, targets={"deployment": "Routr"}),
                  app={"import_path": "pkg.mod:app", "name": "shop"})

@@ -120,7 +120,7 @@ def test_ci_example_matches_the_ci_systems_schema(name: str, schema: str) -> Non
 def test_ci_examples_run_each_shipped_suite_at_its_frequency(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pull requests run presubmit, the schedules nightly and weekly: each suite file says
     it is meant for that frequency, so a suite renamed or repurposed breaks this test."""
-    from harness.gate.config import load_suite
+    from harness.gate.suite_config import load_suite
 
     monkeypatch.chdir(ROOT)  # scenario paths in suites are relative to the project root
     gitlab = yaml.safe_load((CI / "gitlab-ci.yml").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.gate.config import load_suite
+from harness.gate.suite_config import load_suite
 from harness.model.layers import render
 from harness.scenario.loader import load_scenario
 

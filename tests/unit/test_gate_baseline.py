@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult
 from harness.gate.metrics import key_metrics
 from harness.gate.session import SuiteSession
 from harness.gate.states import current_state
+from harness.gate.suite_config import QuarantineList, load_suite
 from harness.model.outcome import RunOutcome
 
 SCENARIO = """

@@ -9,7 +9,7 @@ import pytest
 
 from harness.cli import main
 from harness.cluster.pool import destroys_nodes, may_share, reuse_key
-from harness.gate.config import (
+from harness.gate.suite_config import (
     config_hash,
     find_suite_file,
     load_quarantine,

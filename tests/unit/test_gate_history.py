@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.gate.config import RegressionCheck, RegressionPolicy
 from harness.gate.history import History, StoredResult
 from harness.gate.regression import NO_BASELINE, NO_DATA, OK, REGRESSED, check_regressions
 from harness.gate.states import State, current_state
+from harness.gate.suite_config import RegressionCheck, RegressionPolicy
 from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
 
 POLICY = RegressionPolicy(

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from harness.gate import ranktest
-from harness.gate.config import RegressionCheck, RegressionPolicy
 from harness.gate.regression import (
     INCONCLUSIVE,
     NO_BASELINE,
@@ -24,6 +23,7 @@ from harness.gate.regression import (
     check_regressions,
     judge_runs,
 )
+from harness.gate.suite_config import RegressionCheck, RegressionPolicy
 
 GATES = 2000
 REQUESTS = 250

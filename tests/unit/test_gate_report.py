@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from junitparser.xunit2 import FlakyFailure, JUnitXml
 
-from harness.gate.config import ResolvedEntry, load_suite
 from harness.gate.entry_result import EntryResult
 from harness.gate.regression import RegressionVerdict
-from harness.gate.report import entry_suites
+from harness.gate.suite_config import ResolvedEntry, load_suite
+from harness.gate.suite_report import entry_suites
 from harness.gate.verdict import Decision
 from harness.model.outcome import RunOutcome, Verdict
 from harness.report.junit import write_junit
@@ -108,7 +108,7 @@ def test_a_flaky_slo_shows_where_gitlab_and_jenkins_look(tmp_path: Path, entries
     """GitLab and Jenkins' core plugin read system-out, not flakyFailure nor properties: the
     passing testcase says it was flaky there; properties and the step summary say it too;
     the testsuite's time is both attempts' wall time."""
-    from harness.gate.report import _entry_summary
+    from harness.gate.suite_report import _entry_summary
     from harness.report.markdown import suite_markdown
 
     result = EntryResult(entries["flaky"], "flaky", [outcome("f1", fast=False), outcome("f2")], [True, True])

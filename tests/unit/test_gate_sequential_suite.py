@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult, flake_evidence
 from harness.gate.session import SuiteSession
+from harness.gate.suite_config import QuarantineList, load_suite
 from harness.measure.timeline import Timeline
 from harness.model.outcome import RunOutcome, Verdict
 from harness.slo.core import evaluate

@@ -10,9 +10,9 @@ import pytest
 from junitparser import JUnitXml
 
 from harness.cli import main
-from harness.gate.config import QuarantineList, load_suite
 from harness.gate.history import History, StoredResult
 from harness.gate.session import LATEST_SUITE, SuiteSession
+from harness.gate.suite_config import QuarantineList, load_suite
 
 SCENARIO = """
 name: tiny

@@ -138,13 +138,13 @@ AGAINST = {
         "harness.slo.targets", "def f():\n    from locustfiles.schedule import arrival_offsets\n",
         "locustfiles.schedule", 2),
     "a part imports the gate": (
-        "harness.cluster.pool", "from harness.gate.config import ResolvedEntry\n", "harness.gate.config", 1),
+        "harness.cluster.pool", "from harness.gate.suite_config import ResolvedEntry\n", "harness.gate.suite_config", 1),
     "a reporter imports the runner's package": (
         "harness.report.junit", "import harness.run.runner\n", "harness.run.runner", 1),
     "undeclared sideways on one floor": (
         "harness.load.process", "from chaos.api import Fault\n", "chaos.api", 1),
     "relative import upward": (
-        "harness.measure.stats", "x = 1\nfrom ..gate import report\n", "harness.gate.report", 2),
+        "harness.measure.stats", "x = 1\nfrom ..gate import suite_report\n", "harness.gate.suite_report", 2),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.load.report import report_load_windows
+from harness.load.window_report import report_load_windows
 from harness.measure.stats import (
     KEY_METRICS,
     key_metrics,

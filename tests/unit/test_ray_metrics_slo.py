@@ -108,7 +108,7 @@ def test_decision_to_running_without_a_rise_is_no_data():
 
 
 def test_the_report_charts_each_named_family():
-    from harness.report.series import build_series
+    from harness.report.chart_series import build_series
 
     tl = run([scrape(at, errors=e, target=t) for at, e, t in [(4, 0, 1), (10, 10, 3), (20, 30, 3)]])
     charts = {c.key: c for c in build_series(tl).charts}

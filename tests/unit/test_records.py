@@ -79,7 +79,7 @@ def test_the_declarations_import_with_the_standard_library_only() -> None:
         "import sys, json\n"
         "before = set(sys.modules)\n"
         "import harness.measure.records\n"
-        "import locustfiles.records\n"
+        "import locustfiles.stream_writer\n"
         "new = sorted(m for m in set(sys.modules) - before\n"
         "             if m.split('.')[0] not in sys.stdlib_module_names and m.split('.')[0] not in"
         " ('harness', 'locustfiles'))\n"

@@ -12,8 +12,8 @@ import pytest
 from harness.cli import main
 from harness.measure.chaos_events import describe_chaos
 from harness.measure.timeline import Timeline
+from harness.report.chart_series import MAX_BUCKETS, bucket_size, build_series
 from harness.report.html import REPORT_FILE, build_report, write_report
-from harness.report.series import MAX_BUCKETS, bucket_size, build_series
 from harness.report.suite_html import write_suite_report
 from harness.report.svg import nice_ticks
 from tests.synthetic_run import BURST, CHAOS_AT, T0, make_run

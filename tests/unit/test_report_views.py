@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.measure.timeline import Timeline
+from harness.report.chart_series import build_series, chaos_rows
 from harness.report.html import build_report
-from harness.report.series import build_series, chaos_rows
 from tests.synthetic_run import CHAOS_AT, NODE_DEAD_AT, T0, make_run
 
 

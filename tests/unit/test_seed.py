@@ -31,7 +31,7 @@ from harness.seed import STREAMS, UndeclaredStream, derive, stream
 from harness.workloads import build_workloads
 from harness.workloads.tasks import expected_value
 from locustfiles.policy import RetryPolicy
-from locustfiles.requests import RequestMix
+from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import arrival_offsets, dump_schedule, request_draws, worker_streams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def plan_of(tmp_path: Path, sc: Any) -> dict[str, Any]:
     out["task_values"] = [expected_value(out["workload_seeds"]["tasks"], i, 1) for i in range(10)]
 
     # A replica gets the run seed in its app args; its stream is keyed by its rank.
-    args = sc.app._serve.data["applications"][0]["args"]
+    args = sc.app.serve_config.data["applications"][0]["args"]
     latency = args["latency"]
     out["replicas"] = {
         rank: [sample_latency_ms(rng, latency) for _ in range(20)] + [rng.random() for _ in range(20)]
@@ -168,4 +168,4 @@ def test_seed_has_one_channel_the_scenarios_seed() -> None:
     assert load_scenario(smoke, ["load.users=2", *seed_override(77)]).seed == 77
     # The built-in app's replicas receive it in their args, as every other consumer does.
     sc = load_scenario(smoke, seed_override(77))
-    assert sc.app._serve.data["applications"][0]["args"]["seed"] == 77
+    assert sc.app.serve_config.data["applications"][0]["args"]["seed"] == 77

@@ -107,7 +107,7 @@ def test_a_local_working_dir_that_does_not_exist(tmp_path: Path) -> None:
 
 def test_overrides_edit_the_config_file_and_a_bad_index_says_so(tmp_path: Path) -> None:
     scenario = load_scenario(scenario_file(tmp_path, EXAMPLE), ["app.config.applications.0.deployments.0.num_replicas=3"])
-    assert scenario.app._serve.data["applications"][0]["deployments"][0]["num_replicas"] == 3
+    assert scenario.app.serve_config.data["applications"][0]["deployments"][0]["num_replicas"] == 3
     assert yaml.safe_load(EXAMPLE.read_text())["applications"][0]["deployments"][0]["num_replicas"] == 2
     line = one_error(scenario_file(tmp_path, EXAMPLE), ["app.config.applications.5.name=x"])
     assert line.startswith(f"{EXAMPLE} (--set app.config.applications.5.name=x): applications.5: expected a list index")
@@ -124,7 +124,7 @@ def test_the_harness_app_form_is_the_same_config_shape(tmp_path: Path) -> None:
     schema = deploy_schema(config)  # Ray's schema accepts what the harness builds
     assert schema.applications[0].import_path == "harness.app.builtin:build_app"
     assert schema.applications[0].deployments[0].num_replicas == 2
-    assert scenario.app._serve.data == config.data
+    assert scenario.app.serve_config.data == config.data
 
 
 def test_validate_names_the_config_file_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -162,7 +162,7 @@ def test_serves_traceback_becomes_its_first_line_and_the_exception() -> None:
 def test_keys_ray_ignores_become_notes_so_a_typo_is_seen(tmp_path: Path) -> None:
     scenario = load_scenario(scenario_file(tmp_path, EXAMPLE), [
         "app.config.applications.0.deployments.0.num_replica=3", "app.config.applications.1.route_prefx=/p"])
-    assert scenario.app._serve.notes == [
+    assert scenario.app.serve_config.notes == [
         "applications.0.deployments.0.num_replica: did you mean num_replicas? "
         "(not a key Ray's DeploymentSchema knows: Ray ignores it)",
         "applications.1.route_prefx: did you mean route_prefix? "
@@ -177,6 +177,6 @@ def test_the_recorded_scenario_reloads_with_the_config_as_deployed(tmp_path: Pat
     overrides = ["app.config.applications.0.deployments.0.num_replicas=3"]
     scenario = load_scenario(ROOT / "configs" / "apps" / "mix.yaml", overrides)
     again = load_scenario(write_resolved_scenario(scenario, tmp_path))
-    assert again.app._serve.data == scenario.app._serve.data
-    assert again.app._serve.data["applications"][0]["deployments"][0]["num_replicas"] == 3
+    assert again.app.serve_config.data == scenario.app.serve_config.data
+    assert again.app.serve_config.data["applications"][0]["deployments"][0]["num_replicas"] == 3
     assert [r.name for r in again.load.requests] == [r.name for r in scenario.load.requests]

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from harness.gate.history_cmd import label_rows, print_labels, print_scenarios
-from harness.gate.report import print_suite
+from harness.gate.suite_report import print_suite
 from harness.gate.verdict import Decision
-from harness.load.report import build_table
+from harness.load.window_report import build_table
 from harness.model.outcome import RunOutcome, Verdict
 from harness.report.compare import RunFolder, build_comparison, print_comparison
 from harness.report.junit import build_suite, write_junit

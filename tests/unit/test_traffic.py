@@ -15,7 +15,7 @@ from harness.measure.timeline import Timeline
 from harness.model.scenario import SLOSpec
 from harness.scenario.loader import ConfigError, load_scenario
 from harness.slo.core import evaluate
-from locustfiles.requests import RequestMix
+from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import request_sequence
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.gate.bisect import git
-from harness.gate.bisect.report import document, markdown, table_lines
+from harness.gate.bisect.bisect_report import document, markdown, table_lines
 from harness.gate.bisect.search import (
     DEFAULT_ALPHA,
     DEFAULT_BROKEN_PROBABILITY,
@@ -220,8 +220,8 @@ def _run(args: argparse.Namespace, console: Console, state: BisectState, folder:
 
 def _record_blame(path: Path, state: BisectState, doc: dict[str, Any], base: Any, console: Console) -> None:
     """One history row for the blamed commit: a failure of the scenario at that commit."""
-    from harness.gate.config import config_hash
     from harness.gate.history import History, StoredResult
+    from harness.gate.suite_config import config_hash
 
     bad = state.commits[doc["first_bad"]["index"]]
     judged = [r for r in bad.runs if r.judged]

@@ -56,7 +56,7 @@ def scenario_for(scenario_file: str, overrides: list[str], repo: Path, worktree:
 
     scenario = load_scenario(scenario_file, overrides, rewrite=rewrite)
     if scenario.app is not None:
-        for application in scenario.app._serve.data.get("applications") or []:
+        for application in scenario.app.serve_config.data.get("applications") or []:
             application["runtime_env"] = runtime_env(application.get("runtime_env"), worktree,
                                                      moved + extra_paths)
     return scenario

@@ -42,8 +42,8 @@ from harness.report.terminal import ci_table
 class SuiteView(Protocol):
     """What the reports read of a suite run (harness.gate.session.SuiteSession)."""
 
-    suite: Any  # the suite's config (harness.gate.config.SuiteConfig)
-    resolved: Any  # its entries resolved (harness.gate.config.ResolvedSuite)
+    suite: Any  # the suite's config (harness.gate.suite_config.SuiteConfig)
+    resolved: Any  # its entries resolved (harness.gate.suite_config.ResolvedSuite)
     run_name: str
     results: list[EntryResult]
     started_at: float

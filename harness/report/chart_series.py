@@ -29,7 +29,7 @@ from harness.measure.records import (
     RayMetrics,
     Request,
     Sample,
-    Workload,
+    WorkloadRecord,
 )
 from harness.measure.timeline import Timeline
 
@@ -348,14 +348,14 @@ def _workload_charts(timeline: Timeline, t0: float) -> list[Chart]:
     """One progress chart per workload that reports progress: each of its counters over time
     (done, failed, retried, lost, as the workload names them)."""
     counters: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
-    for record in timeline.events_of(Workload):
-        if record.get(Workload.event) not in ("progress", "result"):
+    for record in timeline.events_of(WorkloadRecord):
+        if record.get(WorkloadRecord.event) not in ("progress", "result"):
             continue
-        name = str(record.get(Workload.name, "workload"))
+        name = str(record.get(WorkloadRecord.name, "workload"))
         for key, value in record.items():
             if (key not in _PROGRESS_SKIP and key not in ("t", "kind", "name", "event")
                     and isinstance(value, (int, float)) and not isinstance(value, bool)):
-                counters[name][key].append((record[Workload.t] - t0, float(value)))
+                counters[name][key].append((record[WorkloadRecord.t] - t0, float(value)))
     charts = []
     for name in sorted(counters):
         chart = Chart(f"workload-{name}", f"Workload {name}: progress", "count")

@@ -16,7 +16,7 @@ from typing import Any
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
-class Request:
+class MixRequest:
     """One named request of the mix, ready to send."""
 
     __slots__ = ("name", "method", "path", "headers", "body", "template", "timeout_s", "expect")
@@ -66,7 +66,7 @@ class RequestMix:
     def __init__(self, items: list[dict[str, Any]]):
         if not items:
             raise ValueError("expected at least one request")
-        self.requests = [Request(item) for item in items]
+        self.requests = [MixRequest(item) for item in items]
         total = float(sum(item["weight"] for item in items))
         acc, self._edges = 0.0, []
         for item in items:
@@ -74,7 +74,7 @@ class RequestMix:
             self._edges.append(acc)
         self.weights = [float(item["weight"]) for item in items]
 
-    def pick(self, u: float) -> Request:
+    def pick(self, u: float) -> MixRequest:
         if len(self.requests) == 1:
             return self.requests[0]
         return self.requests[min(bisect.bisect_right(self._edges, u), len(self.requests) - 1)]

@@ -148,7 +148,7 @@ def app_deployments(scenario: Scenario) -> set[str] | None:
         from harness.model.scenario import BUILTIN_DEPLOYMENT
 
         return {BUILTIN_DEPLOYMENT, f"{app.name}/{BUILTIN_DEPLOYMENT}"}
-    serve = app._serve
+    serve = app.serve_config
     if app.config is None or serve is None or not serve.apps:
         return None
     found = {f"{a.name}/{d}" for a in serve.apps for d in a.deployments}

@@ -228,8 +228,8 @@ def test_estimator_is_fast_on_a_long_soak() -> None:
 
 
 def test_report_charts_memory_by_role_and_the_object_store() -> None:
-    from harness.report.html import attach_slo_bounds
     from harness.report.chart_series import build_series
+    from harness.report.html import attach_slo_bounds
 
     tl = memory_run([(t, 100.0 + t) for t in range(30)], load=(0, 30))
     series = build_series(tl)

@@ -104,7 +104,11 @@ def _after_a_run_on_the_pool(pool: ClusterPool, runner: Runner, outcome: Any) ->
         "load_exited": runner._load is not None and runner._load.process.poll() is not None,
         "alive_not_cluster": {int(p.rsplit("(", 1)[1].rstrip(")")) for p in alive} - cluster_pids,
         "ray_initialized": ray.is_initialized(),
-        "apps_left": set(serve.status().applications) & {"api", "predict"},
+        # The run asks Serve to delete its apps and goes on (the next deploy awaits the
+        # deletion): an app still listed must be DELETING, never left running.
+        "apps_left": {name for name, app in serve.status().applications.items()
+                      if name in {"api", "predict"}
+                      and str(getattr(app.status, "value", app.status)) != "DELETING"},
     }
 
 

@@ -54,7 +54,7 @@ class DurationArgs(FaultArgs):
     duration_s: float = Field(default=5.0, gt=0, le=3600)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Shot:
     """One planned firing of a fault, as the planner resolved it."""
 
@@ -65,7 +65,7 @@ class Shot:
     deployment: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Injection:
     """What inject() did: recorded on the timeline, then handed to noticed() and cleanup()."""
 

@@ -75,7 +75,7 @@ class _ControlPlaneFault(Fault):
         entry: dict[str, Any] = {"until": time.time() + duration}
         entry.update({k: getattr(self.args, k) for k in self.extra})
         update_control(path, self.name, entry)
-        return Injection("injected", [{"provider": str(path.name)}], f"{self.name} for {duration:g}s", duration,
+        return Injection(outcome="injected", targets=[{"provider": str(path.name)}], detail=f"{self.name} for {duration:g}s", duration_s=duration,
                          state={"path": str(path)})
 
     def cleanup(self, env: FaultEnv, injection: Injection) -> None:

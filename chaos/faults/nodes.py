@@ -36,7 +36,7 @@ def _injected(targets: list[dict[str, Any]], duration_s: float = 0.0, detail: st
     if len(failed) == len(targets):
         error = NotOwned if all(t.get("refused") for t in failed) else FaultError
         raise error("; ".join(t["error"] for t in failed))
-    return Injection("injected", targets, detail, duration_s)
+    return Injection(outcome="injected", targets=targets, detail=detail, duration_s=duration_s)
 
 
 class _NodeFault(Fault):

@@ -54,7 +54,7 @@ class _ActorFault(Fault):
         by_class: dict[str, int] = {}
         for info in found:
             by_class[info.get("ActorClassName")] = by_class.get(info.get("ActorClassName"), 0) + 1
-        return Injection("injected", targets, state={"by_class": by_class})
+        return Injection(outcome="injected", targets=targets, state={"by_class": by_class})
 
     def _kill(self, env: FaultEnv, info: dict[str, Any]) -> dict[str, Any]:
         target = {

@@ -89,7 +89,7 @@ class KillTaskWorker(Fault):
             targets.append(target)
         if all("error" in t for t in targets):
             raise FaultError("; ".join(t["error"] for t in targets))
-        return Injection("injected", targets)
+        return Injection(outcome="injected", targets=targets)
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         attempts = task_attempts()

@@ -182,7 +182,7 @@ def start_autoscaling_cluster(
         _wait_for_gcs(head_proc, port, deadline, ledger)
         ray.init(address=address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         head_id = next(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-        handle.nodes["head"] = NodeHandle("head", None, head_id, True, metrics_export_port=metrics_port)
+        handle.nodes["head"] = NodeHandle(name="head", spec=None, node_id=head_id, is_head=True, metrics_export_port=metrics_port)
         ledger.snapshot_descendants()
         _wait_min_workers(spec, deadline)
         check_ports_owned(handle.ports(), ledger)

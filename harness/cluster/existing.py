@@ -47,7 +47,7 @@ def connect_existing(spec: ClusterSpec) -> ClusterHandle:
             continue
         name = info.get("NodeName") or info["NodeID"][:8]
         is_head = "node:__internal_head__" in info.get("Resources", {})
-        handle.nodes.setdefault(name, NodeHandle(name, None, info["NodeID"], is_head))
+        handle.nodes.setdefault(name, NodeHandle(name=name, spec=None, node_id=info["NodeID"], is_head=is_head))
     return handle
 
 

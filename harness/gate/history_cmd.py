@@ -109,7 +109,7 @@ def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: Quaran
 def failures_to_block(flake: float, confidence: float = 0.95) -> int:
     """Failures in a row that the suite's sequential rule calls broken (max 10)."""
     miss = 1.0 - confidence
-    rule = SequentialRule(flake, alpha=miss, beta=miss, max_runs=10)
+    rule = SequentialRule(flake_probability=flake, alpha=miss, beta=miss, max_runs=10)
     decision = rule.decide([False] * rule.max_runs)
     return decision.runs if decision.state == "fail" else rule.max_runs + 1
 

@@ -193,7 +193,7 @@ class QuarantineList(_Strict):
         return next((q for q in self.quarantine if q.scenario == name), None)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ResolvedEntry:
     """A suite entry with its scenario loaded and validated (first attempt and reruns)."""
 

@@ -355,7 +355,7 @@ def test_terminal_says_why_a_verdict_failed() -> None:
     from harness.report.terminal import print_verdicts
 
     records = [workload_result(20, "t", lost=2, wrong=0, why="lost: task 6 (NodeDiedError), task 9 (NodeDiedError)")]
-    outcome = RunOutcome("r", "core", "s.yaml", 1, "/tmp/r", 0.0)
+    outcome = RunOutcome(run_id="r", scenario_name="core", scenario_file="s.yaml", seed=1, run_dir="/tmp/r", started_at=0.0)
     outcome.verdicts = [judge("tasks_failed(t) == 0", records), judge("tasks_lost(t) <= 2", records)]
     console = Console(record=True, width=200)
     print_verdicts(console, outcome)

@@ -30,7 +30,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from chaos import fault_registry as registry
-from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import Fault, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.killer import KillerRelay

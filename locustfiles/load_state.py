@@ -20,8 +20,9 @@ import gevent
 
 from harness.measure.records import LoadReport, Phase
 from harness.model.shape import Profile, build_profile
-from locustfiles.client import Caller, LoadTally, RetryPolicy
+from locustfiles.client import Caller, LoadTally
 from locustfiles.openloop import OpenLoop
+from locustfiles.policy import RetryPolicy
 from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import worker_streams
 from locustfiles.stream_writer import RecordWriter

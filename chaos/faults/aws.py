@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 
 if TYPE_CHECKING:
     from harness.model.scenario import FaultSpec, Scenario

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, NoTarget, Shot
+from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, Shot
+from chaos.fault_errors import NoTarget
 from harness.cluster.autoscaling_cluster import head_process
 from harness.files import write_json_atomic
 

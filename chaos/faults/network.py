@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.api import DurationArgs, Fault, FaultEnv, FaultError, Injection, Shot
+from chaos.api import DurationArgs, Fault, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError
 from chaos.proxy import Mode
 
 

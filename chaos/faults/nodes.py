@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 from pydantic import Field
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import dead_nodes, node_id_of
 from chaos.guard import NotOwned
 from harness.cluster.local import LOOPBACK

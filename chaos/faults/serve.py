@@ -13,7 +13,8 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any, Literal
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot, pick
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import actor, actors, node_name
 
 if TYPE_CHECKING:

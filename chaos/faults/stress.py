@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from chaos.api import DurationArgs, Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import DurationArgs, Fault, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import node_id_of
 
 START_TIMEOUT_S = 60.0

@@ -31,10 +31,8 @@ import psutil
 from harness.cluster.local import (
     LOOPBACK,
     MB,
-    ClusterHandle,
     ClusterStartError,
     LocalLease,
-    NodeHandle,
     check_ports_owned,
     free_port,
     prepare_driver,
@@ -43,6 +41,7 @@ from harness.cluster.local import (
 )
 from harness.files import write_json_atomic
 from harness.model.autoscaling_spec import AutoscalingClusterSpec
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.procs.ledger import ProcessLedger
 
 HEAD_TYPE = "ray.head.default"

@@ -9,13 +9,12 @@ from __future__ import annotations
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.cluster.local import (
     LOOPBACK,
-    ClusterHandle,
     ClusterStartError,
-    NodeHandle,
     prepare_driver,
     stop_cluster,
     unfence_ray_init,
 )
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.model.scenario import ClusterSpec
 
 

@@ -18,9 +18,9 @@ from harness.gate.sequential import SequentialRule, flake_probability
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.gate.suite_config import KEY_METRICS, QuarantineList, load_quarantine
+from harness.model.errors import ConfigError
 from harness.model.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
-from harness.scenario.loader import ConfigError
 
 GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",
           "regressed": "[red]R[/]"}

@@ -32,8 +32,7 @@ from harness.gate.states import (
 )
 from harness.gate.suite_config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
-from harness.measure.confidence import FAIL, PASS
-from harness.model.outcome import CONFIG_ERROR, RunOutcome
+from harness.model.outcome import CONFIG_ERROR, FAIL, PASS, RunOutcome
 from harness.model.scenario import Scenario
 from harness.report.summary import app_version, versions
 

@@ -28,7 +28,7 @@ from harness.files import write_json_atomic
 from harness.load.cluster_workers import ClusterWorkers
 from harness.measure.records import LoadReport
 from harness.measure.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
-from harness.model.scenario import LoadSpec
+from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.pythonpath import python_path
 from harness.slo.causes import log_cause

@@ -16,11 +16,12 @@ from harness.load.actor import LoadWorker
 from harness.load.cluster_workers import ClusterWorkers, Target, _Worker, resolve_targets
 from harness.load.process import judge_reports
 from harness.measure.timeline import TimelineWriter, read_stream
+from harness.model.errors import ConfigError
 from harness.model.load_spec import LoadSpec
 from harness.model.node_info import NodeInfo
 from harness.model.worker_placement import PlacementError, plan_placement
 from harness.procs.ledger import ProcessLedger
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 
 HEAD = NodeInfo(name="head", resources={"CPU": 0}, is_head=True, node_id="id-h")
 W1 = NodeInfo(name="w1", resources={"CPU": 1, "loadgen": 1}, node_id="id-1")

@@ -122,7 +122,8 @@ def test_the_report_charts_each_named_family():
 def test_ray_slos_on_an_existing_cluster_are_refused(tmp_path):
     import yaml
 
-    from harness.scenario.loader import ConfigError, load_scenario
+    from harness.model.errors import ConfigError
+    from harness.scenario.loader import load_scenario
 
     data = yaml.safe_load(open("configs/scenarios/smoke.yaml").read())
     data["cluster"] = {"address": "127.0.0.1:6379"}

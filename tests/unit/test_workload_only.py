@@ -17,11 +17,12 @@ from chaos.component import ChaosComponent
 from harness.cli import main
 from harness.measure.timeline import Timeline, TimelineWriter
 from harness.model.context import RunContext
+from harness.model.errors import ConfigError
 from harness.model.scenario import Scenario, SLOSpec, TasksWorkloadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.report.html import build_report
 from harness.run.live import LiveState, render_line, render_panel
-from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.scenario.loader import load_scenario, scenario_from_dict
 from harness.slo.core import evaluate
 from harness.slo.implicit import FAULTS_SLO_NAME, KILLER_SLO_NAME, implicit_slos
 from harness.workloads.tasks import TasksWorkload

@@ -31,6 +31,7 @@ import psutil
 from harness.cluster.local import (
     LOOPBACK,
     MB,
+    MONITOR_PORT_ENV,
     ClusterStartError,
     LocalLease,
     check_ports_owned,
@@ -167,7 +168,7 @@ def start_autoscaling_cluster(
     if system_config:
         cmd.append(f"--system-config={json.dumps(system_config, separators=(',', ':'))}")
     env = dict(os.environ, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S=f"{spec.update_interval_s:g}",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **{MONITOR_PORT_ENV: str(free_port())})
     log = open(temp_root / "ray_start.log", "wb")  # noqa: SIM115 - the child keeps writing to it
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=temp_root)
     log.close()

@@ -49,6 +49,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The environment variable Ray's autoscaler monitor (started on every head) reads for its
+# metrics port; its default, 44217, is one port for the whole machine, so a second
+# cluster's monitor (a concurrent run, a test's own cluster) could not serve its metrics.
+MONITOR_PORT_ENV = "AUTOSCALER_METRIC_PORT"
+
+
+@contextlib.contextmanager
+def monitor_port_env(port: int):
+    """Give the head's autoscaler monitor `port`: Ray starts it from this process without
+    an environment of its own, so the variable is set around the head's start only."""
+    before = os.environ.get(MONITOR_PORT_ENV)
+    os.environ[MONITOR_PORT_ENV] = str(port)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(MONITOR_PORT_ENV, None)
+        else:
+            os.environ[MONITOR_PORT_ENV] = before
+
+
 def pin_loopback() -> None:
     """Keep this process's Ray on 127.0.0.1, even if ray was imported before the harness ran.
 
@@ -230,7 +251,8 @@ def start_local_cluster(
     deadline = time.monotonic() + spec.start_timeout_s
     unfence_ray_init()
     try:
-        cluster = Cluster(initialize_head=True, head_node_args=head_args)
+        with monitor_port_env(free_port()):
+            cluster = Cluster(initialize_head=True, head_node_args=head_args)
         handle.backend = cluster
         handle.node_starter = _node_starter(cluster, ray_temp, handle.proxy_ports)
         handle.address = cluster.address

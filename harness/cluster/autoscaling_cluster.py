@@ -32,10 +32,8 @@ from harness.cluster.local import (
     LOOPBACK,
     MB,
     MONITOR_PORT_ENV,
-    ClusterHandle,
     ClusterStartError,
     LocalLease,
-    NodeHandle,
     check_ports_owned,
     free_port,
     prepare_driver,
@@ -44,6 +42,7 @@ from harness.cluster.local import (
 )
 from harness.files import write_json_atomic
 from harness.model.autoscaling_spec import AutoscalingClusterSpec
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.procs.ledger import ProcessLedger
 
 HEAD_TYPE = "ray.head.default"
@@ -183,7 +182,7 @@ def start_autoscaling_cluster(
         _wait_for_gcs(head_proc, port, deadline, ledger)
         ray.init(address=address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         head_id = next(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-        handle.nodes["head"] = NodeHandle("head", None, head_id, True, metrics_export_port=metrics_port)
+        handle.nodes["head"] = NodeHandle(name="head", spec=None, node_id=head_id, is_head=True, metrics_export_port=metrics_port)
         ledger.snapshot_descendants()
         _wait_min_workers(spec, deadline)
         check_ports_owned(handle.ports(), ledger)

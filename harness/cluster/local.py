@@ -160,7 +160,7 @@ def _node_starter(cluster: Any, temp_dir: Path, proxy_ports: dict[str, int]) -> 
 
     def start(spec: NodeSpec) -> NodeHandle:
         ray_node = cluster.add_node(**_worker_node_args(spec, temp_dir, proxy_ports))
-        return NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
+        return NodeHandle(name=spec.name, spec=spec, node_id=ray_node.node_id, is_head=False, ray_node=ray_node)
 
     return start
 
@@ -257,7 +257,7 @@ def start_local_cluster(
         handle.node_starter = _node_starter(cluster, ray_temp, handle.proxy_ports)
         handle.address = cluster.address
         head = cluster.head_node
-        handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.node_id, True, head)
+        handle.nodes[head_spec.name] = NodeHandle(name=head_spec.name, spec=head_spec, node_id=head.node_id, is_head=True, ray_node=head)
         ledger.snapshot_descendants()
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         if on_connected is not None:
@@ -266,7 +266,7 @@ def start_local_cluster(
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
             ray_node = cluster.add_node(**_worker_node_args(worker, ray_temp, handle.proxy_ports))
-            handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
+            handle.nodes[worker.name] = NodeHandle(name=worker.name, spec=worker, node_id=ray_node.node_id, is_head=False, ray_node=ray_node)
             ledger.snapshot_descendants()
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
         check_ports_owned(handle.ports(), ledger)  # also snapshots the ledger

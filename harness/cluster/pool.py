@@ -135,7 +135,7 @@ class ClusterPool:
         except OSError:
             pass  # unprotected against a SIGKILL only; teardown still sweeps the ledger
         logs = self.work_dir / "ray_logs" / f"cluster-{self.started + 1}"
-        return LeaseSite(self.work_dir.name, self.ledger, logs, self._watch)
+        return LeaseSite(name=self.work_dir.name, ledger=self.ledger, logs_dir=logs, watch=self._watch)
 
     def release(self) -> list[str]:
         """Stop the shared cluster, if any; returns processes that had to be killed."""

@@ -46,7 +46,7 @@ class Watch:
 
 @pytest.fixture
 def site(tmp_path: Path) -> LeaseSite:
-    return LeaseSite("run-1", ProcessLedger("run-1", tmp_path / "owned.json"), tmp_path / "ray_logs", Watch())
+    return LeaseSite(name="run-1", ledger=ProcessLedger("run-1", tmp_path / "owned.json"), logs_dir=tmp_path / "ray_logs", watch=Watch())
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_a_pool_shares_its_cluster_and_stops_it_only_after_a_failed_run(tmp_path
 
 def test_a_chaos_scenario_gets_a_fresh_cluster_and_the_shared_one_stops_first(tmp_path: Path) -> None:
     pool = RecordingPool(tmp_path / "pool")
-    lease_for(scenario(), pool).acquire(LeaseSite("r", ProcessLedger("r"), tmp_path / "logs"))
+    lease_for(scenario(), pool).acquire(LeaseSite(name="r", ledger=ProcessLedger("r"), logs_dir=tmp_path / "logs"))
     chaos = lease_for(scenario(chaos=CHAOS), pool)
     assert isinstance(chaos, LocalLease) and not chaos.shared and pool.released == 1
     # The suite author may vouch that the faults leave nodes alone, or refuse sharing outright.

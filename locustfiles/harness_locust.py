@@ -17,7 +17,7 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
-from locustfiles.state import ORIGIN_MESSAGE, LoadState
+from locustfiles.load_state import ORIGIN_MESSAGE, LoadState
 
 STATE = LoadState.from_environment()
 LOAD = STATE.load

@@ -19,7 +19,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.app.serve_config import deploy_schema
-from harness.model.serve import ServeConfig
+from harness.model.serve_apps import ServeConfig
 
 LOOPBACK = "127.0.0.1"
 

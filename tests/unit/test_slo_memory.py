@@ -12,9 +12,10 @@ import pytest
 from harness.measure import memory_series, windows
 from harness.measure.records import Memory
 from harness.measure.timeline import Window
+from harness.model.errors import ConfigError
 from harness.model.scenario import SLOSpec
 from harness.run.memory_sampler import MemorySampler, replica_pids, role_of
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 from harness.slo.core import evaluate, validate_checks
 from tests.unit.slo_timelines import T0, phase, timeline
 

@@ -151,6 +151,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose harness is timed")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="also time the harness of this checkout each round (before/after in one run)")
     parser.add_argument("--json", type=Path, default=None, help="write every row here")
     opts = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
@@ -159,8 +161,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rvs-") as tmp:
         for index in range(opts.rounds):
             order = ("harness", "script") if index % 2 == 0 else ("script", "harness")
+            if opts.base is not None:
+                order = (*order, "base") if index % 2 == 0 else ("base", *order)
             for who in order:
-                row = run_harness(opts.root, Path(tmp) / f"h{index}") if who == "harness" else run_script()
+                if who == "script":
+                    row = run_script()
+                else:
+                    row = run_harness(opts.root if who == "harness" else opts.base, Path(tmp) / f"{who}{index}")
+                    row["who"] = who
                 row["round"] = index + 1
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k not in ("app_ready_steps", "run_dir")}),
@@ -177,11 +185,19 @@ def main() -> int:
     ratio = h / s
     print(f"\ntime to verdict, median of {len(harness)} / {len(script)} runs: harness {h:.1f} s, "
           f"script {s:.1f} s, ratio {ratio:.2f} (target <= {TARGET}) {'OK' if ratio <= TARGET else 'OVER'}")
+    base = [r for r in rows if r["who"] == "base" and r["exit"] == 0]
+    if base:
+        b = statistics.median(r["wall_s"] for r in base)
+        print(f"base harness ({opts.base}): {b:.1f} s, ratio {b / s:.2f}")
     print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("\nharness phases (median s):")
     keys = [k for k in harness[0]["phases"]]
     for key in keys:
         print(f"  {key:<22} {_median(harness, key)}")
+    if base:
+        print("base harness phases (median s):")
+        for key in base[0]["phases"]:
+            print(f"  {key:<22} {_median(base, key)}")
     print("script phases (median s):")
     for key in script[0].get("phases", {}):
         print(f"  {key:<22} {round(statistics.median(r['phases'][key] for r in script), 2)}")

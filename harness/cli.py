@@ -436,5 +436,12 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, Console(stderr=True))
 
 
+def entry() -> None:
+    """The `harness` command: main(), then a quick exit (harness.procs.exit)."""
+    from harness.procs.exit import exit_now
+
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -19,6 +19,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.app.serve_config import deploy_schema
+from harness.model.scenario import BUILTIN_IMPORT_PATH
 from harness.model.serve import ServeConfig
 
 LOOPBACK = "127.0.0.1"
@@ -263,12 +264,18 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float, trace: Read
     return waited
 
 
-def wait_deleted(app_names: list[str], timeout_s: float = 60.0) -> float:
+def wait_deleted(app_names: list[str], timeout_s: float = 60.0, end_idle_builtin: bool = False) -> float:
     """Block until none of these apps exists any more (a deletion asked for earlier has ended);
-    returns seconds waited. Serve's own blocking delete polls once a second."""
+    returns seconds waited. Serve's own blocking delete polls once a second.
+
+    end_idle_builtin: a finished run's app on a cluster the harness owns (a suite's shared one):
+    replicas of the harness's built-in app that Serve is stopping are ended at once
+    (end_stopping_builtin_replicas) rather than waited for.
+    """
     from ray import serve
 
     started = time.monotonic()
+    ended: set[str] = set()
     while True:
         apps = serve.status().applications
         left = [n for n in app_names if n in apps
@@ -277,7 +284,45 @@ def wait_deleted(app_names: list[str], timeout_s: float = 60.0) -> float:
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:
             raise AppNotReady(f"app(s) {', '.join(left)} of the previous run still being deleted after {timeout_s:g}s")
+        if end_idle_builtin:
+            end_stopping_builtin_replicas(left, ended)
         time.sleep(POLL_INTERVAL_S)
+
+
+def end_stopping_builtin_replicas(app_names: list[str], ended: set[str]) -> None:
+    """End the replicas of the harness's built-in app that Serve is stopping (best effort).
+
+    A stopping replica first sleeps graceful_shutdown_wait_loop_s (2 s by default: time for
+    routers to forget it), then waits for its requests in flight, runs its destructor and
+    exits; Serve's deletion of an app waits for that. For the built-in app of a finished run
+    none of it does anything: the run's load is over (no request in flight, no router left to
+    send one) and the app has no destructor. So once Serve has marked a replica STOPPING (it
+    will not be replaced) it is killed, and Serve's next check finds it gone: the deletion ends
+    ~2 s sooner. Other apps (a user's, which may have a destructor) stop as Serve stops them.
+    `ended`: the actors already killed (each once).
+    """
+    import ray
+    from ray.serve._private.constants import SERVE_NAMESPACE
+    from ray.serve.context import _get_global_client
+
+    try:
+        details = _get_global_client().get_serve_details()
+    except Exception:
+        return
+    for name in app_names:
+        app = (details.get("applications") or {}).get(name) or {}
+        if (app.get("deployed_app_config") or {}).get("import_path") != BUILTIN_IMPORT_PATH:
+            continue
+        for dep in (app.get("deployments") or {}).values():
+            for replica in dep.get("replicas") or []:
+                actor = replica.get("actor_name")
+                if replica.get("state") != "STOPPING" or not actor or actor in ended:
+                    continue
+                ended.add(actor)
+                try:
+                    ray.kill(ray.get_actor(actor, namespace=SERVE_NAMESPACE), no_restart=True)
+                except Exception:  # gone already, or Serve's own stop won the race
+                    pass
 
 
 def deployment_names(app_name: str) -> list[str]:

@@ -240,10 +240,12 @@ def start_local_cluster(
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         if on_connected is not None:
             on_connected()
+        # The worker nodes start together: each raylet registers while the next one starts (Ray's
+        # default waits for each in turn); wait_for_nodes then waits for them all.
         for worker in worker_specs:
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
-            ray_node = cluster.add_node(**_worker_node_args(worker, ray_temp, handle.proxy_ports))
+            ray_node = cluster.add_node(wait=False, **_worker_node_args(worker, ray_temp, handle.proxy_ports))
             handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
             ledger.snapshot_descendants()
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))

@@ -7,7 +7,7 @@ Starts a local Ray cluster (a head with 0 CPUs and --nodes worker nodes, one CPU
 one trivial endpoint (bench.load_server) per worker, so the endpoint is never the
 bottleneck. For each worker count N: the open model at N x rate-per-worker req/s,
 uniform arrivals, first with N workers placed as actors on N distinct nodes
-(harness.load.cluster), then with N local worker processes (placement local). Per run:
+(harness.load.cluster_workers), then with N local worker processes (placement local). Per run:
 records lost between the workers and the timeline (must be 0), the achieved rate
 (requests inside the load window / its length) against the target, sends dropped, and
 the generator's CPU per request (the Locust workers' own CPU from their reports, plus,
@@ -34,7 +34,7 @@ import psutil
 
 from bench.load_server import running_server
 from harness.cluster import local as cluster_mod
-from harness.load.cluster import ClusterWorkers, Target, alive_nodes
+from harness.load.cluster_workers import ClusterWorkers, Target, alive_nodes
 from harness.load.process import LoadProcess
 from harness.measure.timeline import (
     EVENTS_FILE,
@@ -44,8 +44,8 @@ from harness.measure.timeline import (
     read_stream,
 )
 from harness.model.load_spec import LoadSpec
-from harness.model.placement import plan_placement
 from harness.model.scenario import ClusterSpec
+from harness.model.worker_placement import plan_placement
 from harness.procs.ledger import ProcessLedger
 
 ROOT = Path(__file__).resolve().parent.parent

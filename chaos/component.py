@@ -31,7 +31,7 @@ from typing import Any
 
 from chaos import fault_registry as registry
 from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
-from chaos.faults.state import node_id_of
+from chaos.faults.gcs_state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.killer import KillerRelay
 from chaos.plan import (
@@ -47,7 +47,7 @@ from chaos.watch import Active, Watcher
 from harness.measure.records import Chaos
 from harness.measure.stats import percentile
 from harness.model.context import RunContext
-from harness.model.nodes import NodeInfo
+from harness.model.node_info import NodeInfo
 from harness.model.scenario import ChaosSpec
 from harness.seed import stream
 

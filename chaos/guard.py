@@ -16,7 +16,7 @@ import signal
 import psutil
 
 from chaos.fault_errors import FaultError
-from harness.model.cluster import ClusterHandle
+from harness.model.cluster_handle import ClusterHandle
 from harness.procs.ledger import ProcessLedger
 
 

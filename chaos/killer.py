@@ -116,7 +116,7 @@ class KillerRelay:
     # -- RunComponent -------------------------------------------------------
 
     def start(self, ctx: RunContext) -> None:
-        from chaos.faults.state import node_id_of
+        from chaos.faults.gcs_state import node_id_of
 
         self.timeline = ctx.timeline
         head = ctx.cluster.head if ctx.cluster is not None else None

@@ -24,7 +24,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.model.nodes import NodeInfo
+from harness.model.node_info import NodeInfo
 from harness.model.scenario import ChaosSpec, FaultSpec, Scenario, ScheduleSpec, TargetFilter
 
 

@@ -437,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `harness` command: main(), then a quick exit (harness.procs.exit)."""
-    from harness.procs.exit import exit_now
+    """The `harness` command: main(), then a quick exit (harness.procs.quick_exit)."""
+    from harness.procs.quick_exit import exit_now
 
     exit_now(main())
 

@@ -23,7 +23,7 @@ from locustfiles.stream_writer import RecordWriter
 
 
 @dataclass
-class Tally:
+class LoadTally:
     """What one load process did, for its closing `load_report` record."""
 
     requests: int = 0
@@ -39,7 +39,7 @@ class Caller:
     policy: RetryPolicy
     mix: RequestMix
     rng: random.Random  # retry jitter
-    tally: Tally
+    tally: LoadTally
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"worker": 2}
     body_rng: random.Random = field(default_factory=random.Random)  # body templates (seeded by the caller)
     pick_rng: random.Random = field(default_factory=random.Random)  # closed model: which request (seeded too)

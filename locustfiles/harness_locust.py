@@ -17,8 +17,8 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
-from locustfiles.gate import await_go, gated
-from locustfiles.state import ORIGIN_MESSAGE, LoadState
+from locustfiles.load_gate import await_go, gated
+from locustfiles.load_state import ORIGIN_MESSAGE, LoadState
 
 STATE = LoadState.from_environment()
 LOAD = STATE.load

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, NoTarget, Shot
-from harness.cluster.autoscaling import head_process
+from harness.cluster.autoscaling_cluster import head_process
 from harness.files import write_json_atomic
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ import psutil
 from pydantic import Field
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
-from chaos.faults.state import dead_nodes, node_id_of
+from chaos.faults.gcs_state import dead_nodes, node_id_of
 from chaos.guard import NotOwned
 from harness.cluster.local import LOOPBACK
-from harness.model.cluster import NodeHandle
+from harness.model.cluster_handle import NodeHandle
 
 
 def _node(env: FaultEnv, name: str) -> NodeHandle:

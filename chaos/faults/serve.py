@@ -14,7 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any, Literal
 
 from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
-from chaos.faults.state import actor, actors, node_name
+from chaos.faults.gcs_state import actor, actors, node_name
 
 if TYPE_CHECKING:
     from harness.model.scenario import FaultSpec, Scenario

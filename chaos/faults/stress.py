@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from chaos.api import DurationArgs, Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
-from chaos.faults.state import node_id_of
+from chaos.faults.gcs_state import node_id_of
 
 START_TIMEOUT_S = 60.0
 

@@ -20,7 +20,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_f
 
 from harness.app.serve_config import deploy_schema
 from harness.model.scenario import BUILTIN_IMPORT_PATH
-from harness.model.serve import ServeConfig
+from harness.model.serve_apps import ServeConfig
 
 LOOPBACK = "127.0.0.1"
 

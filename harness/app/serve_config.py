@@ -24,7 +24,7 @@ from harness.hooks import hookimpl
 from harness.model import safe_yaml
 from harness.model.overrides import apply_override
 from harness.model.scenario import AppSpec
-from harness.model.serve import ServeConfig, UnknownKey
+from harness.model.serve_apps import ServeConfig, UnknownKey
 
 LOOPBACK = "127.0.0.1"
 

@@ -1,7 +1,7 @@
 """The cluster a run stands on, as a lease: acquire() gives its handle, release() gives it back.
 
     own local        harness.cluster.local.LocalLease              started at acquire, stopped at release
-    autoscaling      harness.cluster.autoscaling.AutoscalingLease  the same, Ray's autoscaler over fake nodes
+    autoscaling      harness.cluster.autoscaling_cluster.AutoscalingLease  the same, Ray's autoscaler over fake nodes
     existing address harness.cluster.existing.ExistingLease        connected to; never started, never stopped
     shared pool      harness.cluster.pool.PoolLease                a suite's running cluster; the pool stops it
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from harness.model.cluster import ClusterHandle
+from harness.model.cluster_handle import ClusterHandle
 from harness.model.scenario import Scenario
 from harness.procs.ledger import ProcessLedger
 

@@ -25,7 +25,7 @@ import psutil
 
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.files import copy_session_logs
-from harness.model.cluster import ClusterHandle, NodeHandle
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.model.scenario import ClusterSpec, NodeSpec
 from harness.procs.ledger import ProcessLedger
 from harness.pythonpath import python_path

@@ -4,7 +4,7 @@ lease's interface, each implementation its own module)."""
 
 from __future__ import annotations
 
-from harness.cluster.autoscaling import AutoscalingLease
+from harness.cluster.autoscaling_cluster import AutoscalingLease
 from harness.cluster.existing import ExistingLease
 from harness.cluster.lease import ClusterLease, LeasePool
 from harness.cluster.local import LocalLease

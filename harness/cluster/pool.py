@@ -27,7 +27,7 @@ from rich.console import Console
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.cluster.local import ClusterStartError, LocalLease
 from harness.cluster.pick import own_lease
-from harness.model.cluster import ClusterHandle
+from harness.model.cluster_handle import ClusterHandle
 from harness.model.scenario import Scenario
 from harness.procs.ledger import OWNED_FILE, ProcessLedger
 from harness.procs.reaper import RunWatch

@@ -1,4 +1,4 @@
-"""The Ray actor behind one Locust worker of `load.placement: cluster` (harness.load.cluster).
+"""The Ray actor behind one Locust worker of `load.placement: cluster` (harness.load.cluster_workers).
 
 The actor runs in a Ray worker process on its node. It never imports Locust (gevent
 monkey-patches whatever imports it, and a Ray worker must stay unpatched): it starts

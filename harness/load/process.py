@@ -3,7 +3,7 @@
 `load.workers: 1` runs one Locust process; `load.workers: N` (N > 1) a master
 bound to loopback and N workers, each writing its own stream of the timeline
 (requests-w<k>.jsonl). With `load.placement: cluster` the master runs here and
-the workers are children of Ray actors on the cluster's nodes (harness.load.cluster),
+the workers are children of Ray actors on the cluster's nodes (harness.load.cluster_workers),
 whose records the harness streams into the same files. This module starts them, records them in the run's
 ledger, watches the master, stops them all, and reads the load processes'
 `load_report` records to tell whether the load offered was what was asked for.
@@ -25,14 +25,14 @@ import psutil
 
 from harness import PROJECT_ROOT
 from harness.files import write_json_atomic
-from harness.load.cluster import ClusterWorkers
+from harness.load.cluster_workers import ClusterWorkers
 from harness.measure.records import LoadReport
 from harness.measure.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
 from harness.model.scenario import LoadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.pythonpath import python_path
 from harness.slo.causes import log_cause
-from locustfiles.gate import GATE_ENV
+from locustfiles.load_gate import GATE_ENV
 
 LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "harness_locust.py"
 
@@ -84,7 +84,7 @@ class LoadProcess:
             "name": "default", "weight": 1, "method": spec.method, "path": spec.path, "headers": {},
             "timeout_s": spec.request_timeout_s, "expect": None,
         }]
-        # placement cluster: the workers are children of Ray actors (harness.load.cluster)
+        # placement cluster: the workers are children of Ray actors (harness.load.cluster_workers)
         self.cluster_workers = cluster_workers
         self.master_host = cluster_workers.master_host if cluster_workers is not None else master_host
         self.master_port = _free_port() if spec.workers > 1 or cluster_workers is not None else 0

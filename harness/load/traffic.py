@@ -37,7 +37,7 @@ from harness.model.load_spec import RequestSpec, shape_problems
 
 if TYPE_CHECKING:
     from harness.model.scenario import Scenario
-    from harness.model.serve import ServeConfig
+    from harness.model.serve_apps import ServeConfig
 
 DRAW_KINDS = ("choice", "int", "float", "line_of", "value")
 DEFAULT_REQUEST = "default"

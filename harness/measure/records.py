@@ -184,7 +184,7 @@ class LoadReport(Record):
 
 class LoadWorkerEvent(Record):
     KIND = "load_worker"
-    WRITER = "harness.load.cluster (placement cluster)"
+    WRITER = "harness.load.cluster_workers (placement cluster)"
     DOC = "a Locust worker run by a Ray actor: where it was placed, a target fallback, its loss"
     event = Field(STR, "placed / target_fallback / lost")
     worker = Field(INT, "the worker's number")

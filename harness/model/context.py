@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from harness.model.cluster import ClusterHandle
+from harness.model.cluster_handle import ClusterHandle
 from harness.model.outcome import RunOutcome
 from harness.model.scenario import Scenario
 

@@ -234,7 +234,7 @@ class LoadSpec(_Model):
     max_dropped: Annotated[int, Field(ge=0)] = 0
     shape: Shape = Field(default_factory=ConstantShape)
     workers: Annotated[int, Field(ge=1, le=32)] = 1  # >1: a Locust master and this many workers
-    # Where workers run (harness.load.cluster): `local` processes on this machine, or `cluster`:
+    # Where workers run (harness.load.cluster_workers): `local` processes on this machine, or `cluster`:
     # each worker the child of a 0-CPU Ray actor on its own node (master stays here).
     placement: Literal["local", "cluster"] = "local"
     # placement cluster: only nodes offering this custom resource take a worker

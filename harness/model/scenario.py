@@ -24,8 +24,8 @@ from pydantic.json_schema import SkipJsonSchema
 from harness.hooks import hookimpl
 from harness.model.autoscaling_spec import AutoscalingClusterSpec
 from harness.model.load_spec import LoadSpec
-from harness.model.placement import static_problems
-from harness.model.serve import ServeConfig
+from harness.model.serve_apps import ServeConfig
+from harness.model.worker_placement import static_problems
 
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -56,7 +56,7 @@ class ClusterSpec(Strict):
     system_config: dict[str, int | float | str | bool] = Field(default_factory=dict)
     dashboard: bool = False
     start_timeout_s: PosFloat = 120
-    # A head plus node types Ray's autoscaler launches on this machine (harness.cluster.autoscaling).
+    # A head plus node types Ray's autoscaler launches on this machine (harness.cluster.autoscaling_cluster).
     autoscaling: AutoscalingClusterSpec | None = None
 
     @model_validator(mode="after")

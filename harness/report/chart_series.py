@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.measure import memory, ray_metrics, stats
+from harness.measure import memory_series, ray_metrics, stats
 from harness.measure.chaos_events import (
     NAME_KEYS,
     TARGET_KEYS,
@@ -319,13 +319,13 @@ def _memory_charts(timeline: Timeline, t0: float) -> list[Chart]:
     records = timeline.events_of(Memory)
     if not records:
         return []
-    found = memory.subjects_in(timeline)
+    found = memory_series.subjects_in(timeline)
     deployments = found["deployments"]
-    subjects = [r for r in memory.ROLES if r in found["roles"] and not (r == "replica" and deployments)]
+    subjects = [r for r in memory_series.ROLES if r in found["roles"] and not (r == "replica" and deployments)]
     chart = Chart("memory", "Resident memory: each role's average process (replicas per deployment)", "MB")
     for index, subject in enumerate([*deployments, *subjects]):
-        points = [(t - t0, v) for t, v in memory.series(timeline, subject)]
-        most = max((int((memory.entry_of(r, subject) or {}).get("n", 0)) for r in records), default=0)
+        points = [(t - t0, v) for t, v in memory_series.series(timeline, subject)]
+        most = max((int((memory_series.entry_of(r, subject) or {}).get("n", 0)) for r in records), default=0)
         label = f"{subject} (replicas, up to {most})" if subject in deployments else f"{subject} (up to {most})"
         dashed = index >= len(PALETTE)  # more lines than colours: the rest dashed
         chart.series.append(Series(label, points, PALETTE[index % len(PALETTE)], dashed=dashed))

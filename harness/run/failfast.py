@@ -37,7 +37,7 @@ TIME_EVERY_S = 1.0  # time rules rebuild a Timeline: less often
 
 
 @dataclass
-class Decision:
+class AbortDecision:
     slo: str
     check: str
     reason: str
@@ -55,7 +55,7 @@ class Watch:
     rule: str
     window: PlannedWindow | None = None  # request rules: the planned window and count
     expression: str = ""  # time rules: the window expression, resolved live
-    tally: certain.Tally = field(default_factory=certain.Tally)
+    tally: certain.CheckTally = field(default_factory=certain.CheckTally)
 
     @property
     def name(self) -> str:
@@ -94,7 +94,7 @@ class FailFast:
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
         self.watches, self.notes = plan_watches(scenario)
-        self.decisions: list[Decision] = []
+        self.decisions: list[AbortDecision] = []
         self.load_start: float | None = None
         self._pending: list[dict[str, Any]] = []  # requests seen before the load's start edge
         self._records: list[dict[str, Any]] = []  # every record, for time rules only
@@ -162,7 +162,7 @@ class FailFast:
                 continue
             watch.tally.add(watch.check, record)
 
-    def decide(self, now: float, check_times: bool = True) -> list[Decision]:
+    def decide(self, now: float, check_times: bool = True) -> list[AbortDecision]:
         """Every watched SLO that has surely failed by `now` (epoch seconds)."""
         if self.load_start is None:
             return []
@@ -182,7 +182,7 @@ class FailFast:
                         else self._sample_lag_s
                     reason = certain.time_certain(watch.check, timeline, window, now - lag)
             if reason is not None:
-                out.append(Decision(watch.name, watch.check.text, reason, at, self.scenario.duration_s))
+                out.append(AbortDecision(watch.name, watch.check.text, reason, at, self.scenario.duration_s))
         return out
 
     def stop(self, ctx: RunContext) -> None:
@@ -194,7 +194,7 @@ class FailFast:
         return {"fail_fast_watched": len(self.watches), "aborted_at_s": round(self.decisions[0].decided_at_s, 3)}
 
 
-def mark_aborted(verdicts: list[Verdict], decisions: list[Decision]) -> None:
+def mark_aborted(verdicts: list[Verdict], decisions: list[AbortDecision]) -> None:
     """Each decided SLO's verdict: failed, and when it was decided (the run was ended then)."""
     by_name = {d.slo: d for d in decisions}
     for verdict in verdicts:

@@ -1,7 +1,7 @@
 """Resident memory of every process the run owns, by role, and object-store use per node.
 
 The recorder calls `MemorySampler.sample` on each of its rounds; the result is one
-`memory` record (harness.measure.records.Memory; read back by harness.measure.memory).
+`memory` record (harness.measure.records.Memory; read back by harness.measure.memory_series).
 
 Which processes: the harness itself (`driver`) and every process below it that the run
 owns: the descendants of its children that were not there before the run (the ledger's
@@ -36,7 +36,7 @@ from typing import Any
 
 import psutil
 
-from harness.measure.memory import MB
+from harness.measure.memory_series import MB
 from harness.model.context import RunContext
 
 REFRESH_S = 2.0

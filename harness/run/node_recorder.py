@@ -15,7 +15,7 @@ Each poll becomes one `nodes` record:
 `terminating`: alive in Ray, already dropped by the provider.
 
 At stop it scans the monitor's logs and writes one `autoscaler_exception` record per
-exception line it logged (harness.slo.nodes judges them).
+exception line it logged (harness.slo.node_metrics judges them).
 
 `NodeGuard` ends the run as `host_guard` (exit 3) when the autoscaler keeps asking
 for more nodes than the node cap allows.
@@ -31,7 +31,7 @@ from typing import Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from harness.cluster.autoscaling import head_process
+from harness.cluster.autoscaling_cluster import head_process
 from harness.cluster.fake_provider import read_json
 from harness.measure.records import (
     AutoscalerException,

@@ -33,7 +33,7 @@ from harness.cluster import local as cluster_mod
 from harness.cluster.lease import LeasePool, LeaseSite
 from harness.cluster.pick import lease_for
 from harness.files import write_atomic
-from harness.load.cluster import ClusterWorkers, place_workers
+from harness.load.cluster_workers import ClusterWorkers, place_workers
 from harness.load.process import LoadError, LoadProcess
 from harness.load.traffic import resolve_requests
 from harness.load.window_report import report_load_windows

@@ -26,7 +26,7 @@ from harness.model.errors import ConfigError, format_validation_error
 from harness.model.overrides import apply_override
 from harness.model.scenario import Scenario
 from harness.pythonpath import export as export_python_path
-from harness.scenario import placement, workload_only
+from harness.scenario import placement_check, workload_only
 from harness.scenario.paths import resolve_paths, warn_stderr
 from harness.slo import targets as slo_targets
 
@@ -34,7 +34,7 @@ from harness.slo import targets as slo_targets
 # in the order their problems are listed: the cross-section rules, the Serve config file
 # (--strict), placement, the load, the SLOs, chaos, then the rules of `app: none`.
 SCENARIO_CHECKS: tuple[object, ...] = (
-    config, serve_config, placement, traffic, slo_targets, chaos_registry, workload_only,
+    config, serve_config, placement_check, traffic, slo_targets, chaos_registry, workload_only,
 )
 
 

@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
 # Fault target kinds that exist only with a Serve app (network: the proxy before the app).
 SERVE_TARGETS = ("replica", "proxy", "controller", "network")
-# Metrics outside harness.slo.requests and harness.slo.autoscaling (replicas) that still
+# Metrics outside harness.slo.requests and harness.slo.autoscaling_metrics (replicas) that still
 # read requests or replicas.
 SERVE_METRIC_NAMES = frozenset({"recovery_time", "time_to_success", "failed_requests", "replica_recovery_time"})
-SERVE_METRIC_MODULES = frozenset({"harness.slo.requests", "harness.slo.autoscaling"})
+SERVE_METRIC_MODULES = frozenset({"harness.slo.requests", "harness.slo.autoscaling_metrics"})
 # The window a workload-only run's drive spans (harness.run.runner), from start to the last result.
 # (The ResourceKiller's implicit verdict lives with the others in harness.slo.implicit.)
 DRIVE_WINDOW = "workloads"

@@ -7,10 +7,10 @@ checks that the catalog lists every module that registers a metric.
 from __future__ import annotations
 
 from harness.slo import (
-    autoscaling,
+    autoscaling_metrics,
     faults,
-    memory,
-    nodes,
+    memory_metrics,
+    node_metrics,
     ray,
     recovery,
     requests,
@@ -19,6 +19,6 @@ from harness.slo import (
 )
 from harness.slo.registry import METRICS, SECONDS_METRICS, SUBJECTS
 
-MODULES = (requests, autoscaling, recovery, workload, resources, nodes, ray, faults, memory)
+MODULES = (requests, autoscaling_metrics, recovery, workload, resources, node_metrics, ray, faults, memory_metrics)
 
 __all__ = ["METRICS", "MODULES", "SECONDS_METRICS", "SUBJECTS"]

@@ -102,7 +102,7 @@ def counts_against(check: Check, record: dict[str, Any]) -> bool:
 
 
 @dataclass
-class Tally:
+class CheckTally:
     """What a window's requests so far say about one check."""
 
     requests: int = 0
@@ -129,7 +129,7 @@ def allowed_against(check: Check, planned: int) -> int:
     return int(np.max(counts - np.minimum(ranks, counts)))
 
 
-def requests_certain(check: Check, tally: Tally, planned: int | None) -> str | None:
+def requests_certain(check: Check, tally: CheckTally, planned: int | None) -> str | None:
     """Why the check has surely failed (a ratio or percentile rule), None if it may still pass."""
     rule = rule_of(check)
     if rule == PERCENTILE and check.metric == "max_latency":

@@ -23,7 +23,7 @@ from harness.measure import series
 from harness.measure.records import Request
 from harness.measure.stats import ERROR_OUTCOMES, OK, errors_of, outcome_counts, outcome_of
 from harness.measure.timeline import Timeline, Window
-from harness.slo.autoscaling import NEVER, deployment_args, no_samples
+from harness.slo.autoscaling_metrics import NEVER, deployment_args, no_samples
 from harness.slo.registry import COUNT, SECONDS, Measurement, SLOSyntaxError, metric
 
 # Resource amounts are floats summed by Ray: compare with a little slack.

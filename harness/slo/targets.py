@@ -22,13 +22,13 @@ from collections.abc import Iterable
 
 from harness.hooks import hookimpl
 from harness.measure import windows
-from harness.measure.memory import SUBJECT_WORDS
+from harness.measure.memory_series import SUBJECT_WORDS
 from harness.model.scenario import BUILTIN_DEPLOYMENT, Scenario
 from harness.model.shape import build_profile
 from harness.slo.catalog import METRICS, SUBJECTS
 from harness.slo.certain import abort_problems
 from harness.slo.core import parse_check, validate_checks, validate_windows, window_of
-from harness.slo.nodes import NODE_TYPE_METRICS
+from harness.slo.node_metrics import NODE_TYPE_METRICS
 from harness.slo.ray import families_named
 from harness.slo.registry import SLOSyntaxError
 
@@ -101,7 +101,7 @@ def subject_problems(scenario: Scenario, deployments: Iterable[str] | None) -> l
     """SLOs naming a workload (always known) or a deployment (when `deployments` is given)."""
     workloads = sorted(w.name for w in scenario.workloads)
     known = {"workload": workloads, "deployment": None if deployments is None else sorted(deployments),
-             # memory: a deployment or a role of the run's processes (harness.measure.memory)
+             # memory: a deployment or a role of the run's processes (harness.measure.memory_series)
              "memory": None if deployments is None and scenario.app is not None
              else [*sorted(deployments or ()), *SUBJECT_WORDS]}
     app = "the scenario (app: none)" if scenario.app is None else (

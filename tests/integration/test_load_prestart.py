@@ -18,7 +18,7 @@ from harness.measure.stats import window_stats
 from harness.measure.timeline import Timeline
 from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
-from locustfiles.gate import GATE_READY
+from locustfiles.load_gate import GATE_READY
 
 pytestmark = [pytest.mark.integration, pytest.mark.no_cluster]
 SPEC = {"model": "closed", "users": 2, "spawn_rate": 2, "wait_ms": 20}

@@ -14,9 +14,9 @@ from harness.cluster.pool import reuse_key
 from harness.gate.bisect import git
 from harness.gate.bisect import setup as bisect_setup
 from harness.gate.bisect.bisect_report import document, markdown, table_lines
+from harness.gate.bisect.bisect_state import BisectState, Commit, RunRecord
 from harness.gate.bisect.commit_run import scenario_for
 from harness.gate.bisect.search import Step
-from harness.gate.bisect.state import BisectState, Commit, RunRecord
 from harness.gate.sequential import SequentialRule
 from tests.fixtures.bisect_repo import make_repo
 

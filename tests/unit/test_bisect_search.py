@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from harness.gate.bisect import git
+from harness.gate.bisect.bisect_state import BisectState, Commit, RunRecord
 from harness.gate.bisect.driver import drive
 from harness.gate.bisect.search import Plan, decisions_needed, next_step
-from harness.gate.bisect.state import BisectState, Commit, RunRecord
 from tests.fixtures.bisect_repo import make_repo, sleep_ms_at
 
 FLAKE = 0.10

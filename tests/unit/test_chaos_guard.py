@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from chaos.guard import NotOwned, OwnershipGuard
-from harness.model.cluster import ClusterHandle, NodeHandle
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.procs.ledger import OwnedProcess, ProcessLedger
 
 

@@ -12,7 +12,7 @@ from chaos.component import ChaosComponent
 from chaos.plan import Traits, plan, shot_times
 from harness.measure.timeline import TimelineWriter
 from harness.model.context import RunContext
-from harness.model.nodes import NodeInfo
+from harness.model.node_info import NodeInfo
 from harness.model.scenario import ChaosSpec, ScheduleSpec
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import scenario_from_dict

@@ -15,13 +15,13 @@ import pytest
 from rich.console import Console
 
 import harness.cluster.local as local_mod
-from harness.cluster.autoscaling import AutoscalingLease
+from harness.cluster.autoscaling_cluster import AutoscalingLease
 from harness.cluster.existing import ExistingLease
 from harness.cluster.lease import LeaseSite
 from harness.cluster.local import ClusterStartError, LocalLease
 from harness.cluster.pick import lease_for
 from harness.cluster.pool import ClusterPool, PoolLease
-from harness.model.cluster import ClusterHandle
+from harness.model.cluster_handle import ClusterHandle
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import scenario_from_dict
 

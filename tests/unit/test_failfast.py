@@ -100,10 +100,10 @@ def test_more_slow_requests_than_allowed_fail_for_every_final_count(pct: float) 
 
 def test_ratio_rule_spends_the_budget_of_the_whole_window() -> None:
     check = parse_check("success_ratio >= 95%")
-    assert certain.requests_certain(check, certain.Tally(40, 15), 300) is None  # 285/300 = 95% still
-    assert "best it can end is 94.67%" in certain.requests_certain(check, certain.Tally(41, 16), 300)
-    assert certain.requests_certain(check, certain.Tally(41, 16), None) is None  # no planned count
-    assert certain.requests_certain(check, certain.Tally(400, 100), 300) is None  # more than planned: unsure
+    assert certain.requests_certain(check, certain.CheckTally(40, 15), 300) is None  # 285/300 = 95% still
+    assert "best it can end is 94.67%" in certain.requests_certain(check, certain.CheckTally(41, 16), 300)
+    assert certain.requests_certain(check, certain.CheckTally(41, 16), None) is None  # no planned count
+    assert certain.requests_certain(check, certain.CheckTally(400, 100), 300) is None  # more than planned: unsure
 
 
 def test_which_checks_can_be_certain() -> None:

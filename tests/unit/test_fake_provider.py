@@ -88,9 +88,9 @@ def test_node_guard_trips_when_the_autoscaler_keeps_asking_past_the_cap(tmp_path
 
     from rich.console import Console
 
-    from harness.cluster.autoscaling import HeadProcess
+    from harness.cluster.autoscaling_cluster import HeadProcess
     from harness.measure.timeline import TimelineWriter
-    from harness.model.cluster import ClusterHandle
+    from harness.model.cluster_handle import ClusterHandle
     from harness.model.context import InfraError, RunContext
     from harness.model.scenario import Scenario
     from harness.procs.ledger import ProcessLedger

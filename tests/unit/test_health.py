@@ -14,7 +14,7 @@ from rich.console import Console
 
 from harness.cluster.local import PortConflict, check_ports_owned, free_port
 from harness.measure.timeline import TimelineWriter
-from harness.model.cluster import ClusterHandle
+from harness.model.cluster_handle import ClusterHandle
 from harness.model.context import InfraError, RunContext
 from harness.model.scenario import HealthSpec
 from harness.procs.ledger import ProcessLedger

@@ -13,12 +13,12 @@ import psutil
 import pytest
 
 from harness.load.actor import LoadWorker
-from harness.load.cluster import ClusterWorkers, Target, _Worker, resolve_targets
+from harness.load.cluster_workers import ClusterWorkers, Target, _Worker, resolve_targets
 from harness.load.process import judge_reports
 from harness.measure.timeline import TimelineWriter, read_stream
 from harness.model.load_spec import LoadSpec
-from harness.model.nodes import NodeInfo
-from harness.model.placement import PlacementError, plan_placement
+from harness.model.node_info import NodeInfo
+from harness.model.worker_placement import PlacementError, plan_placement
 from harness.procs.ledger import ProcessLedger
 from harness.scenario.loader import ConfigError, scenario_from_dict
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.cluster.autoscaling import autoscaling_config
+from harness.cluster.autoscaling_cluster import autoscaling_config
 from harness.measure.timeline import Timeline
 from harness.model.autoscaling_spec import AutoscalingClusterSpec, machine_node_limit
 from harness.model.scenario import SLOSpec

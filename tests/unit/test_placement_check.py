@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.scenario import placement
+from harness.scenario import placement_check
 from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,9 +136,9 @@ def test_validate_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_what_fits_validates_and_existing_clusters_are_left_to_the_run() -> None:
     for path in (SMOKE, SCALING, ROOT / "configs" / "apps" / "mix.yaml", ROOT / "configs" / "release" / "node-loss-app.yaml"):
-        assert placement.problems(load_scenario(path)) == [], path
+        assert placement_check.problems(load_scenario(path)) == [], path
     existing = smoke(cluster={"address": "127.0.0.1:1"}, app=echo(num_cpus=64))
-    assert placement.problems(scenario_from_dict(existing, "s.yaml")) == []
+    assert placement_check.problems(scenario_from_dict(existing, "s.yaml")) == []
     fits = smoke(app=echo(num_cpus=2, resources={"A100": 1}),
                  workloads=[{"type": "tasks", "name": "t", "num_cpus": 2, "resources": {"A40": 1}}])
-    assert placement.problems(scenario_from_dict(fits, "s.yaml")) == []
+    assert placement_check.problems(scenario_from_dict(fits, "s.yaml")) == []

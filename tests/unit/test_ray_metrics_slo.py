@@ -139,7 +139,7 @@ def test_the_scraper_reads_only_the_runs_own_nodes_and_records_a_failed_scrape(t
 
     from harness.cluster.local import free_port
     from harness.measure.timeline import Timeline, TimelineWriter
-    from harness.model.cluster import ClusterHandle, NodeHandle
+    from harness.model.cluster_handle import ClusterHandle, NodeHandle
     from harness.run.ray_scrape import RayScraper
 
     closed = free_port()  # nothing listens: the scrape fails, as against a node that just died

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.measure import memory, windows
+from harness.measure import memory_series, windows
 from harness.measure.records import Memory
 from harness.measure.timeline import Window
 from harness.model.scenario import SLOSpec
@@ -72,7 +72,7 @@ def test_a_replaced_replica_does_not_tilt_the_trend() -> None:
     """A replica replaced late in the window: its fresh successor pulls the average down for a
     few buckets. A least-squares line through the same minima tilts; the median of slopes not."""
     points = [(t, 100.0 if 60 <= t < 70 else 150.0) for t in (k * INTERVAL_S for k in range(181))]
-    trend = memory.growth(points, Window("w", 0, 90))
+    trend = memory_series.growth(points, Window("w", 0, 90))
     assert trend is not None and abs(trend.growth) < 0.01
     minima = trend.minima
     mean_t = sum(t for t, _ in minima) / len(minima)
@@ -86,7 +86,7 @@ def test_a_sawtooth_period_up_to_a_bucket_is_absorbed() -> None:
     the floor flat, wherever the window cuts its last cycle."""
     for period in (3.0, 12.0, 29.0):
         points = [(t, 150 + 40 * ((t % period) / period)) for t in (k * INTERVAL_S for k in range(1201))]
-        trend = memory.growth(points, Window("w", 0, 600))
+        trend = memory_series.growth(points, Window("w", 0, 600))
         assert trend is not None and abs(trend.growth) < 0.02, (period, trend.growth)
 
 
@@ -221,9 +221,9 @@ def test_estimator_is_fast_on_a_long_soak() -> None:
 
     points = sawtooth(3, 3600, 150, 0.05)
     started = time.perf_counter()
-    trend = memory.growth(points, Window("w", 0, 3600))
+    trend = memory_series.growth(points, Window("w", 0, 3600))
     assert time.perf_counter() - started < 0.5
-    assert trend is not None and trend.buckets == memory.MAX_BUCKETS
+    assert trend is not None and trend.buckets == memory_series.MAX_BUCKETS
     assert trend.growth == pytest.approx(0.05, abs=0.03) and not math.isnan(trend.slope_mb_per_s)
 
 

@@ -10,9 +10,9 @@ import statistics
 import textwrap
 from typing import Any
 
+from harness.gate.bisect.bisect_state import BisectState, Commit
 from harness.gate.bisect.driver import plan_of
 from harness.gate.bisect.search import Step, decisions_needed
-from harness.gate.bisect.state import BisectState, Commit
 
 WIDTH = 80
 

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from harness.gate.bisect import git
 from harness.gate.bisect.bisect_report import document, markdown, table_lines
+from harness.gate.bisect.bisect_state import BisectState, Commit, resume_mismatch
 from harness.gate.bisect.search import (
     DEFAULT_ALPHA,
     DEFAULT_BROKEN_PROBABILITY,
@@ -34,7 +35,6 @@ from harness.gate.bisect.search import (
     Step,
     decisions_needed,
 )
-from harness.gate.bisect.state import BisectState, Commit, resume_mismatch
 from harness.gate.sequential import flake_probability
 from harness.model.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
 from harness.scenario.loader import ConfigError

@@ -23,8 +23,8 @@ from rich.console import Console
 
 from harness.cluster.pool import ClusterPool
 from harness.gate.bisect import setup as bisect_setup
+from harness.gate.bisect.bisect_state import RunRecord
 from harness.gate.bisect.git import add_worktree, remove_worktree
-from harness.gate.bisect.state import RunRecord
 from harness.model.scenario import Scenario
 from harness.scenario.loader import ConfigError, load_scenario, seed_override
 

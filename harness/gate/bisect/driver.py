@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.gate.bisect.bisect_state import BisectState, RunRecord
 from harness.gate.bisect.search import Plan, Step, next_step
-from harness.gate.bisect.state import BisectState, RunRecord
 
 RunCommit = Callable[[int, str, int], RunRecord]
 # Infrastructure errors one commit may have before the bisect gives up (no verdict).

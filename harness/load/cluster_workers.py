@@ -29,8 +29,8 @@ import psutil
 from harness.load.actor import boot_id
 from harness.measure.records import LoadWorkerEvent
 from harness.measure.timeline import TIMELINE_DIR, TimelineWriter
-from harness.model.nodes import NodeInfo
-from harness.model.placement import Placement, plan_placement
+from harness.model.node_info import NodeInfo
+from harness.model.worker_placement import Placement, plan_placement
 from harness.procs.ledger import ProcessLedger
 
 PULL_S = 0.25  # how often the harness pulls each worker's new records

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.model.cluster import NodeHandle
+from harness.model.cluster_handle import NodeHandle
 
 
 def actors(class_name: str | None = None, prefix: str | None = None, state: str = "ALIVE") -> list[dict[str, Any]]:

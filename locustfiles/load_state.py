@@ -20,7 +20,7 @@ import gevent
 
 from harness.measure.records import LoadReport, Phase
 from harness.model.shape import Profile, build_profile
-from locustfiles.client import Caller, RetryPolicy, Tally
+from locustfiles.client import Caller, LoadTally, RetryPolicy
 from locustfiles.openloop import OpenLoop
 from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import worker_streams
@@ -58,8 +58,8 @@ class LoadState:
         self.profile = build_profile(self.load["shape"], float(config["base_level"]), self.duration_s, self.seed)
         self.origin_wall: float | None = None
         self.origin_perf = 0.0
-        self.tally = Tally()
-        # Placement `cluster` (harness.load.cluster): the worker's own target and where it runs.
+        self.tally = LoadTally()
+        # Placement `cluster` (harness.load.cluster_workers): the worker's own target and where it runs.
         self.target: str | None = os.environ.get("HARNESS_LOAD_TARGET") or None
         extra: dict[str, Any] = {"worker": worker} if role == "worker" else {}
         if role == "worker" and os.environ.get("HARNESS_LOAD_WORKER_NODE"):

@@ -40,7 +40,7 @@ class Demand:
 
 
 @dataclass(frozen=True)
-class Host:
+class NodeOffer:
     """A node (or node type) that can hold work: its name and what it offers."""
 
     name: str
@@ -160,19 +160,19 @@ def demands(scenario: Scenario) -> list[Demand]:
 # -- hosts and fit -----------------------------------------------------------
 
 
-def hosts(scenario: Scenario) -> list[Host] | None:
+def hosts(scenario: Scenario) -> list[NodeOffer] | None:
     """Where work may go: the fixed nodes, or the head and the node types; None on cluster.address."""
     cluster = scenario.cluster
     if cluster.address is not None:
         return None
     if cluster.autoscaling is not None:
         spec = cluster.autoscaling
-        return [Host("the head", spec.head.offered()),
-                *(Host(f"node type {t.name!r}", t.offered(), t.max_workers) for t in spec.node_types)]
-    return [Host(f"node {n.name!r}", dict(n.resources, CPU=n.num_cpus, GPU=n.num_gpus)) for n in cluster.nodes]
+        return [NodeOffer("the head", spec.head.offered()),
+                *(NodeOffer(f"node type {t.name!r}", t.offered(), t.max_workers) for t in spec.node_types)]
+    return [NodeOffer(f"node {n.name!r}", dict(n.resources, CPU=n.num_cpus, GPU=n.num_gpus)) for n in cluster.nodes]
 
 
-def _misfit(demand: Demand, places: list[Host], autoscaling: bool) -> tuple[str, str] | None:
+def _misfit(demand: Demand, places: list[NodeOffer], autoscaling: bool) -> tuple[str, str] | None:
     needs = {k: v for k, (v, _) in demand.needs.items()}
     fitting = [h for h in places if _fits(h.offers, needs)]
     launchable = [h for h in fitting if h.max_workers != 0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.model.nodes import NodeInfo
+from harness.model.node_info import NodeInfo
 
 
 class PlacementError(ValueError):

@@ -108,11 +108,52 @@ def serve_http_port(client: Any, default: int) -> int:
         return default
 
 
-def deploy(client: Any, config: ServeConfig) -> dict[str, Any]:
-    """Hand the whole config to Serve's controller, as `serve deploy` does; returns what was sent."""
-    schema = deploy_schema(config)
-    client.deploy_apps(schema, _blocking=False)
+def deploy(client: Any, config: ServeConfig, from_driver: bool = False) -> dict[str, Any]:
+    """Hand the whole config to Serve's controller, as `serve deploy` does; returns what was sent.
+
+    from_driver: the built-in app, built here and handed over as `serve.run` does
+    (deploy_from_driver), where the config allows it.
+    """
+    schema = deploy_schema(config)  # validated as Serve validates a config file, either way
+    if not (from_driver and deploy_from_driver(client, config)):
+        client.deploy_apps(schema, _blocking=False)
     return config.data
+
+
+# The keys of the built-in app's config (harness.app.serve_config.application_config) and of
+# its deployment's options (harness.model.scenario.DeploymentSpec): a config with any other
+# key goes to Serve as a config file.
+_DRIVER_APP_KEYS = {"name", "route_prefix", "import_path", "args", "deployments"}
+_DRIVER_OPTION_KEYS = {"name", "num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests",
+                       "ray_actor_options"}
+
+
+def deploy_from_driver(client: Any, config: ServeConfig) -> bool:
+    """Deploy the built-in app the way `serve.run(app)` does: built in this process, its
+    deployment's options applied in code, then handed to the controller. A config file's
+    deploy builds the app in a Ray task instead (a worker process importing Serve and the
+    app: 1.5-1.8 s before the first replica starts, docs/benchmarks.md); the replicas, their
+    options and the route are the same. Returns False (nothing sent) for any config that is
+    not the built-in app's own: that one goes to Serve as a config file."""
+    apps = config.data.get("applications") or []
+    if len(apps) != 1 or set(apps[0]) - _DRIVER_APP_KEYS or apps[0].get("import_path") != BUILTIN_IMPORT_PATH:
+        return False
+    app = apps[0]
+    deployments = app.get("deployments") or []
+    if len(deployments) > 1 or any(set(d) - _DRIVER_OPTION_KEYS for d in deployments):
+        return False
+    import ray
+    from ray.serve._private.build_app import build_app
+
+    from harness.app.builtin import build_with_options
+
+    options = {k: v for k, v in (deployments[0] if deployments else {}).items() if k != "name"}
+    built = build_app(build_with_options(app.get("args") or {}, options), name=app.get("name", "default"),
+                      route_prefix=app.get("route_prefix", "/"),
+                      default_runtime_env=ray.get_runtime_context().runtime_env)
+    client.deploy_applications([built], wait_for_ingress_deployment_creation=False,
+                               wait_for_applications_running=False)
+    return True
 
 
 def short_message(message: str) -> str:

@@ -244,6 +244,16 @@ class LoadProcess:
     def poll(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
+    def wait(self, timeout_s: float) -> int | None:
+        """Up to timeout_s for the load to end (poll(), without the pause after its exit)."""
+        if self.process is None:
+            time.sleep(timeout_s)
+            return None
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def log_tail(self, proc: _Proc | None = None, lines: int = 3) -> str:
         if proc is None and not self._procs:
             return str(self.output_dir)

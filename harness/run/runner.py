@@ -243,7 +243,9 @@ class Runner:
                 # The cluster is the suite's own: a finished built-in app need not stop gracefully.
                 previous_deleted = app_deploy.wait_deleted(self._app_names(), end_idle_builtin=True)
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config)
+            # A cluster of this run's own only: a shared or existing one keeps every app a config file's.
+            own = ctx.cluster.owned and not self.lease.shared and not self.lease.outlives_run
+            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config, from_driver=own)
             deploy_sent = time.time() - since
             ctx.artifacts.serve_config_notes = serve_config.notes
             for note in serve_config.notes:
@@ -377,7 +379,7 @@ class Runner:
             except AbortRun as exc:  # fail-fast: an SLO surely failed; stop the load, judge as usual
                 self._abort(exc)
                 break
-            time.sleep(TICK_S)
+            self._load.wait(TICK_S)  # a tick's pause, cut short when Locust exits
         if self.aborted is not None:
             self._load.stop()
         ctx.load_ended_at = time.time()

@@ -115,9 +115,18 @@ def deploy(client: Any, config: ServeConfig, from_driver: bool = False) -> dict[
     (deploy_from_driver), where the config allows it.
     """
     schema = deploy_schema(config)  # validated as Serve validates a config file, either way
-    if not (from_driver and deploy_from_driver(client, config)):
+    names = {a.name for a in config.apps}
+    if from_driver and deploy_from_driver(client, config):
+        _BUILTIN_FROM_DRIVER.update(names)
+    else:
+        _BUILTIN_FROM_DRIVER.difference_update(names)
         client.deploy_apps(schema, _blocking=False)
     return config.data
+
+
+# Apps of this name that this process last deployed as the built-in app from the driver (a
+# suite's runs share the process and the cluster): Serve's details name no import path for them.
+_BUILTIN_FROM_DRIVER: set[str] = set()
 
 
 # The keys of the built-in app's config (harness.app.serve_config.application_config) and of
@@ -352,7 +361,8 @@ def end_stopping_builtin_replicas(app_names: list[str], ended: set[str]) -> None
         return
     for name in app_names:
         app = (details.get("applications") or {}).get(name) or {}
-        if (app.get("deployed_app_config") or {}).get("import_path") != BUILTIN_IMPORT_PATH:
+        import_path = (app.get("deployed_app_config") or {}).get("import_path")
+        if import_path != BUILTIN_IMPORT_PATH and not (import_path is None and name in _BUILTIN_FROM_DRIVER):
             continue
         for dep in (app.get("deployments") or {}).values():
             for replica in dep.get("replicas") or []:

@@ -243,9 +243,9 @@ class Runner:
                 # The cluster is the suite's own: a finished built-in app need not stop gracefully.
                 previous_deleted = app_deploy.wait_deleted(self._app_names(), end_idle_builtin=True)
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            # A cluster of this run's own only: a shared or existing one keeps every app a config file's.
-            own = ctx.cluster.owned and not self.lease.shared and not self.lease.outlives_run
-            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config, from_driver=own)
+            # A cluster the harness started (the run's own, a suite's shared one): the built-in app is
+            # built here, as serve.run builds it; on a cluster it did not start every app is a config file's.
+            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config, from_driver=ctx.cluster.owned)
             deploy_sent = time.time() - since
             ctx.artifacts.serve_config_notes = serve_config.notes
             for note in serve_config.notes:

@@ -38,7 +38,6 @@ CANNOT_OVERLAP = [
     "measured, and an app of the same name must be gone before it is deployed again",
     "the new app's replica start (replica actors: a worker process each, Serve's import, the constructor, "
     "the first health check): Serve's own work, CPU-bound on 2 cores",
-    "the shared cluster's start, once a suite: a suite of n scenarios pays it over n",
     "judging and reports with the scenario's own teardown: a verdict reads the whole run window, which "
     "ends after teardown",
 ]
@@ -134,8 +133,9 @@ def measure(suite_file: Path, keep: Path | None) -> dict[str, Any]:
             phases["history"] = round(judge[1] - judge[0], 3)
             accounted = sum(v for k, v in phases.items() if not k.startswith("of which"))
             phases["between"] = round(entry_ended - entry_started - accounted, 3)
+            summary = json.loads((Path(attempt.run_dir) / "summary.json").read_text())
             entries.append({"name": entry.name, "status": result.status, "wall_s": round(entry_ended - entry_started, 3),
-                            "phases": phases})
+                            "phases": phases, "app_ready_steps": summary.get("artifacts", {}).get("app_ready_steps")})
         finish_started = time.time()
         outcome = session.finish()
         finished = time.time()

@@ -318,41 +318,41 @@ def wait_deleted(app_names: list[str], timeout_s: float = 60.0, end_idle_builtin
     """Block until none of these apps exists any more (a deletion asked for earlier has ended);
     returns seconds waited. Serve's own blocking delete polls once a second.
 
-    end_idle_builtin: a finished run's app on a cluster the harness owns (a suite's shared one):
-    replicas of the harness's built-in app that Serve is stopping are ended at once
-    (end_stopping_builtin_replicas) rather than waited for.
+    end_idle_builtin: a finished run's app on a cluster the harness started (a suite's shared
+    one): the built-in app's replicas noted before its deletion (note_idle_builtin) are ended
+    once Serve has taken them out of service (end_noted_replicas), not waited for.
     """
     from ray import serve
 
     started = time.monotonic()
-    ended: set[str] = set()
     while True:
         apps = serve.status().applications
         left = [n for n in app_names if n in apps
                 and str(getattr(apps[n].status, "value", apps[n].status)) != "NOT_STARTED"]
         if not left:
+            for name in app_names:
+                _IDLE_REPLICAS.pop(name, None)
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:
             raise AppNotReady(f"app(s) {', '.join(left)} of the previous run still being deleted after {timeout_s:g}s")
         if end_idle_builtin:
-            end_stopping_builtin_replicas(left, ended)
+            end_noted_replicas(left)
         time.sleep(POLL_INTERVAL_S)
 
 
-def end_stopping_builtin_replicas(app_names: list[str], ended: set[str]) -> None:
-    """End the replicas of the harness's built-in app that Serve is stopping (best effort).
+# The replica actors of a finished run's built-in app, by app name, noted before its deletion
+# was asked for (note_idle_builtin); ended by the next run's wait_deleted (end_noted_replicas).
+_IDLE_REPLICAS: dict[str, list[str]] = {}
 
-    A stopping replica first sleeps graceful_shutdown_wait_loop_s (2 s by default: time for
-    routers to forget it), then waits for its requests in flight, runs its destructor and
-    exits; Serve's deletion of an app waits for that. For the built-in app of a finished run
-    none of it does anything: the run's load is over (no request in flight, no router left to
-    send one) and the app has no destructor. So once Serve has marked a replica STOPPING (it
-    will not be replaced) it is killed, and Serve's next check finds it gone: the deletion ends
-    ~2 s sooner. Other apps (a user's, which may have a destructor) stop as Serve stops them.
-    `ended`: the actors already killed (each once).
-    """
-    import ray
-    from ray.serve._private.constants import SERVE_NAMESPACE
+
+def _is_builtin(name: str, app: dict[str, Any]) -> bool:
+    import_path = (app.get("deployed_app_config") or {}).get("import_path")
+    return import_path == BUILTIN_IMPORT_PATH or (import_path is None and name in _BUILTIN_FROM_DRIVER)
+
+
+def note_idle_builtin(app_names: list[str]) -> None:
+    """Before a finished run's apps are deleted: note the replica actors of the built-in app
+    (best effort; Serve's details list no deployment of an app once it is deleting)."""
     from ray.serve.context import _get_global_client
 
     try:
@@ -361,19 +361,45 @@ def end_stopping_builtin_replicas(app_names: list[str], ended: set[str]) -> None
         return
     for name in app_names:
         app = (details.get("applications") or {}).get(name) or {}
-        import_path = (app.get("deployed_app_config") or {}).get("import_path")
-        if import_path != BUILTIN_IMPORT_PATH and not (import_path is None and name in _BUILTIN_FROM_DRIVER):
+        if not _is_builtin(name, app):
             continue
-        for dep in (app.get("deployments") or {}).values():
-            for replica in dep.get("replicas") or []:
-                actor = replica.get("actor_name")
-                if replica.get("state") != "STOPPING" or not actor or actor in ended:
-                    continue
-                ended.add(actor)
-                try:
-                    ray.kill(ray.get_actor(actor, namespace=SERVE_NAMESPACE), no_restart=True)
-                except Exception:  # gone already, or Serve's own stop won the race
-                    pass
+        _IDLE_REPLICAS[name] = [r["actor_name"] for dep in (app.get("deployments") or {}).values()
+                                for r in dep.get("replicas") or [] if r.get("actor_name")]
+
+
+def end_noted_replicas(app_names: list[str]) -> None:
+    """End the noted replicas of these apps once Serve has taken the apps out of service.
+
+    A replica Serve stops first sleeps graceful_shutdown_wait_loop_s (2 s by default: time for
+    routers to forget it), then waits for its requests in flight and runs its destructor; the
+    app's deletion waits for that. For the built-in app of a finished run none of it does
+    anything: the load is over (nothing in flight, no router left to send), and the app has
+    no destructor. Serve's controller removes an app's endpoints and sets its deployments'
+    target to 0 replicas in one step; once the endpoints are gone no replica of the app can be
+    replaced, so the noted actors are killed and Serve's next check finds them gone: the
+    deletion ends ~2 s sooner. Other apps (a user's, which may have a destructor) stop as
+    Serve stops them.
+    """
+    waiting = [n for n in app_names if _IDLE_REPLICAS.get(n)]
+    if not waiting:
+        return
+    import ray
+    from ray.serve._private.constants import SERVE_NAMESPACE
+    from ray.serve.context import _get_global_client
+
+    try:
+        endpoints = ray.get(_get_global_client()._controller.get_all_endpoints.remote(), timeout=5)
+    except Exception:
+        return
+    served = {getattr(d, "app_name", None) for d in endpoints}
+    for name in waiting:
+        if name in served:
+            continue  # the deletion is not applied yet: a replica ended now could be replaced
+        for actor in _IDLE_REPLICAS.pop(name):
+            try:
+                ray.kill(ray.get_actor(actor, namespace=SERVE_NAMESPACE), no_restart=True)
+            except Exception:  # gone already: Serve's own stop won the race
+                pass
 
 
 def deployment_names(app_name: str) -> list[str]:

@@ -604,6 +604,8 @@ def _leave_existing_cluster(app_names: list[str], serve_was_running: bool, wait:
         from ray import serve
 
         if serve_was_running:
+            if not wait:  # a suite's shared cluster: the next run ends the built-in app's replicas
+                app_deploy.note_idle_builtin(app_names)
             for app_name in app_names:
                 serve.delete(app_name, _blocking=False)
             if wait:

@@ -103,6 +103,7 @@ def run_harness(root: Path, results: Path, timeout_s: float = 300) -> dict[str, 
     summary = json.loads((run_dir / "summary.json").read_text())
     row["phases"] = _phases(run_dir, spawned, exited)
     row["app_ready_steps"] = summary.get("artifacts", {}).get("app_ready_steps")
+    row["teardown_steps"] = summary.get("artifacts", {}).get("teardown_steps")
     row["run_dir"] = str(run_dir)
     return row
 
@@ -171,7 +172,8 @@ def main() -> int:
                     row["who"] = who
                 row["round"] = index + 1
                 rows.append(row)
-                print(json.dumps({k: v for k, v in row.items() if k not in ("app_ready_steps", "run_dir")}),
+                print(json.dumps({k: v for k, v in row.items()
+                                  if k not in ("app_ready_steps", "teardown_steps", "run_dir")}),
                       flush=True)
     if opts.json:
         opts.json.write_text(json.dumps(rows, indent=1))
@@ -205,6 +207,12 @@ def main() -> int:
     if steps:
         print("\napp ready, step by step (median s since Serve's start was asked; +gap to the step before):")
         print("\n".join(explain_ready(steps)))
+    teardowns = [r["teardown_steps"] for r in harness if r.get("teardown_steps")]
+    if teardowns:
+        print("\nteardown, step by step (median s):")
+        for key in teardowns[0]:
+            values = [t[key] for t in teardowns if key in t]
+            print(f"  {key:<30} {statistics.median(values):.2f}")
     print(f"\n{platform.python_version()}")
     return 0 if ratio <= TARGET else 1
 

@@ -469,11 +469,13 @@ class Runner:
             # on it waits for it before its deploy (app_deploy.wait_deleted).
             _leave_existing_cluster(self._app_names(), ctx.artifacts.serve_was_running is not False,
                                     wait=not self.lease.shared)
+        t_released = time.monotonic()
         released = self.lease.release(self._site(), failed=self.outcome.error is not None,
                                       keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
         if released.killed:
             ctx.timeline.emit(Teardown, killed_after_shutdown=released.killed)
         self.outcome.notes.extend(released.notes)
+        ctx.artifacts.teardown_steps = {"load and components stop": round(t_released - t0, 3), **released.steps}
         if ctx.cluster is None:
             # Interrupted before the cluster handle existed: sweep what was started anyway.
             ctx.ledger.snapshot_descendants()

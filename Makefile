@@ -8,7 +8,7 @@ SCENARIO ?= configs/scenarios/smoke.yaml
 PYTEST_ARGS ?=
 SUITE ?= smoke
 
-.PHONY: help install constraints run test unit integration release regressions presubmit nightly weekly lint bench bench-overhead bench-load-cluster clean chromium prometheus
+.PHONY: help install constraints run test unit integration slow release regressions presubmit nightly weekly lint bench bench-overhead bench-load-cluster clean chromium prometheus
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -53,10 +53,14 @@ prometheus: ## Debian's prometheus and pushgateway for the observability tests (
 
 # Two passes: the unit tests with the integration tests that start no Ray cluster (marked
 # no_cluster: real Locust against a local server, a browser) on every core, then the ones
-# that start clusters, one at a time.
-test: lint chromium prometheus ## the project's own tests: lint, unit + no-cluster (parallel), cluster tests (serial)
+# that start clusters, one at a time. The `slow` ones (long runs that another shipped check
+# also proves: README, "Two commands") run with `make slow`, not here.
+test: lint chromium prometheus ## the project's own tests: lint, unit + no-cluster (parallel), cluster tests (serial), not the slow ones
 	$(BIN)/pytest tests/unit tests/integration -m "not integration or no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
-	$(BIN)/pytest tests/integration -m "not no_cluster" -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
+
+slow: $(STAMP) ## the long cluster tests `make test` leaves out (node autoscaling with cloud_api_lag, bisect end to end), about 3 min
+	$(BIN)/pytest tests/integration -m slow -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: $(STAMP) ## a release suite as pytest tests (SUITE=presubmit|nightly|weekly|smoke; JUnit per scenario)
 	$(BIN)/pytest tests/release -q --suite $(SUITE) --junitxml=results/release-junit.xml $(PYTEST_ARGS)

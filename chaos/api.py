@@ -26,10 +26,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaos.fault_errors import FaultError, NoTarget
-
-__all__ = ["FaultError", "NoTarget"]  # with the API every fault imports
-
 if TYPE_CHECKING:
     from chaos.guard import OwnershipGuard
     from chaos.proxy import FaultProxy
@@ -54,7 +50,7 @@ class DurationArgs(FaultArgs):
     duration_s: float = Field(default=5.0, gt=0, le=3600)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Shot:
     """One planned firing of a fault, as the planner resolved it."""
 
@@ -65,7 +61,7 @@ class Shot:
     deployment: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Injection:
     """What inject() did: recorded on the timeline, then handed to noticed() and cleanup()."""
 
@@ -127,7 +123,7 @@ class Fault(ABC):
 
     @abstractmethod
     def inject(self, env: FaultEnv, shot: Shot) -> Injection:
-        """Carry the fault out now; raise FaultError / NoTarget when it cannot be."""
+        """Carry the fault out now; raise FaultError / NoTarget (chaos.fault_errors) when it cannot be."""
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         """How the cluster noticed the fault, or None while it has not yet (polled)."""

@@ -30,7 +30,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from chaos import fault_registry as registry
-from chaos.api import Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import Fault, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import node_id_of
 from chaos.guard import NotOwned, OwnershipGuard
 from chaos.killer import KillerRelay
@@ -280,15 +281,15 @@ class ChaosComponent:
         record = {**base, "kills_node": fault.kills_node}
         try:
             with self._cluster_lock if fault.kills_node else contextlib.nullcontext():
-                injection = fault.inject(self._env, Shot(shot.id, planned, shot.nodes, shot.picks, shot.deployment))
+                injection = fault.inject(self._env, Shot(id=shot.id, planned_t=planned, nodes=shot.nodes, picks=shot.picks, deployment=shot.deployment))
         except NotOwned as exc:
-            injection = Injection("refused", detail=str(exc))
+            injection = Injection(outcome="refused", detail=str(exc))
         except NoTarget as exc:
-            injection = Injection("no_target", detail=str(exc))
+            injection = Injection(outcome="no_target", detail=str(exc))
         except FaultError as exc:
-            injection = Injection("failed", detail=str(exc))
+            injection = Injection(outcome="failed", detail=str(exc))
         except Exception as exc:
-            injection = Injection("failed", detail=f"{type(exc).__name__}: {exc}")
+            injection = Injection(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
         record.update(
             event="injected" if injection.outcome == "injected" else "not_injected",
             outcome=injection.outcome, targets=_public(injection.targets), detail=injection.detail,
@@ -300,7 +301,7 @@ class ChaosComponent:
             return
         with self._lock:
             self._injected += 1
-        self._watcher.add(Active(shot, fault, injection, record, actual))
+        self._watcher.add(Active(shot=shot, fault=fault, injection=injection, record=record, injected_t=actual))
 
     def _replace(self, shot: PlannedShot, base: dict[str, Any]) -> None:
         """Bring up a node with the killed node's spec under a new name, as an autoscaler would."""
@@ -367,5 +368,5 @@ def _nodes(ctx: RunContext) -> list[NodeInfo]:
     for info in ray.nodes():
         handle = by_id.get(info["NodeID"])
         if info.get("Alive") and handle is not None:
-            out.append(NodeInfo(handle.name, dict(info.get("Resources", {})), handle.is_head))
+            out.append(NodeInfo(name=handle.name, resources=dict(info.get("Resources", {})), is_head=handle.is_head))
     return sorted(out, key=lambda n: n.name)

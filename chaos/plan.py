@@ -34,7 +34,7 @@ class Traits:
     kills_node: bool
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PlannedShot:
     id: str  # "fault-N" (the fault's window) or "replace-N"
     entry: int  # index in chaos.faults
@@ -121,15 +121,15 @@ def plan(
             replacements += 1
             dead, optional, source = payload
             root = dead.root or dead.name
-            new = NodeInfo(f"{root}-r{replacements}", dead.resources, False, root=root)
+            new = NodeInfo(name=f"{root}-r{replacements}", resources=dead.resources, is_head=False, root=root)
             alive[new.name] = new
-            shots.append(PlannedShot(f"replace-{replacements}", -1, "replace_node", t, "replace", [new.name],
+            shots.append(PlannedShot(id=f"replace-{replacements}", entry=-1, fault="replace_node", offset_s=t, action="replace", nodes=[new.name],
                                      replaces=dead.name, optional=optional, source=source))
             continue
         entry = spec.faults[index]
         kind = traits[entry.fault]
         fault_no += 1
-        shot = PlannedShot(f"fault-{fault_no}", index, entry.fault, t, "inject", deployment=entry.targets.deployment,
+        shot = PlannedShot(id=f"fault-{fault_no}", entry=index, fault=entry.fault, offset_s=t, action="inject", deployment=entry.targets.deployment,
                            optional=entry.optional)
         if kind.target_kind == "node":
             chosen, reason = _choose_nodes(spec, entry, alive, killed, kind.kills_node, target_rng)
@@ -189,7 +189,7 @@ def unplanned_entries(spec: ChaosSpec, shots: list[PlannedShot]) -> list[int]:
 def nodes_of_scenario(scenario: Any) -> list[NodeInfo]:
     """A local cluster's nodes as the scenario declares them (the first one is the head)."""
     return [
-        NodeInfo(n.name, dict(n.resources, CPU=n.num_cpus, GPU=n.num_gpus), index == 0)
+        NodeInfo(name=n.name, resources=dict(n.resources, CPU=n.num_cpus, GPU=n.num_gpus), is_head=index == 0)
         for index, n in enumerate(scenario.cluster.nodes)
     ]
 

@@ -25,7 +25,7 @@ BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 1.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Active:
     shot: PlannedShot
     fault: Fault

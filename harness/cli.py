@@ -18,12 +18,13 @@ from harness.files import write_atomic
 from harness.gate import baseline_cmd, calibrate_cmd, history_cmd, suite_cmd
 from harness.gate.bisect import cmd as bisect_cmd
 from harness.jsonout import JsonStdout
+from harness.model.errors import ConfigError
 from harness.model.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE, RunOutcome
 from harness.report import compare
 from harness.report.html import ReportError
 from harness.report.markdown import publish, run_markdown
 from harness.report.rebuild import add_report_parser, cmd_report, resolve_run
-from harness.scenario.loader import ConfigError, config_warnings, load_scenario, seed_override
+from harness.scenario.loader import config_warnings, load_scenario, seed_override
 
 DEFAULT_RESULTS = Path("results")
 

@@ -31,7 +31,7 @@ class LoadTally:
     by_outcome: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Caller:
     """Sends one logical request through a Locust HTTP session, retrying per the policy."""
 

@@ -20,8 +20,9 @@ import gevent
 
 from harness.measure.records import LoadReport, Phase
 from harness.model.shape import Profile, build_profile
-from locustfiles.client import Caller, LoadTally, RetryPolicy
+from locustfiles.client import Caller, LoadTally
 from locustfiles.openloop import OpenLoop
+from locustfiles.policy import RetryPolicy
 from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import worker_streams
 from locustfiles.stream_writer import RecordWriter
@@ -67,8 +68,8 @@ class LoadState:
             extra["node"] = os.environ.get("HARNESS_LOAD_PROXY_NODE") or None
         streams = worker_streams(self.seed, worker)
         self.caller = Caller(
-            self.writer, RetryPolicy.from_config(self.load["retry"]), RequestMix(config["requests"]),
-            streams.retry, self.tally, extra, body_rng=streams.bodies, pick_rng=streams.picks,
+            writer=self.writer, policy=RetryPolicy.from_config(self.load["retry"]), mix=RequestMix(config["requests"]),
+            rng=streams.retry, tally=self.tally, extra=extra, body_rng=streams.bodies, pick_rng=streams.picks,
             default_timeout_s=float(self.load["request_timeout_s"]),
         )
         self.open_loop: OpenLoop | None = None
@@ -159,8 +160,8 @@ class LoadState:
             raise RuntimeError("no load origin from the master")
         index = self.worker - 1 if self.role == "worker" else 0
         self.open_loop = OpenLoop(
-            self.profile, self.load["arrivals"], self.seed, caller or self.caller, self.writer,
-            int(self.load["max_in_flight"]), float(self.load["max_lag_ms"]) / 1000.0,
+            profile=self.profile, arrivals=self.load["arrivals"], seed=self.seed, caller=caller or self.caller, writer=self.writer,
+            max_in_flight=int(self.load["max_in_flight"]), max_lag_s=float(self.load["max_lag_ms"]) / 1000.0,
             worker_index=index, workers=self.senders,
         )
         self.open_loop.run(session, self.origin_wall, self.origin_perf, float(self.config["drain_s"]) + 1.0)

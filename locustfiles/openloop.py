@@ -31,7 +31,7 @@ YIELD_EVERY = 64  # let response greenlets run even when the schedule is behind
 TIMER_SLACK_S = 0.001
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OpenLoopStats:
     scheduled: int = 0
     sent: int = 0
@@ -51,7 +51,7 @@ class OpenLoopStats:
 STOPPED_DRAIN_S = 0.5  # stopped early: answers in flight get this long
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OpenLoop:
     profile: Profile
     arrivals: str

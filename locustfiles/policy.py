@@ -25,7 +25,7 @@ def classify(status: int, error: str | None) -> str:
     return "error"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RetryPolicy:
     attempts: int = 1
     on_status: frozenset[int] = frozenset({500, 502, 503, 504})

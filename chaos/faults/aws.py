@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 
 if TYPE_CHECKING:
     from harness.model.scenario import FaultSpec, Scenario
@@ -166,4 +167,4 @@ class TerminateInstance(Fault):
         ec2 = boto3.client("ec2", region_name=args.region, endpoint_url=args.endpoint_url)
         result = terminate_and_wait(ec2, instance_id, args.appear_timeout_s, args.gone_timeout_s, args.max_wait_s)
         target = {"node": name, "node_id": node_id, **result}
-        return Injection("injected", [target], f"terminated {instance_id} ({result['final']})")
+        return Injection(outcome="injected", targets=[target], detail=f"terminated {instance_id} ({result['final']})")

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, NoTarget, Shot
+from chaos.api import DurationArgs, Fault, FaultArgs, FaultEnv, Injection, Shot
+from chaos.fault_errors import NoTarget
 from harness.cluster.autoscaling_cluster import head_process
 from harness.files import write_json_atomic
 
@@ -75,7 +76,7 @@ class _ControlPlaneFault(Fault):
         entry: dict[str, Any] = {"until": time.time() + duration}
         entry.update({k: getattr(self.args, k) for k in self.extra})
         update_control(path, self.name, entry)
-        return Injection("injected", [{"provider": str(path.name)}], f"{self.name} for {duration:g}s", duration,
+        return Injection(outcome="injected", targets=[{"provider": str(path.name)}], detail=f"{self.name} for {duration:g}s", duration_s=duration,
                          state={"path": str(path)})
 
     def cleanup(self, env: FaultEnv, injection: Injection) -> None:

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.api import DurationArgs, Fault, FaultEnv, FaultError, Injection, Shot
+from chaos.api import DurationArgs, Fault, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError
 from chaos.proxy import Mode
 
 
@@ -35,7 +36,7 @@ class NetworkFault(Fault):
         args: NetworkArgs = self.args  # type: ignore[assignment]
         env.proxy.set_mode(Mode(args.mode, args.latency_ms / 1000.0, args.jitter_ms / 1000.0))
         target = {"proxy": env.proxy.url, "upstream_port": env.proxy.upstream_port, "mode": args.mode}
-        return Injection("injected", [target], duration_s=args.duration_s)
+        return Injection(outcome="injected", targets=[target], duration_s=args.duration_s)
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         if env.proxy is None or env.proxy.first_hit_t is None:

@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 from pydantic import Field
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import dead_nodes, node_id_of
 from chaos.guard import NotOwned
 from harness.cluster.local import LOOPBACK
@@ -36,7 +37,7 @@ def _injected(targets: list[dict[str, Any]], duration_s: float = 0.0, detail: st
     if len(failed) == len(targets):
         error = NotOwned if all(t.get("refused") for t in failed) else FaultError
         raise error("; ".join(t["error"] for t in failed))
-    return Injection("injected", targets, detail, duration_s)
+    return Injection(outcome="injected", targets=targets, detail=detail, duration_s=duration_s)
 
 
 class _NodeFault(Fault):

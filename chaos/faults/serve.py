@@ -13,7 +13,8 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any, Literal
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot, pick
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import actor, actors, node_name
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class _ActorFault(Fault):
         by_class: dict[str, int] = {}
         for info in found:
             by_class[info.get("ActorClassName")] = by_class.get(info.get("ActorClassName"), 0) + 1
-        return Injection("injected", targets, state={"by_class": by_class})
+        return Injection(outcome="injected", targets=targets, state={"by_class": by_class})
 
     def _kill(self, env: FaultEnv, info: dict[str, Any]) -> dict[str, Any]:
         target = {

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from chaos.api import DurationArgs, Fault, FaultEnv, FaultError, Injection, NoTarget, Shot
+from chaos.api import DurationArgs, Fault, FaultEnv, Injection, Shot
+from chaos.fault_errors import FaultError, NoTarget
 from chaos.faults.gcs_state import node_id_of
 
 START_TIMEOUT_S = 60.0
@@ -88,7 +89,7 @@ class _Stress(Fault):
             raise FaultError(f"stress actors did not start: {type(exc).__name__}: {exc}") from exc
         for target, pid in zip(targets, pids, strict=True):
             target["pid"] = pid
-        return Injection("injected", targets, duration_s=duration, state={"handles": handles})
+        return Injection(outcome="injected", targets=targets, duration_s=duration, state={"handles": handles})
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         return f"{self.kind} stress running on {sorted({t['node'] for t in injection.targets})}"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any
 
-from chaos.api import Fault, FaultArgs, FaultEnv, FaultError, Injection, NoTarget, Shot, pick
+from chaos.api import Fault, FaultArgs, FaultEnv, Injection, Shot, pick
+from chaos.fault_errors import FaultError, NoTarget
 
 if TYPE_CHECKING:
     from harness.model.scenario import FaultSpec, Scenario
@@ -89,7 +90,7 @@ class KillTaskWorker(Fault):
             targets.append(target)
         if all("error" in t for t in targets):
             raise FaultError("; ".join(t["error"] for t in targets))
-        return Injection("injected", targets)
+        return Injection(outcome="injected", targets=targets)
 
     def noticed(self, env: FaultEnv, injection: Injection) -> str | None:
         attempts = task_attempts()

@@ -202,7 +202,7 @@ class _NotYet(Exception):
 POLL_INTERVAL_S = 0.1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReadyTrace:
     """How the wait for the app went, for `bench/run_vs_script.py`'s step-by-step account.
 

@@ -202,7 +202,7 @@ def load_serve_config(path: str | Path, overrides: list[tuple[str, list[str], An
     data = localize(data, path.resolve().parent)
     validate(data)
     unknown = unknown_keys(data)
-    return ServeConfig(data, str(path), check_local_cluster(data) + [u.line() for u in unknown], unknown)
+    return ServeConfig(data=data, source=str(path), notes=check_local_cluster(data) + [u.line() for u in unknown], unknown=unknown)
 
 
 def unknown_keys(data: dict[str, Any]) -> list[UnknownKey]:
@@ -272,7 +272,7 @@ def application_config(app: AppSpec, seed: int) -> dict[str, Any]:
 
 def legacy_config(app: Any, seed: int) -> ServeConfig:
     """The harness's own app form (built-in or import_path, with deployments:) as a config file."""
-    return ServeConfig({"applications": [application_config(app, seed)]})
+    return ServeConfig(data={"applications": [application_config(app, seed)]})
 
 
 @hookimpl

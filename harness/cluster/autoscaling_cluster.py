@@ -31,10 +31,9 @@ import psutil
 from harness.cluster.local import (
     LOOPBACK,
     MB,
-    ClusterHandle,
+    MONITOR_PORT_ENV,
     ClusterStartError,
     LocalLease,
-    NodeHandle,
     check_ports_owned,
     free_port,
     prepare_driver,
@@ -43,6 +42,7 @@ from harness.cluster.local import (
 )
 from harness.files import write_json_atomic
 from harness.model.autoscaling_spec import AutoscalingClusterSpec
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.procs.ledger import ProcessLedger
 
 HEAD_TYPE = "ray.head.default"
@@ -168,7 +168,7 @@ def start_autoscaling_cluster(
     if system_config:
         cmd.append(f"--system-config={json.dumps(system_config, separators=(',', ':'))}")
     env = dict(os.environ, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S=f"{spec.update_interval_s:g}",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **{MONITOR_PORT_ENV: str(free_port())})
     log = open(temp_root / "ray_start.log", "wb")  # noqa: SIM115 - the child keeps writing to it
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=temp_root)
     log.close()
@@ -182,7 +182,7 @@ def start_autoscaling_cluster(
         _wait_for_gcs(head_proc, port, deadline, ledger)
         ray.init(address=address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         head_id = next(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-        handle.nodes["head"] = NodeHandle("head", None, head_id, True, metrics_export_port=metrics_port)
+        handle.nodes["head"] = NodeHandle(name="head", spec=None, node_id=head_id, is_head=True, metrics_export_port=metrics_port)
         ledger.snapshot_descendants()
         _wait_min_workers(spec, deadline)
         check_ports_owned(handle.ports(), ledger)

@@ -9,13 +9,12 @@ from __future__ import annotations
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
 from harness.cluster.local import (
     LOOPBACK,
-    ClusterHandle,
     ClusterStartError,
-    NodeHandle,
     prepare_driver,
     stop_cluster,
     unfence_ray_init,
 )
+from harness.model.cluster_handle import ClusterHandle, NodeHandle
 from harness.model.scenario import ClusterSpec
 
 
@@ -47,7 +46,7 @@ def connect_existing(spec: ClusterSpec) -> ClusterHandle:
             continue
         name = info.get("NodeName") or info["NodeID"][:8]
         is_head = "node:__internal_head__" in info.get("Resources", {})
-        handle.nodes.setdefault(name, NodeHandle(name, None, info["NodeID"], is_head))
+        handle.nodes.setdefault(name, NodeHandle(name=name, spec=None, node_id=info["NodeID"], is_head=is_head))
     return handle
 
 

@@ -29,7 +29,7 @@ class TempRootWatch(Protocol):
     def set_temp_root(self, temp_root: Path) -> None: ...
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LeaseSite:
     """Who holds a lease: the ledger that records what it starts, where its Ray logs go."""
 

@@ -50,6 +50,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The environment variable Ray's autoscaler monitor (started on every head) reads for its
+# metrics port; its default, 44217, is one port for the whole machine, so a second
+# cluster's monitor (a concurrent run, a test's own cluster) could not serve its metrics.
+MONITOR_PORT_ENV = "AUTOSCALER_METRIC_PORT"
+
+
+@contextlib.contextmanager
+def monitor_port_env(port: int):
+    """Give the head's autoscaler monitor `port`: Ray starts it from this process without
+    an environment of its own, so the variable is set around the head's start only."""
+    before = os.environ.get(MONITOR_PORT_ENV)
+    os.environ[MONITOR_PORT_ENV] = str(port)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(MONITOR_PORT_ENV, None)
+        else:
+            os.environ[MONITOR_PORT_ENV] = before
+
+
 def pin_loopback() -> None:
     """Keep this process's Ray on 127.0.0.1, even if ray was imported before the harness ran.
 
@@ -140,7 +161,7 @@ def _node_starter(cluster: Any, temp_dir: Path, proxy_ports: dict[str, int]) -> 
 
     def start(spec: NodeSpec) -> NodeHandle:
         ray_node = cluster.add_node(**_worker_node_args(spec, temp_dir, proxy_ports))
-        return NodeHandle(spec.name, spec, ray_node.node_id, False, ray_node)
+        return NodeHandle(name=spec.name, spec=spec, node_id=ray_node.node_id, is_head=False, ray_node=ray_node)
 
     return start
 
@@ -231,12 +252,13 @@ def start_local_cluster(
     deadline = time.monotonic() + spec.start_timeout_s
     unfence_ray_init()
     try:
-        cluster = Cluster(initialize_head=True, head_node_args=head_args)
+        with monitor_port_env(free_port()):
+            cluster = Cluster(initialize_head=True, head_node_args=head_args)
         handle.backend = cluster
         handle.node_starter = _node_starter(cluster, ray_temp, handle.proxy_ports)
         handle.address = cluster.address
         head = cluster.head_node
-        handle.nodes[head_spec.name] = NodeHandle(head_spec.name, head_spec, head.node_id, True, head)
+        handle.nodes[head_spec.name] = NodeHandle(name=head_spec.name, spec=head_spec, node_id=head.node_id, is_head=True, ray_node=head)
         ledger.snapshot_descendants()
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         if on_connected is not None:
@@ -247,7 +269,8 @@ def start_local_cluster(
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
             ray_node = cluster.add_node(wait=False, **_worker_node_args(worker, ray_temp, handle.proxy_ports))
-            handle.nodes[worker.name] = NodeHandle(worker.name, worker, ray_node.node_id, False, ray_node)
+            handle.nodes[worker.name] = NodeHandle(name=worker.name, spec=worker, node_id=ray_node.node_id, is_head=False,
+                                                   ray_node=ray_node)
             ledger.snapshot_descendants()
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
         check_ports_owned(handle.ports(), ledger)  # also snapshots the ledger

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.cluster.lease import ClusterLease, LeaseSite, Released
-from harness.cluster.local import ClusterStartError, LocalLease
+from harness.cluster.local import LocalLease
 from harness.cluster.pick import own_lease
 from harness.model.cluster_handle import ClusterHandle
 from harness.model.scenario import Scenario
@@ -75,6 +75,8 @@ class ClusterPool:
         self.ledger = ProcessLedger(f"pool-{work_dir.name}", work_dir / OWNED_FILE)
         self.started = 0  # clusters this pool started (for the summary)
         self.start_seconds: list[float] = []
+        # Why the shared cluster could not be used (the runs fell back to their own): summary.json.
+        self.start_failures: list[str] = []
         self._key: str | None = None
         self._lease: LocalLease | None = None
         self._site: LeaseSite | None = None  # the running cluster's
@@ -89,14 +91,18 @@ class ClusterPool:
         """A run's lease: on the shared cluster where the scenario may share it, else its own.
 
         The shared cluster is started (or reused) now, before the run's clock starts; if
-        it does not start, the run gets a cluster of its own, which reports the error.
+        it does not start, for whatever reason (a harness bug included), the run gets a
+        cluster of its own, which reports its own error as the run's (exit 3), never an
+        exception out of the suite.
         """
         if may_share(scenario, share):
             try:
                 return PoolLease(self, self.acquire(scenario))
-            except ClusterStartError as exc:
+            except Exception as exc:  # noqa: BLE001 - the run's own lease reports what is wrong
+                reason = f"{scenario.name}: shared cluster not used ({type(exc).__name__}: {exc})"
+                self.start_failures.append(reason)
                 if self.console is not None:
-                    self.console.print(f"[yellow]shared cluster did not start: {exc}[/]")
+                    self.console.print(f"[yellow]{reason}; the run starts its own[/]")
         else:
             self.release()  # one cluster at a time on this machine
         return own_lease(scenario)
@@ -129,7 +135,7 @@ class ClusterPool:
         except OSError:
             pass  # unprotected against a SIGKILL only; teardown still sweeps the ledger
         logs = self.work_dir / "ray_logs" / f"cluster-{self.started + 1}"
-        return LeaseSite(self.work_dir.name, self.ledger, logs, self._watch)
+        return LeaseSite(name=self.work_dir.name, ledger=self.ledger, logs_dir=logs, watch=self._watch)
 
     def release(self) -> list[str]:
         """Stop the shared cluster, if any; returns processes that had to be killed."""

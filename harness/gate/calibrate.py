@@ -34,7 +34,7 @@ UPPER, LOWER = ("<", "<="), (">", ">=")
 RATIO_FLOOR = 0.01  # a suggested ratio bound leaves at least one percentage point
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SloCalibration:
     name: str
     check: str
@@ -72,7 +72,7 @@ def calibrate_slo(verdicts: list[Verdict], margin_pct: float) -> SloCalibration:
     first = verdicts[0]
     unit = next((v.unit for v in verdicts if v.unit), "")
     values = [v.measured for v in verdicts]
-    cal = SloCalibration(first.name, first.check, first.op, first.bound, unit, values,
+    cal = SloCalibration(name=first.name, check=first.check, op=first.op, bound=first.bound, unit=unit, values=values,
                          passed=sum(v.passed for v in verdicts), runs=len(verdicts))
     seen = [v for v in values if v is not None and not math.isnan(v)]
     if cal.passed < cal.runs:
@@ -186,7 +186,7 @@ def respell(check_text: str, bound: float) -> str:
     return check_text[: match.start("number")] + text + check_text[match.end("number"):]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Calibration:
     scenario: str
     scenario_file: str

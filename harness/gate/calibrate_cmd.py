@@ -35,16 +35,11 @@ from harness.gate.calibrate import (
     suggested_header,
     table_rows,
 )
+from harness.model.errors import ConfigError
 from harness.model.outcome import EXIT_INFRA, EXIT_USAGE, RunOutcome
+from harness.model.overrides import apply_override
 from harness.report.terminal import print_rows
-from harness.scenario.loader import (
-    ConfigError,
-    apply_override,
-    load_scenario,
-    parse_override,
-    read_yaml,
-    seed_override,
-)
+from harness.scenario.loader import load_scenario, parse_override, read_yaml, seed_override
 
 DEFAULT_MARGIN_PCT = 25.0
 

@@ -31,7 +31,7 @@ PERMUTATIONS = 199
 ALPHA = 0.01
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChangePoint:
     index: int  # the first run of the new level (0 = the oldest run in the series)
     before: float  # mean of the segment before
@@ -77,7 +77,7 @@ def _split(values: np.ndarray, offset: int, rng: np.random.Generator, min_size: 
     k = int(k)
     before, after = float(values[:k].mean()), float(values[k:].mean())
     change = (after - before) / abs(before) * 100.0 if before else float("inf")
-    found.append(ChangePoint(offset + k, round(before, 6), round(after, 6), round(change, 3), round(p, 4)))
+    found.append(ChangePoint(index=offset + k, before=round(before, 6), after=round(after, 6), change_pct=round(change, 3), p_value=round(p, 4)))
     _split(values[:k], offset, rng, min_size, permutations, alpha, found)
     _split(values[k:], offset + k, rng, min_size, permutations, alpha, found)
 

@@ -14,7 +14,7 @@ from harness.gate.verdict import Decision
 from harness.model.outcome import RunOutcome, Verdict
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EntryResult:
     entry: ResolvedEntry
     status: str  # passed | failed | flaky | error | skipped
@@ -55,7 +55,7 @@ class EntryResult:
         return names
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SuiteOutcome:
     suite_dir: Path
     exit_code: int

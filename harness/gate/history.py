@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS baseline_accepts (
 """
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoredResult:
     scenario: str
     status: str
@@ -173,7 +173,7 @@ class History:
             if row is None:
                 raise LookupError(f"a recorded run of {scenario!r} with metrics"
                                   + (f" in suite run {suite_run!r}" if suite_run else ""))
-            accept = BaselineAccept(scenario, int(row["id"]), row["suite_run"], time.time(), reason, accepted_by)
+            accept = BaselineAccept(scenario=scenario, result_id=int(row["id"]), suite_run=row["suite_run"], accepted_at=time.time(), reason=reason, accepted_by=accepted_by)
             db.execute(
                 "INSERT INTO baseline_accepts (scenario, result_id, accepted_at, reason, accepted_by)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -188,8 +188,8 @@ class History:
                 "SELECT a.*, r.suite_run FROM baseline_accepts a LEFT JOIN results r ON r.id = a.result_id"
                 " WHERE a.scenario = ? ORDER BY a.id", (scenario,),
             ).fetchall()
-        return [BaselineAccept(row["scenario"], row["result_id"], row["suite_run"] or "", row["accepted_at"],
-                               row["reason"], row["accepted_by"]) for row in rows]
+        return [BaselineAccept(scenario=row["scenario"], result_id=row["result_id"], suite_run=row["suite_run"] or "", accepted_at=row["accepted_at"],
+                               reason=row["reason"], accepted_by=row["accepted_by"]) for row in rows]
 
     def latest_accept(self, scenario: str) -> BaselineAccept | None:
         found = self.accepts(scenario)
@@ -225,7 +225,7 @@ def flake_evidence(results: list[StoredResult]) -> tuple[int, int]:
     return passes, failures
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BaselineAccept:
     scenario: str
     result_id: int  # the accepted run's row: the baseline starts there

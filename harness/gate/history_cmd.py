@@ -18,9 +18,9 @@ from harness.gate.sequential import SequentialRule, flake_probability
 from harness.gate.states import StateRules, current_state, flake_rate
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE
 from harness.gate.suite_config import KEY_METRICS, QuarantineList, load_quarantine
+from harness.model.errors import ConfigError
 from harness.model.outcome import EXIT_PASSED, EXIT_USAGE
 from harness.report.terminal import ci_table
-from harness.scenario.loader import ConfigError
 
 GLYPHS = {"passed": "[green]P[/]", "failed": "[red]F[/]", "flaky": "[yellow]f[/]", "error": "[magenta]E[/]",
           "regressed": "[red]R[/]"}
@@ -109,7 +109,7 @@ def scenario_rows(rows: list[tuple[str, list[StoredResult]]], quarantine: Quaran
 def failures_to_block(flake: float, confidence: float = 0.95) -> int:
     """Failures in a row that the suite's sequential rule calls broken (max 10)."""
     miss = 1.0 - confidence
-    rule = SequentialRule(flake, alpha=miss, beta=miss, max_runs=10)
+    rule = SequentialRule(flake_probability=flake, alpha=miss, beta=miss, max_runs=10)
     decision = rule.decide([False] * rule.max_runs)
     return decision.runs if decision.state == "fail" else rule.max_runs + 1
 

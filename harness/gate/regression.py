@@ -49,7 +49,7 @@ REGRESSED, OK, NO_BASELINE, NO_DATA = "regressed", "ok", "no_baseline", "no_data
 INCONCLUSIVE = "inconclusive"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RegressionVerdict:
     metric: str
     status: str  # ok | regressed | inconclusive | no_baseline | no_data
@@ -110,13 +110,13 @@ def _percent_check(check: RegressionCheck, measured: float | None, runs: list[di
     min_runs = policy.min_baseline_runs or 1
     if baseline is None or count < min_runs:
         return RegressionVerdict(
-            name, NO_BASELINE, measured, None, count, None, limit,
-            f"{name}: no baseline yet ({count} of {min_runs} comparable passing runs)",
+            metric=name, status=NO_BASELINE, measured=measured, baseline=None, baseline_runs=count, change_pct=None, limit=limit,
+            message=f"{name}: no baseline yet ({count} of {min_runs} comparable passing runs)",
             population=POPULATIONS[name],
         )
     if measured is None:
-        return RegressionVerdict(name, NO_DATA, None, baseline, count, None, limit,
-                                 f"{name}: not measured in this run", population=POPULATIONS[name])
+        return RegressionVerdict(metric=name, status=NO_DATA, measured=None, baseline=baseline, baseline_runs=count, change_pct=None, limit=limit,
+                                 message=f"{name}: not measured in this run", population=POPULATIONS[name])
     if baseline == 0:
         change = 0.0 if measured == 0 else float("inf")
     else:
@@ -127,8 +127,8 @@ def _percent_check(check: RegressionCheck, measured: float | None, runs: list[di
         f"{name} {verb}: {measured:g} vs baseline {baseline:g} (median of {count} runs), "
         f"change {change:+.1f}%, limit {limit}"
     )
-    return RegressionVerdict(name, REGRESSED if worse else OK, measured, baseline, count,
-                             round(change, 3), limit, message, population=POPULATIONS[name])
+    return RegressionVerdict(metric=name, status=REGRESSED if worse else OK, measured=measured, baseline=baseline, baseline_runs=count,
+                             change_pct=round(change, 3), limit=limit, message=message, population=POPULATIONS[name])
 
 
 def judge_runs(baseline: np.ndarray, candidate: np.ndarray, limit_pct: float, *, increase: bool,
@@ -164,12 +164,12 @@ def _rank_check(check: RegressionCheck, candidate: list[float], runs: list[dict[
     common = {"method": "rank", "population": population, "runs": m}
     if n < policy.min_baseline_runs:
         return RegressionVerdict(
-            name, NO_BASELINE, None, None, n, None, limit,
-            f"{name}: no baseline yet ({n} of {policy.min_baseline_runs} comparable passing runs"
+            metric=name, status=NO_BASELINE, measured=None, baseline=None, baseline_runs=n, change_pct=None, limit=limit,
+            message=f"{name}: no baseline yet ({n} of {policy.min_baseline_runs} comparable passing runs"
             " a rank test needs)", **common)
     if m == 0:
-        return RegressionVerdict(name, NO_DATA, None, statistics.median(base), n, None, limit,
-                                 f"{name}: not measured in this run", **common)
+        return RegressionVerdict(metric=name, status=NO_DATA, measured=None, baseline=statistics.median(base), baseline_runs=n, change_pct=None, limit=limit,
+                                 message=f"{name}: not measured in this run", **common)
     look = ranktest.look_alphas(n, policy.max_runs, policy.alpha).get(min(m, policy.max_runs), 0.0)
     center = statistics.median(base)
     sign = 1.0 if increase else -1.0
@@ -195,8 +195,8 @@ def _rank_check(check: RegressionCheck, candidate: list[float], runs: list[dict[
         f"{name} {verb}: {change:+.1f}% [{span}] over {m} run{'s' if m != 1 else ''} vs "
         f"{n} baseline runs (median {center:g}), {test}, tolerance {limit}{why}; {_name(check, policy)}"
     )
-    return RegressionVerdict(name, status, round(statistics.median(candidate), 6), center, n, change,
-                             limit, message, p_value=round(p, 6), alpha=look,
+    return RegressionVerdict(metric=name, status=status, measured=round(statistics.median(candidate), 6), baseline=center, baseline_runs=n, change_pct=change,
+                             limit=limit, message=message, p_value=round(p, 6), alpha=look,
                              interval_pct=interval, confidence=round(confidence, 6), **common)
 
 

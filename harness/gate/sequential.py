@@ -26,7 +26,7 @@ _MIN_FLAKE = 0.001
 _GAP = 0.05  # the flake rate stays this far below the broken rate, so H0 and H1 differ
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SequentialDecision:
     state: Outcome  # "pass": good build (failures explained by flakiness);
     # "fail": broken build; "undecided": need more runs / budget spent
@@ -36,7 +36,7 @@ class SequentialDecision:
     reason: str  # one human line
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SequentialRule:
     """Wald's SPRT on Bernoulli run failures.
     H0 (good): each run fails with probability flake_probability.
@@ -123,7 +123,7 @@ class SequentialRule:
             tail = f"undecided, budget of {self.max_runs} runs spent"
         else:
             tail = "undecided, needs more runs"
-        return SequentialDecision(state, runs, failures, llr, f"{head}: {tail}")
+        return SequentialDecision(state=state, runs=runs, failures=failures, log_likelihood_ratio=llr, reason=f"{head}: {tail}")
 
 
 def flake_probability(

@@ -32,8 +32,7 @@ from harness.gate.states import (
 )
 from harness.gate.suite_config import QuarantineList, ResolvedEntry, ResolvedSuite, config_hash
 from harness.gate.verdict import SKIPPED, classify_attempts, decide, suite_exit_code
-from harness.measure.confidence import FAIL, PASS
-from harness.model.outcome import CONFIG_ERROR, RunOutcome
+from harness.model.outcome import CONFIG_ERROR, FAIL, PASS, RunOutcome
 from harness.model.scenario import Scenario
 from harness.report.summary import app_version, versions
 
@@ -109,7 +108,7 @@ class SuiteSession:
             self.stopped = f"suite timeout of {self.suite.timeout_s:g}s elapsed"
         if self.stopped is not None:
             return self._skip(entry, self.stopped, quarantined is not None)
-        result = EntryResult(entry, SKIPPED,
+        result = EntryResult(entry=entry, status=SKIPPED,
                              quarantine=quarantined.model_dump() if quarantined else None)
         rule = self._sequential_rule(entry, result)
         budget = entry.retries + 1
@@ -147,7 +146,7 @@ class SuiteSession:
             passes, failures = flake_evidence(self.history.results(entry.name, self.suite.history_runs))
         result.flake_probability = round(flake_probability(passes, failures), 4)
         miss = 1.0 - self.suite.confidence
-        return SequentialRule(result.flake_probability, alpha=miss, beta=miss, max_runs=entry.retries + 1)
+        return SequentialRule(flake_probability=result.flake_probability, alpha=miss, beta=miss, max_runs=entry.retries + 1)
 
     def _rerun(self, entry: ResolvedEntry, result: EntryResult, rule: SequentialRule,
                attempt: int, budget: int) -> bool:
@@ -209,7 +208,7 @@ class SuiteSession:
         return runner.run(), runner.lease.shared
 
     def _skip(self, entry: ResolvedEntry, reason: str, quarantined: bool) -> EntryResult:
-        result = EntryResult(entry, SKIPPED, skipped_reason=reason)
+        result = EntryResult(entry=entry, status=SKIPPED, skipped_reason=reason)
         if quarantined:
             result.quarantine = {"scenario": entry.name}
         self.results.append(result)
@@ -289,4 +288,4 @@ class SuiteSession:
         except OSError as exc:
             summary.setdefault("notes", []).append(f"could not update {LATEST_SUITE}: {exc}")
         report.print_suite(self.console, self, code)
-        return SuiteOutcome(self.suite_dir, code, self.results, summary)
+        return SuiteOutcome(suite_dir=self.suite_dir, exit_code=code, results=self.results, summary=summary)

@@ -41,7 +41,7 @@ class State(str, Enum):
     QUARANTINED = "quarantined"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StateRules:
     window: int = 30  # results considered, newest first
     flaky_threshold: float = 0.07  # flips per result in the window

@@ -18,9 +18,9 @@ from rich.console import Console
 
 from harness.gate.history import History
 from harness.gate.suite_config import find_suite_file, load_quarantine, load_suite
+from harness.model.errors import ConfigError
 from harness.model.outcome import EXIT_INFRA, EXIT_USAGE
 from harness.report.markdown import publish, suite_markdown
-from harness.scenario.loader import ConfigError
 
 SUITES_DIR = Path("configs/suites")
 QUARANTINE_FILE = Path("configs/quarantine.yaml")

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.gate import ranktest
 from harness.measure import stats
-from harness.model.errors import format_validation_error
+from harness.model.errors import ConfigError, format_validation_error
 from harness.model.scenario import Scenario
-from harness.scenario.loader import ConfigError, load_scenario, read_yaml
+from harness.scenario.loader import load_scenario, read_yaml
 
 EntryName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 Pct = Annotated[float, Field(gt=0, le=10_000)]
@@ -193,7 +193,7 @@ class QuarantineList(_Strict):
         return next((q for q in self.quarantine if q.scenario == name), None)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ResolvedEntry:
     """A suite entry with its scenario loaded and validated (first attempt and reruns)."""
 

@@ -59,7 +59,7 @@ def alive_nodes(handle: Any) -> list[NodeInfo]:
         node_id = row["NodeID"]
         is_head = node_id in head_ids or bool(row.get("Resources", {}).get("node:__internal_head__"))
         name = names.get(node_id) or row.get("NodeName") or node_id[:8]
-        out.append(NodeInfo(name, dict(row.get("Resources", {})), is_head, node_id=node_id,
+        out.append(NodeInfo(name=name, resources=dict(row.get("Resources", {})), is_head=is_head, node_id=node_id,
                             ip=row.get("NodeManagerAddress", "127.0.0.1")))
     order = list(names.values())
     return sorted(out, key=lambda n: (order.index(n.name) if n.name in order else len(order), n.node_id))
@@ -144,7 +144,7 @@ def healthy_proxy_nodes(wanted: set[str], timeout_s: float = PROXY_WAIT_S) -> se
         time.sleep(0.5)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Worker:
     placement: Placement
     target: Target
@@ -197,7 +197,7 @@ class ClusterWorkers:
                 name=None,
             ).remote(index=placement.worker, config=config, locustfile=locustfile, project_root=project_root)
             path = self.timeline_dir / f"requests-w{placement.worker}.jsonl"
-            self.workers.append(_Worker(placement, target, actor, TimelineWriter(path)))
+            self.workers.append(_Worker(placement=placement, target=target, actor=actor, stream=TimelineWriter(path)))
         refs = []
         for worker in self.workers:
             worker_env = {**env, "HARNESS_LOAD_TARGET": worker.target.url,

@@ -23,7 +23,7 @@ from locustfiles.schedule import arrival_offsets
 LOAD_WINDOWS = ("load", "run")  # every request of the run lies in both
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlannedWindow:
     name: str
     start_s: float  # from the load's start
@@ -43,19 +43,19 @@ def planned_windows(load: LoadSpec, duration_s: float, seed: int) -> dict[str, P
     spans += [(w.name, w.start, w.end) for w in profile.windows()]
     if load.user_class is not None:
         why = "a user class sends as many requests as it likes"
-        return {name: PlannedWindow(name, a, b, None, why) for name, a, b in spans}
+        return {name: PlannedWindow(name=name, start_s=a, end_s=b, requests=None, why=why) for name, a, b in spans}
     if load.model == "open":
         offsets = list(arrival_offsets(profile, load.arrivals, seed))
-        return {name: PlannedWindow(name, a, b, sum(1 for t in offsets if a <= t < b))
+        return {name: PlannedWindow(name=name, start_s=a, end_s=b, requests=sum(1 for t in offsets if a <= t < b))
                 for name, a, b in spans}
     if load.wait_ms <= 0:
         why = "a closed model without wait_ms has no upper bound on its requests"
-        return {name: PlannedWindow(name, a, b, None, why) for name, a, b in spans}
+        return {name: PlannedWindow(name=name, start_s=a, end_s=b, requests=None, why=why) for name, a, b in spans}
     # The most users the shape asks for at any time (noise included), on a fine grid.
     steps = max(1, math.ceil(duration_s / 0.05))
     peak = max(max((profile.level(i * duration_s / steps) for i in range(steps)), default=0.0),
                float(load.users) if not profile.pieces else 0.0)
     users = max(1, math.ceil(peak - 1e-9))
     wait_s = load.wait_ms / 1000.0
-    return {name: PlannedWindow(name, a, b, users * (math.floor((b - a) / wait_s) + 1))
+    return {name: PlannedWindow(name=name, start_s=a, end_s=b, requests=users * (math.floor((b - a) / wait_s) + 1))
             for name, a, b in spans}

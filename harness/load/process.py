@@ -28,7 +28,7 @@ from harness.files import write_json_atomic
 from harness.load.cluster_workers import ClusterWorkers
 from harness.measure.records import LoadReport
 from harness.measure.timeline import REQUESTS_FILE, TIMELINE_DIR, read_stream
-from harness.model.scenario import LoadSpec
+from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.pythonpath import python_path
 from harness.slo.causes import log_cause
@@ -41,7 +41,7 @@ class LoadError(Exception):
     """The load process failed: an infrastructure error, not a verdict on the release."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Proc:
     name: str  # "locust" (standalone or master) or "worker-<k>"
     popen: subprocess.Popen[bytes]
@@ -208,7 +208,7 @@ class LoadProcess:
             self.command(role), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
             env={**env, "HARNESS_LOAD_ROLE": role}, cwd=PROJECT_ROOT, start_new_session=True,
         )
-        self._procs.append(_Proc(name, popen, log_path, log))
+        self._procs.append(_Proc(name=name, popen=popen, log_path=log_path, log=log))
         self.ledger.add(psutil.Process(popen.pid))
         if gated:
             self._gate = popen.stdin

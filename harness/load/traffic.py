@@ -265,7 +265,8 @@ def _child_env() -> dict[str, str]:
 
 def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """`request:` names a request of the mix; `App/Deployment` names an app of the config."""
-    from harness.slo.core import SLOSyntaxError, parse_check
+    from harness.slo.core import parse_check
+    from harness.slo.registry import SLOSyntaxError
 
     problems: list[tuple[str, str]] = []
     names = request_names(scenario)

@@ -32,7 +32,7 @@ __all__ = ["FAIL", "INCONCLUSIVE", "PASS", "Outcome"]  # the verdict vocabulary 
 DEFAULT_CONFIDENCE = 0.95
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Interval:
     """[low, high] at `confidence`; a side that the data cannot bound is None (open)."""
 
@@ -95,7 +95,7 @@ def percentile_interval(sorted_values: Sequence[float], pct: float,
     low_rank, high_rank = quantile_ranks(len(sorted_values), pct / 100.0, confidence)
     low = None if low_rank is None else float(sorted_values[low_rank - 1])
     high = None if high_rank is None else float(sorted_values[high_rank - 1])
-    return Interval(low, high, confidence, "order-statistics")
+    return Interval(low=low, high=high, confidence=confidence, method="order-statistics")
 
 
 def percentile_intervals(samples: np.ndarray, pct: float,
@@ -157,7 +157,7 @@ def ratio_interval(k: int, n: int, confidence: float = DEFAULT_CONFIDENCE,
     if not 0 <= k <= n:
         raise ValueError(f"expected 0 <= k <= n, got k={k}, n={n}")
     low, high = RATIO_METHODS[method](k, n, confidence)
-    return Interval(float(low), float(high), confidence, method)
+    return Interval(low=float(low), high=float(high), confidence=confidence, method=method)
 
 
 def outcome(op: str, bound: float, interval: Interval | None, passed: bool) -> Outcome:

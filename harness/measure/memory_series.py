@@ -98,7 +98,7 @@ def subjects_in(timeline: Timeline) -> dict[str, list[str]]:
     return {"roles": sorted(roles), "deployments": sorted(deployments), "nodes": sorted(nodes)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Growth:
     growth: float  # slope * window length / start level (0.1: 10% over the window)
     slope_mb_per_s: float
@@ -150,7 +150,7 @@ def growth(points: list[Point], window: Window) -> Growth | None:
     end_mb = slope * window.duration + intercept
     if start_mb <= 0:
         return None
-    return Growth((end_mb - start_mb) / start_mb, slope, start_mb, end_mb, len(minima), minima)
+    return Growth(growth=(end_mb - start_mb) / start_mb, slope_mb_per_s=slope, start_mb=start_mb, end_mb=end_mb, buckets=len(minima), minima=minima)
 
 
 def peak(points: list[Point], window: Window) -> Point | None:

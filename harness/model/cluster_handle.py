@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # below this floor too: harness.model.scenario
 NODE_PORTS = ("node_manager", "metrics_export", "metrics_agent", "runtime_env_agent", "dashboard_agent_listen")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NodeHandle:
     name: str
     spec: NodeSpec | None
@@ -50,7 +50,7 @@ class NodeHandle:
         return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ClusterHandle:
     """What the rest of the run needs to know about the cluster."""
 

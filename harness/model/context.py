@@ -67,7 +67,7 @@ class ProcessOwner(Protocol):
     def kill_survivors(self, grace_s: float = 2.0) -> list[Any]: ...
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunArtifacts:
     """What the parts of a run leave for summary.json's `artifacts` (and for teardown to read
     back). Each field has one writer; a field left None is not written."""

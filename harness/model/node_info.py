@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeInfo:
     """One node as a planner sees it. node_id and ip: a live node's (load placement);
     root: the node a planned replacement stands in for (chaos; its spec is reused)."""

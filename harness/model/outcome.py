@@ -33,7 +33,7 @@ def one_line(text: str, width: int = LINE_WIDTH) -> str:
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Verdict:
     name: str
     check: str
@@ -156,7 +156,7 @@ def format_value(value: float | None, unit: str) -> str:
 
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunOutcome:
     run_id: str
     scenario_name: str

@@ -30,7 +30,7 @@ class UnknownKey:
         return f"{self.path}{hint} (not a key Ray's {self.schema} knows: Ray ignores it)"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServeConfig:
     """A validated config, as plain data in ServeDeploySchema's shape."""
 

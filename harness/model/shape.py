@@ -18,7 +18,7 @@ from harness.seed import stream
 LevelFn = Callable[[float], float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Piece:
     start: float
     end: float
@@ -68,7 +68,7 @@ class Profile:
 def _clip(piece: Piece, duration_s: float) -> Piece:
     if piece.end <= duration_s:
         return piece
-    return Piece(piece.start, duration_s, piece.level, piece.name, piece.spawn_rate)
+    return Piece(start=piece.start, end=duration_s, level=piece.level, name=piece.name, spawn_rate=piece.spawn_rate)
 
 
 def _const(value: float) -> LevelFn:
@@ -85,7 +85,7 @@ def build_profile(shape: dict[str, Any], base_level: float, duration_s: float, s
 
 
 def _constant(shape: dict[str, Any], base: float, duration: float, seed: int) -> list[Piece]:
-    return [Piece(0.0, duration, _const(base))]
+    return [Piece(start=0.0, end=duration, level=_const(base))]
 
 
 def _stages(shape: dict[str, Any], base: float, duration: float, seed: int) -> list[Piece]:
@@ -93,24 +93,24 @@ def _stages(shape: dict[str, Any], base: float, duration: float, seed: int) -> l
     for index, stage in enumerate(shape["stages"]):
         level = stage.get("users") if stage.get("users") is not None else stage.get("rate")
         name = stage.get("name") or f"stage-{index + 1}"
-        pieces.append(Piece(t, t + stage["duration_s"], _const(float(level)), name, stage.get("spawn_rate")))
+        pieces.append(Piece(start=t, end=t + stage["duration_s"], level=_const(float(level)), name=name, spawn_rate=stage.get("spawn_rate")))
         t += stage["duration_s"]
     last = pieces[-1]
     if t < duration:  # the last stage holds until the load ends
-        pieces[-1] = Piece(last.start, duration, last.level, last.name, last.spawn_rate)
+        pieces[-1] = Piece(start=last.start, end=duration, level=last.level, name=last.name, spawn_rate=last.spawn_rate)
     return pieces
 
 
 def _burst(shape: dict[str, Any], base: float, duration: float, seed: int) -> list[Piece]:
     baseline, peak, spawn = float(shape["baseline"]), float(shape["peak"]), shape.get("spawn_rate")
     every = shape.get("every_s") or 0.0
-    pieces = [Piece(0.0, shape["start_s"], _const(baseline), "baseline", spawn)]
+    pieces = [Piece(start=0.0, end=shape["start_s"], level=_const(baseline), name="baseline", spawn_rate=spawn)]
     for k in range(shape.get("count", 1)):
         start = shape["start_s"] + k * every
         end = start + shape["burst_s"]
         after = start + every if k + 1 < shape.get("count", 1) else max(duration, end)
-        pieces.append(Piece(start, end, _const(peak), f"burst-{k + 1}", spawn))
-        pieces.append(Piece(end, after, _const(baseline), f"recovery-{k + 1}", spawn))
+        pieces.append(Piece(start=start, end=end, level=_const(peak), name=f"burst-{k + 1}", spawn_rate=spawn))
+        pieces.append(Piece(start=end, end=after, level=_const(baseline), name=f"recovery-{k + 1}", spawn_rate=spawn))
     return pieces
 
 
@@ -118,8 +118,8 @@ def _ramp(shape: dict[str, Any], base: float, duration: float, seed: int) -> lis
     low, high, span = float(shape["from"]), float(shape["to"]), float(shape["ramp_s"])
     spawn = shape.get("spawn_rate")
     return [
-        Piece(0.0, span, lambda t: low + (high - low) * min(1.0, t / span), "ramp", spawn),
-        Piece(span, max(duration, span), _const(high), "hold", spawn),
+        Piece(start=0.0, end=span, level=lambda t: low + (high - low) * min(1.0, t / span), name="ramp", spawn_rate=spawn),
+        Piece(start=span, end=max(duration, span), level=_const(high), name="hold", spawn_rate=spawn),
     ]
 
 
@@ -144,7 +144,7 @@ def _sine(shape: dict[str, Any], base: float, duration: float, seed: int) -> lis
 
     cycles = max(1, math.ceil(duration / period))
     return [
-        Piece(k * period, (k + 1) * period, level, f"cycle-{k + 1}", shape.get("spawn_rate"))
+        Piece(start=k * period, end=(k + 1) * period, level=level, name=f"cycle-{k + 1}", spawn_rate=shape.get("spawn_rate"))
         for k in range(cycles)
     ]
 
@@ -153,11 +153,11 @@ def _trace(shape: dict[str, Any], base: float, duration: float, seed: int) -> li
     points, scale = shape["points"], float(shape.get("scale", 1))
     pieces = []
     if points[0]["offset_s"] > 0:
-        pieces.append(Piece(0.0, points[0]["offset_s"], _const(0.0)))
+        pieces.append(Piece(start=0.0, end=points[0]["offset_s"], level=_const(0.0)))
     for index, point in enumerate(points):
         end = points[index + 1]["offset_s"] if index + 1 < len(points) else max(duration, point["offset_s"])
         level = float(point["level"]) * scale
-        pieces.append(Piece(point["offset_s"], end, _const(level), point.get("name"), shape.get("spawn_rate")))
+        pieces.append(Piece(start=point["offset_s"], end=end, level=_const(level), name=point.get("name"), spawn_rate=shape.get("spawn_rate")))
     return pieces
 
 

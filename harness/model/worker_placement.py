@@ -55,11 +55,11 @@ def static_problems(load: Any, cluster: Any) -> list[tuple[str, str]]:
         return []  # an existing cluster is checked once it is up
     if cluster.autoscaling is not None:
         spec = cluster.autoscaling
-        nodes = [NodeInfo("head", spec.head.offered(), True, node_id="head")]
-        nodes += [NodeInfo(f"{t.name}-{k}", t.offered(), node_id=f"{t.name}-{k}")
+        nodes = [NodeInfo(name="head", resources=spec.head.offered(), is_head=True, node_id="head")]
+        nodes += [NodeInfo(name=f"{t.name}-{k}", resources=t.offered(), node_id=f"{t.name}-{k}")
                   for t in spec.node_types for k in range(t.min_workers)]
     else:
-        nodes = [NodeInfo(n.name, {**n.resources, "CPU": n.num_cpus}, i == 0, node_id=n.name)
+        nodes = [NodeInfo(name=n.name, resources={**n.resources, "CPU": n.num_cpus}, is_head=i == 0, node_id=n.name)
                  for i, n in enumerate(cluster.nodes)]
     try:
         plan_placement(nodes, load.workers, load.node_resource)

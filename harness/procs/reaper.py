@@ -110,7 +110,7 @@ class RunWatch:
     def start(cls, run_id: str, run_dir: Path, ledger: ProcessLedger, folder: Path | None = None) -> RunWatch:
         folder = ensure_runs_dir(folder or runs_dir())
         me = psutil.Process()
-        entry = RunEntry(run_id, me.pid, me.create_time(), str(run_dir), foreign=ledger.foreign)
+        entry = RunEntry(run_id=run_id, harness_pid=me.pid, harness_create_time=me.create_time(), run_dir=str(run_dir), foreign=ledger.foreign)
         entry.write(folder)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

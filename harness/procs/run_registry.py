@@ -40,7 +40,7 @@ def ensure_runs_dir(path: Path) -> Path:
     return path
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunEntry:
     run_id: str
     harness_pid: int
@@ -101,7 +101,7 @@ class RunEntry:
                 pass
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReapReport:
     run_id: str
     harness_pid: int
@@ -154,7 +154,7 @@ def reap_run(
         shutil.rmtree(temp_root, ignore_errors=True)
         removed = str(temp_root)
     entry.forget(folder)
-    return ReapReport(entry.run_id, entry.harness_pid, killed, removed)
+    return ReapReport(run_id=entry.run_id, harness_pid=entry.harness_pid, killed=killed, removed_temp=removed)
 
 
 def clean_dead_runs(folder: Path | None = None, reaper_grace_s: float = 5.0) -> list[ReapReport]:

@@ -39,7 +39,7 @@ PERCENTILES = (50.0, 90.0, 99.0)
 SETUP_WINDOWS = ("run",)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Series:
     label: str
     points: list[tuple[float, float]]
@@ -49,7 +49,7 @@ class Series:
     halo: bool = False  # a wide faint line under the others (targets), visible where they meet
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Bound:
     """An SLO drawn on the chart it reads: its window, and its bound where the chart's axis
     is in the bound's unit (`value`; None: the window only, e.g. a time-to-N-replicas SLO)."""
@@ -61,7 +61,7 @@ class Bound:
     passed: bool
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Chart:
     key: str
     title: str
@@ -83,7 +83,7 @@ class Band:
     end: float
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Marker:
     """A point event (chaos, infrastructure error), drawn as a vertical line."""
 
@@ -94,7 +94,7 @@ class Marker:
     detail: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunSeries:
     t0: float
     x_start: float  # charts begin shortly before the first measurement (setup is in the phase table)
@@ -147,7 +147,7 @@ def build_series(timeline: Timeline, config_targets: dict[str, float] | None = N
         if w.name not in SETUP_WINDOWS
     ]
     marks = markers(timeline, t0)
-    return RunSeries(t0, _x_start(timeline, t0, marks), duration, bucket_s, charts, bands, marks)
+    return RunSeries(t0=t0, x_start=_x_start(timeline, t0, marks), duration=duration, bucket_s=bucket_s, charts=charts, bands=bands, markers=marks)
 
 
 def _x_start(timeline: Timeline, t0: float, marks: list[Marker]) -> float:
@@ -193,21 +193,21 @@ def _request_charts(timeline: Timeline, t0: float, duration: float, bucket_s: fl
     for pct, color in zip(PERCENTILES, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True):
         key = f"p{pct:g}_ms"
         points = [((i + 0.5) * bucket_s, row[key]) for i, row in enumerate(figures) if row[key] is not None]
-        pct_series.append(Series(f"p{pct:g}", points, color))
+        pct_series.append(Series(label=f"p{pct:g}", points=points, color=color))
     errors = [
-        Series("errors", per_second("errors"), "#d62728"),
-        Series("shed (503)", per_second("shed"), "#ff7f0e"),
+        Series(label="errors", points=per_second("errors"), color="#d62728"),
+        Series(label="shed (503)", points=per_second("shed"), color="#ff7f0e"),
     ]
     if any(dropped):
-        errors.append(Series("dropped by the generator", per_second("dropped"), "#7f7f7f", dashed=True))
+        errors.append(Series(label="dropped by the generator", points=per_second("dropped"), color="#7f7f7f", dashed=True))
     return [
-        Chart("rps", "Offered, sent and ok rate", "req/s", [
-            Series("ok", per_second("ok_rps"), "#2ca02c"),
-            Series("sent", per_second("sent_rps"), "#1f77b4"),
-            Series("offered", per_second("offered_rps"), "#444444", dashed=True),
+        Chart(key="rps", title="Offered, sent and ok rate", unit="req/s", series=[
+            Series(label="ok", points=per_second("ok_rps"), color="#2ca02c"),
+            Series(label="sent", points=per_second("sent_rps"), color="#1f77b4"),
+            Series(label="offered", points=per_second("offered_rps"), color="#444444", dashed=True),
         ]),
-        Chart("latency", "Latency percentiles (every final request)", "ms", pct_series),
-        Chart("errors", "Errors, shed and dropped sends", "req/s", errors),
+        Chart(key="latency", title="Latency percentiles (every final request)", unit="ms", series=pct_series),
+        Chart(key="errors", title="Errors, shed and dropped sends", unit="req/s", series=errors),
     ]
 
 
@@ -224,9 +224,9 @@ def _cpu_chart(timeline: Timeline, t0: float) -> Chart:
         if isinstance(amounts[0], dict) and isinstance(amounts[1], dict):
             total.append((sample[Sample.t] - t0, float(amounts[0].get("CPU", 0.0))))
             available.append((sample[Sample.t] - t0, float(amounts[1].get("CPU", 0.0))))
-    return Chart("cpu", "Cluster CPU: total and available", "CPU", [
-        Series("total", total, "#444444", step=True, halo=True),
-        Series("available", available, "#1f77b4", step=True),
+    return Chart(key="cpu", title="Cluster CPU: total and available", unit="CPU", series=[
+        Series(label="total", points=total, color="#444444", step=True, halo=True),
+        Series(label="available", points=available, color="#1f77b4", step=True),
     ])
 
 
@@ -257,15 +257,15 @@ def _replica_chart(timeline: Timeline, t0: float, config_targets: dict[str, floa
             wanted = _target(dep)
             if wanted is not None:
                 target[name].append((sample[Sample.t] - t0, wanted))
-    chart = Chart("replicas", "Replicas per deployment (running; target as a wide faint line)", "replicas")
+    chart = Chart(key="replicas", title="Replicas per deployment (running; target as a wide faint line)", unit="replicas")
     for index, name in enumerate(sorted(running)):
         color = PALETTE[index % len(PALETTE)]
         if target.get(name):
-            chart.series.append(Series(f"{name} target", target[name], color, step=True, halo=True))
+            chart.series.append(Series(label=f"{name} target", points=target[name], color=color, step=True, halo=True))
         elif name in config_targets:  # fixed num_replicas: the target is the config's
             ends = [(running[name][0][0], config_targets[name]), (running[name][-1][0], config_targets[name])]
-            chart.series.append(Series(f"{name} target (num_replicas)", ends, color, halo=True))
-        chart.series.append(Series(f"{name} running", running[name], color, step=True))
+            chart.series.append(Series(label=f"{name} target (num_replicas)", points=ends, color=color, halo=True))
+        chart.series.append(Series(label=f"{name} running", points=running[name], color=color, step=True))
     return chart
 
 
@@ -275,9 +275,9 @@ def _nodes_chart(timeline: Timeline, t0: float) -> Chart:
         if isinstance(sample.get(Sample.nodes_alive), (int, float)):
             alive.append((sample[Sample.t] - t0, float(sample[Sample.nodes_alive])))
             dead.append((sample[Sample.t] - t0, float(sample.get(Sample.nodes_dead, 0) or 0)))
-    return Chart("nodes", "Nodes alive", "nodes", [
-        Series("alive", alive, "#2ca02c", step=True),
-        Series("dead", dead if any(v for _, v in dead) else [], "#d62728", step=True),
+    return Chart(key="nodes", title="Nodes alive", unit="nodes", series=[
+        Series(label="alive", points=alive, color="#2ca02c", step=True),
+        Series(label="dead", points=dead if any(v for _, v in dead) else [], color="#d62728", step=True),
     ])
 
 
@@ -299,17 +299,17 @@ def _node_type_charts(timeline: Timeline, t0: float) -> list[Chart]:
         demand.append((t, float(sum(pair[1] for pair in shapes
                                     if isinstance(pair, (list, tuple)) and len(pair) == 2
                                     and isinstance(pair[1], (int, float))))))
-    chart = Chart("node_types", "Nodes per type (alive; pending dashed) and unmet demand", "nodes")
+    chart = Chart(key="node_types", title="Nodes per type (alive; pending dashed) and unmet demand", unit="nodes")
     for index, name in enumerate(sorted(per_type)):
         color = PALETTE[index % len(PALETTE)]
-        chart.series.append(Series(f"{name} alive", per_type[name]["alive"], color, step=True))
+        chart.series.append(Series(label=f"{name} alive", points=per_type[name]["alive"], color=color, step=True))
         if any(v for _, v in per_type[name]["pending"]):
-            chart.series.append(Series(f"{name} pending", per_type[name]["pending"], color, dashed=True, step=True))
+            chart.series.append(Series(label=f"{name} pending", points=per_type[name]["pending"], color=color, dashed=True, step=True))
         if any(v for _, v in per_type[name]["terminating"]):
-            chart.series.append(Series(f"{name} terminating", per_type[name]["terminating"], "#7f7f7f",
+            chart.series.append(Series(label=f"{name} terminating", points=per_type[name]["terminating"], color="#7f7f7f",
                                        dashed=True, step=True))
-    chart.series.append(Series("unmet demand (resource shapes)", demand if any(v for _, v in demand) else [],
-                               "#d62728", dashed=True, step=True))
+    chart.series.append(Series(label="unmet demand (resource shapes)", points=demand if any(v for _, v in demand) else [],
+                               color="#d62728", dashed=True, step=True))
     return [chart]
 
 
@@ -322,20 +322,20 @@ def _memory_charts(timeline: Timeline, t0: float) -> list[Chart]:
     found = memory_series.subjects_in(timeline)
     deployments = found["deployments"]
     subjects = [r for r in memory_series.ROLES if r in found["roles"] and not (r == "replica" and deployments)]
-    chart = Chart("memory", "Resident memory: each role's average process (replicas per deployment)", "MB")
+    chart = Chart(key="memory", title="Resident memory: each role's average process (replicas per deployment)", unit="MB")
     for index, subject in enumerate([*deployments, *subjects]):
         points = [(t - t0, v) for t, v in memory_series.series(timeline, subject)]
         most = max((int((memory_series.entry_of(r, subject) or {}).get("n", 0)) for r in records), default=0)
         label = f"{subject} (replicas, up to {most})" if subject in deployments else f"{subject} (up to {most})"
         dashed = index >= len(PALETTE)  # more lines than colours: the rest dashed
-        chart.series.append(Series(label, points, PALETTE[index % len(PALETTE)], dashed=dashed))
+        chart.series.append(Series(label=label, points=points, color=PALETTE[index % len(PALETTE)], dashed=dashed))
     charts = [chart]
     if found["nodes"]:
-        store = Chart("object_store", "Object store in use per node", "MB")
+        store = Chart(key="object_store", title="Object store in use per node", unit="MB")
         for index, node in enumerate(found["nodes"]):
             points = [(r[Memory.t] - t0, float((r.get(Memory.object_store) or {})[node])) for r in records
                       if isinstance((r.get(Memory.object_store) or {}).get(node), (int, float))]
-            store.series.append(Series(node, points, PALETTE[index % len(PALETTE)], step=True))
+            store.series.append(Series(label=node, points=points, color=PALETTE[index % len(PALETTE)], step=True))
         charts.append(store)
     return charts
 
@@ -358,10 +358,10 @@ def _workload_charts(timeline: Timeline, t0: float) -> list[Chart]:
                 counters[name][key].append((record[WorkloadRecord.t] - t0, float(value)))
     charts = []
     for name in sorted(counters):
-        chart = Chart(f"workload-{name}", f"Workload {name}: progress", "count")
+        chart = Chart(key=f"workload-{name}", title=f"Workload {name}: progress", unit="count")
         for index, key in enumerate(sorted(counters[name])):
             color = "#d62728" if key in ("lost", "failed", "wrong", "failed_calls") else PALETTE[index % len(PALETTE)]
-            chart.series.append(Series(key, counters[name][key], color, step=True))
+            chart.series.append(Series(label=key, points=counters[name][key], color=color, step=True))
         charts.append(chart)
     return charts
 
@@ -389,17 +389,17 @@ def ray_metric_charts(timeline: Timeline, t0: float) -> list[Chart]:
         counter = name.endswith(("_total", "_count"))
         varying = _varying_labels([labels for _, labels in by_key])
         nodes = {node for node, _ in by_key}
-        chart = Chart(f"ray-{name}", f"{name}{' (per second)' if counter else ''}", "/s" if counter else "")
+        chart = Chart(key=f"ray-{name}", title=f"{name}{' (per second)' if counter else ''}", unit="/s" if counter else "")
         for k, ((node, labels), points) in enumerate(sorted(by_key.items(), key=lambda kv: str(kv[0]))):
             label = ", ".join(f"{a}={b}" for a, b in labels if a in varying)
             label = (f"{node} " if len(nodes) > 1 else "") + (label or name)
-            chart.series.append(Series(label, _rates(points) if counter else points,
-                                       PALETTE[k % len(PALETTE)], step=not counter))
+            chart.series.append(Series(label=label, points=_rates(points) if counter else points,
+                                       color=PALETTE[k % len(PALETTE)], step=not counter))
         charts.append(chart)
     return charts
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChaosRow:
     """One shot of a fault, as the report's chaos table shows it."""
 
@@ -436,8 +436,8 @@ def chaos_rows(timeline: Timeline, t0: float) -> list[ChaosRow]:
                 after = float(noticed[Chaos.noticed_t]) - float(fired[Chaos.actual_t])
         target = next((first_text(r, TARGET_KEYS) for r in records if first_text(r, TARGET_KEYS)), "")
         events = [(r[Chaos.t] - t0, str(r.get(Chaos.event, "")), readable_detail(r, t0)) for r in records]
-        rows.append(ChaosRow(number, at, first_text(final, NAME_KEYS) or "fault", target, outcome,
-                             None if after is None else float(after), events))
+        rows.append(ChaosRow(number=number, at=at, fault=first_text(final, NAME_KEYS) or "fault", target=target, outcome=outcome,
+                             noticed_after=None if after is None else float(after), events=events))
     return rows
 
 
@@ -495,5 +495,5 @@ def markers(timeline: Timeline, t0: float) -> list[Marker]:
             label = f"error: {record.get(Error.error_kind, '')}".strip()
         else:
             continue
-        out.append(Marker(len(out) + 1, record[Chaos.t] - t0, record[Chaos.kind], label, _detail(record)))
+        out.append(Marker(number=len(out) + 1, t=record[Chaos.t] - t0, kind=record[Chaos.kind], label=label, detail=_detail(record)))
     return out

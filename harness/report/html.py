@@ -238,7 +238,7 @@ def attach_slo_bounds(series: RunSeries, verdicts: list[dict[str, Any]]) -> None
             continue
         value = v.get("bound") if in_unit and isinstance(v.get("bound"), (int, float)) else None
         label = f"{v.get('name', '')}: {v.get('check', '')}"
-        chart.bounds.append(Bound(label, start - series.t0, end - series.t0, value, bool(v.get("passed"))))
+        chart.bounds.append(Bound(label=label, start=start - series.t0, end=end - series.t0, value=value, passed=bool(v.get("passed"))))
 
 
 def _phases_section(series: RunSeries) -> str:

@@ -28,9 +28,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from harness.measure import stats
+from harness.measure.chaos_events import is_chaos_event
 from harness.measure.records import Chaos, Dropped, Request
 from harness.measure.timeline import Timeline
-from harness.report.chart_series import SETUP_WINDOWS, is_chaos_event
+from harness.report.chart_series import SETUP_WINDOWS
 from harness.report.html import load_summary
 
 RUN_FILE = "openmetrics.prom"

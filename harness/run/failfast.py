@@ -36,7 +36,7 @@ EVERY_S = 0.25  # between looks at the timeline: decided within ~0.5 s of the re
 TIME_EVERY_S = 1.0  # time rules rebuild a Timeline: less often
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AbortDecision:
     slo: str
     check: str
@@ -48,7 +48,7 @@ class AbortDecision:
         return f"{self.slo}: {self.reason} (decided at {self.decided_at_s:.1f} s of {self.planned_s:.0f} s)"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Watch:
     spec: SLOSpec
     check: Check
@@ -75,7 +75,7 @@ def plan_watches(scenario: Scenario) -> tuple[list[Watch], list[str]]:
             continue
         expression = window_of(spec)
         if rule == certain.TIME:
-            watches.append(Watch(spec, check, rule, expression=expression))
+            watches.append(Watch(spec=spec, check=check, rule=rule, expression=expression))
             continue
         window = planned.get(expression)
         if window is None:
@@ -84,7 +84,7 @@ def plan_watches(scenario: Scenario) -> tuple[list[Watch], list[str]]:
         elif window.requests is None and check.metric != "max_latency":
             notes.append(f"fail-fast: {spec.display_name()}: {window.why}; judged at the end")
         else:
-            watches.append(Watch(spec, check, rule, window=window))
+            watches.append(Watch(spec=spec, check=check, rule=rule, window=window))
     return watches, notes
 
 
@@ -182,7 +182,7 @@ class FailFast:
                         else self._sample_lag_s
                     reason = certain.time_certain(watch.check, timeline, window, now - lag)
             if reason is not None:
-                out.append(AbortDecision(watch.name, watch.check.text, reason, at, self.scenario.duration_s))
+                out.append(AbortDecision(slo=watch.name, check=watch.check.text, reason=reason, decided_at_s=at, planned_s=self.scenario.duration_s))
         return out
 
     def stop(self, ctx: RunContext) -> None:

@@ -90,7 +90,7 @@ class TimelineTail:
         return records
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LiveSnapshot:
     now: float
     phase: str

@@ -45,6 +45,8 @@ AGENT_TITLES = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 AGENT_SCRIPTS = ("dashboard/agent.py", "dashboard/dashboard.py", "runtime_env/agent/main.py",
                  "_private/log_monitor.py", "autoscaler/_private/monitor.py")
 REPLICA_TITLE = "ray::ServeReplica:"
+# Roles a later walk may correct (see MemorySampler._refresh).
+PROVISIONAL_ROLES = frozenset({"worker", "other"})
 
 
 def role_of(name: str, cmdline: list[str], pid: int, driver_pid: int) -> tuple[str, str | None]:
@@ -133,12 +135,15 @@ class MemorySampler:
         return found
 
     def _refresh(self, ctx: RunContext) -> None:
-        """Walk the tree again. A role is read once per process, a `worker`'s at every walk: an
-        idle worker's title changes when it becomes an actor (replicas go by Serve's pids)."""
+        """Walk the tree again. A role is read once per process, except the provisional ones,
+        read again at every walk: a `worker`'s title changes when an idle worker becomes an
+        actor (replicas go by Serve's pids), and an `other` may be a child caught between fork
+        and exec, still showing its parent's command line (Locust started while the machine is
+        busy read as `other` for the whole run, and the run had no `load` samples)."""
         procs: dict[int, Tracked] = {}
         for pid, proc in self._owned(ctx).items():
             known = self._procs.get(pid)
-            if known is not None and known.role != "worker" and known.proc == proc:
+            if known is not None and known.role not in PROVISIONAL_ROLES and known.proc == proc:
                 procs[pid] = known  # same pid and start time: same process, same role
                 continue
             try:

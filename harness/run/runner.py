@@ -185,7 +185,7 @@ class Runner:
     def _site(self) -> LeaseSite:
         ctx = self.ctx
         early = self._early_serve.begin if self._early_serve is not None else None
-        return LeaseSite(self.run_id, ctx.ledger, ctx.run_dir / "ray_logs", self._watch, on_connected=early)
+        return LeaseSite(name=self.run_id, ledger=ctx.ledger, logs_dir=ctx.run_dir / "ray_logs", watch=self._watch, on_connected=early)
 
     def _serve_starter(self) -> app_deploy.EarlyServe | None:
         """Serve's start, begun while the cluster's worker nodes join (a cluster of the run's own

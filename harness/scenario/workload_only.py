@@ -45,7 +45,8 @@ def needs_serve(metric_name: str) -> bool:
 def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """SLOs a workload-only scenario cannot judge, as (key path, message)."""
     from harness.measure.windows import WindowSyntaxError, names_in
-    from harness.slo.core import SLOSyntaxError, parse_check, window_of
+    from harness.slo.core import parse_check, window_of
+    from harness.slo.registry import SLOSyntaxError
 
     problems: list[tuple[str, str]] = []
     for index, spec in enumerate(scenario.slos):

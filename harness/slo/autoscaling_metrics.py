@@ -50,7 +50,7 @@ def deployment_args(metric_name: str, args: list[str], count: str = "") -> tuple
 
 
 def no_samples(deployment: str) -> Measurement:
-    return Measurement(None, "s", {"why": f"no replica samples of deployment {deployment!r}"})
+    return Measurement(value=None, unit="s", inputs={"why": f"no replica samples of deployment {deployment!r}"})
 
 
 def time_until(
@@ -88,7 +88,7 @@ def _replica_time(timeline: Timeline, window: Window, deployment: str, wanted: i
             f"{deployment} never reached {wanted} running replicas (highest seen "
             f"{max(v for _, v in seen):g}, lowest {min(v for _, v in seen):g})"
         )
-    return Measurement(value, "s", inputs)
+    return Measurement(value=value, unit="s", inputs=inputs)
 
 
 @metric("time_to_replicas", sampled=True, kind=SECONDS, subject="deployment")
@@ -105,7 +105,7 @@ def scale_down_time(timeline: Timeline, window: Window, args: list[str]) -> Meas
     if wanted is None:
         floor = series.deployment_series(timeline, deployment, "min_replicas")
         if not floor:
-            return Measurement(None, "s", {"why": f"no min_replicas recorded for {deployment!r}; "
+            return Measurement(value=None, unit="s", inputs={"why": f"no min_replicas recorded for {deployment!r}; "
                                                    f"write scale_down_time({deployment}, N)"})
         wanted = int(floor[-1][1])
     return settle_time(timeline, window, deployment, wanted)
@@ -145,8 +145,8 @@ def settle_time(timeline: Timeline, window: Window, deployment: str, floor: int)
             f"{deployment} had not settled at {floor} by the window's end "
             f"({series.value_before(live, window.end):g} live replicas{target_text})"
         )
-        return Measurement(NEVER, "s", inputs)
-    return Measurement(max(0.0, settled - window.start), "s", inputs)
+        return Measurement(value=NEVER, unit="s", inputs=inputs)
+    return Measurement(value=max(0.0, settled - window.start), unit="s", inputs=inputs)
 
 
 @metric("time_to_target", sampled=True, kind=SECONDS, subject="deployment")
@@ -166,10 +166,10 @@ def _extreme(timeline: Timeline, window: Window, args: list[str], name: str, fie
     deployment, _ = deployment_args(name, args)
     seen = series.within(series.deployment_series(timeline, deployment, field), window)
     if not seen:
-        return Measurement(None, "count", {"why": f"no replica samples of deployment {deployment!r}"})
+        return Measurement(value=None, unit="count", inputs={"why": f"no replica samples of deployment {deployment!r}"})
     value = pick(v for _, v in seen)
     at = next(t for t, v in seen if v == value)
-    return Measurement(value, "count", {
+    return Measurement(value=value, unit="count", inputs={
         "deployment": deployment, "field": field, "at_s": round(at - window.start, 3),
         "samples": len(seen), field: series.relative(seen, window.start),
     })
@@ -196,9 +196,9 @@ def direction_changes(timeline: Timeline, window: Window, args: list[str]) -> Me
         field = "running"
         points = series.within(series.deployment_series(timeline, deployment, field), window)
     if not points:
-        return Measurement(None, "count", {"why": f"no replica samples of deployment {deployment!r}"})
+        return Measurement(value=None, unit="count", inputs={"why": f"no replica samples of deployment {deployment!r}"})
     changes, moves = series.direction_changes(points)
-    return Measurement(float(changes), "count", {
+    return Measurement(value=float(changes), unit="count", inputs={
         "deployment": deployment, "series": field,
         "moves": [[round(t - window.start, 3), v] for t, v in moves],
     })
@@ -238,7 +238,7 @@ def replica_start_time(timeline: Timeline, window: Window, args: list[str]) -> M
     running = series.within(series.deployment_series(timeline, deployment, "running"), window)
     episodes = start_episodes(target, running)
     if not episodes:
-        return Measurement(None, "s", {"why": f"the target of {deployment!r} never rose", "deployment": deployment})
+        return Measurement(value=None, unit="s", inputs={"why": f"the target of {deployment!r} never rose", "deployment": deployment})
     return slowest_rise(episodes, window, deployment, {"deployment": deployment})
 
 
@@ -256,7 +256,7 @@ def slowest_rise(episodes: list[dict[str, float]], window: Window, deployment: s
                          f"{slowest['target']:g} set at {slowest['at'] - window.start:.1f}s")
         if "fell_at" in slowest:
             inputs["why"] += f" (the target was lowered again by {slowest['fell_at'] - window.start:.1f}s, before they ran)"
-    return Measurement(slowest["waited_s"], "s", inputs)
+    return Measurement(value=slowest["waited_s"], unit="s", inputs=inputs)
 
 TARGET_METRIC = ray_metrics.TARGET_METRIC
 
@@ -284,9 +284,9 @@ def decision_to_running(timeline: Timeline, window: Window, args: list[str]) -> 
                                  "target": series.relative(target, window.start)}
     if not target:
         inputs["why"] = ray_metrics.why_no_data(timeline, TARGET_METRIC, labels)
-        return Measurement(None, "s", inputs)
+        return Measurement(value=None, unit="s", inputs=inputs)
     episodes = start_episodes(target, running, strict=True)  # a decision withdrawn before it ran is unmet
     if not episodes:
         inputs["why"] = f"the autoscaler's target for {deployment!r} never rose in the window"
-        return Measurement(None, "s", inputs)
+        return Measurement(value=None, unit="s", inputs=inputs)
     return slowest_rise(episodes, window, deployment, inputs)

@@ -52,7 +52,7 @@ _CHECK = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
     metric: str
     args: tuple[str, ...]
@@ -83,7 +83,7 @@ def parse_check(text: str) -> Check:
         number /= 100.0
     elif unit in MEMORY_UNITS:  # memory metrics measure MB
         number *= MEMORY_UNITS[unit]
-    return Check(name, args, match["op"], number, text.strip(), unit or "", f"{match['number']}{unit or ''}")
+    return Check(metric=name, args=args, op=match["op"], bound=number, text=text.strip(), unit=unit or "", written=f"{match['number']}{unit or ''}")
 
 
 def _is_latency(name: str) -> bool:
@@ -110,7 +110,7 @@ def evaluate(
     name = spec.display_name()
     if window is None:
         why = f"window {expression!r} never happened in this run (known: {', '.join(sorted(timeline.windows))})"
-        return Verdict(name, check.text, expression, False, None, check.bound, check.op, "", why,
+        return Verdict(name=name, check=check.text, window=expression, passed=False, measured=None, bound=check.bound, op=check.op, unit="", message=why,
                        why=why, on_no_data=spec.on_no_data)
     if check.metric in SAMPLED and window.duration < sample_interval_s:
         why = (f"window {window.name!r} lasted {window.duration:.2f}s, shorter than the recorder's interval "
@@ -118,8 +118,8 @@ def evaluate(
         passed = spec.on_no_data == "pass"
         message = (f"{check.text} {'passed' if passed else 'failed'}: no data ({why}); "
                    f"on_no_data: {spec.on_no_data}")
-        return Verdict(name, check.text, window.name, passed, None, check.bound, check.op, "", message,
-                       window.start, window.end, {"why": why}, why=None if passed else f"no data ({why})",
+        return Verdict(name=name, check=check.text, window=window.name, passed=passed, measured=None, bound=check.bound, op=check.op, unit="", message=message,
+                       window_start=window.start, window_end=window.end, inputs={"why": why}, why=None if passed else f"no data ({why})",
                        on_no_data=spec.on_no_data, no_data=True)
     if spec.request is not None:
         timeline = requests_named(timeline, spec.request)
@@ -146,8 +146,8 @@ def evaluate(
     interval = None if no_data or measurement.interval_of is None else measurement.interval_of(level)
     outcome = confidence.outcome(check.op, check.bound, interval, passed)
     verdict = Verdict(
-        name, check.text, window.name, passed, measurement.value, check.bound, check.op,
-        measurement.unit, message, window.start, window.end, measurement.inputs,
+        name=name, check=check.text, window=window.name, passed=passed, measured=measurement.value, bound=check.bound, op=check.op,
+        unit=measurement.unit, message=message, window_start=window.start, window_end=window.end, inputs=measurement.inputs,
         why=None if passed else (f"no data ({why or 'nothing measured'}); on_no_data: fail" if no_data else why),
         on_no_data=spec.on_no_data, no_data=no_data, outcome=outcome,
         interval=None if interval is None else interval.as_dict(),

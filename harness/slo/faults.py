@@ -52,7 +52,7 @@ def faults_missed(timeline: Timeline, window: Window, args: list[str]) -> Measur
     results = timeline.shot_results()
     unplanned = [e for e in chaos if e.get(Chaos.event) == "unplanned"]
     if not results and not unplanned:
-        return Measurement(None, "count", {"why": "no chaos shot was planned or recorded in this run"})
+        return Measurement(value=None, unit="count", inputs={"why": "no chaos shot was planned or recorded in this run"})
     # A run ended early by fail-fast (an SLO already failed): shots it cut short blame nothing more.
     aborts = [e[Abort.t] for e in timeline.events_of(Abort)]
     cut = [r for r in results if aborts and r.get(Chaos.outcome) == "not_reached"
@@ -73,4 +73,4 @@ def faults_missed(timeline: Timeline, window: Window, args: list[str]) -> Measur
     }
     if missed:
         inputs["why"] = "; ".join(missed)
-    return Measurement(float(len(missed)), "count", inputs)
+    return Measurement(value=float(len(missed)), unit="count", inputs=inputs)

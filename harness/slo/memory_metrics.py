@@ -46,7 +46,7 @@ def _no_data(timeline: Timeline, subject: str, unit: str) -> Measurement:
     else:
         known = seen["roles"] + seen["deployments"] + ([memory_series.OBJECT_STORE] if seen["nodes"] else [])
         why = f"no memory samples of {subject!r} (sampled: {', '.join(known)})"
-    return Measurement(None, unit, {"subject": subject, "why": why})
+    return Measurement(value=None, unit=unit, inputs={"subject": subject, "why": why})
 
 
 @metric("memory_growth", kind=GROWTH, window=WARM_WINDOW, subject="memory", sampled=True)
@@ -66,13 +66,13 @@ def memory_growth(timeline: Timeline, window: Window, args: list[str]) -> Measur
     if trend is None:
         inputs["why"] = (f"{len(inside)} memory samples of {subject!r} in the window: a trend needs "
                          f"{memory_series.MIN_BUCKETS * memory_series.MIN_SAMPLES_PER_BUCKET} or more (a longer window)")
-        return Measurement(None, "ratio", inputs)
+        return Measurement(value=None, unit="ratio", inputs=inputs)
     inputs.update(trend.as_inputs(window.start))
     if trend.growth > 0:
         inputs["why"] = (f"{subject}'s {'node' if subject == memory_series.OBJECT_STORE else 'average process'} grew "
                          f"from {trend.start_mb:.1f}MB to {trend.end_mb:.1f}MB ({trend.growth * 100:.1f}%) "
                          f"over {window.duration:.0f}s")
-    return Measurement(trend.growth, "ratio", inputs)
+    return Measurement(value=trend.growth, unit="ratio", inputs=inputs)
 
 
 @metric("peak_memory", kind=MEMORY, window="run", subject="memory", sampled=True)
@@ -93,7 +93,7 @@ def peak_memory(timeline: Timeline, window: Window, args: list[str]) -> Measurem
     inputs: dict[str, Any] = {"subject": subject, "what": what}
     if top is None:
         inputs["why"] = f"no memory sample of {subject!r} in the window"
-        return Measurement(None, "MB", inputs)
+        return Measurement(value=None, unit="MB", inputs=inputs)
     inputs.update(peak_at_s=round(top[0] - window.start, 2), samples=len(memory_series.series(timeline, subject)))
     inputs["why"] = f"{subject} ({what}) peaked at {top[1]:.1f}MB, {top[0] - window.start:.0f}s into the window"
-    return Measurement(round(top[1], 2), "MB", inputs)
+    return Measurement(value=round(top[1], 2), unit="MB", inputs=inputs)

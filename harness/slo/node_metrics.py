@@ -55,7 +55,7 @@ def node_series(timeline: Timeline, node_type: str, *fields: str) -> list[series
 
 
 def _no_samples(node_type: str) -> Measurement:
-    return Measurement(None, "s", {"node_type": node_type, "why": "no node samples (not an autoscaling cluster?)"})
+    return Measurement(value=None, unit="s", inputs={"node_type": node_type, "why": "no node samples (not an autoscaling cluster?)"})
 
 
 def _floor(timeline: Timeline, node_type: str) -> int:
@@ -81,8 +81,8 @@ def time_to_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measur
     if reached is None:
         inputs["why"] = (f"{node_type}: never {wanted} nodes alive (most seen {max(v for _, v in seen):g}); "
                          f"{_demand_text(timeline, window)}")
-        return Measurement(NEVER, "s", inputs)
-    return Measurement(max(0.0, reached - window.start), "s", inputs)
+        return Measurement(value=NEVER, unit="s", inputs=inputs)
+    return Measurement(value=max(0.0, reached - window.start), unit="s", inputs=inputs)
 
 
 @metric("node_scale_down_time", sampled=True, kind=SECONDS, window="after_load")
@@ -98,8 +98,8 @@ def node_scale_down_time(timeline: Timeline, window: Window, args: list[str]) ->
     if settled is None:
         inputs["why"] = (f"{node_type}: did not settle at {floor} nodes by the window's end "
                          f"({seen[-1][1]:g} at the end, most {max(v for _, v in seen):g})")
-        return Measurement(NEVER, "s", inputs)
-    return Measurement(max(0.0, settled - window.start), "s", inputs)
+        return Measurement(value=NEVER, unit="s", inputs=inputs)
+    return Measurement(value=max(0.0, settled - window.start), unit="s", inputs=inputs)
 
 
 @metric("max_nodes", sampled=True, kind=NODES, window="run")
@@ -107,11 +107,11 @@ def max_nodes(timeline: Timeline, window: Window, args: list[str]) -> Measuremen
     node_type, _ = _type_args("max_nodes", args, count=False, required=False)
     up = series.within(node_series(timeline, node_type, "alive", "terminating"), window)
     if not up:
-        return Measurement(None, "count", {"node_type": node_type, "why": "no node samples"})
+        return Measurement(value=None, unit="count", inputs={"node_type": node_type, "why": "no node samples"})
     most = max(v for _, v in up)
     inputs = {"node_type": node_type, "nodes": series.relative(up, window.start),
               "why": f"{node_type}: up to {most:g} nodes up at once"}
-    return Measurement(most, "count", inputs)
+    return Measurement(value=most, unit="count", inputs=inputs)
 
 
 def _asks_for(demand: list[Any], resource: str | None) -> list[Any]:
@@ -133,7 +133,7 @@ def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Me
     resource = args[0] if args else None
     records = timeline.events_of(Nodes, window)
     if not records:
-        return Measurement(None, "s", {"why": "no node samples (not an autoscaling cluster?)"})
+        return Measurement(value=None, unit="s", inputs={"why": "no node samples (not an autoscaling cluster?)"})
     longest, began, worst_demand = 0.0, None, None
     current: list[Any] = []
     for record in records:
@@ -151,7 +151,7 @@ def unmet_demand_time(timeline: Timeline, window: Window, args: list[str]) -> Me
     if worst_demand:
         shapes = ", ".join(f"{count} x {shape}" for shape, count in worst_demand[:3])
         inputs["why"] = f"demand {shapes} stayed unmet for {longest:.1f}s"
-    return Measurement(longest, "s", inputs)
+    return Measurement(value=longest, unit="s", inputs=inputs)
 
 
 @metric("autoscaler_exceptions", kind=COUNT, window="run")
@@ -160,8 +160,8 @@ def autoscaler_exceptions(timeline: Timeline, window: Window, args: list[str]) -
         raise SLOSyntaxError("expected autoscaler_exceptions without arguments")
     lines = [r.get(AutoscalerException.line, "") for r in timeline.events_of(AutoscalerException)]
     if not timeline.events_of(Nodes):
-        return Measurement(None, "count", {"why": "no node samples (not an autoscaling cluster?)"})
+        return Measurement(value=None, unit="count", inputs={"why": "no node samples (not an autoscaling cluster?)"})
     inputs: dict[str, Any] = {"lines": lines[:5]}
     if lines:
         inputs["why"] = f"the autoscaler logged {len(lines)} exception line(s), first: {lines[0]}"
-    return Measurement(float(len(lines)), "count", inputs)
+    return Measurement(value=float(len(lines)), unit="count", inputs=inputs)

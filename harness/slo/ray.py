@@ -83,16 +83,16 @@ def ray_metric(timeline: Timeline, window: Window, args: list[str]) -> Measureme
         if grown is None:
             inputs["why"] = ray_metrics.why_no_data(timeline, family, labels) if not total else \
                 f"fewer than two scrapes of {family} in the window"
-            return Measurement(None, "", inputs)
+            return Measurement(value=None, unit="", inputs=inputs)
         inputs["increase"] = grown
         value = grown if aggregation == "increase" else (grown / window.duration if window.duration > 0 else math.nan)
-        return Measurement(value, "", inputs)
+        return Measurement(value=value, unit="", inputs=inputs)
     seen = [(t, v) for t, v in total if window.start <= t <= window.end]
     if not seen:
         inputs["why"] = ray_metrics.why_no_data(timeline, family, labels)
-        return Measurement(None, "", inputs)
+        return Measurement(value=None, unit="", inputs=inputs)
     values = [v for _, v in seen]
     value = {"last": values[-1], "max": max(values), "min": min(values), "avg": sum(values) / len(values)}[aggregation]
     inputs["scrapes"] = len(seen)
     inputs["values"] = [[round(t - window.start, 3), v] for t, v in seen]
-    return Measurement(value, "", inputs)
+    return Measurement(value=value, unit="", inputs=inputs)

@@ -34,11 +34,11 @@ RESOURCE_SLACK = 1e-6
 def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     requests = timeline.requests_in(window)
     if not requests:
-        return Measurement(None, "s", {"why": "no requests"})
+        return Measurement(value=None, unit="s", inputs={"why": "no requests"})
     bad = [r for r in requests if outcome_of(r) != OK]
     inputs = {"requests": len(requests), "not_ok": len(bad)}
     if not bad:
-        return Measurement(0.0, "s", inputs)
+        return Measurement(value=0.0, unit="s", inputs=inputs)
     last_bad = bad[-1][Request.t]
     first_ok = next((r[Request.t] for r in requests if r[Request.t] > last_bad and outcome_of(r) == OK), None)
     inputs.update(
@@ -48,9 +48,9 @@ def recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measur
     )
     if first_ok is None:
         inputs["why"] = f"requests still failed at the window's end ({bad[-1].get(Request.outcome)})"
-        return Measurement(NEVER, "s", inputs)
+        return Measurement(value=NEVER, unit="s", inputs=inputs)
     inputs["recovered_at_s"] = round(first_ok - window.start, 3)
-    return Measurement(first_ok - window.start, "s", inputs)
+    return Measurement(value=first_ok - window.start, unit="s", inputs=inputs)
 
 
 @metric("failed_requests", kind=COUNT, args=False)
@@ -58,7 +58,7 @@ def failed_requests(timeline: Timeline, window: Window, args: list[str]) -> Meas
     requests = timeline.requests_in(window)
     counts = outcome_counts(requests)
     by_outcome = {outcome: n for outcome, n in counts.items() if outcome in ERROR_OUTCOMES}
-    return Measurement(float(errors_of(counts)), "count", {"requests": len(requests), "by_outcome": by_outcome})
+    return Measurement(value=float(errors_of(counts)), unit="count", inputs={"requests": len(requests), "by_outcome": by_outcome})
 
 
 def time_back(points: list[series.Point], window: Window, level: float) -> tuple[float, float | None]:
@@ -84,7 +84,7 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
         before = series.value_before(running, window.start)
         level, source = (target, "target before the window") if target is not None else (before, "running before the window")
         if level is None:
-            return Measurement(None, "s", {"why": f"no sample of {deployment!r} before the window"})
+            return Measurement(value=None, unit="s", inputs={"why": f"no sample of {deployment!r} before the window"})
     else:
         level = float(wanted)
     value, dropped = time_back(running, window, level)
@@ -95,7 +95,7 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
     }
     if math.isinf(value):
         inputs["why"] = f"{deployment} stayed below {level:g} running replicas (lowest {min(v for _, v in seen):g})"
-    return Measurement(value, "s", inputs)
+    return Measurement(value=value, unit="s", inputs=inputs)
 
 
 @metric("resource_recovery_time", sampled=True, kind=SECONDS)
@@ -108,7 +108,7 @@ def resource_recovery_time(timeline: Timeline, window: Window, args: list[str]) 
     points = series.resource_series(timeline, resource, which)
     level = series.value_before(points, window.start)
     if level is None:
-        return Measurement(None, "s", {"why": f"no sample of {which} {resource} before the window"})
+        return Measurement(value=None, unit="s", inputs={"why": f"no sample of {which} {resource} before the window"})
     value, dropped = time_back(points, window, level)
     seen = series.within(points, window)
     inputs = {
@@ -119,4 +119,4 @@ def resource_recovery_time(timeline: Timeline, window: Window, args: list[str]) 
     if math.isinf(value):
         lowest = min((v for _, v in seen), default=level)
         inputs["why"] = f"{which} {resource} stayed below {level:g} (lowest {lowest:g})"
-    return Measurement(value, "s", inputs)
+    return Measurement(value=value, unit="s", inputs=inputs)

@@ -20,7 +20,7 @@ class SLOSyntaxError(ValueError):
     pass
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Measurement:
     value: float | None  # None: nothing to measure in the window
     unit: str = ""  # "ms", "ratio", "count", "rps", "s"
@@ -48,7 +48,7 @@ NO_ARGS: set[str] = set()
 SAMPLED: set[str] = set()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Kind:
     """What a metric measures: the units its bound may be written in and its values' range.
 
@@ -64,20 +64,20 @@ class Kind:
     example: str = ""  # a bound written right, for the refusal
 
 
-LATENCY = Kind("latency", ("ms", "s", ""), example="500ms")
-RATIO = Kind("ratio", ("%", ""), high=1.0, example="1%")
-COUNT = Kind("count", ("",), whole=True, example="0")
-SECONDS = Kind("duration", ("s", "ms", ""), example="30s")
-RATE = Kind("rate", ("",), example="50 (requests per second)")
-REPLICAS = Kind("replicas", ("",), whole=True, example="3")
-NODES = Kind("nodes", ("",), whole=True, example="2")
-EXIT_CODE = Kind("exit code", ("",), low=-255.0, high=255.0, whole=True, example="0")
-FLAG = Kind("flag", ("",), high=1.0, whole=True, example="1")
-VALUE = Kind("value", ("",), low=-math.inf, example="60 (as the workload reports it)")
+LATENCY = Kind(name="latency", units=("ms", "s", ""), example="500ms")
+RATIO = Kind(name="ratio", units=("%", ""), high=1.0, example="1%")
+COUNT = Kind(name="count", units=("",), whole=True, example="0")
+SECONDS = Kind(name="duration", units=("s", "ms", ""), example="30s")
+RATE = Kind(name="rate", units=("",), example="50 (requests per second)")
+REPLICAS = Kind(name="replicas", units=("",), whole=True, example="3")
+NODES = Kind(name="nodes", units=("",), whole=True, example="2")
+EXIT_CODE = Kind(name="exit code", units=("",), low=-255.0, high=255.0, whole=True, example="0")
+FLAG = Kind(name="flag", units=("",), high=1.0, whole=True, example="1")
+VALUE = Kind(name="value", units=("",), low=-math.inf, example="60 (as the workload reports it)")
 # A relative change over a window (memory_growth): -100% (all gone) upwards, written in %.
-GROWTH = Kind("growth", ("%",), low=-1.0, example="10%")
+GROWTH = Kind(name="growth", units=("%",), low=-1.0, example="10%")
 # Memory in MB (10^6 bytes): a bound takes MB, GB, MiB or GiB, never a bare number.
-MEMORY = Kind("memory", ("MB", "GB", "MiB", "GiB"), example="500MB")
+MEMORY = Kind(name="memory", units=("MB", "GB", "MiB", "GiB"), example="500MB")
 # A memory bound's unit in MB.
 MEMORY_UNITS = {"MB": 1.0, "GB": 1000.0, "MiB": 1.048576, "GiB": 1073.741824}
 

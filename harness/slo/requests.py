@@ -25,8 +25,8 @@ def _ratio(timeline: Timeline, window: Window, outcome_names: tuple[str, ...]) -
     hits = sum(counts.get(o, 0) for o in outcome_names)
     value = hits / total if total else None
     interval_of = (lambda level: confidence.ratio_interval(hits, total, level)) if total else None
-    return Measurement(value, "ratio", {"requests": total, "matching": hits, "by_outcome": counts},
-                       interval_of)
+    return Measurement(value=value, unit="ratio", inputs={"requests": total, "matching": hits, "by_outcome": counts},
+                       interval_of=interval_of)
 
 
 @metric("success_ratio", kind=RATIO, args=False)
@@ -46,7 +46,7 @@ def shed_ratio(timeline: Timeline, window: Window, args: list[str]) -> Measureme
 
 @metric("requests", kind=COUNT, args=False)
 def request_count(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
-    return Measurement(float(len(timeline.requests_in(window))), "count", {})
+    return Measurement(value=float(len(timeline.requests_in(window))), unit="count", inputs={})
 
 
 def _latencies(timeline: Timeline, window: Window, args: list[str]) -> list[float]:
@@ -73,27 +73,27 @@ def latency_percentile(timeline: Timeline, window: Window, args: list[str]) -> M
     if warning and values:
         inputs["warning"] = warning
     interval_of = (lambda level: confidence.percentile_interval(values, numbers[0], level)) if values else None
-    return Measurement(value, "ms", inputs, interval_of)
+    return Measurement(value=value, unit="ms", inputs=inputs, interval_of=interval_of)
 
 
 @metric("avg_latency", kind=LATENCY)
 def avg_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     values = _latencies(timeline, window, args)
     value = sum(values) / len(values) if values else None
-    return Measurement(value, "ms", {"samples": len(values)})
+    return Measurement(value=value, unit="ms", inputs={"samples": len(values)})
 
 
 @metric("max_latency", kind=LATENCY)
 def max_latency(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     values = _latencies(timeline, window, args)
-    return Measurement(values[-1] if values else None, "ms", {"samples": len(values)})
+    return Measurement(value=values[-1] if values else None, unit="ms", inputs={"samples": len(values)})
 
 
 def _window_figure(key: str, unit: str, *keep: str) -> MetricFn:
     def measure(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
         figures = stats.window_stats(timeline, window)
         inputs = {k: figures[k] for k in ("requests", "dropped", "seconds", *keep)}
-        return Measurement(figures[key], unit, inputs)
+        return Measurement(value=figures[key], unit=unit, inputs=inputs)
 
     return measure
 

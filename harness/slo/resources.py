@@ -44,7 +44,7 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
     end = _workload_end(timeline, window, name)
     if end is None:
         who = f"workload {name!r}" if name else "no workload"
-        return Measurement(None, "s", {"why": f"{who} reported no result" if name else f"{who} ended"})
+        return Measurement(value=None, unit="s", inputs={"why": f"{who} reported no result" if name else f"{who} ended"})
     total = dict(series.resource_series(timeline, resource, "total"))
     available = dict(series.resource_series(timeline, resource, "available"))
     ended = end[WorkloadRecord.t]
@@ -53,10 +53,10 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
                               "samples": len(after)}
     if not after:
         inputs["why"] = f"no sample after {end.get(WorkloadRecord.name)!r} ended (give the run a cooldown_s)"
-        return Measurement(None, "s", inputs)
+        return Measurement(value=None, unit="s", inputs=inputs)
     if not any(total[t] > 0 for t in after):
         inputs["why"] = f"the cluster has no {resource}"
-        return Measurement(None, "s", inputs)
+        return Measurement(value=None, unit="s", inputs=inputs)
     back = next((t for t in after if total[t] > 0 and available[t] >= total[t] - RESOURCE_SLACK), None)
     if back is None:
         last = after[-1]
@@ -64,9 +64,9 @@ def resources_reclaimed_time(timeline: Timeline, window: Window, args: list[str]
             f"available {resource} stayed below the total for {last - end['t']:.1f}s after "
             f"{end.get('name')!r} ended (last sample: {available[last]:g} of {total[last]:g})"
         )
-        return Measurement(NEVER, "s", inputs)
+        return Measurement(value=NEVER, unit="s", inputs=inputs)
     inputs.update(total=total[back], available=available[back])
-    return Measurement(round(back - ended, 3), "s", inputs)
+    return Measurement(value=round(back - ended, 3), unit="s", inputs=inputs)
 
 
 def node_fault_results(timeline: Timeline, window: Window) -> list[dict[str, Any]]:
@@ -89,7 +89,7 @@ def dead_node_noticed_time(timeline: Timeline, window: Window, args: list[str]) 
         raise SLOSyntaxError(f"expected dead_node_noticed_time without arguments, got ({', '.join(args)})")
     faults = node_fault_results(timeline, window)
     if not faults:
-        return Measurement(None, "s", {"why": "no node fault was injected"})
+        return Measurement(value=None, unit="s", inputs={"why": "no node fault was injected"})
     per_fault = {
         f"{r.get(Chaos.id)} {r.get(Chaos.fault)} {_target_names(r)}": r.get(Chaos.noticed_after_s) for r in faults
     }
@@ -99,8 +99,8 @@ def dead_node_noticed_time(timeline: Timeline, window: Window, args: list[str]) 
         inputs["why"] = "; ".join(
             f"{r.get('id')} ({r.get('fault')} on {_target_names(r)}): {r.get('noticed', 'never noticed')}" for r in missed
         )
-        return Measurement(NEVER, "s", inputs)
-    return Measurement(max(float(r[Chaos.noticed_after_s]) for r in faults), "s", inputs)
+        return Measurement(value=NEVER, unit="s", inputs=inputs)
+    return Measurement(value=max(float(r[Chaos.noticed_after_s]) for r in faults), unit="s", inputs=inputs)
 
 
 @metric("resource_killer_started", kind=FLAG, window="run")
@@ -110,7 +110,7 @@ def resource_killer_started(timeline: Timeline, window: Window, args: list[str])
     chaos = timeline.events_of(Chaos)
     started = [e for e in chaos if e.get(Chaos.event) == "killer_run" and window.contains(e[Chaos.t])]
     if started:
-        return Measurement(1.0, "count", {"run_called_t": started[0][Chaos.t]})
+        return Measurement(value=1.0, unit="count", inputs={"run_called_t": started[0][Chaos.t]})
     unfired = [e for e in timeline.shot_results() if e.get(Chaos.outcome) == "not_reached"]
     ready = any(e.get(Chaos.event) == "killer_ready" for e in chaos)
     why = (
@@ -118,4 +118,4 @@ def resource_killer_started(timeline: Timeline, window: Window, args: list[str])
         f"{len(unfired)} planned fault(s) not_reached"
         if ready else "no ResourceKiller was registered in this run"
     )
-    return Measurement(0.0, "count", {"why": why, "not_reached": len(unfired)})
+    return Measurement(value=0.0, unit="count", inputs={"why": why, "not_reached": len(unfired)})

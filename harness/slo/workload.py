@@ -43,15 +43,15 @@ def _field(timeline: Timeline, window: Window, metric_name: str, args: list[str]
     field = field or args[1]
     result = workload_result(timeline, window, name)
     if result is None:
-        return Measurement(None, "count", {"why": f"workload {name!r} reported no result"})
+        return Measurement(value=None, unit="count", inputs={"why": f"workload {name!r} reported no result"})
     value = (result.get(WorkloadRecord.metrics) or {}).get(field, result.get(field))
     inputs = {"workload": name, "field": field, "result": result}
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         inputs["why"] = f"workload {name!r} has no numeric {field!r} in its result"
-        return Measurement(None, "count", inputs)
+        return Measurement(value=None, unit="count", inputs=inputs)
     if value and result.get(WorkloadRecord.why):
         inputs["why"] = result[WorkloadRecord.why]
-    return Measurement(float(value), "count", inputs)
+    return Measurement(value=float(value), unit="count", inputs=inputs)
 
 
 @metric("tasks_failed", kind=COUNT, window="run", subject="workload")

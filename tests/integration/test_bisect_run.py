@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import psutil
+import pytest
 
 from harness.cli import main
 from tests.fixtures.bisect_repo import make_repo
@@ -38,6 +39,9 @@ def _ray_children() -> list[str]:
             if any(k in p.name() for k in ("raylet", "gcs_server", "ray::", "locust"))]
 
 
+# `make slow`, not `make test`: 6 to 8 runs (about a minute) of what the sequential rule's unit
+# tests and one run per probe already decide; README, "Two commands".
+@pytest.mark.slow
 def test_bisect_names_the_commit_that_slowed_the_app(tmp_path: Path, capsys) -> None:
     repo = tmp_path / "app"
     ids = make_repo(repo, commits=5, regression_at=REGRESSION_AT, bad_sleep_ms=150)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
 from tests.fixtures.bisect_repo import make_repo
 from tests.integration.test_bisect_run import SCENARIO
@@ -16,6 +18,7 @@ SETUP = ("python -c \"import sysconfig, pathlib; pathlib.Path(sysconfig.get_path
          "'bisect_dep.py').write_text('VALUE = 1')\"")
 
 
+@pytest.mark.slow  # `make slow`: three runs plus a venv per commit (about 40 s)
 def test_setup_installs_each_commits_dependency_into_a_cached_venv(tmp_path: Path, capsys) -> None:
     repo = tmp_path / "app"
     ids = make_repo(repo, commits=3, regression_at=2, bad_sleep_ms=150, imports="import bisect_dep")

@@ -40,7 +40,7 @@ def test_a_run_after_a_token_auth_session_still_runs_its_actors(tmp_path: Path, 
         def ping(self) -> str:
             return "pong"
 
-    site = LeaseSite("sessions", ProcessLedger("sessions", tmp_path / "owned.json"), tmp_path / "ray_logs")
+    site = LeaseSite(name="sessions", ledger=ProcessLedger("sessions", tmp_path / "owned.json"), logs_dir=tmp_path / "ray_logs")
     lease = LocalLease(ClusterSpec(nodes=[NodeSpec(name="head", num_cpus=1, object_store_mb=80)]), [])
     try:
         lease.acquire(site)

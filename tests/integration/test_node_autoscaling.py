@@ -1,6 +1,6 @@
 """Node autoscaling on real local clusters: Ray's autoscaler over the harness's fake provider.
 
-Three harness runs as subprocesses (about 2 minutes together):
+Three harness runs as subprocesses (about 2 minutes together; the first is `make slow`'s):
 - the shipped node_autoscaling scenario with a cloud_api_lag fault during the scale-up:
   a second A100 node comes and goes, judged by node SLOs; nothing is left after a normal end;
   a terminate_instance shot against moto on loopback reads the fake node's instance id on
@@ -83,6 +83,9 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
+# `make slow`, not `make test` (about a minute): the weekly suite's node_autoscaling_faults entry
+# runs cloud_api_lag on the same autoscaling cluster, judged by the same node SLOs.
+@pytest.mark.slow
 def test_scale_up_and_down_with_cloud_api_lag_judged_by_node_slos(tmp_path: Path, moto_endpoint: str) -> None:
     # terminate_instance reads the fake node's RAY_CLOUD_INSTANCE_ID on the node; moto never lists it.
     terminate = ("{fault: terminate_instance, args: {endpoint_url: '" + moto_endpoint

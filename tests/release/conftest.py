@@ -18,7 +18,7 @@ import pytest
 from harness.gate.history import History
 from harness.gate.suite_cmd import HISTORY_FILE, QUARANTINE_FILE, SUITES_DIR
 from harness.gate.suite_config import ResolvedSuite, find_suite_file, load_quarantine, load_suite
-from harness.scenario.loader import ConfigError
+from harness.model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDED = "test_seeded_regressions.py"

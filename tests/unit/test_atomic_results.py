@@ -36,7 +36,7 @@ WRITER = textwrap.dedent("""
     n = 0
     while True:
         n += 1
-        outcome = RunOutcome(f"run-{n}", "kill", "k.yaml", n, str(folder), started_at=1.0, ended_at=2.0)
+        outcome = RunOutcome(run_id=f"run-{n}", scenario_name="kill", scenario_file="k.yaml", seed=n, run_dir=str(folder), started_at=1.0, ended_at=2.0)
         outcome.metrics = {f"m{i}": i * n for i in range(3000)}  # large enough to take a while
         outcome.notes = ["x" * 200] * 200
         write_summary(folder / "summary.json", build_summary(outcome, {"n": n}))

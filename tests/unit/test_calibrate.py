@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def verdict(check: str, measured: float | None, unit: str, name: str = "slo") -> Verdict:
     parsed = parse_check(check)
     passed = measured is not None and OPS[parsed.op](measured, parsed.bound)
-    return Verdict(name, check, "load", passed, measured, parsed.bound, parsed.op, unit, "")
+    return Verdict(name=name, check=check, window="load", passed=passed, measured=measured, bound=parsed.bound, op=parsed.op, unit=unit, message="")
 
 
 def test_latency_spread_margin_and_suggestion() -> None:
@@ -135,8 +135,8 @@ def test_seeds_are_distinct_and_deterministic() -> None:
 def _calibration(statuses: list[str], errors: list[str] | None = None) -> Calibration:
     runs = [[verdict("p(99) < 1000ms", 100.0 + i, "ms", "p99"), verdict("requests >= 100", 400.0, "count", "n")]
             for i in range(len(statuses))]
-    return Calibration("smoke", "configs/scenarios/smoke.yaml", derive_seeds(1, len(statuses)), 25,
-                       calibrate(runs, 25), statuses, [f"r{i}" for i in range(len(statuses))], errors or [])
+    return Calibration(scenario="smoke", scenario_file="configs/scenarios/smoke.yaml", seeds=derive_seeds(1, len(statuses)), margin_pct=25,
+                       slos=calibrate(runs, 25), run_statuses=statuses, run_dirs=[f"r{i}" for i in range(len(statuses))], errors=errors or [])
 
 
 def test_exit_codes() -> None:
@@ -169,7 +169,7 @@ def test_written_suggestion_loads_and_keeps_the_rest(tmp_path: Path, overrides: 
              verdict("p(99) < 1000ms", v, "ms", "p99 latency"),
              verdict("requests >= 100", n, "count", "enough traffic")]
             for v, n in ((20.0, 900.0), (35.0, 1000.0))]
-    cal = Calibration("smoke", str(source), [1, 2], 25, calibrate(runs, 25), ["passed"] * 2, ["a", "b"])
+    cal = Calibration(scenario="smoke", scenario_file=str(source), seeds=[1, 2], margin_pct=25, slos=calibrate(runs, 25), run_statuses=["passed"] * 2, run_dirs=["a", "b"])
     out = tmp_path / "suggested.yaml"
     write_suggested(out, str(source), overrides, cal, "2026-01-01 00:00 UTC")
     text = out.read_text()

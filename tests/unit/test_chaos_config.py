@@ -11,7 +11,8 @@ import yaml
 
 from chaos import fault_registry as registry
 from harness.cli import main
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.model.errors import ConfigError
+from harness.scenario.loader import scenario_from_dict
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "extra_faults"
 

@@ -36,7 +36,7 @@ def tree() -> Iterator[tuple[ClusterHandle, ProcessLedger, psutil.Process, psuti
     ledger.add(psutil.Process(raylet.pid))
     # Ray's Node keeps its processes as all_processes[kind] = [ProcessInfo(process=Popen)].
     ray_node = SimpleNamespace(all_processes={"raylet": [SimpleNamespace(process=raylet)]})
-    cluster = ClusterHandle(address="", owned=True, nodes={"w1": NodeHandle("w1", None, "id", False, ray_node)})
+    cluster = ClusterHandle(address="", owned=True, nodes={"w1": NodeHandle(name="w1", spec=None, node_id="id", is_head=False, ray_node=ray_node)})
     yield cluster, ledger, psutil.Process(raylet.pid), worker
     for proc in (worker, psutil.Process(raylet.pid)):
         try:

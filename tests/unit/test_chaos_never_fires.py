@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.model.errors import ConfigError
+from harness.scenario.loader import load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"  # head + a100-node + a40-node, 15 s of load

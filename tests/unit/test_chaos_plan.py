@@ -101,10 +101,10 @@ def test_poisson_rate_and_count_cap() -> None:
 
 def _nodes() -> list[NodeInfo]:
     return [
-        NodeInfo("head", {"CPU": 2}, True),
-        NodeInfo("a100", {"CPU": 2, "A100": 1}),
-        NodeInfo("a40-1", {"CPU": 2, "A40": 1}),
-        NodeInfo("a40-2", {"CPU": 2, "A40": 1}),
+        NodeInfo(name="head", resources={"CPU": 2}, is_head=True),
+        NodeInfo(name="a100", resources={"CPU": 2, "A100": 1}),
+        NodeInfo(name="a40-1", resources={"CPU": 2, "A40": 1}),
+        NodeInfo(name="a40-2", resources={"CPU": 2, "A40": 1}),
     ]
 
 

@@ -86,11 +86,11 @@ def test_init_writes_a_commented_scenario_that_validates(tmp_path: Path, capfd: 
 
 
 def _outcome(passed: bool) -> RunOutcome:
-    run = RunOutcome("r9", "smoke", "configs/scenarios/smoke.yaml", 3, "results/r9", 0.0, 1.0)
+    run = RunOutcome(run_id="r9", scenario_name="smoke", scenario_file="configs/scenarios/smoke.yaml", seed=3, run_dir="results/r9", started_at=0.0, ended_at=1.0)
     run.verdicts = [
-        Verdict("requests succeed", "success_ratio >= 99%", "load", True, 1.0, 0.99, ">=", "ratio", "met"),
-        Verdict("p99 | latency", "p(99) < 1000ms", "load", passed, 2003.0, 1000.0, "<", "ms",
-                "p(99) < 1000ms violated: measured 2003.0ms, expected below 1000.0ms in window 'load' (15.0s)"),
+        Verdict(name="requests succeed", check="success_ratio >= 99%", window="load", passed=True, measured=1.0, bound=0.99, op=">=", unit="ratio", message="met"),
+        Verdict(name="p99 | latency", check="p(99) < 1000ms", window="load", passed=passed, measured=2003.0, bound=1000.0, op="<", unit="ms",
+                message="p(99) < 1000ms violated: measured 2003.0ms, expected below 1000.0ms in window 'load' (15.0s)"),
     ]
     return run
 

@@ -143,14 +143,14 @@ def test_ratio_interval_contains_the_measured_ratio() -> None:
 
 
 def test_outcome_truth_table() -> None:
-    interval = ci.Interval(861.0, 1004.0, 0.95, "order-statistics")
+    interval = ci.Interval(low=861.0, high=1004.0, confidence=0.95, method="order-statistics")
     assert ci.outcome("<", 1000.0, interval, True) == ci.INCONCLUSIVE
     assert ci.outcome("<", 1100.0, interval, True) == ci.PASS
     assert ci.outcome("<", 861.0, interval, False) == ci.FAIL
     assert ci.outcome(">=", 800.0, interval, True) == ci.PASS
     assert ci.outcome(">=", 1004.5, interval, False) == ci.FAIL
-    assert ci.outcome("<", 1e9, ci.Interval(5.0, None, 0.95, "order-statistics"), True) == ci.INCONCLUSIVE
-    assert ci.outcome("==", 0.0, ci.Interval(0.0, 0.01, 0.95, "wilson"), True) == ci.PASS
+    assert ci.outcome("<", 1e9, ci.Interval(low=5.0, high=None, confidence=0.95, method="order-statistics"), True) == ci.INCONCLUSIVE
+    assert ci.outcome("==", 0.0, ci.Interval(low=0.0, high=0.01, confidence=0.95, method="wilson"), True) == ci.PASS
     assert ci.outcome("<", 1.0, None, False) == ci.FAIL
 
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.scenario.loader import ConfigError, load_scenario, seed_override
+from harness.model.errors import ConfigError
+from harness.scenario.loader import load_scenario, seed_override
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.model.errors import ConfigError
+from harness.scenario.loader import load_scenario, scenario_from_dict
 
 HEAD_ONLY = {"nodes": [{"name": "head", "num_cpus": 1}]}
 WITH_WORKER = {"nodes": [{"name": "head", "num_cpus": 1}, {"name": "w1", "num_cpus": 1}]}

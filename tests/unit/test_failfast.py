@@ -19,10 +19,11 @@ from harness.measure.records import Abort, Request
 from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline, TimelineWriter
 from harness.model.context import AbortRun, RunContext
+from harness.model.errors import ConfigError
 from harness.model.scenario import SLOSpec
 from harness.procs.ledger import ProcessLedger
 from harness.run.failfast import FailFast, mark_aborted, plan_watches
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 from harness.slo import certain
 from harness.slo.core import evaluate, parse_check
 from tests.unit.slo_timelines import T0, phase, request, timeline

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.model.errors import ConfigError
+from harness.scenario.loader import load_scenario
 
 BASE: dict[str, Any] = {
     "name": "fuzz",

@@ -37,7 +37,7 @@ def fake_run(run_dir: Path, latency_ms: float) -> RunOutcome:
                 for i in range(200)]
     (timeline / "events.jsonl").write_text("".join(json.dumps(r) + "\n" for r in events))
     (timeline / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests))
-    outcome = RunOutcome(run_dir.name, "tiny", "tiny.yaml", 0, str(run_dir), time.time())
+    outcome = RunOutcome(run_id=run_dir.name, scenario_name="tiny", scenario_file="tiny.yaml", seed=0, run_dir=str(run_dir), started_at=time.time())
     outcome.key_metrics = key_metrics(run_dir)  # as the runner hands them from its one read
     return outcome
 
@@ -157,7 +157,7 @@ def test_a_history_from_before_regressed_existed_takes_it(tmp_path):
     with sqlite3.connect(path) as db:
         db.executescript(OLD_SCHEMA)
     history = History(path)
-    history.record(StoredResult("tiny", "regressed", config_hash="h", started_at=2.0, metrics={"p99_ms": 9}))
+    history.record(StoredResult(scenario="tiny", status="regressed", config_hash="h", started_at=2.0, metrics={"p99_ms": 9}))
     assert [(r.status, r.metrics) for r in history.results("tiny")] == [  # version 1's p99_ms was over ok requests
         ("passed", {"p99_ok_ms": 5}), ("regressed", {"p99_ms": 9})]
     assert history.baseline_metrics("tiny", "h", 5) == [{"p99_ok_ms": 5}]

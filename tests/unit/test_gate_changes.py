@@ -38,7 +38,7 @@ def test_history_changes_names_the_run_and_label(tmp_path: Path, capsys: pytest.
     for night in range(20):
         slow = night >= 12
         history.record(StoredResult(
-            "tiny", "regressed" if slow else "passed", suite="s", suite_run=f"night-{night}",
+            scenario="tiny", status="regressed" if slow else "passed", suite="s", suite_run=f"night-{night}",
             config_hash="c", started_at=now - 86400 * (20 - night), label="v2" if slow else "v1",
             metrics={"p50_ok_ms": float(rng.normal(66 if slow else 58, 0.4)), "ok_rps": 8.0}))
     monkeypatch.setenv("COLUMNS", "200")

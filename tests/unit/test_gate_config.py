@@ -15,7 +15,7 @@ from harness.gate.suite_config import (
     load_quarantine,
     load_suite,
 )
-from harness.scenario.loader import ConfigError
+from harness.model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """

@@ -37,11 +37,11 @@ def entries(tmp_path: Path) -> dict[str, ResolvedEntry]:
 
 
 def outcome(name: str, *, fast: bool = True, error: str | None = None) -> RunOutcome:
-    run = RunOutcome(f"run-{name}", "tiny", "tiny.yaml", 7, f"/r/{name}", 100.0, 110.0)
+    run = RunOutcome(run_id=f"run-{name}", scenario_name="tiny", scenario_file="tiny.yaml", seed=7, run_dir=f"/r/{name}", started_at=100.0, ended_at=110.0)
     run.verdicts = [
-        Verdict("enough", "requests >= 1", "load", True, 50, 1, ">=", "count", "enough met"),
-        Verdict("fast", "p(99) < 100ms", "load", fast, 50 if fast else 500, 100, "<", "ms",
-                "fast met" if fast else "p(99) < 100ms violated: measured 500.0ms"),
+        Verdict(name="enough", check="requests >= 1", window="load", passed=True, measured=50, bound=1, op=">=", unit="count", message="enough met"),
+        Verdict(name="fast", check="p(99) < 100ms", window="load", passed=fast, measured=50 if fast else 500, bound=100, op="<", unit="ms",
+                message="fast met" if fast else "p(99) < 100ms violated: measured 500.0ms"),
     ]
     if error:
         run.fail("app_not_ready", error)
@@ -49,23 +49,23 @@ def outcome(name: str, *, fast: bool = True, error: str | None = None) -> RunOut
 
 
 def regression(status: str) -> RegressionVerdict:
-    return RegressionVerdict("p99_ms", status, 50.0, 10.0, 3, 400.0, "+50%", f"p99_ms {status}")
+    return RegressionVerdict(metric="p99_ms", status=status, measured=50.0, baseline=10.0, baseline_runs=3, change_pct=400.0, limit="+50%", message=f"p99_ms {status}")
 
 
 def test_suite_junit_counts_and_messages(tmp_path: Path, entries: dict[str, ResolvedEntry]) -> None:
     results = [
-        EntryResult(entries["steady"], "passed", [outcome("s1")], [True],
+        EntryResult(entry=entries["steady"], status="passed", attempts=[outcome("s1")], reused_cluster=[True],
                     regressions=[regression("regressed"), regression("no_baseline")],
                     decision=Decision(True, ["regression: p99_ms regressed"])),
-        EntryResult(entries["flaky"], "flaky", [outcome("f1", fast=False), outcome("f2")], [True, True]),
-        EntryResult(entries["broken"], "failed", [outcome("b1", fast=False), outcome("b2", fast=False)],
-                    [True, True], decision=Decision(True, ["failed on every attempt: fast"])),
-        EntryResult(entries["jailed"], "failed", [outcome("j1", fast=False)], [True],
+        EntryResult(entry=entries["flaky"], status="flaky", attempts=[outcome("f1", fast=False), outcome("f2")], reused_cluster=[True, True]),
+        EntryResult(entry=entries["broken"], status="failed", attempts=[outcome("b1", fast=False), outcome("b2", fast=False)],
+                    reused_cluster=[True, True], decision=Decision(True, ["failed on every attempt: fast"])),
+        EntryResult(entry=entries["jailed"], status="failed", attempts=[outcome("j1", fast=False)], reused_cluster=[True],
                     decision=Decision(False, notes=["quarantined (slow proxy; owner serve)"]),
                     quarantine={"scenario": "jailed", "reason": "slow proxy", "owner": "serve"}),
-        EntryResult(entries["infra"], "passed", [outcome("i1", error="never ready"), outcome("i2")],
-                    [False, True]),
-        EntryResult(entries["late"], "skipped", skipped_reason="suite timeout of 60s elapsed"),
+        EntryResult(entry=entries["infra"], status="passed", attempts=[outcome("i1", error="never ready"), outcome("i2")],
+                    reused_cluster=[False, True]),
+        EntryResult(entry=entries["late"], status="skipped", skipped_reason="suite timeout of 60s elapsed"),
     ]
     write_junit(tmp_path / "junit.xml", [ts for r in results for ts in entry_suites(r, "nightly")])
     assert junit_problems(tmp_path / "junit.xml") == []
@@ -111,7 +111,7 @@ def test_a_flaky_slo_shows_where_gitlab_and_jenkins_look(tmp_path: Path, entries
     from harness.gate.suite_report import _entry_summary
     from harness.report.markdown import suite_markdown
 
-    result = EntryResult(entries["flaky"], "flaky", [outcome("f1", fast=False), outcome("f2")], [True, True])
+    result = EntryResult(entry=entries["flaky"], status="flaky", attempts=[outcome("f1", fast=False), outcome("f2")], reused_cluster=[True, True])
     write_junit(tmp_path / "junit.xml", entry_suites(result, "nightly"))
     [suite] = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
     case = next(c for c in suite if c.name == "fast")

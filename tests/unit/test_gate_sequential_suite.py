@@ -52,8 +52,8 @@ class Suite:
         """(latency, passed): one latency for every request, one SLO that passes or not."""
         latency, passed = queued
         outcome = fake_run(run_dir, latency)
-        outcome.verdicts = [Verdict("works", "requests >= 1", "load", passed, 1.0, 1.0, ">=", "",
-                                    "works" if passed else "works failed")]
+        outcome.verdicts = [Verdict(name="works", check="requests >= 1", window="load", passed=passed, measured=1.0, bound=1.0, op=">=", unit="",
+                                    message="works" if passed else "works failed")]
         return outcome
 
     def night(self, *attempts):
@@ -98,7 +98,7 @@ def test_failures_rerun_until_the_sequential_rule_decides(tmp_path, monkeypatch)
 def test_a_stable_history_makes_one_failure_block(tmp_path, monkeypatch):
     suite = Suite(tmp_path, monkeypatch, retries=2, policy="")
     for night in range(200):  # clean results: 30 in view (history_runs), flake probability 2.5%
-        suite.history.record(StoredResult("tiny", "passed", suite="s", config_hash="x",
+        suite.history.record(StoredResult(scenario="tiny", status="passed", suite="s", config_hash="x",
                                           started_at=time.time() - 86400 * (200 - night)))
     assert flake_evidence(suite.history.results("tiny", 1000)) == (200, 0)
     result, code, ran = suite.night((50.0, False), (50.0, True))
@@ -159,7 +159,7 @@ def test_an_inconclusive_pass_reruns_until_the_pooled_requests_decide(tmp_path, 
 def test_pooled_requests_decide_a_failure_the_runs_alone_would_call_flaky(tmp_path, monkeypatch):
     suite = PooledSuite(tmp_path, monkeypatch, retries=4)
     for night in range(30):  # a scenario that fails every other run: flake probability ~44%
-        suite.history.record(StoredResult("tiny", "flaky", suite="s", config_hash="x", attempts=2,
+        suite.history.record(StoredResult(scenario="tiny", status="flaky", suite="s", config_hash="x", attempts=2,
                                           started_at=time.time() - 86400 * (30 - night)))
     result, code, ran = suite.night(*lognormal_runs(2, 112.0, 5))
     assert result.flake_probability > 0.4 and result.sequential.state == "undecided"

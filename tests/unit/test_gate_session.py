@@ -52,11 +52,11 @@ def test_history_command_shows_states_and_baselines(tmp_path: Path, capsys: pyte
     monkeypatch.setenv("COLUMNS", "250")
     history = History(tmp_path / "history.sqlite")
     for t, status in enumerate(["passed", "failed", "failed"]):
-        history.record(StoredResult("broken", status, suite="nightly", started_at=float(t)))
+        history.record(StoredResult(scenario="broken", status=status, suite="nightly", started_at=float(t)))
     for t, p99 in enumerate([10.0, 30.0, 20.0]):
-        history.record(StoredResult("steady", "passed", suite="nightly", started_at=float(t),
+        history.record(StoredResult(scenario="steady", status="passed", suite="nightly", started_at=float(t),
                                     metrics={"p99_ok_ms": p99, "ok_rps": 40.0}))
-    history.record(StoredResult("wobbly", "flaky", suite="weekly", started_at=1.0))
+    history.record(StoredResult(scenario="wobbly", status="flaky", suite="weekly", started_at=1.0))
     quarantine = tmp_path / "q.yaml"
     quarantine.write_text("quarantine: [{scenario: wobbly, reason: proxy restarts, owner: serve}]\n")
     code = main(["history", "--results", str(tmp_path), "--quarantine", str(quarantine)])

@@ -10,12 +10,12 @@ from tests.junit_check import junit_problems
 
 
 def verdict(name: str, passed: bool) -> Verdict:
-    return Verdict(name, "p(99) < 5ms", "load", passed, 7.0, 5.0, "<", "ms",
-                   f"p(99) < 5ms {'met' if passed else 'violated'}: measured 7.0ms", 0.0, 10.0, {})
+    return Verdict(name=name, check="p(99) < 5ms", window="load", passed=passed, measured=7.0, bound=5.0, op="<", unit="ms",
+                   message=f"p(99) < 5ms {'met' if passed else 'violated'}: measured 7.0ms", window_start=0.0, window_end=10.0, inputs={})
 
 
 def outcome(verdicts: list[Verdict], error: str | None = None) -> RunOutcome:
-    out = RunOutcome("r1", "smoke", "configs/scenarios/smoke.yaml", 42, "results/r1", 0.0, 12.0,
+    out = RunOutcome(run_id="r1", scenario_name="smoke", scenario_file="configs/scenarios/smoke.yaml", seed=42, run_dir="results/r1", started_at=0.0, ended_at=12.0,
                      verdicts=verdicts, metrics={"requests": 10})
     if error:
         out.fail("cluster", error)

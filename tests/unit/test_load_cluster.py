@@ -16,15 +16,16 @@ from harness.load.actor import LoadWorker
 from harness.load.cluster_workers import ClusterWorkers, Target, _Worker, resolve_targets
 from harness.load.process import judge_reports
 from harness.measure.timeline import TimelineWriter, read_stream
+from harness.model.errors import ConfigError
 from harness.model.load_spec import LoadSpec
 from harness.model.node_info import NodeInfo
 from harness.model.worker_placement import PlacementError, plan_placement
 from harness.procs.ledger import ProcessLedger
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 
-HEAD = NodeInfo("head", {"CPU": 0}, True, node_id="id-h")
-W1 = NodeInfo("w1", {"CPU": 1, "loadgen": 1}, node_id="id-1")
-W2 = NodeInfo("w2", {"CPU": 1}, node_id="id-2")
+HEAD = NodeInfo(name="head", resources={"CPU": 0}, is_head=True, node_id="id-h")
+W1 = NodeInfo(name="w1", resources={"CPU": 1, "loadgen": 1}, node_id="id-1")
+W2 = NodeInfo(name="w2", resources={"CPU": 1}, node_id="id-2")
 CLUSTER = {"nodes": [{"name": "head", "num_cpus": 0}, {"name": "w1", "num_cpus": 1, "resources": {"loadgen": 1}},
                      {"name": "w2", "num_cpus": 1}]}
 BASE = {"name": "t", "duration_s": 10, "cluster": CLUSTER}
@@ -111,7 +112,7 @@ def test_records_received_must_match_records_each_worker_wrote(tmp_path: Path) -
     noted = ClusterWorkers(placements=placements, targets=[targets[0], Target("http://h", "head", "no proxy")],
                            timeline_dir=tmp_path, events=TimelineWriter(tmp_path / "n.jsonl"), ledger=ProcessLedger("t"))
     assert noted.notes() == ["load worker 2 (node w2): no proxy"]  # before any actor starts
-    pool.workers = [_Worker(p, t, None, TimelineWriter(tmp_path / f"requests-w{p.worker}.jsonl"))
+    pool.workers = [_Worker(placement=p, target=t, actor=None, stream=TimelineWriter(tmp_path / f"requests-w{p.worker}.jsonl"))
                     for p, t in zip(placements, targets, strict=True)]
     pool.workers[0].received, pool.workers[1].received = 11, 7
     assert pool.count_problems({1: {"records": 10}, 2: {"records": 6}}) == []
@@ -127,7 +128,7 @@ def test_a_batch_of_records_lands_whole_in_the_worker_stream(tmp_path: Path) -> 
     events = TimelineWriter(tmp_path / "events.jsonl")
     pool = ClusterWorkers(placements=[], targets=[], timeline_dir=tmp_path, events=events, ledger=ProcessLedger("t"))
     placement = plan_placement([HEAD, W1], 1, None)[0]
-    worker = _Worker(placement, Target("http://127.0.0.1:1", "w1"), None, TimelineWriter(tmp_path / "requests-w1.jsonl"))
+    worker = _Worker(placement=placement, target=Target("http://127.0.0.1:1", "w1"), actor=None, stream=TimelineWriter(tmp_path / "requests-w1.jsonl"))
     pool._append(worker, b'{"t":1,"kind":"request"}\n{"t":2,"kind":"request"}\n')
     assert [r["t"] for r in read_stream(tmp_path / "requests-w1.jsonl")] == [1, 2]
     worker.stream.close()

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from harness.load.process import LoadProcess, judge_reports
+from harness.model.errors import ConfigError
 from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
-from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.scenario.loader import load_scenario, scenario_from_dict
 from locustfiles.policy import RetryPolicy, classify
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,10 @@ from harness.cli import main
 from harness.cluster.autoscaling_cluster import autoscaling_config
 from harness.measure.timeline import Timeline
 from harness.model.autoscaling_spec import AutoscalingClusterSpec, machine_node_limit
+from harness.model.errors import ConfigError
 from harness.model.scenario import SLOSpec
 from harness.run.node_recorder import nodes_record
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.scenario.loader import load_scenario
 from harness.slo.core import evaluate
 from tests.unit.slo_timelines import T0, phase
 

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from harness.cli import main
+from harness.model.errors import ConfigError
 from harness.scenario import placement_check
-from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.scenario.loader import load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"  # head 2 CPU, a100-node 2 CPU + A100, a40-node 2 CPU + A40

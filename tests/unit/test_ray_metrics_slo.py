@@ -122,7 +122,8 @@ def test_the_report_charts_each_named_family():
 def test_ray_slos_on_an_existing_cluster_are_refused(tmp_path):
     import yaml
 
-    from harness.scenario.loader import ConfigError, load_scenario
+    from harness.model.errors import ConfigError
+    from harness.scenario.loader import load_scenario
 
     data = yaml.safe_load(open("configs/scenarios/smoke.yaml").read())
     data["cluster"] = {"address": "127.0.0.1:6379"}
@@ -143,10 +144,10 @@ def test_the_scraper_reads_only_the_runs_own_nodes_and_records_a_failed_scrape(t
     from harness.run.ray_scrape import RayScraper
 
     closed = free_port()  # nothing listens: the scrape fails, as against a node that just died
-    nodes = {"head": NodeHandle("head", None, "n1", True, metrics_export_port=closed),
-             "gone": NodeHandle("gone", None, "n2", False, alive=False, metrics_export_port=free_port())}
+    nodes = {"head": NodeHandle(name="head", spec=None, node_id="n1", is_head=True, metrics_export_port=closed),
+             "gone": NodeHandle(name="gone", spec=None, node_id="n2", is_head=False, alive=False, metrics_export_port=free_port())}
     writer = TimelineWriter(tmp_path / "timeline" / "events.jsonl")
-    ctx = types.SimpleNamespace(cluster=ClusterHandle("127.0.0.1:1", owned=True, nodes=nodes), timeline=writer)
+    ctx = types.SimpleNamespace(cluster=ClusterHandle(address="127.0.0.1:1", owned=True, nodes=nodes), timeline=writer)
     scraper = RayScraper(None, {TARGET})
     assert scraper.targets(ctx) == {"head": closed}
     scraper._round(ctx)

@@ -132,9 +132,9 @@ def test_clean_dead_runs_kills_only_what_a_dead_run_recorded(tmp_path: Path) -> 
                 # The same pid with another start time is someone else's process.
                 {"pid": recycled.pid, "create_time": psutil.Process(recycled.pid).create_time() - 50, "name": "x"}]
         (run_dir / OWNED_FILE).write_text(json.dumps({"processes": rows}))
-        RunEntry("dead-run", gone.pid, gone_ctime, str(run_dir), temp_root=str(temp_root)).write(runs)
+        RunEntry(run_id="dead-run", harness_pid=gone.pid, harness_create_time=gone_ctime, run_dir=str(run_dir), temp_root=str(temp_root)).write(runs)
         me = psutil.Process()
-        RunEntry("live-run", me.pid, me.create_time(), str(run_dir)).write(runs)
+        RunEntry(run_id="live-run", harness_pid=me.pid, harness_create_time=me.create_time(), run_dir=str(run_dir)).write(runs)
 
         reports = clean_dead_runs(runs, reaper_grace_s=0.1)
 
@@ -177,7 +177,7 @@ def test_harness_cleanup_reports_what_it_cleaned(tmp_path: Path, monkeypatch: py
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     ctime = psutil.Process(gone.pid).create_time()
     gone.wait()
-    RunEntry("dead-run", gone.pid, ctime, str(tmp_path)).write(runs)
+    RunEntry(run_id="dead-run", harness_pid=gone.pid, harness_create_time=ctime, run_dir=str(tmp_path)).write(runs)
     assert main(["cleanup"]) == 0
     assert "cleaned leftovers of dead run dead-run" in capsys.readouterr().out
     assert not list(runs.glob("*.json"))

@@ -8,8 +8,9 @@ import pluggy
 import pytest
 
 from harness.hooks import checks_manager, hookimpl
+from harness.model.errors import ConfigError
 from harness.scenario import loader
-from harness.scenario.loader import SCENARIO_CHECKS, ConfigError, scenario_from_dict
+from harness.scenario.loader import SCENARIO_CHECKS, scenario_from_dict
 
 SCENARIO = {"name": "t", "duration_s": 10, "cluster": {"nodes": [{"name": "head", "num_cpus": 1}]},
             "load": {"model": "open", "rate": 10}}

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from harness import PROJECT_ROOT
+from harness.model.errors import ConfigError
 from harness.pythonpath import SCENARIO_DIR_ENV, python_path
 from harness.run.runner import write_resolved_scenario
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """

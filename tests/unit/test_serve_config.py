@@ -18,8 +18,9 @@ from harness.app.serve_config import (
 from harness.cli import main
 from harness.measure.series import deployment_series
 from harness.measure.timeline import Timeline
+from harness.model.errors import ConfigError
 from harness.run.recorder import serve_sample
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "apps" / "serve_config.yaml"

@@ -6,9 +6,11 @@ import math
 
 import pytest
 
+from harness.measure.stats import percentile
 from harness.measure.timeline import Timeline
 from harness.model.scenario import SLOSpec
-from harness.slo.core import SLOSyntaxError, evaluate, parse_check, percentile
+from harness.slo.core import evaluate, parse_check
+from harness.slo.registry import SLOSyntaxError
 
 
 def req(t: float, latency_ms: float, outcome: str = "ok", final: bool = True) -> dict:

@@ -3,7 +3,8 @@ import math
 import pytest
 
 from harness.model.scenario import SLOSpec
-from harness.slo.core import SLOSyntaxError, evaluate, parse_check
+from harness.slo.core import evaluate, parse_check
+from harness.slo.registry import SLOSyntaxError
 from tests.unit.slo_timelines import phase, sample, samples, timeline
 
 # Load from 10 s to 40 s. The autoscaler raises the target 1 -> 3 at 14 s, replicas follow

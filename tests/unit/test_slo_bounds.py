@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from harness.model.errors import ConfigError
 from harness.model.scenario import SLOSpec
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 from harness.slo.bounds import bound_problem
 from harness.slo.catalog import METRICS
 from harness.slo.core import evaluate, parse_check, validate_checks

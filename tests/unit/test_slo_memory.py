@@ -12,9 +12,10 @@ import pytest
 from harness.measure import memory_series, windows
 from harness.measure.records import Memory
 from harness.measure.timeline import Window
+from harness.model.errors import ConfigError
 from harness.model.scenario import SLOSpec
 from harness.run.memory_sampler import MemorySampler, replica_pids, role_of
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 from harness.slo.core import evaluate, validate_checks
 from tests.unit.slo_timelines import T0, phase, timeline
 
@@ -270,3 +271,41 @@ def test_sampler_takes_the_run_s_processes_not_those_from_before_it(tmp_path: An
     finally:
         before.kill()
         before.wait()
+
+
+def test_a_child_caught_between_fork_and_exec_gets_its_role_at_the_next_walk(tmp_path: Any) -> None:
+    """Before exec a child shows its parent's command line: Locust caught then (a busy machine)
+    must still be `load` once it runs, not `other` for the whole run."""
+    import os
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    import psutil
+
+    from harness.procs.ledger import ProcessLedger
+
+    ledger = ProcessLedger("t", tmp_path / "owned.json")
+    me = psutil.Process()
+    before_exec = role_of(me.name(), me.cmdline(), -1, driver_pid=0)[0]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: hold until told, then become a `load` process
+        os.read(read_end, 1)
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", "locust"])
+    try:
+        ctx = SimpleNamespace(ledger=ledger, cluster=None)
+        sampler = MemorySampler(refresh_s=0)  # every sample walks the tree
+        assert sampler.processes(ctx)[pid].role == before_exec
+        os.write(write_end, b"x")
+        deadline = time.monotonic() + 10
+        while psutil.Process(pid).cmdline()[-1:] != ["locust"]:
+            assert time.monotonic() < deadline, "the child never exec'd"
+            time.sleep(0.01)
+        assert sampler.processes(ctx)[pid].role == "load"
+        assert sampler.sample(ctx)["roles"]["load"]["n"] == 1
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        os.close(write_end)

@@ -1,7 +1,8 @@
 import pytest
 
 from harness.model.scenario import SLOSpec
-from harness.slo.core import SLOSyntaxError, evaluate
+from harness.slo.core import evaluate
+from harness.slo.registry import SLOSyntaxError
 from tests.unit.slo_timelines import phase, timeline, workload_result
 
 

@@ -41,14 +41,14 @@ def assert_fits(lines: list[str], allowed_long: tuple[str, ...] = ()) -> None:
 
 
 def test_run_verdicts_fit_and_why_lines_are_one_line(tmp_path: Path) -> None:
-    run = RunOutcome("20260101-000000-smoke-abcdef", "smoke", "configs/scenarios/smoke.yaml", 1,
-                     "/home/ci/builds/project/results/20260101-000000-smoke-abcdef", 0.0, 1.0)
+    run = RunOutcome(run_id="20260101-000000-smoke-abcdef", scenario_name="smoke", scenario_file="configs/scenarios/smoke.yaml", seed=1,
+                     run_dir="/home/ci/builds/project/results/20260101-000000-smoke-abcdef", started_at=0.0, ended_at=1.0)
     run.verdicts = [
-        Verdict("requests succeed", "success_ratio >= 99%", "load", True, 1.0, 0.99, ">=", "ratio", "met"),
-        Verdict("p99 latency of checkout requests", "p(99) < 1000ms", "30s after fault-1", False,
-                2003.4, 1000.0, "<", "ms", WHY),
-        Verdict("replicas back", "replica_recovery_time(Echo) < 30s", "fault-1 + 60s", False,
-                float("inf"), 30.0, "<", "s", "never: Echo never reached 2 running replicas"),
+        Verdict(name="requests succeed", check="success_ratio >= 99%", window="load", passed=True, measured=1.0, bound=0.99, op=">=", unit="ratio", message="met"),
+        Verdict(name="p99 latency of checkout requests", check="p(99) < 1000ms", window="30s after fault-1", passed=False,
+                measured=2003.4, bound=1000.0, op="<", unit="ms", message=WHY),
+        Verdict(name="replicas back", check="replica_recovery_time(Echo) < 30s", window="fault-1 + 60s", passed=False,
+                measured=float("inf"), bound=30.0, op="<", unit="s", message="never: Echo never reached 2 running replicas"),
     ]
     con = console()
     print_verdicts(con, run)
@@ -142,11 +142,11 @@ def test_compare_and_load_tables_fit(tmp_path: Path) -> None:
 def _calibration(name: str):
     from harness.gate.calibrate import Calibration, SloCalibration
 
-    slo = SloCalibration(name, "p(99) < 1000ms", "<", 1000.0, "ms", [934.8, 800.0], 2, 2,
-                         800.0, 867.4, 934.8, 134.8, 65.2, 6.5, [], 1200.0, "p(99) < 1200ms")
-    errored = SloCalibration("errored", "errors == 0", "==", 0.0, "count", [0, 0], 2, 2, 0, 0, 0, 0)
-    return Calibration("smoke", "configs/scenarios/smoke.yaml", [1, 2], 25, [slo, errored],
-                       ["passed", "passed"], ["a", "b"])
+    slo = SloCalibration(name=name, check="p(99) < 1000ms", op="<", bound=1000.0, unit="ms", values=[934.8, 800.0], passed=2, runs=2,
+                         min=800.0, median=867.4, max=934.8, spread=134.8, margin=65.2, margin_pct=6.5, warnings=[], suggested=1200.0, suggested_check="p(99) < 1200ms")
+    errored = SloCalibration(name="errored", check="errors == 0", op="==", bound=0.0, unit="count", values=[0, 0], passed=2, runs=2, min=0, median=0, max=0, spread=0)
+    return Calibration(scenario="smoke", scenario_file="configs/scenarios/smoke.yaml", seeds=[1, 2], margin_pct=25, slos=[slo, errored],
+                       run_statuses=["passed", "passed"], run_dirs=["a", "b"])
 
 
 def test_calibrate_table_never_breaks_a_word_at_80_columns() -> None:

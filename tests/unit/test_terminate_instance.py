@@ -10,7 +10,7 @@ boto3 = pytest.importorskip("boto3")
 from moto import mock_aws  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from chaos.api import NoTarget  # noqa: E402
+from chaos.fault_errors import NoTarget  # noqa: E402
 from chaos.faults.aws import (  # noqa: E402
     InstanceNeverAppeared,
     TerminateInstance,

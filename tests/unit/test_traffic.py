@@ -12,8 +12,9 @@ import pytest
 
 from harness.load.traffic import resolve_requests
 from harness.measure.timeline import Timeline
+from harness.model.errors import ConfigError
 from harness.model.scenario import SLOSpec
-from harness.scenario.loader import ConfigError, load_scenario
+from harness.scenario.loader import load_scenario
 from harness.slo.core import evaluate
 from locustfiles.request_mix import RequestMix
 from locustfiles.schedule import request_sequence

@@ -22,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.scenario.loader import ConfigError, read_yaml, scenario_from_dict
+from harness.model.errors import ConfigError
+from harness.scenario.loader import read_yaml, scenario_from_dict
 from harness.scenario.paths import resolve_paths
 from harness.slo.core import OPS, parse_check
 from harness.slo.registry import KINDS

@@ -78,7 +78,7 @@ def test_no_data_has_no_interval_and_follows_its_policy() -> None:
 @pytest.fixture
 def outcome() -> RunOutcome:
     tl = lognormal_run()
-    run = RunOutcome("r1", "conf", "configs/scenarios/conf.yaml", 3, "results/r1", 0.0, 1.0)
+    run = RunOutcome(run_id="r1", scenario_name="conf", scenario_file="configs/scenarios/conf.yaml", seed=3, run_dir="results/r1", started_at=0.0, ended_at=1.0)
     run.verdicts = [evaluate(SLOSpec(check=c), tl)
                     for c in ("p(99) < 1000ms", "success_ratio >= 99%", "requests >= 10")]
     return run

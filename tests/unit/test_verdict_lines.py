@@ -54,7 +54,7 @@ def _verdicts():
 
 
 def test_failing_verdicts_fit_80_columns_and_keep_the_full_text():
-    outcome = RunOutcome("r1", "s", "s.yaml", 0, "/tmp/r1", 0.0)
+    outcome = RunOutcome(run_id="r1", scenario_name="s", scenario_file="s.yaml", seed=0, run_dir="/tmp/r1", started_at=0.0)
     outcome.verdicts = _verdicts()
     out = io.StringIO()
     print_verdicts(Console(file=out, width=80, color_system=None), outcome)
@@ -71,7 +71,7 @@ def test_failing_verdicts_fit_80_columns_and_keep_the_full_text():
 
 
 def test_infrastructure_error_line_names_the_part_in_one_line():
-    outcome = RunOutcome("r1", "s", "s.yaml", 0, "/tmp/r1", 0.0)
+    outcome = RunOutcome(run_id="r1", scenario_name="s", scenario_file="s.yaml", seed=0, run_dir="/tmp/r1", started_at=0.0)
     outcome.fail("app_deploy", "RuntimeError: Failed to import 'my_app'\n" + "x" * 200)
     out = io.StringIO()
     print_verdicts(Console(file=out, width=80, color_system=None), outcome)
@@ -119,7 +119,7 @@ def test_load_error_quotes_the_locust_log(tmp_path):
                    "ImportError: cannot import name 'FastHttpUser'\n")
     load = LoadProcess(run_dir=tmp_path, spec=LoadSpec(), target_url="http://127.0.0.1:1", duration_s=5, seed=0,
                        ledger=ProcessLedger("r"))
-    load._procs = [_Proc("locust", None, log, None)]  # type: ignore[arg-type]
+    load._procs = [_Proc(name="locust", popen=None, log_path=log, log=None)]  # type: ignore[arg-type]
     assert load.cause() == f"ImportError: cannot import name 'FastHttpUser' (log {log})"
 
 

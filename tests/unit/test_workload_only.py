@@ -17,11 +17,12 @@ from chaos.component import ChaosComponent
 from harness.cli import main
 from harness.measure.timeline import Timeline, TimelineWriter
 from harness.model.context import RunContext
+from harness.model.errors import ConfigError
 from harness.model.scenario import Scenario, SLOSpec, TasksWorkloadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.report.html import build_report
 from harness.run.live import LiveState, render_line, render_panel
-from harness.scenario.loader import ConfigError, load_scenario, scenario_from_dict
+from harness.scenario.loader import load_scenario, scenario_from_dict
 from harness.slo.core import evaluate
 from harness.slo.implicit import FAULTS_SLO_NAME, KILLER_SLO_NAME, implicit_slos
 from harness.workloads.tasks import TasksWorkload
@@ -355,7 +356,7 @@ def test_terminal_says_why_a_verdict_failed() -> None:
     from harness.report.terminal import print_verdicts
 
     records = [workload_result(20, "t", lost=2, wrong=0, why="lost: task 6 (NodeDiedError), task 9 (NodeDiedError)")]
-    outcome = RunOutcome("r", "core", "s.yaml", 1, "/tmp/r", 0.0)
+    outcome = RunOutcome(run_id="r", scenario_name="core", scenario_file="s.yaml", seed=1, run_dir="/tmp/r", started_at=0.0)
     outcome.verdicts = [judge("tasks_failed(t) == 0", records), judge("tasks_lost(t) <= 2", records)]
     console = Console(record=True, width=200)
     print_verdicts(console, outcome)

@@ -10,9 +10,10 @@ from rich.console import Console
 
 from harness.measure.timeline import Timeline, TimelineWriter
 from harness.model.context import RunContext
+from harness.model.errors import ConfigError
 from harness.model.scenario import Scenario
 from harness.procs.ledger import ProcessLedger
-from harness.scenario.loader import ConfigError, scenario_from_dict
+from harness.scenario.loader import scenario_from_dict
 from harness.workloads import build_workloads
 from harness.workloads.actors import lost_messages
 from harness.workloads.script import ScriptWorkload, numeric_fields

@@ -21,7 +21,7 @@ RESUME_KEYS = ("scenario_file", "repo", "good", "bad", "overrides", "alpha", "fl
                "broken_probability", "max_runs", "measure_runs", "setup")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunRecord:
     """One run of the scenario on one commit."""
 
@@ -51,7 +51,7 @@ class Commit:
         return sum(1 for r in self.runs if not r.judged)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BisectState:
     scenario: str
     scenario_file: str

@@ -36,8 +36,8 @@ from harness.gate.bisect.search import (
     decisions_needed,
 )
 from harness.gate.sequential import flake_probability
+from harness.model.errors import ConfigError
 from harness.model.outcome import EXIT_INFRA, EXIT_PASSED, EXIT_USAGE
-from harness.scenario.loader import ConfigError
 
 MIN_HISTORY_RUNS = 10  # fewer judged runs in history: measure the flake rate instead
 RESULT_FILE = "bisect-result.json"

@@ -25,8 +25,9 @@ from harness.cluster.pool import ClusterPool
 from harness.gate.bisect import setup as bisect_setup
 from harness.gate.bisect.bisect_state import RunRecord
 from harness.gate.bisect.git import add_worktree, remove_worktree
+from harness.model.errors import ConfigError
 from harness.model.scenario import Scenario
-from harness.scenario.loader import ConfigError, load_scenario, seed_override
+from harness.scenario.loader import load_scenario, seed_override
 
 
 def in_worktree(value: str, repo: Path, worktree: Path) -> str:

@@ -36,7 +36,7 @@ def decisions_needed(n_commits: int) -> int:
     return math.ceil(math.log2(candidates)) + 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """What a bisect decides with: the flake rate (None: measure it) and the bounds."""
 
@@ -69,7 +69,7 @@ class Plan:
         return decisions_needed(self.n_commits) * self.max_runs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     """Run `probe` next, or stop: `outcome` is found / good_fails / bad_passes / undecided."""
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = """
 name: {name}
 seed: 5
-duration_s: 5
+duration_s: 3
 timeout_s: 150
 cluster:
   nodes: [{{name: head, num_cpus: 2, object_store_mb: 100}}]
@@ -48,7 +48,7 @@ name: itest
 frequency: manual
 timeout_s: 600
 retries: 1
-rerun_inconclusive: false   # success_ratio >= 99% over ~150 requests is inconclusive at 95%
+rerun_inconclusive: false   # success_ratio >= 99% over ~100 requests is inconclusive at 95%
 regression:
   method: percent     # three recorded runs: the point change (a rank test needs more runs)
   baseline_runs: 3

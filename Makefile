@@ -59,7 +59,7 @@ test: lint chromium prometheus ## the project's own tests: lint, unit + no-clust
 	$(BIN)/pytest tests/unit tests/integration -m "not integration or no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 	$(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
 
-slow: $(STAMP) ## the long cluster tests `make test` leaves out (node autoscaling with cloud_api_lag, bisect end to end), about 3 min
+slow: $(STAMP) ## the long cluster tests `make test` leaves out (node autoscaling with cloud_api_lag, bisect end to end), about 2.5 min
 	$(BIN)/pytest tests/integration -m slow -q -p no:cacheprovider $(PYTEST_ARGS)
 
 release: $(STAMP) ## a release suite as pytest tests (SUITE=presubmit|nightly|weekly|smoke; JUnit per scenario)

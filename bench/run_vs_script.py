@@ -103,6 +103,7 @@ def run_harness(root: Path, results: Path, timeout_s: float = 300) -> dict[str, 
     summary = json.loads((run_dir / "summary.json").read_text())
     row["phases"] = _phases(run_dir, spawned, exited)
     row["app_ready_steps"] = summary.get("artifacts", {}).get("app_ready_steps")
+    row["teardown_steps"] = summary.get("artifacts", {}).get("teardown_steps")
     row["run_dir"] = str(run_dir)
     return row
 
@@ -151,6 +152,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose harness is timed")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="also time the harness of this checkout each round (before/after in one run)")
     parser.add_argument("--json", type=Path, default=None, help="write every row here")
     opts = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
@@ -159,11 +162,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rvs-") as tmp:
         for index in range(opts.rounds):
             order = ("harness", "script") if index % 2 == 0 else ("script", "harness")
+            if opts.base is not None:
+                order = (*order, "base") if index % 2 == 0 else ("base", *order)
             for who in order:
-                row = run_harness(opts.root, Path(tmp) / f"h{index}") if who == "harness" else run_script()
+                if who == "script":
+                    row = run_script()
+                else:
+                    row = run_harness(opts.root if who == "harness" else opts.base, Path(tmp) / f"{who}{index}")
+                    row["who"] = who
                 row["round"] = index + 1
                 rows.append(row)
-                print(json.dumps({k: v for k, v in row.items() if k not in ("app_ready_steps", "run_dir")}),
+                print(json.dumps({k: v for k, v in row.items()
+                                  if k not in ("app_ready_steps", "teardown_steps", "run_dir")}),
                       flush=True)
     if opts.json:
         opts.json.write_text(json.dumps(rows, indent=1))
@@ -177,11 +187,19 @@ def main() -> int:
     ratio = h / s
     print(f"\ntime to verdict, median of {len(harness)} / {len(script)} runs: harness {h:.1f} s, "
           f"script {s:.1f} s, ratio {ratio:.2f} (target <= {TARGET}) {'OK' if ratio <= TARGET else 'OVER'}")
+    base = [r for r in rows if r["who"] == "base" and r["exit"] == 0]
+    if base:
+        b = statistics.median(r["wall_s"] for r in base)
+        print(f"base harness ({opts.base}): {b:.1f} s, ratio {b / s:.2f}")
     print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("\nharness phases (median s):")
     keys = [k for k in harness[0]["phases"]]
     for key in keys:
         print(f"  {key:<22} {_median(harness, key)}")
+    if base:
+        print("base harness phases (median s):")
+        for key in base[0]["phases"]:
+            print(f"  {key:<22} {_median(base, key)}")
     print("script phases (median s):")
     for key in script[0].get("phases", {}):
         print(f"  {key:<22} {round(statistics.median(r['phases'][key] for r in script), 2)}")
@@ -189,6 +207,12 @@ def main() -> int:
     if steps:
         print("\napp ready, step by step (median s since Serve's start was asked; +gap to the step before):")
         print("\n".join(explain_ready(steps)))
+    teardowns = [r["teardown_steps"] for r in harness if r.get("teardown_steps")]
+    if teardowns:
+        print("\nteardown, step by step (median s):")
+        for key in teardowns[0]:
+            values = [t[key] for t in teardowns if key in t]
+            print(f"  {key:<30} {statistics.median(values):.2f}")
     print(f"\n{platform.python_version()}")
     return 0 if ratio <= TARGET else 1
 

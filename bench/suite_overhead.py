@@ -36,7 +36,8 @@ CANNOT_OVERLAP = [
     "the shared cluster's start: before the first scenario, one cluster at a time on this machine",
     "a scenario's deploy with the previous scenario's load or cooldown: both would share the cores being "
     "measured, and an app of the same name must be gone before it is deployed again",
-    "the new app's replica start (Serve's build task, replica actors, first health check): Serve's own work",
+    "the new app's replica start (replica actors: a worker process each, Serve's import, the constructor, "
+    "the first health check): Serve's own work, CPU-bound on 2 cores",
     "judging and reports with the scenario's own teardown: a verdict reads the whole run window, which "
     "ends after teardown",
 ]
@@ -132,8 +133,9 @@ def measure(suite_file: Path, keep: Path | None) -> dict[str, Any]:
             phases["history"] = round(judge[1] - judge[0], 3)
             accounted = sum(v for k, v in phases.items() if not k.startswith("of which"))
             phases["between"] = round(entry_ended - entry_started - accounted, 3)
+            summary = json.loads((Path(attempt.run_dir) / "summary.json").read_text())
             entries.append({"name": entry.name, "status": result.status, "wall_s": round(entry_ended - entry_started, 3),
-                            "phases": phases})
+                            "phases": phases, "app_ready_steps": summary.get("artifacts", {}).get("app_ready_steps")})
         finish_started = time.time()
         outcome = session.finish()
         finished = time.time()
@@ -160,9 +162,20 @@ def report(doc: dict[str, Any]) -> bool:
     print(f"\nsuite total {doc['total_s']:.1f} s (finish: pool close and suite reports {doc['finish_s']:.1f} s), "
           f"load and cooldown {doc['load_and_cooldown_s']:.1f} s: overhead {overhead:.1f} s, "
           f"{per:.1f} s a scenario (target <= {TARGET_S:g}) {'OK' if per <= TARGET_S else 'OVER'}")
+    once = sum(e["phases"].get("cluster acquire", 0.0) for e in entries) + doc["finish_s"]
+    per_run = (overhead - once) / n
+    print(f"of which once a suite: the shared cluster's start and the pool's close, {once:.1f} s "
+          f"({once / n:.1f} s a scenario here); the rest, {per_run:.1f} s a scenario, is each run's own")
+    later = entries[1:] or entries  # the first run also starts Serve on the new cluster
+    print("each run's own overhead (mean of runs 2..n, s): " + ", ".join(
+        f"{key} {sum(e['phases'].get(key, 0.0) for e in later) / len(later):.2f}"
+        for key in keys if key not in ("load", "cooldown", "cluster acquire", "teardown")
+        and not key.startswith("of which")))
     print("\noverlapped: each run asks Serve to delete its app on the shared cluster and goes on (judge, "
           "reports, history, the next run's setup); the next run waits for the deletion only before its "
-          "deploy ('of which previous app deleted').")
+          "deploy ('of which previous app deleted'), and ends the built-in app's stopping replicas at once "
+          "rather than after Serve's graceful wait. The load process starts during the app-ready wait "
+          "and sends from its go. The built-in app is built in the driver (no build task).")
     print("cannot overlap:")
     for line in CANNOT_OVERLAP:
         print(f"  - {line}")

@@ -437,5 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, Console(stderr=True))
 
 
+def entry() -> None:
+    """The `harness` command: main(), then a quick exit (harness.procs.quick_exit)."""
+    from harness.procs.quick_exit import exit_now
+
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -17,6 +17,7 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
+from locustfiles.load_gate import await_go, gated
 from locustfiles.load_state import ORIGIN_MESSAGE, LoadState
 
 STATE = LoadState.from_environment()
@@ -38,6 +39,9 @@ def _stop_now(environment) -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
+    # Started ahead (harness.load.process.LoadProcess.prestart): wait for the harness's go.
+    if gated() and STATE.role == "standalone":
+        await_go(environment)
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message(ORIGIN_MESSAGE, lambda msg, **_kw: STATE.set_origin(msg.data))
     if STATE.role in ("standalone", "master"):

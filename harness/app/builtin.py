@@ -95,3 +95,9 @@ class Echo:
 def build_app(args: dict[str, Any]) -> serve.Application:
     """Application builder, as `serve run` and Serve config files call it."""
     return Echo.bind(dict(args))
+
+
+def build_with_options(args: dict[str, Any], options: dict[str, Any]) -> serve.Application:
+    """build_app's app with a Serve config's options for its deployment applied in code, as
+    `serve run` of an app whose code sets them (harness.app.deploy.deploy_from_driver)."""
+    return Echo.options(**options).bind(dict(args))

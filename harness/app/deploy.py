@@ -19,6 +19,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.app.serve_config import deploy_schema
+from harness.model.scenario import BUILTIN_IMPORT_PATH
 from harness.model.serve_apps import ServeConfig
 
 LOOPBACK = "127.0.0.1"
@@ -107,11 +108,61 @@ def serve_http_port(client: Any, default: int) -> int:
         return default
 
 
-def deploy(client: Any, config: ServeConfig) -> dict[str, Any]:
-    """Hand the whole config to Serve's controller, as `serve deploy` does; returns what was sent."""
-    schema = deploy_schema(config)
-    client.deploy_apps(schema, _blocking=False)
+def deploy(client: Any, config: ServeConfig, from_driver: bool = False) -> dict[str, Any]:
+    """Hand the whole config to Serve's controller, as `serve deploy` does; returns what was sent.
+
+    from_driver: the built-in app, built here and handed over as `serve.run` does
+    (deploy_from_driver), where the config allows it.
+    """
+    schema = deploy_schema(config)  # validated as Serve validates a config file, either way
+    names = {a.name for a in config.apps}
+    if from_driver and deploy_from_driver(client, config):
+        _BUILTIN_FROM_DRIVER.update(names)
+    else:
+        _BUILTIN_FROM_DRIVER.difference_update(names)
+        client.deploy_apps(schema, _blocking=False)
     return config.data
+
+
+# Apps of this name that this process last deployed as the built-in app from the driver (a
+# suite's runs share the process and the cluster): Serve's details name no import path for them.
+_BUILTIN_FROM_DRIVER: set[str] = set()
+
+
+# The keys of the built-in app's config (harness.app.serve_config.application_config) and of
+# its deployment's options (harness.model.scenario.DeploymentSpec): a config with any other
+# key goes to Serve as a config file.
+_DRIVER_APP_KEYS = {"name", "route_prefix", "import_path", "args", "deployments"}
+_DRIVER_OPTION_KEYS = {"name", "num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests",
+                       "ray_actor_options"}
+
+
+def deploy_from_driver(client: Any, config: ServeConfig) -> bool:
+    """Deploy the built-in app the way `serve.run(app)` does: built in this process, its
+    deployment's options applied in code, then handed to the controller. A config file's
+    deploy builds the app in a Ray task instead (a worker process importing Serve and the
+    app: 1.5-1.8 s before the first replica starts, docs/benchmarks.md); the replicas, their
+    options and the route are the same. Returns False (nothing sent) for any config that is
+    not the built-in app's own: that one goes to Serve as a config file."""
+    apps = config.data.get("applications") or []
+    if len(apps) != 1 or set(apps[0]) - _DRIVER_APP_KEYS or apps[0].get("import_path") != BUILTIN_IMPORT_PATH:
+        return False
+    app = apps[0]
+    deployments = app.get("deployments") or []
+    if len(deployments) > 1 or any(set(d) - _DRIVER_OPTION_KEYS for d in deployments):
+        return False
+    import ray
+    from ray.serve._private.build_app import build_app
+
+    from harness.app.builtin import build_with_options
+
+    options = {k: v for k, v in (deployments[0] if deployments else {}).items() if k != "name"}
+    built = build_app(build_with_options(app.get("args") or {}, options), name=app.get("name", "default"),
+                      route_prefix=app.get("route_prefix", "/"),
+                      default_runtime_env=ray.get_runtime_context().runtime_env)
+    client.deploy_applications([built], wait_for_ingress_deployment_creation=False,
+                               wait_for_applications_running=False)
+    return True
 
 
 def short_message(message: str) -> str:
@@ -263,9 +314,14 @@ def wait_ready(config: ServeConfig, root_url: str, timeout_s: float, trace: Read
     return waited
 
 
-def wait_deleted(app_names: list[str], timeout_s: float = 60.0) -> float:
+def wait_deleted(app_names: list[str], timeout_s: float = 60.0, end_idle_builtin: bool = False) -> float:
     """Block until none of these apps exists any more (a deletion asked for earlier has ended);
-    returns seconds waited. Serve's own blocking delete polls once a second."""
+    returns seconds waited. Serve's own blocking delete polls once a second.
+
+    end_idle_builtin: a finished run's app on a cluster the harness started (a suite's shared
+    one): the built-in app's replicas noted before its deletion (note_idle_builtin) are ended
+    once Serve has taken them out of service (end_noted_replicas), not waited for.
+    """
     from ray import serve
 
     started = time.monotonic()
@@ -274,10 +330,76 @@ def wait_deleted(app_names: list[str], timeout_s: float = 60.0) -> float:
         left = [n for n in app_names if n in apps
                 and str(getattr(apps[n].status, "value", apps[n].status)) != "NOT_STARTED"]
         if not left:
+            for name in app_names:
+                _IDLE_REPLICAS.pop(name, None)
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:
             raise AppNotReady(f"app(s) {', '.join(left)} of the previous run still being deleted after {timeout_s:g}s")
+        if end_idle_builtin:
+            end_noted_replicas(left)
         time.sleep(POLL_INTERVAL_S)
+
+
+# The replica actors of a finished run's built-in app, by app name, noted before its deletion
+# was asked for (note_idle_builtin); ended by the next run's wait_deleted (end_noted_replicas).
+_IDLE_REPLICAS: dict[str, list[str]] = {}
+
+
+def _is_builtin(name: str, app: dict[str, Any]) -> bool:
+    import_path = (app.get("deployed_app_config") or {}).get("import_path")
+    return import_path == BUILTIN_IMPORT_PATH or (import_path is None and name in _BUILTIN_FROM_DRIVER)
+
+
+def note_idle_builtin(app_names: list[str]) -> None:
+    """Before a finished run's apps are deleted: note the replica actors of the built-in app
+    (best effort; Serve's details list no deployment of an app once it is deleting)."""
+    from ray.serve.context import _get_global_client
+
+    try:
+        details = _get_global_client().get_serve_details()
+    except Exception:
+        return
+    for name in app_names:
+        app = (details.get("applications") or {}).get(name) or {}
+        if not _is_builtin(name, app):
+            continue
+        _IDLE_REPLICAS[name] = [r["actor_name"] for dep in (app.get("deployments") or {}).values()
+                                for r in dep.get("replicas") or [] if r.get("actor_name")]
+
+
+def end_noted_replicas(app_names: list[str]) -> None:
+    """End the noted replicas of these apps once Serve has taken the apps out of service.
+
+    A replica Serve stops first sleeps graceful_shutdown_wait_loop_s (2 s by default: time for
+    routers to forget it), then waits for its requests in flight and runs its destructor; the
+    app's deletion waits for that. For the built-in app of a finished run none of it does
+    anything: the load is over (nothing in flight, no router left to send), and the app has
+    no destructor. Serve's controller removes an app's endpoints and sets its deployments'
+    target to 0 replicas in one step; once the endpoints are gone no replica of the app can be
+    replaced, so the noted actors are killed and Serve's next check finds them gone: the
+    deletion ends ~2 s sooner. Other apps (a user's, which may have a destructor) stop as
+    Serve stops them.
+    """
+    waiting = [n for n in app_names if _IDLE_REPLICAS.get(n)]
+    if not waiting:
+        return
+    import ray
+    from ray.serve._private.constants import SERVE_NAMESPACE
+    from ray.serve.context import _get_global_client
+
+    try:
+        endpoints = ray.get(_get_global_client()._controller.get_all_endpoints.remote(), timeout=5)
+    except Exception:
+        return
+    served = {getattr(d, "app_name", None) for d in endpoints}
+    for name in waiting:
+        if name in served:
+            continue  # the deletion is not applied yet: a replica ended now could be replaced
+        for actor in _IDLE_REPLICAS.pop(name):
+            try:
+                ray.kill(ray.get_actor(actor, namespace=SERVE_NAMESPACE), no_restart=True)
+            except Exception:  # gone already: Serve's own stop won the race
+                pass
 
 
 def deployment_names(app_name: str) -> list[str]:

@@ -48,6 +48,7 @@ class Released:
 
     killed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step of the release
 
 
 class ClusterLease(ABC):

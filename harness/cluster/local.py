@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -262,11 +263,14 @@ def start_local_cluster(
         ray.init(address=cluster.address, _node_ip_address=LOOPBACK, logging_level="WARNING", log_to_driver=False)
         if on_connected is not None:
             on_connected()
+        # The worker nodes start together: each raylet registers while the next one starts (Ray's
+        # default waits for each in turn); wait_for_nodes then waits for them all.
         for worker in worker_specs:
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"cluster did not start within {spec.start_timeout_s:g}s")
-            ray_node = cluster.add_node(**_worker_node_args(worker, ray_temp, handle.proxy_ports))
-            handle.nodes[worker.name] = NodeHandle(name=worker.name, spec=worker, node_id=ray_node.node_id, is_head=False, ray_node=ray_node)
+            ray_node = cluster.add_node(wait=False, **_worker_node_args(worker, ray_temp, handle.proxy_ports))
+            handle.nodes[worker.name] = NodeHandle(name=worker.name, spec=worker, node_id=ray_node.node_id, is_head=False,
+                                                   ray_node=ray_node)
             ledger.snapshot_descendants()
         cluster.wait_for_nodes(timeout=max(1.0, deadline - time.monotonic()))
         check_ports_owned(handle.ports(), ledger)  # also snapshots the ledger
@@ -282,13 +286,17 @@ def start_local_cluster(
     return handle
 
 
-def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0) -> list[str]:
+def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0,
+                 steps: dict[str, float] | None = None) -> list[str]:
     """Disconnect, stop an owned cluster, then kill any recorded process still alive.
 
     Returns the names of processes that had to be killed after Ray's own shutdown.
+    steps: filled with the seconds each step took.
     """
     import ray
 
+    steps = steps if steps is not None else {}
+    clock = _StepClock(steps)
     if handle.owned:
         # Record descendants while they are still ours: agents outlive their raylet.
         ledger.snapshot_descendants()
@@ -299,30 +307,70 @@ def stop_cluster(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float 
         ray.shutdown()
     except Exception:  # best effort: teardown must go on
         pass
+    clock.lap("driver disconnect")
     if not handle.owned:
         return []
     if handle.backend is not None:
         try:
-            _stop_worker_raylets(handle.backend)
+            _stop_nodes_together(handle.backend)
+        except Exception:  # a head start on Ray's own shutdown, which follows whatever happened
+            pass
+        clock.lap("nodes stop together")
+        try:
             handle.backend.shutdown()
+            clock.lap("Ray's node-by-node shutdown")
         except Exception:
             pass
-    # What survived Ray's own shutdown ignores SIGTERM (node agents): a short grace is enough.
+    # What survived Ray's own shutdown (node agents, deaf to SIGTERM, are SIGKILLed at once).
     survivors = ledger.kill_survivors(grace_s=min(0.5, timeout_s))
+    clock.lap("survivors killed")
     return [f"{p.name}({p.pid})" for p in survivors]
 
 
-def _stop_worker_raylets(backend: Any) -> None:
-    """SIGTERM every worker node's raylet at once. Ray's Cluster.shutdown() then stops node after
-    node, raylet first, each given up to 1 s: the raylets, already winding down together, are
-    gone or nearly so when it comes to them (their workers and agents follow as before)."""
+class _StepClock:
+    def __init__(self, steps: dict[str, float]):
+        self.steps = steps
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps[name] = round(now - self._last, 3)
+        self._last = now
+
+
+def _stop_nodes_together(backend: Any, grace_s: float = 1.0) -> None:
+    """Stop every node's processes together, in Ray's order, before Ray's Cluster.shutdown().
+
+    Cluster.shutdown() stops node after node and, on each, process after process, each with a
+    SIGTERM and up to 1 s to exit. Here every raylet (the head's too: the driver is gone) gets
+    its SIGTERM at once, then, once they are gone (up to grace_s), every other process but
+    the GCS and the nodes' reapers (log monitor, autoscaler monitor, ...) at once;
+    Cluster.shutdown() then finds them gone and stops the GCS and the reapers as it would have.
+    """
     from ray._private import ray_constants
 
-    for node in list(getattr(backend, "worker_nodes", ())):  # a ray.cluster_utils.Cluster's
-        for info in node.all_processes.get(ray_constants.PROCESS_TYPE_RAYLET, []):
-            process = info.process
-            if process is not None and process.poll() is None:  # a raylet a fault killed is gone
-                process.terminate()
+    nodes = [*list(getattr(backend, "worker_nodes", ())), getattr(backend, "head_node", None)]  # a Cluster's
+    nodes = [n for n in nodes if n is not None]
+
+    def alive(kinds: Any) -> list[Any]:
+        out = []
+        for node in nodes:
+            for kind, infos in node.all_processes.items():
+                if kinds(kind):
+                    out += [i.process for i in infos if i.process is not None and i.process.poll() is None]
+        return out
+
+    raylet, last = ray_constants.PROCESS_TYPE_RAYLET, (ray_constants.PROCESS_TYPE_GCS_SERVER,
+                                                       ray_constants.PROCESS_TYPE_REAPER)
+    for group in (alive(lambda k: k == raylet), alive(lambda k: k != raylet and k not in last)):
+        for process in group:
+            process.terminate()
+        deadline = time.monotonic() + grace_s
+        for process in group:
+            try:
+                process.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass  # Cluster.shutdown() kills it
 
 
 def copy_ray_logs(handle: ClusterHandle, dest: Path) -> None:
@@ -364,14 +412,18 @@ class LocalLease(ClusterLease):
     def release(self, site: LeaseSite, failed: bool = False, keep_logs: bool = True) -> Released:
         out = Released()
         handle, self.handle = self.handle, None
+        clock = _StepClock(out.steps)
         if handle is not None:
-            out.killed = stop_cluster(handle, site.ledger)
+            out.killed = stop_cluster(handle, site.ledger, steps=out.steps)
+            clock = _StepClock(out.steps)
             try:
                 if keep_logs:
                     copy_ray_logs(handle, site.logs_dir)
             except OSError as exc:
                 out.notes.append(f"could not copy Ray logs: {exc}")
+            clock.lap("Ray logs copied")
         if self.temp_root is not None:
             shutil.rmtree(self.temp_root, ignore_errors=True)
             self.temp_root = None
+            clock.lap("temp dir removed")
         return out

@@ -32,6 +32,7 @@ from harness.model.load_spec import LoadSpec
 from harness.procs.ledger import ProcessLedger
 from harness.pythonpath import python_path
 from harness.slo.causes import log_cause
+from locustfiles.load_gate import GATE_ENV
 
 LOCUSTFILE = PROJECT_ROOT / "locustfiles" / "harness_locust.py"
 
@@ -68,8 +69,7 @@ class LoadProcess:
         cluster_workers: ClusterWorkers | None = None,
         master_host: str = "127.0.0.1",
     ):
-        if not target_url.startswith("http://127.0.0.1:"):
-            raise LoadError(f"load goes to loopback only, not {target_url}")
+        _check_loopback(target_url)
         self.run_dir = run_dir
         self.spec = spec
         self.target_url = target_url
@@ -90,6 +90,7 @@ class LoadProcess:
         self.master_port = _free_port() if spec.workers > 1 or cluster_workers is not None else 0
         self._finished = False
         self._procs: list[_Proc] = []
+        self._gate: Any = None  # a prestarted process's stdin, until its go
 
     @property
     def process(self) -> subprocess.Popen[bytes] | None:
@@ -147,7 +148,7 @@ class LoadProcess:
             "timeline_dir": str(self.timeline_dir),
         }
 
-    def start(self) -> None:
+    def _env(self) -> dict[str, str]:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.timeline_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.output_dir / "load_config.json"
@@ -157,6 +158,29 @@ class LoadProcess:
         # A user class ("pkg.module:MyUser") imports from the scenario's folder, the working
         # folder or the user's PYTHONPATH, every entry absolute (Locust runs in PROJECT_ROOT).
         env["PYTHONPATH"] = python_path()
+        return env
+
+    @property
+    def can_prestart(self) -> bool:
+        """One load process on this machine: it can start ahead and wait for its go."""
+        return self.spec.workers == 1 and self.cluster_workers is None
+
+    def prestart(self) -> None:
+        """Start the load process now, to wait for start()'s go: its interpreter and Locust's
+        import (about 0.5 s) overlap the wait for the app; its load starts only at the go."""
+        if not self.can_prestart or self._procs:
+            return
+        self._spawn("locust", "standalone", {**self._env(), GATE_ENV: "1"}, gated=True)
+
+    def start(self, target_url: str | None = None) -> None:
+        """Start sending (target_url: where, when it changed since construction, e.g. a fault proxy)."""
+        if target_url is not None:
+            _check_loopback(target_url)
+            self.target_url = target_url
+        if self._gate is not None:  # prestarted: the go is where to send
+            self._release_gate(self.target_url)
+            return
+        env = self._env()
         if self.cluster_workers is not None:
             self._spawn("locust", "master", env)
             try:
@@ -175,16 +199,31 @@ class LoadProcess:
         for k in range(1, self.spec.workers + 1):
             self._spawn(f"worker-{k}", "worker", {**env, "HARNESS_LOAD_WORKER": str(k)})
 
-    def _spawn(self, name: str, role: str, env: dict[str, str]) -> None:
+    def _spawn(self, name: str, role: str, env: dict[str, str], gated: bool = False) -> None:
         log_path = self.output_dir / f"{name}.log"
         log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         # Own session: a Ctrl-C at the terminal reaches the harness, which stops load in order.
+        # stdin: a pipe (the gate's go, or nothing): never the harness's terminal.
         popen = subprocess.Popen(
-            self.command(role), stdout=log, stderr=subprocess.STDOUT,
+            self.command(role), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
             env={**env, "HARNESS_LOAD_ROLE": role}, cwd=PROJECT_ROOT, start_new_session=True,
         )
         self._procs.append(_Proc(name=name, popen=popen, log_path=log_path, log=log))
         self.ledger.add(psutil.Process(popen.pid))
+        if gated:
+            self._gate = popen.stdin
+        else:
+            popen.stdin.close()
+
+    def _release_gate(self, go: str) -> None:
+        """Hand the prestarted process its go (where to send; "": quit without sending)."""
+        gate, self._gate = self._gate, None
+        try:
+            if go:
+                gate.write(go.encode() + b"\n")
+            gate.close()
+        except OSError:  # it exited already: wait_started() reports how
+            pass
 
     def wait_started(self, timeout_s: float) -> None:
         """Wait for the first record; raise LoadError if a process dies or all stay silent."""
@@ -204,6 +243,16 @@ class LoadProcess:
 
     def poll(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+    def wait(self, timeout_s: float) -> int | None:
+        """Up to timeout_s for the load to end (poll(), without the pause after its exit)."""
+        if self.process is None:
+            time.sleep(timeout_s)
+            return None
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
 
     def log_tail(self, proc: _Proc | None = None, lines: int = 3) -> str:
         if proc is None and not self._procs:
@@ -229,6 +278,12 @@ class LoadProcess:
             if self.cluster_workers is not None:
                 self.cluster_workers.close()
             return None
+        if self._gate is not None:  # prestarted, never started: it quits at the closed gate
+            self._release_gate("")
+            try:
+                self._procs[0].popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # still importing, say: stopped below as any other
+                pass
         grace = grace_s if grace_s is not None else self.stop_timeout_s() + 5.0
         master = self._procs[0].popen
         if master.poll() is None:
@@ -323,6 +378,11 @@ def judge_reports(spec: LoadSpec, reports: list[dict[str, Any]], lost: int = 0) 
             f"{spec.max_in_flight}; worst lag {lag:.0f} ms); allowed: {spec.max_dropped}"
         )
     return None
+
+
+def _check_loopback(url: str) -> None:
+    if not url.startswith("http://127.0.0.1:"):
+        raise LoadError(f"load goes to loopback only, not {url}")
 
 
 def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:

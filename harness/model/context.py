@@ -88,6 +88,8 @@ class RunArtifacts:
     chaos_results: list[dict[str, Any]] | None = None
     # Where the wait for the app went: Serve's start, the deploy, the polls (runner; bench.run_vs_script).
     app_ready_steps: dict[str, Any] | None = None
+    # Where teardown went, seconds per step (runner, the cluster's lease; bench.run_vs_script).
+    teardown_steps: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """summary.json's `artifacts`: the fields that were set."""

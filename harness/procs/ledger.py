@@ -68,6 +68,18 @@ def live_process(pid: int, create_time: float) -> psutil.Process | None:
         return None
 
 
+# Ray's node agents outlive their raylet and ignore SIGTERM (seen in every run's teardown
+# here): SIGTERM then the grace cost every teardown the whole grace.
+IGNORES_SIGTERM = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+
+
+def _ignores_sigterm(proc: psutil.Process) -> bool:
+    try:
+        return proc.name().startswith(IGNORES_SIGTERM)
+    except psutil.Error:
+        return False
+
+
 def kill_processes(entries: Iterable[OwnedProcess], grace_s: float = 2.0) -> list[OwnedProcess]:
     """SIGTERM, then SIGKILL, every entry still alive as recorded; returns those hit.
 
@@ -88,13 +100,14 @@ def kill_processes(entries: Iterable[OwnedProcess], grace_s: float = 2.0) -> lis
     procs = [proc for _, proc in victims.values()]
     for proc in procs:
         try:
-            proc.terminate()
+            # A process known to ignore SIGTERM is killed at once: the grace would only be waited out.
+            proc.kill() if _ignores_sigterm(proc) else proc.terminate()
         except psutil.NoSuchProcess:
             pass
     _, still = psutil.wait_procs(procs, timeout=grace_s)
     for proc in still:
         try:
-            proc.kill()  # DashboardAgent and RuntimeEnvAgent ignore SIGTERM
+            proc.kill()
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(still, timeout=grace_s)

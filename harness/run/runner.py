@@ -240,15 +240,19 @@ class Runner:
             serve_started = time.time() - since
             previous_deleted = 0.0
             if self.lease.shared:  # the previous run on this cluster left its deletion running
-                previous_deleted = app_deploy.wait_deleted(self._app_names())
+                # The cluster is the suite's own: a finished built-in app need not stop gracefully.
+                previous_deleted = app_deploy.wait_deleted(self._app_names(), end_idle_builtin=True)
             ctx.http_port = app_deploy.serve_http_port(client, wanted_port)
-            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config)
+            # A cluster the harness started (the run's own, a suite's shared one): the built-in app is
+            # built here, as serve.run builds it; on a cluster it did not start every app is a config file's.
+            ctx.artifacts.serve_config = app_deploy.deploy(client, serve_config, from_driver=ctx.cluster.owned)
             deploy_sent = time.time() - since
             ctx.artifacts.serve_config_notes = serve_config.notes
             for note in serve_config.notes:
                 ctx.console.print(f"[yellow]{serve_config.source}: {note}[/]", highlight=False, soft_wrap=True)
             # Every request's path is absolute (its app's route prefix included): load goes to the root.
             ctx.app_url = f"http://127.0.0.1:{ctx.http_port}"
+            self._prestart_load()
             trace = app_deploy.ReadyTrace()
             waited = app_deploy.wait_ready(serve_config, ctx.app_url, app.ready_timeout_s, trace, since=since)
             # Where the wait for the app went (seconds since Serve's start was asked for).
@@ -278,6 +282,23 @@ class Runner:
             self._check_slo_subjects(sorted(names))
         ctx.timeline.phase("app_deploy", "end", ready_after_s=round(waited, 3))
         self.outcome.timings["app_ready_s"] = round(time.monotonic() - t0, 3)
+
+    def _new_load(self, target_url: str, workers: ClusterWorkers | None) -> LoadProcess:
+        ctx, scenario = self.ctx, self.scenario
+        return LoadProcess(
+            run_dir=ctx.run_dir, spec=scenario.load, target_url=target_url, duration_s=scenario.duration_s,
+            seed=scenario.seed, ledger=ctx.ledger, requests=resolve_requests(scenario), cluster_workers=workers,
+        )
+
+    def _prestart_load(self) -> None:
+        """One load process on this machine: start it now, to import Locust while the app becomes
+        ready; it sends nothing before _run_load's go (the load window is the same)."""
+        if self.scenario.load is None or self.scenario.load.placement == "cluster":
+            return
+        load = self._new_load(self.ctx.app_url, None)
+        if load.can_prestart:
+            self._load = load
+            load.prestart()
 
     def _node_proxies_wanted(self) -> bool:
         """Load workers on the cluster's nodes that send to their own node's proxy, on a cluster this
@@ -333,12 +354,10 @@ class Runner:
         t0 = time.monotonic()
         self._start_components()
         workers = self._cluster_workers()
-        self._load = LoadProcess(
-            run_dir=ctx.run_dir, spec=scenario.load, target_url=ctx.load_url, duration_s=scenario.duration_s,
-            seed=scenario.seed, ledger=ctx.ledger, requests=resolve_requests(scenario), cluster_workers=workers,
-        )
+        if self._load is None:  # not prestarted (_prestart_load)
+            self._load = self._new_load(ctx.load_url, workers)
         try:
-            self._load.start()
+            self._load.start(ctx.load_url)
             self._load.wait_started(scenario.load.start_timeout_s)
         except LoadError as exc:
             raise InfraError("load", str(exc)) from exc
@@ -360,7 +379,7 @@ class Runner:
             except AbortRun as exc:  # fail-fast: an SLO surely failed; stop the load, judge as usual
                 self._abort(exc)
                 break
-            time.sleep(TICK_S)
+            self._load.wait(TICK_S)  # a tick's pause, cut short when Locust exits
         if self.aborted is not None:
             self._load.stop()
         ctx.load_ended_at = time.time()
@@ -450,11 +469,13 @@ class Runner:
             # on it waits for it before its deploy (app_deploy.wait_deleted).
             _leave_existing_cluster(self._app_names(), ctx.artifacts.serve_was_running is not False,
                                     wait=not self.lease.shared)
+        t_released = time.monotonic()
         released = self.lease.release(self._site(), failed=self.outcome.error is not None,
                                       keep_logs=self.outcome.error_kind != "disk_full")  # keep room for results
         if released.killed:
             ctx.timeline.emit(Teardown, killed_after_shutdown=released.killed)
         self.outcome.notes.extend(released.notes)
+        ctx.artifacts.teardown_steps = {"load and components stop": round(t_released - t0, 3), **released.steps}
         if ctx.cluster is None:
             # Interrupted before the cluster handle existed: sweep what was started anyway.
             ctx.ledger.snapshot_descendants()
@@ -585,6 +606,8 @@ def _leave_existing_cluster(app_names: list[str], serve_was_running: bool, wait:
         from ray import serve
 
         if serve_was_running:
+            if not wait:  # a suite's shared cluster: the next run ends the built-in app's replicas
+                app_deploy.note_idle_builtin(app_names)
             for app_name in app_names:
                 serve.delete(app_name, _blocking=False)
             if wait:

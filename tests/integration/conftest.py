@@ -106,8 +106,18 @@ def unrelated_cluster() -> Iterator[UnrelatedCluster]:
         return parent.children(recursive=True) if {"gcs_server", "raylet"} <= names else []
 
     wait_for(started, 60, "the unrelated ray cluster")
-    time.sleep(1)  # let the node's agents start so they are recorded as members too
-    members = parent.children(recursive=True)
+
+    def with_agents() -> list[psutil.Process]:  # the node's agents are recorded as members too
+        members = parent.children(recursive=True)
+        names = set()
+        for member in members:
+            try:
+                names.add(member.name())
+            except psutil.Error:
+                pass
+        return members if {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= names else []
+
+    members = wait_for(with_agents, 30, "the unrelated cluster's node agents")
     try:
         yield UnrelatedCluster(f"127.0.0.1:{port}", process, members, auth_env)
     finally:

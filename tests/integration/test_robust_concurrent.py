@@ -56,7 +56,10 @@ def scene(tmp_path_factory: pytest.TempPathFactory, unrelated_cluster: Unrelated
         os.kill(entry.reaper_pid, signal.SIGKILL)
         dead.kill(signal.SIGKILL)
         dead.wait(10)
-        time.sleep(1.5)  # the raylets and GCS die with the driver; what is left now stays
+        # The raylets and the GCS die with the driver (awaited, up to 10 s); what is left then stays.
+        deadline = time.monotonic() + 10
+        while any(e.name in ("gcs_server", "raylet") for e in alive(owned)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         leftovers = alive(owned)
 
         passing = HarnessRun(work, "passing")

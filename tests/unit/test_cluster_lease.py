@@ -53,7 +53,8 @@ def site(tmp_path: Path) -> LeaseSite:
 def stopped(monkeypatch: pytest.MonkeyPatch) -> list[ClusterHandle]:
     calls: list[ClusterHandle] = []
 
-    def stop(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0) -> list[str]:
+    def stop(handle: ClusterHandle, ledger: ProcessLedger, timeout_s: float = 10.0,
+             steps: dict[str, float] | None = None) -> list[str]:
         calls.append(handle)
         return ["raylet(1)"] if handle.owned else []
 

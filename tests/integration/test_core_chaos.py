@@ -30,17 +30,18 @@ SCRIPT = str(ROOT / "configs" / "scripts" / "chaos_release_style.py")
 FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 500}
 
 
-def core_scenario(name: str, script_args: list[str], faults: list[dict], slos: list[dict], **extra: Any) -> dict:
+def core_scenario(name: str, script_args: list[str], faults: list[dict], slos: list[dict], workers: int = 2,
+                  **extra: Any) -> dict:
     return {
         "name": name, "seed": 3, "duration_s": 60, "cooldown_s": 3, "timeout_s": 200, "app": "none",
         "cluster": {"nodes": [
             {"name": "head", "num_cpus": 2, "object_store_mb": 100},
-            {"name": "worker-1", "num_cpus": 1, "object_store_mb": 100},
-            {"name": "worker-2", "num_cpus": 1, "object_store_mb": 100},
+            *({"name": f"worker-{i}", "num_cpus": 1, "object_store_mb": 100} for i in range(1, workers + 1)),
         ], "system_config": FAST_HEALTH},
         "workloads": [{"type": "script", "name": "release", "path": SCRIPT, "args": script_args, "timeout_s": 120},
                       *extra.pop("workloads", [])],
-        "chaos": {"resource_killer": True, "keep_workers_alive": 1, "faults": faults},
+        # One worker kept alive, one to kill; with a single worker, none kept (its fault never fires anyway).
+        "chaos": {"resource_killer": True, "keep_workers_alive": workers - 1, "faults": faults},
         "slos": slos, **extra,
     }
 
@@ -129,7 +130,7 @@ def test_a_script_that_never_starts_the_killer_fails_with_the_reason(tmp_path: P
         "core_no_killer", ["--tasks-per-cpu", "1", "--task-s", "0.1", "--never-start-killer"],
         faults=[{"fault": "terminate_node", "schedule": {"at_s": [1]}}],
         slos=[{"name": "script passed", "check": "exit_code(release) == 0"}],
-        cooldown_s=0,
+        cooldown_s=0, workers=1,  # the killer never starts: one worker is a valid target enough
     )
     outcome, summary, run_dir = run(tmp_path, data)
     assert summary["status"] == "failed" and outcome.exit_code == 1

@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.robust_support import HarnessRun, junit_errors, kill_leftovers, wait_for
+from tests.integration.robust_support import (
+    HEAD_ONLY,
+    HarnessRun,
+    junit_errors,
+    kill_leftovers,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
+# HEAD_ONLY: the parts killed or filled here are the load, the head's gcs_server, the app
+# and the results disk; none needs short.yaml's second node.
 
 
 def _assert_infra_error(run: HarnessRun, code: int, kind: str, fragment: str, run_dir: Path | None = None) -> dict:
@@ -39,7 +47,7 @@ def _finish(run: HarnessRun, timeout_s: float = 120) -> int:
     ("gcs_server", "cluster_lost", "the head node's gcs_server"),  # the driver's cluster
 ], ids=["locust-dies", "cluster-lost"])
 def test_a_part_killed_mid_run(tmp_path: Path, victim: str, kind: str, cause: str) -> None:
-    run = HarnessRun(tmp_path, kind, "duration_s=30")
+    run = HarnessRun(tmp_path, kind, "duration_s=30", HEAD_ONLY)
     wait_for(run.load_started, 120, "load to start")
     run.child_named(victim).kill()
     code = _finish(run)
@@ -49,7 +57,7 @@ def test_a_part_killed_mid_run(tmp_path: Path, victim: str, kind: str, cause: st
 
 
 def test_app_never_ready(tmp_path: Path) -> None:
-    run = HarnessRun(tmp_path, "notready", "app.builtin.startup_delay_s=60", "app.ready_timeout_s=4")
+    run = HarnessRun(tmp_path, "notready", "app.builtin.startup_delay_s=60", "app.ready_timeout_s=4", HEAD_ONLY)
     code = _finish(run)
     summary = _assert_infra_error(run, code, "app_not_ready", "not ready after 4s")
     assert summary["verdicts"] == [] or all(not v["passed"] for v in summary["verdicts"])
@@ -89,7 +97,7 @@ def _fill(folder: Path) -> None:
 def test_disk_fills_mid_run(tmp_path: Path, small_disk: Path) -> None:
     fallback_root = tmp_path / "tmp"
     fallback_root.mkdir()
-    run = HarnessRun(tmp_path, "disk", "duration_s=30", results=small_disk,
+    run = HarnessRun(tmp_path, "disk", "duration_s=30", HEAD_ONLY, results=small_disk,
                      env={"TMPDIR": str(fallback_root)})
     wait_for(run.load_started, 120, "load to start")
     _fill(small_disk)

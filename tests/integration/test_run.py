@@ -132,7 +132,9 @@ def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluste
 def test_sigint_mid_load_writes_results_and_leaves_nothing(tmp_path, unrelated_cluster):
     results = tmp_path / "results"
     cmd = [sys.executable, "-m", "harness", "run", str(SMOKE), "--results", str(results),
-           "--set", "duration_s=120"]
+           "--set", "duration_s=120",
+           # The head alone: what is under test is the interrupt, not the smoke cluster's shape.
+           "--set", "cluster.nodes=[{name: head, num_cpus: 2, object_store_mb: 100}]"]
     env = ray_env(tmp_path)
     env.pop("RAY_TMPDIR")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

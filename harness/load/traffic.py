@@ -291,7 +291,7 @@ def slo_problems(scenario: Scenario) -> list[tuple[str, str]]:
 
 REPLICA_METRICS = frozenset({
     "time_to_replicas", "time_to_target", "scale_down_time", "max_replicas", "min_replicas",
-    "direction_changes", "replica_start_time", "replica_recovery_time", "decision_to_running",
+    "direction_changes", "replica_start_time", "replica_recovery_time", "replica_outage", "decision_to_running",
 })
 
 

@@ -204,7 +204,7 @@ _METRIC_CHARTS = {
     **dict.fromkeys(("success_ratio", "error_ratio", "shed_ratio", "errors", "shed", "dropped",
                      "failed_requests", "retries", "requests"), ("errors", False)),
     **dict.fromkeys(("min_replicas", "max_replicas"), ("replicas", True)),
-    **dict.fromkeys(("time_to_replicas", "scale_down_time", "time_to_target", "replica_recovery_time",
+    **dict.fromkeys(("time_to_replicas", "scale_down_time", "time_to_target", "replica_recovery_time", "replica_outage",
                      "replica_start_time", "direction_changes"), ("replicas", False)),
     "max_nodes": ("node_types", True),
     **dict.fromkeys(("time_to_nodes", "node_scale_down_time", "unmet_demand_time"), ("node_types", False)),

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 SERVE_TARGETS = ("replica", "proxy", "controller", "network")
 # Metrics outside harness.slo.requests and harness.slo.autoscaling_metrics (replicas) that still
 # read requests or replicas.
-SERVE_METRIC_NAMES = frozenset({"recovery_time", "time_to_success", "failed_requests", "replica_recovery_time"})
+SERVE_METRIC_NAMES = frozenset({"recovery_time", "time_to_success", "failed_requests", "replica_recovery_time",
+                                "replica_outage"})
 SERVE_METRIC_MODULES = frozenset({"harness.slo.requests", "harness.slo.autoscaling_metrics"})
 # The window a workload-only run's drive spans (harness.run.runner), from start to the last result.
 # (The ResourceKiller's implicit verdict lives with the others in harness.slo.implicit.)

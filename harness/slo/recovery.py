@@ -8,6 +8,10 @@ that starts when the fault does and leaves time to recover, e.g. `fault-1 + 30s`
     replica_recovery_time(Echo) < 30s    from the window's start until running replicas
                                          are back to their level before it (its target,
                                          or N with `(Echo, N)`); 0 if they never dropped
+    replica_outage(Echo) < 20s           the longest stretch of the window with fewer
+                                         running replicas than that level, each drop
+                                         timed on its own (one open at the window's end
+                                         counts up to it); 0 if they never dropped
     failed_requests <= 20                requests that failed (error, timeout, connection
                                          error; not shed) in the window: a budget
     resource_recovery_time(CPU) < 30s    from the window's start until the available
@@ -71,6 +75,18 @@ def time_back(points: list[series.Point], window: Window, level: float) -> tuple
     return (NEVER, dropped) if back is None else (back - window.start, dropped)
 
 
+def replica_level(timeline: Timeline, window: Window, deployment: str, wanted: int | None,
+                  running: list[series.Point]) -> tuple[float | None, str]:
+    """The running-replica level a window is judged against, and where it came from: N when
+    given, else the deployment's target before the window, else what ran before it."""
+    if wanted is not None:
+        return float(wanted), "given"
+    target = series.value_before(series.deployment_series(timeline, deployment, "target"), window.start)
+    if target is not None:
+        return target, "target before the window"
+    return series.value_before(running, window.start), "running before the window"
+
+
 @metric("replica_recovery_time", sampled=True, kind=SECONDS, subject="deployment")
 def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     deployment, wanted = deployment_args("replica_recovery_time", args, "N")
@@ -78,15 +94,9 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
     seen = series.within(running, window)
     if not seen:
         return no_samples(deployment)
-    source = "given"
-    if wanted is None:
-        target = series.value_before(series.deployment_series(timeline, deployment, "target"), window.start)
-        before = series.value_before(running, window.start)
-        level, source = (target, "target before the window") if target is not None else (before, "running before the window")
-        if level is None:
-            return Measurement(value=None, unit="s", inputs={"why": f"no sample of {deployment!r} before the window"})
-    else:
-        level = float(wanted)
+    level, source = replica_level(timeline, window, deployment, wanted, running)
+    if level is None:
+        return Measurement(value=None, unit="s", inputs={"why": f"no sample of {deployment!r} before the window"})
     value, dropped = time_back(running, window, level)
     inputs = {
         "deployment": deployment, "level": level, "level_from": source,
@@ -96,6 +106,55 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
     if math.isinf(value):
         inputs["why"] = f"{deployment} stayed below {level:g} running replicas (lowest {min(v for _, v in seen):g})"
     return Measurement(value=value, unit="s", inputs=inputs)
+
+
+def outages(points: list[series.Point], window: Window, level: float) -> list[tuple[float, float, bool]]:
+    """(start, end, still open at the window's end) of each stretch of the step series below
+    `level` within the window; one open at the window's end is cut there."""
+    found: list[tuple[float, float, bool]] = []
+    before = series.value_before(points, window.start)
+    start = window.start if before is not None and before < level - RESOURCE_SLACK else None
+    for t, value in series.within(points, window):
+        if value < level - RESOURCE_SLACK and start is None:
+            start = t
+        elif value >= level - RESOURCE_SLACK and start is not None:
+            found.append((start, t, False))
+            start = None
+    if start is not None:
+        found.append((start, window.end, True))
+    return found
+
+
+@metric("replica_outage", sampled=True, kind=SECONDS, subject="deployment")
+def replica_outage(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
+    """The longest stretch of the window with fewer running replicas than their level.
+
+    Each drop is judged on its own, from when it was seen to when the level was back, so a
+    fault late in the window is not charged for the time before it (replica_recovery_time
+    counts from the window's start). An outage still open at the window's end counts up to
+    that end: at least that long, so a bound it already passed fails."""
+    deployment, wanted = deployment_args("replica_outage", args, "N")
+    running = series.deployment_series(timeline, deployment, "running")
+    if not series.within(running, window):
+        return no_samples(deployment)
+    level, source = replica_level(timeline, window, deployment, wanted, running)
+    if level is None:  # a window from the first sample on (`load`): the first target seen in it
+        targets = series.within(series.deployment_series(timeline, deployment, "target"), window)
+        level, source = (targets[0][1], "first target in the window") if targets else (None, "")
+    if level is None:
+        return Measurement(value=None, unit="s", inputs={"why": f"no target of {deployment!r} sampled"})
+    stretches = outages(running, window, level)
+    longest = max(stretches, key=lambda o: o[1] - o[0], default=None)
+    inputs: dict = {
+        "deployment": deployment, "level": level, "level_from": source,
+        "outages": [[round(a - window.start, 3), round(b - window.start, 3)] for a, b, _ in stretches],
+    }
+    if longest is None:
+        return Measurement(value=0.0, unit="s", inputs=inputs)
+    if longest[2]:
+        inputs["why"] = (f"{deployment} was still below {level:g} running replicas at the window's end "
+                         f"(counted to the end: at least {longest[1] - longest[0]:.1f}s)")
+    return Measurement(value=longest[1] - longest[0], unit="s", inputs=inputs)
 
 
 @metric("resource_recovery_time", sampled=True, kind=SECONDS)

@@ -50,7 +50,7 @@ EXPECTED: dict[str, str | None] = {
     "burst-without-shedding": "shed fast",
     "mix-slow-predict": "p(90) < 500ms for predict",
     "idle-nodes-kept": "A100 nodes scale back down",
-    "chaos-slow-replica-start": "replicas recover after the first fault",
+    "chaos-slow-replica-start": "replicas come back after each fault",
 }
 BASELINE_FROM = {"latency-regression": "good-overload", "latency-plus-15": "good-latency"}
 

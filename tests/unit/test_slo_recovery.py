@@ -92,3 +92,39 @@ def test_resource_needs_a_sample_before_the_window():
     assert verdict.measured == 0  # GPU absent means 0 before and after: never dropped
     verdict = judge("resource_recovery_time(CPU) < 5s", "before fault-1", CPU)
     assert not verdict.passed and "no sample of available CPU before the window" in verdict.message
+
+
+# Two drops: 21-27 s (6 s), then 44-46 s (2 s). Level 2 (the target).
+TWO_DROPS = samples([(10, 2, 2), (19, 2, 2), (21, 1, 2), (24, 1, 2), (27, 2, 2), (40, 2, 2), (44, 1, 2),
+                     (46, 2, 2), (49, 2, 2)])
+
+
+def test_replica_outage_times_each_drop_on_its_own():
+    verdict = judge("replica_outage(Echo) < 10s", "load", TWO_DROPS)
+    assert verdict.passed and verdict.measured == pytest.approx(6.0)
+    assert verdict.inputs["outages"] == [[21.0, 27.0], [44.0, 46.0]] and verdict.inputs["level"] == 2
+    # replica_recovery_time over the same window counts from its start: 27 s.
+    assert judge("replica_recovery_time(Echo, 2) < 10s", "load", TWO_DROPS).measured == pytest.approx(27.0)
+
+
+def test_a_late_drop_does_not_charge_the_time_before_it():
+    """The flake it exists for: a fault late in the window whose replica is back 2 s later."""
+    late = samples([(10, 2, 2), (19, 2, 2), (40, 2, 2), (44, 1, 2), (46, 2, 2), (49, 2, 2)])
+    assert judge("replica_outage(Echo) < 10s", "fault-1 + 27s", late).measured == pytest.approx(2.0)
+    assert judge("replica_recovery_time(Echo) < 10s", "fault-1 + 27s", late).measured == pytest.approx(26.0)
+
+
+def test_an_outage_open_at_the_window_end_counts_up_to_it():
+    stuck = samples([(10, 2, 2), (19, 2, 2), (30, 1, 2), (45, 1, 2), (49, 1, 2)])
+    long_open = judge("replica_outage(Echo) < 10s", "load", stuck)  # load ends at 50 s: 20 s down
+    assert not long_open.passed and long_open.measured == pytest.approx(20.0)
+    assert "still below 2 running replicas at the window's end" in long_open.message
+    # Open but shorter than the bound so far: what was seen is all a run can say.
+    short_open = samples([(10, 2, 2), (19, 2, 2), (48, 1, 2), (49, 1, 2)])
+    assert judge("replica_outage(Echo) < 10s", "load", short_open).measured == pytest.approx(2.0)
+
+
+def test_replica_outage_zero_without_drops_and_below_from_the_start():
+    assert judge("replica_outage(Echo) <= 0s", "load", samples([(10, 2, 2), (30, 2, 2)])).measured == 0
+    below = samples([(0, 1, 2), (5, 1, 2), (8, 2, 2), (30, 2, 2)])
+    assert judge("replica_outage(Echo, 2) < 10s", "load", below).measured == pytest.approx(8.0)

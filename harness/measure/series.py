@@ -113,6 +113,24 @@ def settled_since(conditions: Sequence[tuple[list[Point], Callable[[float], bool
     return settled
 
 
+def stretches_below(points: list[Point], window: Window, level: float) -> list[tuple[float, float, bool]]:
+    """(start, end, still open at the window's end) of each stretch of the step series below
+    `level` within the window (below it from the window's start if the value before it was);
+    one open at the window's end is cut there."""
+    found: list[tuple[float, float, bool]] = []
+    before = value_before(points, window.start)
+    start = window.start if before is not None and before < level else None
+    for t, value in within(points, window):
+        if value < level and start is None:
+            start = t
+        elif value >= level and start is not None:
+            found.append((start, t, False))
+            start = None
+    if start is not None:
+        found.append((start, window.end, True))
+    return found
+
+
 def direction_changes(points: list[Point]) -> tuple[int, list[Point]]:
     """How often a series turns from rising to falling or back, and the points where it moved."""
     moves: list[Point] = []

@@ -108,23 +108,6 @@ def replica_recovery_time(timeline: Timeline, window: Window, args: list[str]) -
     return Measurement(value=value, unit="s", inputs=inputs)
 
 
-def outages(points: list[series.Point], window: Window, level: float) -> list[tuple[float, float, bool]]:
-    """(start, end, still open at the window's end) of each stretch of the step series below
-    `level` within the window; one open at the window's end is cut there."""
-    found: list[tuple[float, float, bool]] = []
-    before = series.value_before(points, window.start)
-    start = window.start if before is not None and before < level - RESOURCE_SLACK else None
-    for t, value in series.within(points, window):
-        if value < level - RESOURCE_SLACK and start is None:
-            start = t
-        elif value >= level - RESOURCE_SLACK and start is not None:
-            found.append((start, t, False))
-            start = None
-    if start is not None:
-        found.append((start, window.end, True))
-    return found
-
-
 @metric("replica_outage", sampled=True, kind=SECONDS, subject="deployment")
 def replica_outage(timeline: Timeline, window: Window, args: list[str]) -> Measurement:
     """The longest stretch of the window with fewer running replicas than their level.
@@ -143,7 +126,7 @@ def replica_outage(timeline: Timeline, window: Window, args: list[str]) -> Measu
         level, source = (targets[0][1], "first target in the window") if targets else (None, "")
     if level is None:
         return Measurement(value=None, unit="s", inputs={"why": f"no target of {deployment!r} sampled"})
-    stretches = outages(running, window, level)
+    stretches = series.stretches_below(running, window, level - RESOURCE_SLACK)
     longest = max(stretches, key=lambda o: o[1] - o[0], default=None)
     inputs: dict = {
         "deployment": deployment, "level": level, "level_from": source,

@@ -51,13 +51,17 @@ prometheus: ## Debian's prometheus and pushgateway for the observability tests (
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 prometheus prometheus-pushgateway; \
 	  else echo "warning: prometheus or prometheus-pushgateway missing and not root: their tests will be skipped"; fi; }
 
-# Two passes: the unit tests with the integration tests that start no Ray cluster (marked
-# no_cluster: real Locust against a local server, a browser) on every core, then the ones
-# that start clusters, one at a time. The `slow` ones (long runs that another shipped check
-# also proves: README, "Two commands") run with `make slow`, not here.
-test: lint chromium prometheus ## the project's own tests: lint, unit + no-cluster (parallel), cluster tests (serial), not the slow ones
-	$(BIN)/pytest tests/unit tests/integration -m "not integration or no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
-	$(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
+# First the integration tests that start no Ray cluster (marked no_cluster: real Locust
+# against a local server, a browser) on every core; then the ones that start clusters, one
+# at a time, with the unit tests beside them at the lowest CPU priority (tools/beside.py:
+# a cluster test keeps about one core busy, the unit tests take what it leaves idle and are
+# done long before it). The `slow` ones (long runs that another shipped check also proves:
+# README, "Two commands") run with `make slow`, not here.
+test: lint chromium prometheus ## the project's own tests: lint, no-cluster tests (parallel), cluster tests (serial) with the unit tests beside them, not the slow ones
+	$(BIN)/pytest tests/integration -m "no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python tools/beside.py --log results/unit-pass.log \
+	  -- $(BIN)/pytest tests/unit -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS) \
+	  -- $(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
 
 slow: $(STAMP) ## the long cluster tests `make test` leaves out (node autoscaling with cloud_api_lag, bisect end to end), about 2.5 min
 	$(BIN)/pytest tests/integration -m slow -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -85,7 +85,9 @@ class UnrelatedCluster:
         return [p for p in self.members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-@pytest.fixture(scope="module")
+# Session-wide: test_robust_concurrent and test_run both need one beside their runs (one
+# start less; idle, it costs little CPU), and each run must leave it alone.
+@pytest.fixture(scope="session")
 def unrelated_cluster() -> Iterator[UnrelatedCluster]:
     tmp_root = Path(tempfile.mkdtemp(prefix="rh-other-", dir="/tmp"))
     port = free_port()

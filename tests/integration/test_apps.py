@@ -68,7 +68,7 @@ slos:
 USER_CLASS = f"""
 name: apps-user-class-test
 seed: 5
-duration_s: 6
+duration_s: 4  # 80 scheduled sends at 20/s: `requests >= 60` with room
 timeout_s: 150
 {CLUSTER}
 app: {{config: {ROOT}/configs/apps/serve_config.yaml}}

@@ -65,8 +65,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory, unrelated_cluster: Unrelated
             time.sleep(0.1)
         leftovers = alive(owned)
 
-        passing = HarnessRun(work, "passing", HEAD_ONLY)
-        failing = HarnessRun(work, "failing", HEAD_ONLY, "slos.1.check=requests >= 1000000")
+        # 4 s of load (short.yaml has 8): ~19 req/s clear `requests >= 20` five times over.
+        passing = HarnessRun(work, "passing", HEAD_ONLY, "duration_s=4")
+        failing = HarnessRun(work, "failing", HEAD_ONLY, "duration_s=4", "slos.1.check=requests >= 1000000")
         codes = (passing.wait(180), failing.wait(180))
         cleanup += passing.recorded() + failing.recorded()
         yield Scene(entry, leftovers, unrelated_cluster, passing, failing, codes)

@@ -57,9 +57,9 @@ def test_a_part_killed_mid_run(tmp_path: Path, victim: str, kind: str, cause: st
 
 
 def test_app_never_ready(tmp_path: Path) -> None:
-    run = HarnessRun(tmp_path, "notready", "app.builtin.startup_delay_s=60", "app.ready_timeout_s=4", HEAD_ONLY)
+    run = HarnessRun(tmp_path, "notready", "app.builtin.startup_delay_s=60", "app.ready_timeout_s=2", HEAD_ONLY)
     code = _finish(run)
-    summary = _assert_infra_error(run, code, "app_not_ready", "not ready after 4s")
+    summary = _assert_infra_error(run, code, "app_not_ready", "not ready after 2s")
     assert summary["verdicts"] == [] or all(not v["passed"] for v in summary["verdicts"])
 
 

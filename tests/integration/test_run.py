@@ -33,7 +33,7 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     results = tmp_path / "results"
     code = main([
         "run", str(SMOKE), "--results", str(results), "--seed", "7",
-        "--set", "duration_s=8",
+        "--set", "duration_s=5",  # 5 s of 4 users: ~300 requests, 10+ memory samples, 3 s after the first 2
         "--set", "slos.3={name: impossible latency, check: 'p(50) < 0.001ms'}",
         # Memory SLOs (issue 23): judged on the recorder's memory samples by role.
         "--set", "slos.4={name: replica memory flat, check: 'memory_growth(Echo) < 50%', window: 'after 2s of load'}",
@@ -96,7 +96,7 @@ def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluste
     """A user's app by import path, on a cluster the run did not start."""
     path = scenario_file(tmp_path, {
         "name": "user-app",
-        "duration_s": 5,
+        "duration_s": 3,  # ~60 req/s of smoke's 4 users: `requests >= 20` with room
         "cluster": {"address": unrelated_cluster.address},
         "app": {
             "name": "userapp",

@@ -223,17 +223,24 @@ def test_a_shared_cluster_that_does_not_start_leaves_the_run_its_own(tmp_path: P
                                    f"({error.__name__}: the shared cluster did not come up)"]
 
 
-@pytest.mark.parametrize("before", [None, "50000"])
-def test_the_monitor_port_is_set_for_the_head_start_only(monkeypatch: pytest.MonkeyPatch, before: str | None) -> None:
-    """Ray's autoscaler monitor reads its metrics port from the environment it inherits;
-    the default (44217) is one port for every cluster on the machine."""
-    if before is None:
-        monkeypatch.delenv(local_mod.MONITOR_PORT_ENV, raising=False)
-    else:
-        monkeypatch.setenv(local_mod.MONITOR_PORT_ENV, before)
-    with local_mod.monitor_port_env(41234):
-        assert os.environ[local_mod.MONITOR_PORT_ENV] == "41234"
-    assert os.environ.get(local_mod.MONITOR_PORT_ENV) == before
+def test_a_local_cluster_starts_no_autoscaler_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed local cluster has nothing to autoscale: its head is started without Ray's monitor."""
+    import ray
+    import ray.cluster_utils
+
+    seen: list[dict[str, Any]] = []
+
+    class Refused:
+        def __init__(self, initialize_head: bool, head_node_args: dict[str, Any]):
+            seen.append(head_node_args)
+            raise RuntimeError("no cluster in a unit test")
+
+    monkeypatch.setattr(ray.cluster_utils, "Cluster", Refused)
+    monkeypatch.setattr(ray, "init", ray.init)  # the failed start fences ray.init: undone after the test
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    with pytest.raises(ClusterStartError, match="no cluster in a unit test"):
+        local_mod.start_local_cluster(scenario().cluster, ProcessLedger("r", tmp_path / "owned.json"), tmp_path)
+    assert seen[0]["no_monitor"] is True and seen[0]["include_dashboard"] is False
 
 
 APP = {"builtin": {}, "deployments": [{"name": "Echo", "num_replicas": 1}]}

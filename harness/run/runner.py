@@ -147,7 +147,7 @@ class Runner:
         # teardown. A pool's shared cluster starts here, as a suite's setup, outside the run's clock;
         # a fresh one starts Serve for this run while its worker nodes join, as a run's own does.
         self._serve_port = 0
-        early = self._serve_starter(pool is not None)
+        early = self._serve_starter(for_pool=True) if pool is not None else None
         self.lease = lease_for(scenario, pool, share_cluster, on_connected=early.begin if early else None)
         if early is not None and not self.lease.shared:
             early.join(timeout_s=30)  # begun on a shared cluster that then failed: let it end first

@@ -36,7 +36,13 @@ FAKE_HARNESS = textwrap.dedent("""
     b = subprocess.Popen([sys.executable, "-c",
         "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', sys.argv[1]]); time.sleep(600)",
         stubborn])
-    time.sleep(2.5)  # the reaper observes descendants about every second
+    # b's own child started (awaited: on a busy machine it can take seconds), then time for the
+    # reaper, which observes descendants about every second, to see the whole family.
+    import psutil
+    deadline = time.monotonic() + 60
+    while not psutil.Process(b.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.5)
     ledger.snapshot_descendants()
     print(json.dumps({"reaper": watch.reaper_pid, "before": before.pid}), flush=True)
     if mode == "finish":

@@ -187,8 +187,17 @@ def main() -> int:
     ratio = h / s
     print(f"\ntime to verdict, median of {len(harness)} / {len(script)} runs: harness {h:.1f} s, "
           f"script {s:.1f} s, ratio {ratio:.2f} (target <= {TARGET}) {'OK' if ratio <= TARGET else 'OVER'}")
+    # Round by round (the two sides of one round ran back to back): how robust the median is.
+    by_round = {(r["round"], r["who"]): r["wall_s"] for r in rows if r["exit"] == 0}
+    rounds = sorted({r["round"] for r in rows})
+    print("ratio round by round: " + ", ".join(
+        f"{by_round[(n, 'harness')] / by_round[(n, 'script')]:.2f}" if (n, "harness") in by_round
+        and (n, "script") in by_round else "-" for n in rounds))
     base = [r for r in rows if r["who"] == "base" and r["exit"] == 0]
     if base:
+        print("base ratio round by round: " + ", ".join(
+            f"{by_round[(n, 'base')] / by_round[(n, 'script')]:.2f}" if (n, "base") in by_round
+            and (n, "script") in by_round else "-" for n in rounds))
         b = statistics.median(r["wall_s"] for r in base)
         print(f"base harness ({opts.base}): {b:.1f} s, ratio {b / s:.2f}")
     print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

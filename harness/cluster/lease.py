@@ -78,4 +78,5 @@ class ClusterLease(ABC):
 class LeasePool(Protocol):
     """A holder of shared clusters (harness.cluster.pool.ClusterPool)."""
 
-    def lease(self, scenario: Scenario, share: bool | None = None) -> ClusterLease: ...
+    def lease(self, scenario: Scenario, share: bool | None = None,
+              on_connected: Callable[[], None] | None = None) -> ClusterLease: ...

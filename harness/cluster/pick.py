@@ -4,6 +4,8 @@ lease's interface, each implementation its own module)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.cluster.autoscaling_cluster import AutoscalingLease
 from harness.cluster.existing import ExistingLease
 from harness.cluster.lease import ClusterLease, LeasePool
@@ -21,12 +23,14 @@ def own_lease(scenario: Scenario) -> ClusterLease:
     return LocalLease(spec, scenario.python_path)
 
 
-def lease_for(scenario: Scenario, pool: LeasePool | None = None, share: bool | None = None) -> ClusterLease:
+def lease_for(scenario: Scenario, pool: LeasePool | None = None, share: bool | None = None,
+              on_connected: Callable[[], None] | None = None) -> ClusterLease:
     """The lease a run of `scenario` stands on; with a pool, its shared cluster where allowed.
 
-    share: the suite entry's `reuse_cluster` (None: share unless the scenario destroys nodes).
+    share: the suite entry's `reuse_cluster` (None: share unless the scenario destroys nodes);
+    on_connected: for a pool that starts its shared cluster now (LeaseSite.on_connected).
     """
     if pool is not None:
-        return pool.lease(scenario, share)
+        return pool.lease(scenario, share, on_connected)
     return own_lease(scenario)
 

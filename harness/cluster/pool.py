@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -87,17 +88,20 @@ class ClusterPool:
     def handle(self) -> ClusterHandle | None:
         return None if self._lease is None else self._lease.handle
 
-    def lease(self, scenario: Scenario, share: bool | None = None) -> ClusterLease:
+    def lease(self, scenario: Scenario, share: bool | None = None,
+              on_connected: Callable[[], None] | None = None) -> ClusterLease:
         """A run's lease: on the shared cluster where the scenario may share it, else its own.
 
-        The shared cluster is started (or reused) now, before the run's clock starts; if
+        The shared cluster is started (or reused) now, before the run's clock starts; a fresh one
+        calls on_connected once the driver is connected, while its worker nodes join (the run
+        starts Serve's controller there meanwhile, as on a cluster of its own). If
         it does not start, for whatever reason (a harness bug included), the run gets a
         cluster of its own, which reports its own error as the run's (exit 3), never an
         exception out of the suite.
         """
         if may_share(scenario, share):
             try:
-                return PoolLease(self, self.acquire(scenario))
+                return PoolLease(self, self.acquire(scenario, on_connected))
             except Exception as exc:  # noqa: BLE001 - the run's own lease reports what is wrong
                 reason = f"{scenario.name}: shared cluster not used ({type(exc).__name__}: {exc})"
                 self.start_failures.append(reason)
@@ -107,7 +111,7 @@ class ClusterPool:
             self.release()  # one cluster at a time on this machine
         return own_lease(scenario)
 
-    def acquire(self, scenario: Scenario) -> ClusterHandle:
+    def acquire(self, scenario: Scenario, on_connected: Callable[[], None] | None = None) -> ClusterHandle:
         """The running cluster if it matches, else a fresh one; raises ClusterStartError."""
         key = reuse_key(scenario)
         if key is None:
@@ -117,6 +121,7 @@ class ClusterPool:
         self.release()
         lease = LocalLease(scenario.cluster, scenario.python_path)
         site = self._next_site()
+        site.on_connected = on_connected
         t0 = time.monotonic()
         try:
             handle = lease.acquire(site)

@@ -144,8 +144,15 @@ class Runner:
             attach_serve_config(scenario, scenario_file, [])
         self.scenario = scenario
         # The cluster this run stands on (own, existing, a pool's): acquired at start, released at
-        # teardown. A pool's shared cluster starts here, as a suite's setup, outside the run's clock.
-        self.lease = lease_for(scenario, pool, share_cluster)
+        # teardown. A pool's shared cluster starts here, as a suite's setup, outside the run's clock;
+        # a fresh one starts Serve for this run while its worker nodes join, as a run's own does.
+        self._serve_port = 0
+        early = self._serve_starter(for_pool=True) if pool is not None else None
+        self.lease = lease_for(scenario, pool, share_cluster, on_connected=early.begin if early else None)
+        if early is not None and not self.lease.shared:
+            early.join(timeout_s=30)  # begun on a shared cluster that then failed: let it end first
+            early = None
+        self._early_serve = early if early is not None else self._serve_starter(False)
         self.run_id = run_id or new_run_id(scenario)
         run_dir = (results_root / self.run_id).resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -177,8 +184,6 @@ class Runner:
         self._started: list[RunComponent] = []
         self._watch: RunWatch | None = None
         self._part = "setup"  # what the run was doing: an unexpected error names it
-        self._serve_port = 0
-        self._early_serve = self._serve_starter()
 
     # -- phases ------------------------------------------------------------
 
@@ -187,11 +192,15 @@ class Runner:
         early = self._early_serve.begin if self._early_serve is not None else None
         return LeaseSite(name=self.run_id, ledger=ctx.ledger, logs_dir=ctx.run_dir / "ray_logs", watch=self._watch, on_connected=early)
 
-    def _serve_starter(self) -> app_deploy.EarlyServe | None:
-        """Serve's start, begun while the cluster's worker nodes join (a cluster of the run's own
-        only; load workers on the nodes' own proxies need the nodes first)."""
+    def _serve_starter(self, for_pool: bool) -> app_deploy.EarlyServe | None:
+        """Serve's start, begun while the cluster's worker nodes join: a cluster of the run's own, or
+        (for_pool, before the lease exists) a pool's shared cluster, should it start one for this run
+        (on a running one, result() starts Serve itself: it connects to the running controller).
+        Not on an existing cluster; load workers on the nodes' own proxies need the nodes first."""
         app, load = self.scenario.app, self.scenario.load
-        if app is None or self.scenario.workload_only or self.lease.outlives_run or self.lease.shared:
+        if app is None or self.scenario.workload_only:
+            return None
+        if not for_pool and (self.lease.outlives_run or self.lease.shared):
             return None
         if load is not None and load.placement == "cluster":
             return None

@@ -134,6 +134,7 @@ class RecordingPool(ClusterPool):
         super().__init__(work_dir, console)
         self.fail = fail
         self.acquired: list[str] = []
+        self.callbacks: list[Any] = []  # each acquire's on_connected
         self.released = 0
         self._fake: ClusterHandle | None = None
 
@@ -141,10 +142,11 @@ class RecordingPool(ClusterPool):
     def handle(self) -> ClusterHandle | None:
         return self._fake
 
-    def acquire(self, scenario: Any) -> ClusterHandle:
+    def acquire(self, scenario: Any, on_connected: Any = None) -> ClusterHandle:
         if self.fail is not None:
             raise self.fail("the shared cluster did not come up")
         self.acquired.append(scenario.name)
+        self.callbacks.append(on_connected)
         if self._fake is None:
             self._fake = ClusterHandle(address="127.0.0.1:2", owned=True)
         return self._fake
@@ -181,6 +183,33 @@ def test_a_chaos_scenario_gets_a_fresh_cluster_and_the_shared_one_stops_first(tm
     assert isinstance(lease_for(scenario({"address": "127.0.0.1:6379"}), pool), ExistingLease)
 
 
+def test_a_fresh_shared_cluster_calls_the_run_back_while_its_nodes_join(
+    tmp_path: Path, stopped: list[ClusterHandle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that starts the pool's cluster starts Serve there while the worker nodes join
+    (LeaseSite.on_connected, as on a cluster of its own); a run that finds it running is not
+    called (it connects to the running Serve at its deploy)."""
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    called: list[str] = []
+
+    def start(lease: LocalLease, ledger: ProcessLedger, temp_root: Path) -> ClusterHandle:
+        if lease._on_connected is not None:
+            lease._on_connected()
+        return ClusterHandle(address="127.0.0.1:1", owned=True, temp_dir=temp_root / "ray")
+
+    monkeypatch.setattr(LocalLease, "_start", start)
+    pool = ClusterPool(tmp_path / "pool")
+    try:
+        first = lease_for(scenario(), pool, on_connected=lambda: called.append("first"))
+        second = lease_for(scenario(), pool, on_connected=lambda: called.append("second"))
+        assert isinstance(first, PoolLease) and second.handle is first.handle and called == ["first"]
+        pool.release()  # the next run finds no cluster: it starts one, and is called
+        lease_for(scenario(), pool, on_connected=lambda: called.append("third"))
+        assert called == ["first", "third"] and pool.started == 2
+    finally:
+        pool.close()
+
+
 @pytest.mark.parametrize("error", [ClusterStartError, PortConflict, ValueError])
 def test_a_shared_cluster_that_does_not_start_leaves_the_run_its_own(tmp_path: Path, error: type[Exception]) -> None:
     """Whatever stops the shared cluster (a harness bug too: a ValueError once escaped the
@@ -194,14 +223,45 @@ def test_a_shared_cluster_that_does_not_start_leaves_the_run_its_own(tmp_path: P
                                    f"({error.__name__}: the shared cluster did not come up)"]
 
 
-@pytest.mark.parametrize("before", [None, "50000"])
-def test_the_monitor_port_is_set_for_the_head_start_only(monkeypatch: pytest.MonkeyPatch, before: str | None) -> None:
-    """Ray's autoscaler monitor reads its metrics port from the environment it inherits;
-    the default (44217) is one port for every cluster on the machine."""
-    if before is None:
-        monkeypatch.delenv(local_mod.MONITOR_PORT_ENV, raising=False)
-    else:
-        monkeypatch.setenv(local_mod.MONITOR_PORT_ENV, before)
-    with local_mod.monitor_port_env(41234):
-        assert os.environ[local_mod.MONITOR_PORT_ENV] == "41234"
-    assert os.environ.get(local_mod.MONITOR_PORT_ENV) == before
+def test_a_local_cluster_starts_no_autoscaler_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed local cluster has nothing to autoscale: its head is started without Ray's monitor."""
+    import ray
+    import ray.cluster_utils
+
+    seen: list[dict[str, Any]] = []
+
+    class Refused:
+        def __init__(self, initialize_head: bool, head_node_args: dict[str, Any]):
+            seen.append(head_node_args)
+            raise RuntimeError("no cluster in a unit test")
+
+    monkeypatch.setattr(ray.cluster_utils, "Cluster", Refused)
+    monkeypatch.setattr(ray, "init", ray.init)  # the failed start fences ray.init: undone after the test
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    with pytest.raises(ClusterStartError, match="no cluster in a unit test"):
+        local_mod.start_local_cluster(scenario().cluster, ProcessLedger("r", tmp_path / "owned.json"), tmp_path)
+    assert seen[0]["no_monitor"] is True and seen[0]["include_dashboard"] is False
+
+
+APP = {"builtin": {}, "deployments": [{"name": "Echo", "num_replicas": 1}]}
+
+
+def test_a_run_on_a_pool_hands_the_pool_its_serve_start(tmp_path: Path) -> None:
+    """The runner gives the pool its Serve start (begun by a fresh shared cluster while the worker
+    nodes join); a run the pool sends to a cluster of its own gets a start of its own."""
+    from harness.report.run_results import RunResults
+    from harness.run.runner import Runner
+
+    pool = RecordingPool(tmp_path / "pool")
+
+    def runner(name: str, **extra: Any) -> Runner:
+        return Runner(scenario=scenario(app=APP, **extra), scenario_file="s.yaml", results_root=tmp_path,
+                      reporter=RunResults(), components=[], run_id=name, pool=pool,
+                      console=Console(file=io.StringIO()))
+
+    shared = runner("shared")
+    assert shared.lease.shared and shared._early_serve is not None
+    assert pool.callbacks == [shared._early_serve.begin]
+    own = runner("own", chaos=CHAOS)  # may not share: its own cluster, its own start
+    assert not own.lease.shared and own._early_serve is not None and len(pool.callbacks) == 1
+    assert own._site().on_connected == own._early_serve.begin

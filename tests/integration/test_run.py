@@ -33,7 +33,8 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     results = tmp_path / "results"
     code = main([
         "run", str(SMOKE), "--results", str(results), "--seed", "7",
-        "--set", "duration_s=5",  # 5 s of 4 users: ~300 requests, 10+ memory samples, 3 s after the first 2
+        # 8 s: `memory_growth` after 2 s of load needs more than the 6 samples that 5 s gave (no data).
+        "--set", "duration_s=8",
         "--set", "slos.3={name: impossible latency, check: 'p(50) < 0.001ms'}",
         # Memory SLOs (issue 23): judged on the recorder's memory samples by role.
         "--set", "slos.4={name: replica memory flat, check: 'memory_growth(Echo) < 50%', window: 'after 2s of load'}",

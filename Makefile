@@ -76,13 +76,13 @@ release: $(STAMP) ## a release suite as pytest tests (SUITE=presubmit|nightly|we
 # They start local clusters: where several jobs share a machine, run them under its Ray lock.
 SUITE_ARGS ?=
 
-presubmit: $(STAMP) ## presubmit suite: smoke + chaos under load, about 3 min (for every pull request)
+presubmit: $(STAMP) ## presubmit suite: smoke + chaos under load, about 1.5 min (for every pull request)
 	$(BIN)/harness suite presubmit $(SUITE_ARGS)
 
-nightly: $(STAMP) ## nightly suite: every failure the gate exists for, about 7 min (SUITE_ARGS=--label ...)
+nightly: $(STAMP) ## nightly suite: every failure the gate exists for, about 5 min (SUITE_ARGS=--label ...)
 	$(BIN)/harness suite nightly $(SUITE_ARGS)
 
-weekly: $(STAMP) ## weekly suite: nightly + soak, chaos storm, control-plane faults, about 30 min
+weekly: $(STAMP) ## weekly suite: nightly + soak, chaos storm, control-plane faults, about 22 min
 	$(BIN)/harness suite weekly $(SUITE_ARGS)
 
 regressions: $(STAMP) ## the seeded-regression set: known-bad variants must be blocked (docs/release-set.md)

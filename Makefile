@@ -14,13 +14,10 @@ help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 # constraints.txt pins the versions the tests passed on (the whole dependency closure).
-# --no-compile: Python compiles a module on its first import instead; the tests import a
-# fraction of Ray's files, and compiling all of them took ~15 s of a 49 s install here.
-# pip is upgraded only where the venv's own is older than 23 (PEP 660 editable installs).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c 'import pip, sys; sys.exit(int(pip.__version__.split(".")[0]) < 23)' || $(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the harness with its dev tools (versions from constraints.txt)

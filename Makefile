@@ -14,10 +14,16 @@ help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 # constraints.txt pins the versions the tests passed on (the whole dependency closure).
+# uv installs the same pinned versions as pip, in parallel: 21.7 s against pip's 36.1 s for a
+# fresh venv here, cold caches both (2026-12-07). Where uv cannot be had, pip does it.
+UV_VERSION ?= 0.13.10
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	if $(BIN)/pip install -q uv==$(UV_VERSION); then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev]'; \
+	else \
+	  $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -c constraints.txt -e '.[dev]'; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the harness with its dev tools (versions from constraints.txt)
@@ -61,7 +67,7 @@ test: lint chromium prometheus ## the project's own tests: lint, no-cluster test
 	$(BIN)/pytest tests/integration -m "no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 	$(BIN)/python tools/beside.py --log results/unit-pass.log \
 	  -- $(BIN)/pytest tests/unit -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS) \
-	  -- $(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
+	  -- $(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 slow: $(STAMP) ## the long cluster tests `make test` leaves out (node autoscaling with cloud_api_lag, bisect end to end), about 2.5 min
 	$(BIN)/pytest tests/integration -m slow -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -57,15 +57,18 @@ prometheus: ## Debian's prometheus and pushgateway for the observability tests (
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 prometheus prometheus-pushgateway; \
 	  else echo "warning: prometheus or prometheus-pushgateway missing and not root: their tests will be skipped"; fi; }
 
-# First the integration tests that start no Ray cluster (marked no_cluster: real Locust
-# against a local server, a browser) on every core; then the ones that start clusters, one
-# at a time, with the unit tests beside them at the lowest CPU priority (tools/beside.py:
-# a cluster test keeps about one core busy, the unit tests take what it leaves idle and are
-# done long before it). The `slow` ones (long runs that another shipped check also proves:
+# The cluster tests run one at a time in the foreground (one Ray cluster at a time on a small
+# machine; one keeps about one of the two cores busy), with two passes beside them
+# (tools/beside.py), one after the other: first the integration tests that start no Ray
+# cluster (marked no_cluster: real Locust against a local server, a browser; their send times
+# and latencies are asserted) in a session of their own at the normal priority, so the
+# scheduler gives them and the cluster pass a core each; then the unit tests, on every core
+# at the lowest CPU priority (they take what the cluster pass leaves idle). Both are done long
+# before the cluster pass. The `slow` ones (long runs that another shipped check also proves:
 # README, "Two commands") run with `make slow`, not here.
-test: lint chromium prometheus ## the project's own tests: lint, no-cluster tests (parallel), cluster tests (serial) with the unit tests beside them, not the slow ones
-	$(BIN)/pytest tests/integration -m "no_cluster" -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS)
-	$(BIN)/python tools/beside.py --log results/unit-pass.log \
+test: lint chromium prometheus ## the project's own tests: lint, then the cluster tests (serial) with the no-cluster and unit tests beside them, not the slow ones
+	$(BIN)/python tools/beside.py --log results/beside-pass.log \
+	  --fair $(BIN)/pytest tests/integration -m "no_cluster" -q -p no:cacheprovider $(PYTEST_ARGS) \
 	  -- $(BIN)/pytest tests/unit -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS) \
 	  -- $(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 

@@ -137,3 +137,12 @@ def unrelated_cluster() -> Iterator[UnrelatedCluster]:
         for proc in alive:  # only processes this fixture started
             proc.kill()
         psutil.wait_procs(alive, timeout=5)
+
+
+# Session-wide: test_run and test_prometheus both judge this one smoke run (one 3-node
+# cluster start less; tests/integration/smoke_support.py).
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.integration.smoke_support import smoke_run
+
+    yield from smoke_run(tmp_path_factory.mktemp("smoke"))

@@ -1,74 +1,30 @@
 """Observability both ways against the real thing (issue 25).
 
-One short run (tests/integration/scenarios/prometheus.yaml) feeds a real Prometheus and a
-real Pushgateway, both started here on free ports of 127.0.0.1 and stopped (and reaped)
-at the end: Prometheus scrapes the run's `--metrics-port` live and the Pushgateway, and
-the tests read the counters, verdicts and metrics back through Prometheus's HTTP query
-API and the Pushgateway's own endpoint. The run's SLOs on Ray's own metrics (scraped
-from the run's node) must have data and pass. Skipped, with the reason, where the
+The session's smoke run (tests/integration/smoke_support.py, judged by test_run too) feeds a
+real Prometheus and a real Pushgateway, both started on free ports of 127.0.0.1 and stopped
+(and reaped) at the end: Prometheus scrapes the run's `--metrics-port` live and the
+Pushgateway, and the tests read the counters, verdicts and metrics back through Prometheus's
+HTTP query API and the Pushgateway's own endpoint. The run's SLOs on Ray's own metrics
+(scraped from the run's node) must have data and pass. Skipped, with the reason, where the
 binaries are missing (`make prometheus` installs them: Debian packages).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.cluster.local import free_port
-from tests.integration.conftest import ROOT, surviving_run_processes, wait_for
+from tests.integration.conftest import surviving_run_processes, wait_for
+from tests.integration.smoke_support import LABEL, SmokeRun, get
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = ROOT / "tests" / "integration" / "scenarios" / "prometheus.yaml"
-LABEL = "it-release"
-
-
-def binary(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed (Debian package {name}; `make prometheus` installs it)")
-    return found
-
-
-def get(url: str, timeout_s: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 - 127.0.0.1 only
-        return answer.read().decode()
-
-
-def start(cmd: list[str], ready_url: str, log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{cmd[0]} exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            get(ready_url, 1.0)
-            return True
-        except OSError:
-            return False
-
-    wait_for(ready, 30, f"{Path(cmd[0]).name} on {ready_url}")
-    return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+SCENARIO_NAME = "smoke"
 
 
 @dataclass
@@ -87,42 +43,13 @@ class Observed:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory) -> Iterator[Observed]:
-    prometheus_bin, gateway_bin = binary("prometheus"), binary("prometheus-pushgateway")
-    tmp = tmp_path_factory.mktemp("prometheus")
-    live_port, prom_port, gateway_port = free_port(), free_port(), free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    config = tmp / "prometheus.yml"
-    config.write_text(json.dumps({  # JSON is YAML: every target on 127.0.0.1, scraped every second
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {"job_name": "harness-live", "static_configs": [{"targets": [f"127.0.0.1:{live_port}"]}]},
-            {"job_name": "pushgateway", "honor_labels": True,
-             "static_configs": [{"targets": [f"127.0.0.1:{gateway_port}"]}]},
-        ],
-    }))
-    processes = []
-    try:
-        processes.append(start([gateway_bin, f"--web.listen-address=127.0.0.1:{gateway_port}"],
-                               f"{gateway}/-/ready", tmp / "pushgateway.log"))
-        processes.append(start([prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-                                f"--web.listen-address=127.0.0.1:{prom_port}"],
-                               f"http://127.0.0.1:{prom_port}/-/ready", tmp / "prometheus.log"))
-        results, exported = tmp / "results", tmp / "run.prom"
-        done = subprocess.run(
-            [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results", str(results),
-             "--metrics-port", str(live_port), "--pushgateway", gateway, "--openmetrics", str(exported),
-             "--label", LABEL],
-            capture_output=True, text=True, timeout=240, cwd=ROOT,
-        )
-        run_dir = (results / "latest").resolve()
-        assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
-        assert not surviving_run_processes(run_dir)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        yield Observed(f"http://127.0.0.1:{prom_port}", gateway, summary, exported, done.stdout)
-    finally:
-        for process in reversed(processes):
-            stop(process)
+def observed(smoke: SmokeRun) -> Observed:
+    if smoke.missing is not None:
+        pytest.skip(smoke.missing)
+    assert smoke.code in (0, 1), smoke.stdout[-3000:]
+    assert not surviving_run_processes(smoke.run_dir)
+    assert smoke.prometheus is not None and smoke.pushgateway is not None
+    return Observed(smoke.prometheus, smoke.pushgateway, smoke.summary, smoke.openmetrics, smoke.stdout)
 
 
 def test_live_counters_reach_a_real_prometheus(observed: Observed) -> None:
@@ -130,11 +57,11 @@ def test_live_counters_reach_a_real_prometheus(observed: Observed) -> None:
     # The endpoint closed with the run: its series are stale now, so read them over a range.
     sent = observed.query(f'last_over_time(harness_live_requests_sent_total{{run="{run}"}}[5m])')
     assert sent, f"Prometheus has no live counters of run {run}"
-    assert sent[0]["metric"]["scenario"] == "prometheus-short" and sent[0]["metric"]["job"] == "harness-live"
+    assert sent[0]["metric"]["scenario"] == SCENARIO_NAME and sent[0]["metric"]["job"] == "harness-live"
     # Scraped while the run went on: up to the final count (the last second may be missed).
     assert 10 <= float(sent[0]["value"][1]) <= observed.summary["metrics"]["requests"]
     replicas = observed.query(f'max_over_time(harness_live_replicas{{run="{run}",state="running"}}[5m])')
-    assert replicas and float(replicas[0]["value"][1]) == 1
+    assert replicas and float(replicas[0]["value"][1]) == 2  # smoke's Echo: 2 replicas
     latency = observed.query(f'max_over_time(harness_live_request_latency_seconds_count{{run="{run}"}}[5m])')
     assert latency and float(latency[0]["value"][1]) >= 10
 
@@ -152,7 +79,7 @@ def test_verdicts_pushed_to_a_real_pushgateway_read_back_there_and_in_prometheus
     assert pushed == {name: float(v["passed"]) for name, v in verdicts.items()}
 
     def in_prometheus() -> list[dict]:
-        return observed.query(f'harness_slo_passed{{job="harness",scenario="prometheus-short",release="{LABEL}"}}')
+        return observed.query(f'harness_slo_passed{{job="harness",scenario="{SCENARIO_NAME}",release="{LABEL}"}}')
 
     found = wait_for(in_prometheus, 15, "the pushed verdicts in Prometheus")
     assert {r["metric"]["slo"] for r in found} == set(verdicts)

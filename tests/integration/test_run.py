@@ -21,34 +21,28 @@ from tests.integration.conftest import (
     surviving_run_processes,
     wait_for,
 )
+from tests.integration.smoke_support import SmokeRun
 
 
 def read_junit(run_dir: Path):
     return next(iter(JUnitXml.fromfile(str(run_dir / "junit.xml"))))
 
 
-def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monkeypatch):
-    """Also the live view and the report (what tests/integration/test_run_report.py did in a run of its own)."""
-    monkeypatch.setenv("COLUMNS", "200")
-    results = tmp_path / "results"
-    code = main([
-        "run", str(SMOKE), "--results", str(results), "--seed", "7",
-        # 8 s: `memory_growth` after 2 s of load needs more than the 6 samples that 5 s gave (no data).
-        "--set", "duration_s=8",
-        "--set", "slos.3={name: impossible latency, check: 'p(50) < 0.001ms'}",
-        # Memory SLOs (issue 23): judged on the recorder's memory samples by role.
-        "--set", "slos.4={name: replica memory flat, check: 'memory_growth(Echo) < 50%', window: 'after 2s of load'}",
-        "--set", "slos.5={name: replica memory peak, check: 'peak_memory(Echo) < 2GB'}",
-    ])
+def test_smoke_run_writes_verdicts_and_leaves_no_process(smoke: SmokeRun):
+    """Also the live view and the report (what tests/integration/test_run_report.py did in a run of its own).
+
+    The run (tests/integration/smoke_support.py) is test_prometheus's too: its SLOs on Ray's
+    own metrics are judged there.
+    """
+    code, run_dir, summary = smoke.code, smoke.run_dir, smoke.summary
     assert code == 1  # one SLO is impossible: the release is blocked
-    run_dir = (results / "latest").resolve()
-    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["seed"] == 7
     assert set(summary["versions"]) >= {"ray", "locust", "python", "harness"}
     assert summary["config"]["load"]["users"] == 4
     passed = {v["name"]: v["passed"] for v in summary["verdicts"]}
     assert passed == {"requests succeed": True, "p99 latency": True, "enough traffic": True,
-                      "impossible latency": False, "replica memory flat": True, "replica memory peak": True}
+                      "impossible latency": False, "replica memory flat": True, "replica memory peak": True,
+                      "Serve counted the requests": True, "no deployment errors": True}
     measured = {v["name"]: v["measured"] for v in summary["verdicts"]}
     assert 10 < measured["replica memory peak"] < 2000  # MB: one replica's resident memory
     assert measured["replica memory flat"] is not None
@@ -67,7 +61,7 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     assert {"t", "latency_ms", "status", "bytes", "outcome"} <= set(records[0])
     assert all(r["bytes"] == 256 for r in records if r["outcome"] == "ok")
     suite = read_junit(run_dir)
-    assert (suite.tests, suite.failures, suite.errors) == (6, 1, 0)
+    assert (suite.tests, suite.failures, suite.errors) == (8, 1, 0)
     failed = next(c for c in suite if c.result)
     assert isinstance(failed.result[0], Failure)
     assert f"harness reproduce {run_dir}" in failed.result[0].message
@@ -78,12 +72,14 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(tmp_path, capsys, monke
     assert summary["timings"]["cluster_start_s"] > 0 and summary["timings"]["teardown_s"] > 0
     # The live view: stdout is not a terminal, so plain lines (at least the final one),
     # then the report's path; the view's thread and the whole harness stay light.
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = smoke.stdout.strip().splitlines()
     live = [line for line in lines if line.startswith("[live] ")]
     assert live, lines[-20:]
     assert re.search(r"requests [1-9]\d* errors 0 shed 0 \| replicas Echo 2/2 \| nodes 3", live[-1]), live[-1]
-    report = Path(lines[-1].removeprefix("report: "))
-    assert lines[-1].startswith("report: ") and report == run_dir / REPORT_FILE and report.is_file()
+    # After the report's path only what --openmetrics and --pushgateway say (test_prometheus's).
+    own = [line for line in lines if not line.startswith(("openmetrics: ", "pushed to "))]
+    report = Path(own[-1].removeprefix("report: "))
+    assert own[-1].startswith("report: ") and report == run_dir / REPORT_FILE and report.is_file()
     page = report.read_text()
     # rps, latency, errors, replicas, nodes, memory by role, object store per node
     assert page.count('<svg class="chart"') == 7 and "no data recorded" not in page

@@ -29,6 +29,7 @@ from typing import Any
 from harness.model.outcome import Verdict, format_value
 from harness.slo.catalog import SECONDS_METRICS
 from harness.slo.core import parse_check
+from harness.slo.registry import MEMORY_UNITS
 
 UPPER, LOWER = ("<", "<="), (">", ">=")
 RATIO_FLOOR = 0.01  # a suggested ratio bound leaves at least one percentage point
@@ -163,7 +164,7 @@ def _round_ratio(value: float, up: bool) -> float:
 
 
 _NUMBER = re.compile(
-    r"(?P<head>(?:<=|>=|==|!=|<|>)\s*)(?P<number>-?\d+(?:\.\d+)?)(?P<tail>\s*(?:ms|s|%)?\s*)$")
+    r"(?P<head>(?:<=|>=|==|!=|<|>)\s*)(?P<number>-?\d+(?:\.\d+)?)(?P<tail>\s*(?:ms|s|%|MB|GB|MiB|GiB)?\s*)$")
 
 
 def respell(check_text: str, bound: float) -> str:
@@ -180,6 +181,8 @@ def respell(check_text: str, bound: float) -> str:
         number = bound / 1000.0  # a latency written in seconds
     elif unit == "ms" and check.metric in SECONDS_METRICS:
         number = bound * 1000.0
+    elif unit in MEMORY_UNITS:
+        number = bound / MEMORY_UNITS[unit]  # memory metrics measure MB
     text = f"{number:.6g}"
     if "e" in text:
         text = f"{number:f}".rstrip("0").rstrip(".")

@@ -128,7 +128,10 @@ def smoke_run(tmp: Path) -> Iterator[SmokeRun]:
                      "static_configs": [{"targets": [f"127.0.0.1:{gateway_port}"]}]},
                 ],
             }))
-            processes.append(start([gateway_bin, f"--web.listen-address=127.0.0.1:{gateway_port}"],
+            # In memory only: Debian's build persists to /var/lib/prometheus/pushgateway.data by
+            # default, so an earlier run's groups would be read back here.
+            processes.append(start([gateway_bin, f"--web.listen-address=127.0.0.1:{gateway_port}",
+                                    "--persistence.file="],
                                    f"{gateway}/-/ready", tmp / "pushgateway.log"))
             processes.append(start([prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
                                     f"--web.listen-address=127.0.0.1:{prom_port}"],

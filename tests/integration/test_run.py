@@ -81,8 +81,10 @@ def test_smoke_run_writes_verdicts_and_leaves_no_process(smoke: SmokeRun):
     report = Path(own[-1].removeprefix("report: "))
     assert own[-1].startswith("report: ") and report == run_dir / REPORT_FILE and report.is_file()
     page = report.read_text()
-    # rps, latency, errors, replicas, nodes, memory by role, object store per node
-    assert page.count('<svg class="chart"') == 7 and "no data recorded" not in page
+    # rps, latency, errors, replicas, nodes, memory by role, object store per node, and the
+    # Ray metric an SLO read (Serve's request counter; the error counter has no data: no chart)
+    assert page.count('<svg class="chart"') == 8 and "no data recorded" not in page
+    assert 'id="chart-ray-ray_serve_num_http_requests_total"' in page
     assert "Resident memory: each role" in page and "Echo (replicas, up to 2)" in page
     assert summary["metrics"]["live_view_updates"] > 0
     assert summary["metrics"]["live_view_cpu_pct"] < 5  # the view's own thread, while load runs

@@ -121,6 +121,12 @@ def test_suggestions_round_outward_and_never_below_zero() -> None:
     ("scale_down_time(Echo) < 12000ms", 7.5, "scale_down_time(Echo) < 7500ms"),
     ("requests >= 100", 150.0, "requests >= 150"),
     ("error_ratio <= 0.5%", 0.004, "error_ratio <= 0.4%"),
+    # Memory: measured in MB, written in MB, GB, MiB or GiB (the soak's calibration met these).
+    ("peak_memory(Echo) < 500MB", 190.0, "peak_memory(Echo) < 190MB"),
+    ("peak_memory(raylet, total) < 1GB", 250.0, "peak_memory(raylet, total) < 0.25GB"),
+    ("peak_memory < 512MiB", 1.048576 * 300, "peak_memory < 300MiB"),
+    ("peak_memory < 2GiB", 1073.741824 * 1.5, "peak_memory < 1.5GiB"),
+    ("memory_growth(Echo) < 10%", 0.021, "memory_growth(Echo) < 2.1%"),
 ])
 def test_respell_keeps_the_checks_spelling(check: str, bound: float, expected: str) -> None:
     assert respell(check, bound) == expected

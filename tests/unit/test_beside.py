@@ -22,14 +22,19 @@ def test_both_commands_run_and_the_background_output_is_printed_after(tmp_path: 
     assert out.index("exit 0") < out.index("niceness 19")
 
 
-def test_a_fair_first_stage_runs_in_its_own_session_at_nice_0_before_the_lowest_one(tmp_path: Path, capsys) -> None:
+def test_a_fair_first_stage_runs_in_its_own_session_at_our_nice_before_the_lowest_one(tmp_path: Path, capsys) -> None:
+    """The fair stage keeps the caller's niceness (0 from a shell; 19 where `make test` runs
+    this file beside the cluster pass); the lowest stage is at 19 either way."""
+    import os
+
+    ours = os.nice(0)
     log = tmp_path / "b.log"
     report = "import os, sys; print(sys.argv[1], 'niceness', os.nice(0), 'leader', os.getsid(0) == os.getpid())"
     code = beside.main(["--log", str(log), "--fair", PY, "-c", report, "first", "--", PY, "-c", report, "second",
                         "--", PY, "-c", "print('front')"])
     text = log.read_text()
     assert code == 0
-    assert "first niceness 0 leader True" in text and "second niceness 19 leader True" in text
+    assert f"first niceness {ours} leader True" in text and "second niceness 19 leader True" in text
     assert text.index("first niceness") < text.index("second niceness")
     assert "then" in capsys.readouterr().out  # the summary line names both stages
 

@@ -27,9 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.model.outcome import Verdict, format_value
-from harness.slo.catalog import SECONDS_METRICS
-from harness.slo.core import parse_check
-from harness.slo.registry import MEMORY_UNITS
+from harness.slo.core import UNIT_PATTERN, as_written, parse_check
 
 UPPER, LOWER = ("<", "<="), (">", ">=")
 RATIO_FLOOR = 0.01  # a suggested ratio bound leaves at least one percentage point
@@ -164,7 +162,7 @@ def _round_ratio(value: float, up: bool) -> float:
 
 
 _NUMBER = re.compile(
-    r"(?P<head>(?:<=|>=|==|!=|<|>)\s*)(?P<number>-?\d+(?:\.\d+)?)(?P<tail>\s*(?:ms|s|%|MB|GB|MiB|GiB)?\s*)$")
+    rf"(?P<head>(?:<=|>=|==|!=|<|>)\s*)(?P<number>-?\d+(?:\.\d+)?)(?P<tail>\s*(?:{UNIT_PATTERN})?\s*)$")
 
 
 def respell(check_text: str, bound: float) -> str:
@@ -173,16 +171,7 @@ def respell(check_text: str, bound: float) -> str:
     if match is None:
         raise ValueError(f"not a check: {check_text!r}")
     check = parse_check(check_text)
-    unit = match["tail"].strip()
-    number = bound
-    if unit == "%":
-        number = bound * 100.0
-    elif unit == "s" and check.metric not in SECONDS_METRICS:
-        number = bound / 1000.0  # a latency written in seconds
-    elif unit == "ms" and check.metric in SECONDS_METRICS:
-        number = bound * 1000.0
-    elif unit in MEMORY_UNITS:
-        number = bound / MEMORY_UNITS[unit]  # memory metrics measure MB
+    number = as_written(check.metric, bound, check.unit)
     text = f"{number:.6g}"
     if "e" in text:
         text = f"{number:f}".rstrip("0").rstrip(".")

@@ -46,10 +46,38 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq, "!=": operator.ne,
 }
 OP_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least", "==": "equal to", "!=": "not"}
+# The units a bound may be written in; `in_metric_unit` and `as_written` convert between
+# the written number and the metric's own unit (ms for latencies, a fraction for ratios, MB).
+UNITS = ("ms", "s", "%", "MB", "GB", "MiB", "GiB")
+UNIT_PATTERN = "|".join(UNITS)
 _CHECK = re.compile(
     r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?:\((?P<args>[^)]*)\))?\s*"
-    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%|MB|GB|MiB|GiB)?\s*$"
+    rf"(?P<op><=|>=|==|!=|<|>)\s*(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>{UNIT_PATTERN})?\s*$"
 )
+
+
+def _unit_scale(metric: str, unit: str) -> tuple[float, float]:
+    """(multiply, divide): one written `unit` in the metric's own unit, kept as two factors so
+    that 95% is 95 / 100 exactly as written (95 * 0.01 is not)."""
+    if unit == "s":
+        return (1000.0 if _is_latency(metric) else 1.0), 1.0
+    if unit == "ms" and metric in SECONDS_METRICS:
+        return 1.0, 1000.0
+    if unit == "%":
+        return 1.0, 100.0
+    return MEMORY_UNITS.get(unit, 1.0), 1.0  # memory metrics measure MB
+
+
+def in_metric_unit(metric: str, number: float, unit: str) -> float:
+    """A bound as written (`number` `unit`) in the metric's own unit."""
+    multiply, divide = _unit_scale(metric, unit)
+    return number * multiply / divide
+
+
+def as_written(metric: str, bound: float, unit: str) -> float:
+    """A bound in the metric's own unit, as a number to write in `unit` (in_metric_unit's inverse)."""
+    multiply, divide = _unit_scale(metric, unit)
+    return bound * divide / multiply
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,16 +101,8 @@ def parse_check(text: str) -> Check:
         known = ", ".join(sorted(METRICS))
         raise SLOSyntaxError(f"expected a known metric ({known}), got {name!r}")
     args = tuple(a.strip() for a in (match["args"] or "").split(",") if a.strip())
-    number = float(match["number"])
     unit = match["unit"]
-    if unit == "s":
-        number *= 1000.0 if _is_latency(name) else 1.0
-    elif unit == "ms" and name in SECONDS_METRICS:
-        number /= 1000.0
-    elif unit == "%":
-        number /= 100.0
-    elif unit in MEMORY_UNITS:  # memory metrics measure MB
-        number *= MEMORY_UNITS[unit]
+    number = in_metric_unit(name, float(match["number"]), unit or "")
     return Check(metric=name, args=args, op=match["op"], bound=number, text=text.strip(), unit=unit or "", written=f"{match['number']}{unit or ''}")
 
 

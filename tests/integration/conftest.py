@@ -12,12 +12,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
 import yaml
 
 from harness.cluster.local import free_port
+
+if TYPE_CHECKING:
+    from tests.integration.smoke_support import SmokeRun
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"
@@ -142,7 +146,7 @@ def unrelated_cluster() -> Iterator[UnrelatedCluster]:
 # Session-wide: test_run and test_prometheus both judge this one smoke run (one 3-node
 # cluster start less; tests/integration/smoke_support.py).
 @pytest.fixture(scope="session")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    from tests.integration.smoke_support import smoke_run
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmokeRun]:
+    from tests.integration.smoke_support import smoke_run  # it imports this module
 
     yield from smoke_run(tmp_path_factory.mktemp("smoke"))

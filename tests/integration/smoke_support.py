@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from harness.cluster.local import free_port
 from tests.integration.conftest import SMOKE, wait_for
@@ -89,20 +90,6 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def smoke_run(tmp: Path) -> Iterator[SmokeRun]:
     """The run, with Prometheus and the Pushgateway up (where installed) until the session ends."""
     from harness.cli import main
@@ -139,7 +126,8 @@ def smoke_run(tmp: Path) -> Iterator[SmokeRun]:
             args += ["--pushgateway", gateway]
         out = io.StringIO()
         # 200 columns: the live view's plain lines are asserted whole.
-        with _environ(COLUMNS="200"), contextlib.redirect_stdout(out):
+        with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(out):
+            env.setenv("COLUMNS", "200")
             code = main(args)
         run_dir = (tmp / "results" / "latest").resolve()
         summary = json.loads((run_dir / "summary.json").read_text())

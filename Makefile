@@ -57,20 +57,23 @@ prometheus: ## Debian's prometheus and pushgateway for the observability tests (
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 prometheus prometheus-pushgateway; \
 	  else echo "warning: prometheus or prometheus-pushgateway missing and not root: their tests will be skipped"; fi; }
 
-# The cluster tests run one at a time in the foreground (one Ray cluster at a time on a small
-# machine; one keeps about one of the two cores busy), with two passes beside them
-# (tools/beside.py), one after the other: first the integration tests that start no Ray
-# cluster (marked no_cluster: real Locust against a local server, a browser; their send times
-# and latencies are asserted) in a session of their own at the normal priority, so the
-# scheduler gives them and the cluster pass a core each; then the unit tests, on every core
-# at the lowest CPU priority (they take what the cluster pass leaves idle). Both are done long
-# before the cluster pass. The `slow` ones (long runs that another shipped check also proves:
-# README, "Two commands") run with `make slow`, not here.
-test: lint chromium prometheus ## the project's own tests: lint, then the cluster tests (serial) with the no-cluster and unit tests beside them, not the slow ones
+# The cluster tests run one at a time in the foreground (one Ray cluster at a time for the
+# tests that assert times, rates or latencies; one keeps about one of the two cores busy),
+# with three passes beside them (tools/beside.py), one after the other: first the integration
+# tests that start no Ray cluster (marked no_cluster: real Locust against a local server, a
+# browser; their send times and latencies are asserted) in a session of their own at the
+# normal priority, so the scheduler gives them and the cluster pass a core each; then the
+# unit tests on every core, and then the cluster tests that assert no time (marked no_timing:
+# exit codes, causes, results, nothing left running), both at the lowest CPU priority (they
+# take what the timing-sensitive cluster pass leaves idle). All are done before the cluster
+# pass. The `slow` ones (long runs that another shipped check also proves: README, "Two
+# commands") run with `make slow`, not here.
+test: lint chromium prometheus ## the project's own tests: lint, then the timing cluster tests (serial) with the no-cluster, unit and no-timing cluster tests beside them, not the slow ones
 	$(BIN)/python tools/beside.py --log results/beside-pass.log \
 	  --fair $(BIN)/pytest tests/integration -m "no_cluster" -q -p no:cacheprovider $(PYTEST_ARGS) \
 	  -- $(BIN)/pytest tests/unit -q -p no:cacheprovider -n $(UNIT_WORKERS) $(PYTEST_ARGS) \
-	  -- $(BIN)/pytest tests/integration -m "not no_cluster and not slow" -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	  -- $(BIN)/pytest tests/integration -m "no_timing and not slow" -q -p no:cacheprovider --durations=5 $(PYTEST_ARGS) \
+	  -- $(BIN)/pytest tests/integration -m "not no_cluster and not no_timing and not slow" -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 slow: $(STAMP) ## the long cluster tests `make test` leaves out (node autoscaling with cloud_api_lag, bisect end to end), about 2.5 min
 	$(BIN)/pytest tests/integration -m slow -q -p no:cacheprovider $(PYTEST_ARGS)

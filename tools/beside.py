@@ -1,19 +1,21 @@
 """Run one command in the foreground and others beside it, one after the other.
 
 `make test` runs the serial cluster pass (a Ray cluster at a time: it keeps about one of
-this machine's two cores busy) in the foreground and two test passes beside it:
+this machine's two cores busy) in the foreground and three test passes beside it:
 
 - first, optionally (`--fair`), the integration tests that start no cluster: Locust runs
   whose latency and send times are asserted, so they must not starve. They get their own
   session, hence their own scheduler autogroup at the normal nice 0: Linux gives each busy
   autogroup an equal share of the CPU whatever runs inside it, so this stage and the
   cluster pass each keep at least one of the two cores;
-- then the unit tests, at the lowest CPU priority there is for a normal process: their own
-  session and autogroup, the autogroup's nice set to 19, and nice 19 inside it. The
-  timing-sensitive cluster tests keep the CPU they would have alone; the unit tests take
-  the rest, and finish long before the cluster pass does.
+- then the unit tests, and after them the cluster tests that assert no timing (marked
+  `no_timing`: exit codes, messages, results written, nothing left running), each at the
+  lowest CPU priority there is for a normal process: their own session and autogroup, the
+  autogroup's nice set to 19, and nice 19 inside it (a Ray cluster started there inherits
+  both). The timing-sensitive cluster tests keep the CPU they would have alone; these
+  stages take the rest, and finish before the cluster pass does.
 
-    python tools/beside.py --log FILE [--fair FIRST ...] -- BACKGROUND ... -- FOREGROUND ...
+    python tools/beside.py --log FILE [--fair FIRST ...] -- BACKGROUND ... [-- BACKGROUND ...] -- FOREGROUND ...
 
 The background output goes to FILE and is printed after the foreground ends. The exit status
 is the foreground's, or else the first failing background stage's. Interrupted (SIGINT,
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-USAGE = "usage: python tools/beside.py --log FILE [--fair FIRST ...] -- BACKGROUND ... -- FOREGROUND ..."
+USAGE = "usage: python tools/beside.py --log FILE [--fair FIRST ...] -- BACKGROUND ... [-- BACKGROUND ...] -- FOREGROUND ..."
 
 
 def _fair_priority() -> None:
@@ -69,9 +71,15 @@ def parse(argv: list[str]) -> tuple[Path, list[Stage], list[str]]:
         rest = rest[end:]
     if not rest or rest[0] != "--" or "--" not in rest[1:]:
         raise SystemExit(USAGE)
-    split = rest.index("--", 1)
-    stages.append(Stage(rest[1:split], lowest=True))
-    foreground = rest[split + 1:]
+    # `-- A -- B ... -- FOREGROUND`: every segment but the last is a lowest-priority stage.
+    segments: list[list[str]] = []
+    for token in rest:
+        if token == "--":
+            segments.append([])
+        else:
+            segments[-1].append(token)
+    *background, foreground = segments
+    stages += [Stage(command, lowest=True) for command in background]
     if not foreground or not all(stage.command for stage in stages):
         raise SystemExit(USAGE)
     return log, stages, foreground

@@ -23,6 +23,7 @@ from harness.procs.ledger import ProcessLedger
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.no_timing  # an actor answers, no time
 def test_a_run_after_a_token_auth_session_still_runs_its_actors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
     from ray._raylet import Config

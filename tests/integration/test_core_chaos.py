@@ -125,6 +125,7 @@ def test_the_scripts_output_and_the_cluster_state_are_judged(killer_run: tuple[A
     assert 'id="chart-cpu"' in page and 'id="chart-rps"' not in page
 
 
+@pytest.mark.no_timing  # no fault fires: the reason, no time
 def test_a_script_that_never_starts_the_killer_fails_with_the_reason(tmp_path: Path) -> None:
     data = core_scenario(
         "core_no_killer", ["--tasks-per-cpu", "1", "--task-s", "0.1", "--never-start-killer"],

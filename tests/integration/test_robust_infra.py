@@ -46,6 +46,7 @@ def _finish(run: HarnessRun, timeout_s: float = 120) -> int:
     ("-m locust", "load", "locust process died (killed by SIGKILL)"),  # the load process
     ("gcs_server", "cluster_lost", "the head node's gcs_server"),  # the driver's cluster
 ], ids=["locust-dies", "cluster-lost"])
+@pytest.mark.no_timing  # exit 3 and its cause, nothing else
 def test_a_part_killed_mid_run(tmp_path: Path, victim: str, kind: str, cause: str) -> None:
     run = HarnessRun(tmp_path, kind, "duration_s=30", HEAD_ONLY)
     wait_for(run.load_started, 120, "load to start")
@@ -96,6 +97,7 @@ def _fill(folder: Path) -> None:
             pass
 
 
+@pytest.mark.no_timing  # where the results land, no time
 def test_disk_fills_mid_run(tmp_path: Path, small_disk: Path) -> None:
     fallback_root = tmp_path / "tmp"
     fallback_root.mkdir()

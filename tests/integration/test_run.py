@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from junitparser import Error, Failure, JUnitXml
 
 from harness.cli import main
@@ -128,6 +129,7 @@ def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluste
     assert unrelated_cluster.process.poll() is None
 
 
+@pytest.mark.no_timing  # what an interrupt leaves, no time
 def test_sigint_mid_load_writes_results_and_leaves_nothing(tmp_path, unrelated_cluster):
     results = tmp_path / "results"
     cmd = [sys.executable, "-m", "harness", "run", str(SMOKE), "--results", str(results),
@@ -162,6 +164,7 @@ def test_sigint_mid_load_writes_results_and_leaves_nothing(tmp_path, unrelated_c
     assert len(unrelated_cluster.alive_members()) == len(unrelated_cluster.members)
 
 
+@pytest.mark.no_timing  # a 2 s timeout during the start: slower only makes it surer
 def test_hard_timeout_during_cluster_start_leaves_nothing(tmp_path):
     """The scenario's timeout fires while the cluster is still starting."""
     path = scenario_file(tmp_path, {"name": "too-slow", "duration_s": 1, "timeout_s": 2})

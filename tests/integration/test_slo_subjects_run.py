@@ -14,6 +14,7 @@ from tests.integration.conftest import ROOT, ray_env, surviving_run_processes
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.no_timing  # exit 2 before any load
 def test_slo_on_a_missing_deployment_stops_before_load_with_exit_2(tmp_path):
     scenario = tmp_path / "user-app-typo.yaml"
     scenario.write_text(yaml.safe_dump({

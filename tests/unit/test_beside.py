@@ -39,6 +39,17 @@ def test_a_fair_first_stage_runs_in_its_own_session_at_our_nice_before_the_lowes
     assert "then" in capsys.readouterr().out  # the summary line names both stages
 
 
+def test_several_lowest_stages_run_in_order_each_at_nice_19(tmp_path: Path) -> None:
+    log = tmp_path / "b.log"
+    report = "import os, sys; print(sys.argv[1], 'niceness', os.nice(0), 'leader', os.getsid(0) == os.getpid())"
+    code = beside.main(["--log", str(log), "--", PY, "-c", report, "unit", "--", PY, "-c", report, "no_timing",
+                        "--", PY, "-c", "print('front')"])
+    text = log.read_text()
+    assert code == 0
+    assert "unit niceness 19 leader True" in text and "no_timing niceness 19 leader True" in text
+    assert text.index("unit niceness") < text.index("no_timing niceness")
+
+
 @pytest.mark.parametrize(("first", "second", "expected"), [(0, 0, 0), (3, 0, 3), (0, 2, 2), (3, 2, 3)])
 def test_the_first_failing_background_stage_gives_the_status(tmp_path: Path, first: int, second: int,
                                                               expected: int) -> None:
@@ -59,7 +70,8 @@ def test_the_exit_status_is_the_foregrounds_else_the_backgrounds(tmp_path: Path,
                                   ["--log", "x", "--", "a", "--"], ["x", "--", "a", "--", "b"],
                                   ["--log", "x", "--fair", "--", "a", "--", "b"],
                                   ["--log", "x", "--fair", "f", "--", "a"],
-                                  ["--log", "x", "--fair", "f", "a", "b"]])
+                                  ["--log", "x", "--fair", "f", "a", "b"],
+                                  ["--log", "x", "--", "a", "--", "--", "b"]])
 def test_a_malformed_command_line_says_how_to_call_it(argv: list[str]) -> None:
     with pytest.raises(SystemExit, match="usage: python tools/beside.py"):
         beside.parse(argv)

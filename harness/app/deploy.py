@@ -19,7 +19,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.app.serve_config import deploy_schema
-from harness.model.scenario import BUILTIN_IMPORT_PATH
+from harness.model.scenario import BUILTIN_IMPORT_PATH, DeploymentSpec
 from harness.model.serve_apps import ServeConfig
 
 LOOPBACK = "127.0.0.1"
@@ -133,8 +133,7 @@ _BUILTIN_FROM_DRIVER: set[str] = set()
 # its deployment's options (harness.model.scenario.DeploymentSpec): a config with any other
 # key goes to Serve as a config file.
 _DRIVER_APP_KEYS = {"name", "route_prefix", "import_path", "args", "deployments"}
-_DRIVER_OPTION_KEYS = {"name", "num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests",
-                       "ray_actor_options"}
+_DRIVER_OPTION_KEYS = set(DeploymentSpec.model_fields)
 
 
 def deploy_from_driver(client: Any, config: ServeConfig) -> bool:

@@ -142,6 +142,9 @@ class DeploymentSpec(Strict):
     autoscaling_config: AutoscalingSpec | None = None
     max_ongoing_requests: Annotated[int, Field(ge=1, le=100_000)] | None = None
     max_queued_requests: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
+    # How a replica Serve stops ends (scale-down, a redeploy, the run's deletion of its app).
+    graceful_shutdown_wait_loop_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    graceful_shutdown_timeout_s: Annotated[float, Field(ge=0, le=3600)] | None = None
     ray_actor_options: ActorOptions | None = None
 
     @model_validator(mode="after")

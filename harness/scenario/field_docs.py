@@ -77,6 +77,8 @@ DOCS: dict[str, str] = {
     "DeploymentSpec.autoscaling_config": "Serve's replica autoscaling (min/max replicas, target ongoing requests, delays)",
     "DeploymentSpec.max_ongoing_requests": "requests one replica handles at once",
     "DeploymentSpec.max_queued_requests": "requests a caller queues beyond that before 503s (-1: no bound)",
+    "DeploymentSpec.graceful_shutdown_wait_loop_s": "a stopping replica's wait between checks for requests still in flight (Serve's default 2 s)",
+    "DeploymentSpec.graceful_shutdown_timeout_s": "how long a stopping replica may drain before it is killed (Serve's default 20 s)",
     "DeploymentSpec.ray_actor_options": "resources each replica needs (num_cpus, num_gpus, custom resources)",
     "AutoscalingSpec.min_replicas": "fewest replicas",
     "AutoscalingSpec.max_replicas": "most replicas",

@@ -40,7 +40,9 @@ def scenario(name: str, nodes: list[dict], faults: list[dict], duration_s: float
     return {
         "name": name, "seed": 11, "duration_s": duration_s, "cooldown_s": 4, "timeout_s": 240,
         "cluster": {"nodes": nodes, "system_config": FAST_HEALTH},
-        "app": {"deployments": [{"name": "Echo", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.5}}]},
+        # graceful_shutdown_wait_loop_s: a run on an existing cluster waits for its app's deletion.
+        "app": {"deployments": [{"name": "Echo", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.5},
+                                 "graceful_shutdown_wait_loop_s": 0.2}]},
         "load": {"users": 2, "wait_ms": 100, "request_timeout_s": 3},
         "chaos": {"faults": faults, **chaos},
     }

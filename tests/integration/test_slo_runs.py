@@ -156,6 +156,10 @@ def scenario(shared: SharedCluster, name: str, **extra: Any) -> Scenario:
         "recorder": {"interval_s": 0.25},
         **extra,
     }
+    # Each run deletes its app from this cluster at teardown and waits until it is gone: a
+    # replica Serve stops looks for requests still in flight every 0.2 s, not Serve's 2 s.
+    for deployment in data.get("app", {}).get("deployments", []):
+        deployment.setdefault("graceful_shutdown_wait_loop_s", 0.2)
     return Scenario.model_validate(data)
 
 

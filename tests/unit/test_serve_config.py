@@ -128,6 +128,26 @@ def test_the_harness_app_form_is_the_same_config_shape(tmp_path: Path) -> None:
     assert scenario.app.serve_config.data == config.data
 
 
+def test_graceful_shutdown_options_reach_rays_schema_and_the_driver_build(tmp_path: Path) -> None:
+    from ray.serve._private.build_app import build_app
+
+    from harness.app.builtin import build_with_options
+
+    scenario = load_scenario(ROOT / "configs" / "scenarios" / "smoke.yaml", [
+        "app.deployments.0.graceful_shutdown_wait_loop_s=0.1", "app.deployments.0.graceful_shutdown_timeout_s=5"])
+    config = legacy_config(scenario.app, scenario.seed)
+    deployment = deploy_schema(config).applications[0].deployments[0]
+    assert (deployment.graceful_shutdown_wait_loop_s, deployment.graceful_shutdown_timeout_s) == (0.1, 5)
+    # The built-in app is deployed from the driver with these options applied in code.
+    options = {k: v for k, v in config.data["applications"][0]["deployments"][0].items() if k != "name"}
+    built = build_app(build_with_options({}, options), name="app", route_prefix="/", default_runtime_env={})
+    (echo,) = built.deployments
+    assert echo._deployment_config.graceful_shutdown_wait_loop_s == 0.1
+    assert echo._deployment_config.graceful_shutdown_timeout_s == 5
+    line = one_error(ROOT / "configs" / "scenarios" / "smoke.yaml", ["app.deployments.0.graceful_shutdown_wait_loop_s=-1"])
+    assert "app.deployments.0.graceful_shutdown_wait_loop_s" in line and "greater than or equal to 0" in line, line
+
+
 def test_validate_names_the_config_file_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = config_file(tmp_path, {"applications": [{"import_path": "m:app", "route_prefix": 5}]})
     assert main(["validate", str(scenario_file(tmp_path, path))]) == 2

@@ -76,7 +76,12 @@ def _kill_all(entries: list[OwnedProcess]) -> None:
             proc.kill()
 
 
-def _wait_gone(entries: list[OwnedProcess], timeout_s: float) -> list[OwnedProcess]:
+# What is asserted is that the processes go, not how fast: `make test` runs these tests at the
+# lowest CPU priority beside the cluster tests, where a reap took over 6 s once (2026-12-08).
+GONE_WITHIN_S = 30.0
+
+
+def _wait_gone(entries: list[OwnedProcess], timeout_s: float = GONE_WITHIN_S) -> list[OwnedProcess]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         alive = [e for e in entries if e.live_process() is not None]
@@ -92,9 +97,9 @@ def test_reaper_kills_the_run_when_the_harness_is_sigkilled(tmp_path: Path) -> N
     try:
         fake.kill()
         fake.wait()
-        assert _wait_gone(family, 6) == [], "the run's processes outlived the harness"
+        assert _wait_gone(family) == [], "the run's processes outlived the harness"
         assert before.live_process() is not None, "a child from before the run is not the run's"
-        assert reaper_entry is not None and _wait_gone([reaper_entry], 5) == [], "the reaper exits after reaping"
+        assert reaper_entry is not None and _wait_gone([reaper_entry]) == [], "the reaper exits after reaping"
         log = (tmp_path / "run" / "reaper.log").read_text()
         assert "killed 3" in log, log
         assert not list((tmp_path / "runs").glob("*.json")), "the reaped run is forgotten"

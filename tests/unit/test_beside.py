@@ -22,32 +22,23 @@ def test_both_commands_run_and_the_background_output_is_printed_after(tmp_path: 
     assert out.index("exit 0") < out.index("niceness 19")
 
 
-def test_a_fair_first_stage_runs_in_its_own_session_at_our_nice_before_the_lowest_one(tmp_path: Path, capsys) -> None:
+def test_a_fair_first_stage_runs_in_its_own_session_at_our_nice_before_the_lowest_ones(tmp_path: Path, capsys) -> None:
     """The fair stage keeps the caller's niceness (0 from a shell; 19 where `make test` runs
-    this file beside the cluster pass); the lowest stage is at 19 either way."""
+    this file beside the cluster pass); each lowest stage (unit tests, then no-timing cluster
+    tests in `make test`) is at 19 either way, in order."""
     import os
 
     ours = os.nice(0)
     log = tmp_path / "b.log"
     report = "import os, sys; print(sys.argv[1], 'niceness', os.nice(0), 'leader', os.getsid(0) == os.getpid())"
     code = beside.main(["--log", str(log), "--fair", PY, "-c", report, "first", "--", PY, "-c", report, "second",
-                        "--", PY, "-c", "print('front')"])
+                        "--", PY, "-c", report, "third", "--", PY, "-c", "print('front')"])
     text = log.read_text()
     assert code == 0
-    assert f"first niceness {ours} leader True" in text and "second niceness 19 leader True" in text
-    assert text.index("first niceness") < text.index("second niceness")
-    assert "then" in capsys.readouterr().out  # the summary line names both stages
-
-
-def test_several_lowest_stages_run_in_order_each_at_nice_19(tmp_path: Path) -> None:
-    log = tmp_path / "b.log"
-    report = "import os, sys; print(sys.argv[1], 'niceness', os.nice(0), 'leader', os.getsid(0) == os.getpid())"
-    code = beside.main(["--log", str(log), "--", PY, "-c", report, "unit", "--", PY, "-c", report, "no_timing",
-                        "--", PY, "-c", "print('front')"])
-    text = log.read_text()
-    assert code == 0
-    assert "unit niceness 19 leader True" in text and "no_timing niceness 19 leader True" in text
-    assert text.index("unit niceness") < text.index("no_timing niceness")
+    assert f"first niceness {ours} leader True" in text
+    assert "second niceness 19 leader True" in text and "third niceness 19 leader True" in text
+    assert text.index("first niceness") < text.index("second niceness") < text.index("third niceness")
+    assert capsys.readouterr().out.count(" then ") == 2  # the summary line names every stage
 
 
 @pytest.mark.parametrize(("first", "second", "expected"), [(0, 0, 0), (3, 0, 3), (0, 2, 2), (3, 2, 3)])

@@ -155,6 +155,9 @@ class SuiteSession:
         passed and decided: while a rank regression check is inconclusive and may take
         more runs (its own budget, `regression.max_runs`)."""
         statuses = [a.status for a in result.attempts]
+        # Attempts that gave no verdict (infrastructure errors) get reruns of their own, up to
+        # `error_retries`, on top of the budget `retries` sets.
+        budget += min(statuses.count(ERROR), entry.error_retries)
         if statuses[-1] == ERROR:  # infrastructure: retried within the budget, no verdict
             return attempt < budget if result.sequential is None else self._undecided(result, attempt, budget)
         judged = [a for a in result.attempts if a.status != ERROR]

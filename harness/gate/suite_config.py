@@ -144,6 +144,7 @@ class SuiteEntry(_Strict):
     stable: bool = True  # false: runs and reports, never blocks
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    error_retries: Annotated[int, Field(ge=0, le=10)] | None = None
     # None: reuse the suite's cluster unless the scenario has chaos (it destroys nodes).
     reuse_cluster: bool | None = None
     regression: RegressionPolicy | None = None
@@ -155,6 +156,9 @@ class Suite(_Strict):
     frequency: Literal["presubmit", "nightly", "nightly-3x", "weekly", "manual"]
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 3600  # the whole suite
     retries: Annotated[int, Field(ge=0, le=10)] = 1  # default for entries
+    # Reruns of an attempt that ended in an infrastructure error (exit 3, no verdict: a load
+    # generator that fell behind, a part that died), on top of `retries`; default for entries.
+    error_retries: Annotated[int, Field(ge=0, le=10)] = 0
     flaky_blocks: bool = False  # a fail-then-pass blocks only when this is true
     # Reruns of a failed scenario decide "broken" or "flaky" at this confidence (SPRT:
     # harness.gate.sequential, alpha = beta = 1 - confidence).
@@ -207,6 +211,7 @@ class ResolvedEntry:
     retry_scenario: Scenario
     retries: int
     regression: RegressionPolicy
+    error_retries: int = 0
     config_hash: str = ""
 
     def scenario_for(self, attempt: int) -> tuple[Scenario, list[str]]:
@@ -293,6 +298,7 @@ def load_suite(path: str | Path, strict: bool = False) -> ResolvedSuite:
             overrides=overrides, retry_overrides=retry_overrides, scenario=scenario,
             retry_scenario=retry_scenario,
             retries=suite.retries if entry.retries is None else entry.retries,
+            error_retries=suite.error_retries if entry.error_retries is None else entry.error_retries,
             regression=entry.regression or suite.regression, config_hash=config_hash(scenario),
         ))
     if errors:

@@ -48,8 +48,13 @@ class Suite:
 
         monkeypatch.setattr(SuiteSession, "_run_once", run_once)
 
-    def attempt(self, run_dir: Path, scenario, queued: tuple[float, bool]) -> RunOutcome:
-        """(latency, passed): one latency for every request, one SLO that passes or not."""
+    def attempt(self, run_dir: Path, scenario, queued: tuple[float, bool] | str) -> RunOutcome:
+        """(latency, passed): one latency for every request, one SLO that passes or not;
+        a string: an attempt that ended in that infrastructure error (no verdict)."""
+        if isinstance(queued, str):
+            outcome = fake_run(run_dir, 50.0)
+            outcome.error, outcome.error_kind = queued, "load_invalid"
+            return outcome
         latency, passed = queued
         outcome = fake_run(run_dir, latency)
         outcome.verdicts = [Verdict(name="works", check="requests >= 1", window="load", passed=passed, measured=1.0, bound=1.0, op=">=", unit="",
@@ -113,6 +118,23 @@ def test_budget_spent_keeps_rays_rule(tmp_path, monkeypatch):
     result, code, ran = suite.night((50.0, False), (50.0, True))
     assert (result.status, code, ran) == ("flaky", 0, 2)  # undecided: fail-then-pass is flaky
     assert result.sequential.state == "undecided"
+
+
+def test_error_retries_rerun_an_attempt_without_a_verdict_and_only_that(tmp_path, monkeypatch):
+    suite = Suite(tmp_path, monkeypatch, retries=0, policy="error_retries: 1\n")
+    invalid = "load generator fell 1990 ms behind"
+    result, code, ran = suite.night(invalid, (50.0, True))  # an invalid run, then a verdict
+    assert (result.status, code, ran) == ("passed", 0, 2)
+    result, code, ran = suite.night(invalid, (50.0, False), (50.0, True))  # the failure gets no rerun
+    assert (result.status, code, ran) == ("failed", 1, 2)
+    result, code, ran = suite.night((50.0, False), (50.0, True))  # retries: 0 still holds for a failure
+    assert (result.status, code, ran) == ("failed", 1, 1)
+    result, code, ran = suite.night(invalid, invalid, (50.0, True))  # one rerun of an error, not two
+    assert (result.status, code, ran) == ("error", 3, 2)
+    (tmp_path / "without").mkdir()
+    without = Suite(tmp_path / "without", monkeypatch, retries=0, policy="")
+    result, code, ran = without.night(invalid, (50.0, True))  # default 0: as before
+    assert (result.status, ran) == ("error", 1)
 
 
 P50_SCENARIO = """

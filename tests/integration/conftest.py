@@ -29,6 +29,11 @@ SMOKE = ROOT / "configs" / "scenarios" / "smoke.yaml"
 
 HERE = Path(__file__).resolve().parent
 
+# A deployment option for runs on a cluster they did not start: each waits for its app's
+# deletion at teardown, and a replica Serve stops looks for requests still in flight every
+# 0.2 s instead of Serve's 2 s (teardown ~0.5 s instead of ~2.5 s).
+QUICK_REPLICA_STOP = {"graceful_shutdown_wait_loop_s": 0.2}
+
 
 def pytest_collection_modifyitems(items):
     # Called with every collected item, unit tests too when both folders run in one session.

@@ -27,7 +27,7 @@ from harness.run.components import build_components
 from harness.run.runner import Runner
 from harness.scenario.loader import scenario_from_dict
 from harness.slo.implicit import FAULTS_SLO_NAME
-from tests.integration.conftest import surviving_run_processes
+from tests.integration.conftest import QUICK_REPLICA_STOP, surviving_run_processes
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,8 @@ def scenario(name: str, nodes: list[dict], faults: list[dict], duration_s: float
     return {
         "name": name, "seed": 11, "duration_s": duration_s, "cooldown_s": 4, "timeout_s": 240,
         "cluster": {"nodes": nodes, "system_config": FAST_HEALTH},
-        # graceful_shutdown_wait_loop_s: a run on an existing cluster waits for its app's deletion.
         "app": {"deployments": [{"name": "Echo", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.5},
-                                 "graceful_shutdown_wait_loop_s": 0.2}]},
+                                 **QUICK_REPLICA_STOP}]},
         "load": {"users": 2, "wait_ms": 100, "request_timeout_s": 3},
         "chaos": {"faults": faults, **chaos},
     }

@@ -15,6 +15,7 @@ from junitparser import Error, Failure, JUnitXml
 from harness.cli import main
 from harness.report.html import REPORT_FILE
 from tests.integration.conftest import (
+    QUICK_REPLICA_STOP,
     ROOT,
     SMOKE,
     ray_env,
@@ -101,10 +102,8 @@ def test_user_app_on_existing_cluster_is_left_running(tmp_path, unrelated_cluste
         "app": {
             "name": "userapp",
             "import_path": "tests.fixtures.user_app:app",
-            # The run waits for its app's deletion from this cluster: stopped replicas look for
-            # requests in flight every 0.2 s (Serve's default: 2 s).
             "deployments": [{"name": "Hello", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.1},
-                             "graceful_shutdown_wait_loop_s": 0.2}],
+                             **QUICK_REPLICA_STOP}],
         },
         "slos": [{"check": "success_ratio >= 99%"}, {"check": "requests >= 20"}],
     })

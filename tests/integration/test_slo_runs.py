@@ -32,6 +32,7 @@ from harness.procs.ledger import ProcessLedger
 from harness.report.run_results import RunResults
 from harness.run.components import build_components
 from harness.run.runner import Runner
+from tests.integration.conftest import QUICK_REPLICA_STOP
 
 pytestmark = pytest.mark.integration
 
@@ -156,10 +157,8 @@ def scenario(shared: SharedCluster, name: str, **extra: Any) -> Scenario:
         "recorder": {"interval_s": 0.25},
         **extra,
     }
-    # Each run deletes its app from this cluster at teardown and waits until it is gone: a
-    # replica Serve stops looks for requests still in flight every 0.2 s, not Serve's 2 s.
     for deployment in data.get("app", {}).get("deployments", []):
-        deployment.setdefault("graceful_shutdown_wait_loop_s", 0.2)
+        deployment.update(QUICK_REPLICA_STOP)
     return Scenario.model_validate(data)
 
 
